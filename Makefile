@@ -1,0 +1,51 @@
+# Porch: one place to install, build, run and test. See README.md.
+#   make demo   install everything, build public/, start the server with the demo app and agent
+#   make test   install everything (Chromium included), build, run unit + e2e tests
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8000
+export PORT
+
+.PHONY: demo serve build test test-unit test-e2e lint bench chromium clean
+
+demo: build
+	$(PY) -m porch_server demo --port $(PORT)
+
+serve: build
+	$(PY) -m porch_server serve --port $(PORT)
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+build: $(VENV)/.installed node_modules/.installed
+	$(PY) tools/build_public.py
+
+chromium:
+	@sh tools/ensure_chromium.sh $(PY)
+
+test: build chromium
+	$(PY) -m pytest
+
+test-unit: build
+	$(PY) -m pytest tests/unit
+
+test-e2e: build chromium
+	$(PY) -m pytest tests/e2e
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check runtime server tests tools
+	$(VENV)/bin/mypy
+
+bench: build chromium
+	$(PY) -m pytest tests/bench -s -p no:cacheprovider
+
+clean:
+	rm -rf public/install public/vendor public/widget/*.js public/widget/*.zip public/widget/build.json public/agent/porch_protocol

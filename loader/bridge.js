@@ -1,0 +1,48 @@
+/*
+ * The widget side of the host <-> widget bridge (docs/bridge.md).
+ *
+ * A widget page (launcher or panel) learns the host page's origin from its own URL (core.js puts
+ * it there) and checks it against what the browser reports of its embedder. Every message it
+ * accepts comes from window.parent, with exactly that origin, with {v: 1} and a type listed
+ * below; everything else is dropped and logged. Every message it sends names that exact origin.
+ */
+export const VERSION = 1;
+
+/* Host -> widget, per surface. */
+export const HOST_TO_LAUNCHER = ["launcher.state", "launcher.focus"];
+export const HOST_TO_PANEL = ["host.state", "host.boot"];
+/* Widget -> host, per surface. */
+export const LAUNCHER_TO_HOST = ["launcher.ready", "launcher.intent", "launcher.toggle"];
+export const PANEL_TO_HOST = ["panel.ready", "panel.minimize", "runtime.event"];
+/* Panel <-> worker (mirrors porch_runtime/bridge.py). */
+export const PANEL_TO_RUNTIME = ["runtime.start", "ui.send", "ui.retry", "ui.visibility", "ui.locale"];
+export const RUNTIME_TO_PANEL = ["render.message", "render.status", "render.locale", "host.event", "runtime.log"];
+
+export function hostOrigin() {
+  const claimed = new URL(location.href).searchParams.get("host");
+  let origin = null;
+  try { origin = claimed && new URL(claimed).origin; } catch (err) { origin = null; }
+  /* Where the browser tells us who embeds us, it must agree with the URL. */
+  const ancestors = location.ancestorOrigins;
+  if (origin && ancestors && ancestors.length && ancestors[0] !== origin) origin = null;
+  if (!origin || window.parent === window) {
+    throw new Error("[porch] widget page opened without a valid embedding host");
+  }
+  return origin;
+}
+
+export function connectHost(accepted, onMessage) {
+  const origin = hostOrigin();
+  window.addEventListener("message", (event) => {
+    if (event.origin !== origin || event.source !== window.parent) return;
+    const msg = event.data;
+    if (!msg || typeof msg !== "object" || msg.v !== VERSION || !accepted.includes(msg.type)) {
+      console.warn("[porch] dropped a bridge message that failed validation", msg && msg.type);
+      return;
+    }
+    onMessage(msg);
+  });
+  return function send(type, fields) {
+    window.parent.postMessage(Object.assign({ v: VERSION, type }, fields || {}), origin);
+  };
+}

@@ -1,0 +1,665 @@
+/*
+ * Porch host SDK: window.TWTChatWidget (see docs/host-api.md).
+ *
+ * Plain, dependency-free JavaScript that runs on the customer's page. It draws the launcher,
+ * owns the widget's visibility, stores the visitor identity in the host's first-party storage,
+ * and talks to the panel iframe over a checked postMessage bridge. It never loads Pyodide: the
+ * Python runtime boots in a Web Worker inside the panel, on the visitor's intent.
+ */
+(function (window, document) {
+  "use strict";
+
+  var VERSION = "__PORCH_VERSION__";
+  var BAKED_SERVER_URL = "__PORCH_SERVER_URL__";
+  var BRIDGE_VERSION = 1;
+  var PREFIX = "[TWTChatWidget]";
+  /* The runtime must report runtime_mounted within this many ms of booting (docs/host-api.md). */
+  var DEFAULT_BOOT_TIMEOUT_MS = 60000;
+  var DEFAULT_Z_INDEX = 2147483000;
+  var LOCALES = ["en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru"];
+  var VISIBILITIES = ["maximized", "minimized", "hidden"];
+  var THEMES = ["light", "dark", "system"];
+  var LAUNCHER_TITLES = {
+    en: "Chat", "zh-cn": "聊天", "zh-tw": "聊天", ja: "チャット", ko: "채팅",
+    de: "Chat", fr: "Discussion", pt: "Conversa", ru: "Чат",
+  };
+  var PANEL_TITLES = {
+    en: "Chat window", "zh-cn": "聊天窗口", "zh-tw": "聊天視窗", ja: "チャットウィンドウ",
+    ko: "채팅 창", de: "Chatfenster", fr: "Fenêtre de discussion", pt: "Janela de conversa",
+    ru: "Окно чата",
+  };
+  /* Public events the runtime may raise through the panel, with a payload check each. */
+  var RUNTIME_EVENTS = {
+    runtime_mounted: isNullish,
+    runtime_activated: isNullish,
+    visitor_auth_ready: function (p) {
+      return isObject(p) && typeof p.hasToken === "boolean" &&
+        (p.source === "initial" || p.source === "resolved");
+    },
+    connection_state_changed: function (p) {
+      return isObject(p) && ["disconnected", "connecting", "connected", "reconnecting"]
+        .indexOf(p.status) >= 0;
+    },
+    session_connected: function (p) { return isObject(p) && p.status === "connected"; },
+    session_disconnected: function (p) { return isObject(p) && typeof p.status === "string"; },
+    auth_closed: function (p) { return isObject(p) && typeof p.reason === "string"; },
+    bootstrap_failed: function (p) { return isObject(p) && typeof p.reason === "string"; },
+    unread_count_changed: function (p) {
+      return isObject(p) && typeof p.count === "number" && p.count >= 0 && p.count % 1 === 0;
+    },
+  };
+  var CONFIG_FIELDS = {
+    appid: "string", asyncInit: "boolean", language: "string", theme: THEMES,
+    launcher: ["default", "custom"], zIndex: "number", sbs: "string", sbs_mm: "string",
+    ranstr: "string", name: "string", nickname: "string", email: "string", phone: "string",
+    referer: "string", source_title: "string",
+    /* Porch extensions (docs/host-api.md): */
+    loading: ["intent", "eager"], bootTimeout: "number",
+  };
+
+  function isObject(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
+  function isNullish(v) { return v === null || v === undefined; }
+  function logError(text) { if (window.console) window.console.error(PREFIX + " " + text); }
+
+  /* --- where Porch lives -------------------------------------------------------------------- */
+
+  function findScriptUrl() {
+    var script = document.currentScript;
+    if (!script || !/core\.js(\?|$)/.test(script.src)) {
+      var scripts = document.getElementsByTagName("script");
+      for (var i = scripts.length - 1; i >= 0; i--) {
+        if (/\/core\.js(\?|$)/.test(scripts[i].src)) { script = scripts[i]; break; }
+      }
+    }
+    return new URL(script ? script.src : "/install/core.js", window.location.href);
+  }
+  var scriptUrl = findScriptUrl();
+  var widgetBase = new URL("../widget/", scriptUrl);
+  var widgetOrigin = widgetBase.origin;
+  var serverUrl = BAKED_SERVER_URL || scriptUrl.origin;
+  var scriptVersion = scriptUrl.searchParams.get("version") || "";
+
+  /* --- locale ------------------------------------------------------------------------------- */
+
+  /* Case, "_" vs "-", scripts and regions: "EN-us" -> en, "zh_Hans" -> zh-cn, "zh-HK" -> zh-tw,
+   * "pt-BR" -> pt. Returns null for anything outside the supported set. */
+  function normalizeLocale(value) {
+    if (typeof value !== "string") return null;
+    var tag = value.trim().toLowerCase().replace(/_/g, "-");
+    if (LOCALES.indexOf(tag) >= 0) return tag;
+    var parts = tag.split("-");
+    if (parts[0] === "zh") {
+      return /-(hant|tw|hk|mo)(-|$)/.test(tag) ? "zh-tw" : "zh-cn";
+    }
+    return LOCALES.indexOf(parts[0]) >= 0 ? parts[0] : null;
+  }
+
+  function browserLocale() {
+    var wanted = (navigator.languages && navigator.languages.length)
+      ? navigator.languages : [navigator.language];
+    for (var i = 0; i < wanted.length; i++) {
+      var locale = normalizeLocale(wanted[i]);
+      if (locale) return locale;
+    }
+    return "en";
+  }
+
+  /* --- events ------------------------------------------------------------------------------- */
+
+  var listeners = {};
+
+  function addListener(event, handler, once) {
+    if (typeof event !== "string" || typeof handler !== "function") {
+      logError("on/once(event, handler) needs an event name and a function");
+      return;
+    }
+    (listeners[event] = listeners[event] || []).push({ fn: handler, once: once });
+  }
+
+  function emit(event, payload) {
+    var list = (listeners[event] || []).slice();
+    listeners[event] = (listeners[event] || []).filter(function (l) { return !l.once; });
+    for (var i = 0; i < list.length; i++) {
+      try {
+        if (payload === undefined) list[i].fn.call(api); else list[i].fn.call(api, payload);
+      } catch (err) {
+        logError("a '" + event + "' handler threw: " + (err && err.stack || err));
+      }
+    }
+  }
+
+  /* --- configuration ------------------------------------------------------------------------ */
+
+  function readConfig(raw) {
+    var config = {};
+    if (!isObject(raw)) {
+      if (raw !== undefined) logError("window.__twt must be an object; ignored");
+      raw = {};
+    }
+    Object.keys(CONFIG_FIELDS).forEach(function (key) {
+      if (raw[key] === undefined || raw[key] === null) return;
+      var rule = CONFIG_FIELDS[key];
+      var ok = Array.isArray(rule) ? rule.indexOf(raw[key]) >= 0
+        : typeof raw[key] === rule && (rule !== "number" || isFinite(raw[key]));
+      if (ok) config[key] = raw[key];
+      else {
+        logError("window.__twt." + key + " must be " +
+          (Array.isArray(rule) ? "one of " + rule.join(", ") : "a " + rule) +
+          ", got " + JSON.stringify(raw[key]) + "; ignored");
+      }
+    });
+    if (config.language !== undefined) {
+      var locale = normalizeLocale(config.language);
+      if (!locale) {
+        logError("window.__twt.language " + JSON.stringify(config.language) +
+          " is not supported (" + LOCALES.join(", ") + "); using the browser language");
+      }
+      config.language = locale || undefined;
+    }
+    return config;
+  }
+
+  function profileFrom(config) {
+    return {
+      name: config.name || null, nickname: config.nickname || null,
+      email: config.email || null, phone: config.phone || null,
+      referer: config.referer || window.location.href,
+      source_title: config.source_title || document.title || null,
+    };
+  }
+
+  function loginFrom(source) {
+    if (!source.sbs && !source.sbs_mm && !source.ranstr) return null;
+    return {
+      sbs: source.sbs, sbs_mm: source.sbs_mm, ranstr: source.ranstr,
+      name: source.name || null, nickname: source.nickname || null,
+      email: source.email || null, phone: source.phone || null,
+    };
+  }
+
+  function validLogin(login) {
+    var missing = ["sbs", "sbs_mm", "ranstr"].filter(function (k) {
+      return typeof login[k] !== "string" || !login[k];
+    });
+    if (missing.length) {
+      logError("login rejected: " + missing.join(", ") + " missing (sbs, sbs_mm and ranstr are required)");
+      return false;
+    }
+    return true;
+  }
+
+  /* --- identity in the host's first-party storage ------------------------------------------- */
+
+  function storageKey(appid) { return "twt:" + appid + ":visitor"; }
+
+  function loadIdentity(appid) {
+    try {
+      var stored = JSON.parse(window.localStorage.getItem(storageKey(appid)) || "null");
+      if (isObject(stored) && typeof stored.bs === "string" && typeof stored.bs_mm === "string") {
+        return { bs: stored.bs, bs_mm: stored.bs_mm };
+      }
+    } catch (err) { /* storage blocked or corrupt: behave as a first visit */ }
+    return null;
+  }
+
+  function saveIdentity(appid, identity) {
+    try {
+      if (identity) window.localStorage.setItem(storageKey(appid), JSON.stringify(identity));
+      else window.localStorage.removeItem(storageKey(appid));
+    } catch (err) { /* storage blocked: the identity lives for this page only */ }
+  }
+
+  /* --- the widget instance ------------------------------------------------------------------ */
+
+  var widget = null;       /* the live instance, or null before init() / after destroy() */
+  var pendingCalls = [];   /* call()s made before init() */
+
+  function Widget(config) {
+    this.config = config;
+    this.appid = config.appid;
+    this.ready = false;
+    this.failed = false;
+    this.visibility = "minimized";
+    this.unread = 0;
+    this.theme = config.theme || "light";
+    this.locale = config.language || browserLocale();
+    this.login = loginFrom(config);
+    this.identity = this.login ? null : loadIdentity(this.appid);
+    this.ticket = null;
+    this.resume = false;
+    this.booted = false;
+    this.panelReady = false;
+    this.panelQueue = [];
+    this.launcher = null;
+    this.panel = null;
+    this.bootTimer = null;
+    this.cleanups = [];
+  }
+
+  Widget.prototype.listen = function (target, type, handler) {
+    target.addEventListener(type, handler);
+    this.cleanups.push(function () { target.removeEventListener(type, handler); });
+  };
+
+  Widget.prototype.start = function () {
+    var self = this;
+    this.listen(window, "message", function (event) { self.receive(event); });
+    var media = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+    if (media) this.listen(media, "change", function () { self.applyTheme(); });
+    this.media = media;
+    if (this.config.launcher !== "custom") this.createLauncher();
+    this.bootstrap();
+    this.ready = true;
+    emit("initialized");
+  };
+
+  Widget.prototype.frame = function (surface, src, title) {
+    var iframe = document.createElement("iframe");
+    iframe.setAttribute("data-twt-widget-surface", surface);
+    iframe.setAttribute("title", title);
+    iframe.src = src;
+    var style = iframe.style;
+    style.position = "fixed";
+    style.border = "0";
+    style.background = "transparent";
+    style.colorScheme = "normal";
+    style.zIndex = String(this.config.zIndex !== undefined ? this.config.zIndex : DEFAULT_Z_INDEX);
+    var self = this;
+    iframe.addEventListener("load", function () {
+      if (self === widget) emit("iframe_loaded", { surface: surface });
+    });
+    return iframe;
+  };
+
+  Widget.prototype.frameUrl = function (page) {
+    var url = new URL(page, widgetBase);
+    url.searchParams.set("host", window.location.origin);
+    url.searchParams.set("appid", this.appid);
+    return url.href;
+  };
+
+  Widget.prototype.createLauncher = function () {
+    var iframe = this.frame("launcher", this.frameUrl("launcher.html"), LAUNCHER_TITLES[this.locale]);
+    iframe.style.right = "16px";
+    iframe.style.bottom = "16px";
+    iframe.style.width = "72px";
+    iframe.style.height = "72px";
+    this.launcher = iframe;
+    document.body.appendChild(iframe);
+  };
+
+  Widget.prototype.createPanel = function () {
+    if (this.panel) return;
+    var iframe = this.frame("panel", this.frameUrl("panel.html"), PANEL_TITLES[this.locale]);
+    var style = iframe.style;
+    style.right = "16px";
+    style.bottom = "96px";
+    style.width = "min(400px, calc(100vw - 32px))";
+    style.height = "min(640px, calc(100dvh - 120px))";
+    style.borderRadius = "16px";
+    style.boxShadow = "0 12px 48px rgba(0,0,0,.18)";
+    style.display = this.visibility === "maximized" ? "block" : "none";
+    iframe.setAttribute("allow", "clipboard-write");
+    this.panel = iframe;
+    this.panelReady = false;
+    document.body.appendChild(iframe);
+  };
+
+  Widget.prototype.bootstrap = function () {
+    var self = this;
+    if (this.bootstrapping) return this.bootstrapping;
+    this.bootstrapping = fetch(serverUrl + "/api/v1/bootstrap", {
+      method: "POST",
+      credentials: "omit",
+      headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify({ appid: this.appid, identity: this.identity }),
+    }).then(function (response) {
+      return response.json().then(function (body) {
+        if (self !== widget) return;
+        if (response.ok && typeof body.ticket === "string") {
+          self.ticket = body.ticket;
+          self.resume = body.resume === true;
+          self.afterBootstrap();
+        } else {
+          var reason = body && body.error === "domain_not_whitelisted"
+            ? "domain_not_whitelisted" : "invalid_bootstrap";
+          logError("bootstrap refused: " + (body && body.message || response.status));
+          self.fail(reason, "http");
+        }
+      });
+    }).catch(function (err) {
+      /* The server is unreachable: keep the launcher; a click retries. */
+      self.bootstrapping = null;
+      logError("bootstrap request failed: " + err);
+    });
+    return this.bootstrapping;
+  };
+
+  Widget.prototype.afterBootstrap = function () {
+    var self = this;
+    if (this.booted || this.visibility === "maximized" || this.config.loading === "eager") {
+      this.boot();
+    } else if (this.resume) {
+      /* A returning visitor with a conversation: boot when the page is idle, so agent replies
+       * and unread counts reach them without slowing the page. */
+      (window.requestIdleCallback || function (f) { return setTimeout(f, 1); })(function () {
+        if (self === widget) self.boot();
+      }, { timeout: 5000 });
+    }
+  };
+
+  /* Start the Python runtime (idempotent). Needs the panel and a ticket; either may come later. */
+  Widget.prototype.boot = function () {
+    var self = this;
+    this.booted = true;
+    this.createPanel();
+    if (!this.ticket) { this.bootstrap(); return; }
+    if (this.bootSent) return;
+    this.bootSent = true;
+    this.sendPanel({ type: "host.boot", config: this.runtimeConfig() });
+    var timeout = this.config.bootTimeout || DEFAULT_BOOT_TIMEOUT_MS;
+    this.bootTimer = setTimeout(function () {
+      if (self === widget) self.fail("timeout", "runtime");
+    }, timeout);
+  };
+
+  Widget.prototype.runtimeConfig = function () {
+    return {
+      server_url: serverUrl, ticket: this.ticket, identity: this.identity, login: this.login,
+      profile: profileFrom(this.config), locale: this.locale, visibility: this.visibility,
+    };
+  };
+
+  Widget.prototype.resolvedTheme = function () {
+    if (this.theme !== "system") return this.theme;
+    return this.media && this.media.matches ? "dark" : "light";
+  };
+
+  Widget.prototype.chrome = function () {
+    return { visibility: this.visibility, unread: this.unread, locale: this.locale,
+             theme: this.resolvedTheme() };
+  };
+
+  /* --- bridge ------------------------------------------------------------------------------- */
+
+  Widget.prototype.post = function (iframe, message) {
+    message.v = BRIDGE_VERSION;
+    if (iframe && iframe.contentWindow) iframe.contentWindow.postMessage(message, widgetOrigin);
+  };
+
+  Widget.prototype.sendPanel = function (message) {
+    if (this.panelReady) this.post(this.panel, message);
+    else this.panelQueue.push(message);
+  };
+
+  Widget.prototype.syncChrome = function () {
+    var chrome = this.chrome();
+    if (this.launcher) this.post(this.launcher, { type: "launcher.state", state: chrome });
+    this.sendPanel({ type: "host.state", state: chrome });
+  };
+
+  /* Origin first, then source, then schema; anything else is dropped and logged. */
+  Widget.prototype.receive = function (event) {
+    if (event.origin !== widgetOrigin) return;
+    var fromLauncher = this.launcher && event.source === this.launcher.contentWindow;
+    var fromPanel = this.panel && event.source === this.panel.contentWindow;
+    if (!fromLauncher && !fromPanel) return;
+    var msg = event.data;
+    if (!isObject(msg) || msg.v !== BRIDGE_VERSION || typeof msg.type !== "string") {
+      logError("dropped a malformed bridge message");
+      return;
+    }
+    var handler = fromLauncher ? LAUNCHER_MESSAGES[msg.type] : PANEL_MESSAGES[msg.type];
+    if (!handler) {
+      logError("dropped an unexpected bridge message " + JSON.stringify(msg.type));
+      return;
+    }
+    handler(this, msg);
+  };
+
+  var LAUNCHER_MESSAGES = {
+    "launcher.ready": function (w) { w.post(w.launcher, { type: "launcher.state", state: w.chrome() }); },
+    "launcher.intent": function (w) { w.createPanel(); },
+    "launcher.toggle": function (w) { w.setVisibility(w.visibility === "maximized" ? "minimized" : "maximized"); },
+  };
+
+  var PANEL_MESSAGES = {
+    "panel.ready": function (w) {
+      w.panelReady = true;
+      w.post(w.panel, { type: "host.state", state: w.chrome() });
+      var queue = w.panelQueue;
+      w.panelQueue = [];
+      queue.forEach(function (m) { w.post(w.panel, m); });
+      emit("bridge_ready");
+    },
+    "panel.minimize": function (w) {
+      w.setVisibility("minimized");
+      if (w.launcher) w.post(w.launcher, { type: "launcher.focus" });
+    },
+    "runtime.event": function (w, msg) {
+      var check = RUNTIME_EVENTS[msg.name];
+      if (!check || !check(msg.payload)) {
+        logError("dropped an invalid runtime event " + JSON.stringify(msg.name));
+        return;
+      }
+      w.runtimeEvent(msg.name, msg.payload === null ? undefined : msg.payload);
+    },
+  };
+
+  Widget.prototype.runtimeEvent = function (name, payload) {
+    if (name === "runtime_mounted") clearTimeout(this.bootTimer);
+    if (name === "visitor_auth_ready" && typeof payload.bs === "string" && typeof payload.bs_mm === "string") {
+      this.identity = { bs: payload.bs, bs_mm: payload.bs_mm };
+      saveIdentity(this.appid, this.identity);
+    }
+    if (name === "unread_count_changed") {
+      this.unread = payload.count;
+      this.syncChrome();
+    }
+    if (name === "auth_closed") {
+      if (payload.clearToken) { this.identity = null; saveIdentity(this.appid, null); }
+      emit(name, payload);
+      this.setVisibility("hidden");
+      return;
+    }
+    if (name === "bootstrap_failed") {
+      this.fail(payload.reason, payload.source || "runtime");
+      return;
+    }
+    emit(name, payload);
+  };
+
+  /* --- visibility, theme, language ---------------------------------------------------------- */
+
+  Widget.prototype.setVisibility = function (visibility) {
+    if (visibility === this.visibility) return;
+    this.visibility = visibility;
+    if (visibility === "maximized") this.boot();
+    if (this.panel) this.panel.style.display = visibility === "maximized" ? "block" : "none";
+    if (this.launcher) this.launcher.style.display = visibility === "hidden" ? "none" : "block";
+    this.syncChrome();
+    emit("visibility_changed", { visibility: visibility });
+  };
+
+  Widget.prototype.applyTheme = function () { this.syncChrome(); };
+
+  Widget.prototype.setLocale = function (locale) {
+    this.locale = locale;
+    if (this.launcher) this.launcher.setAttribute("title", LAUNCHER_TITLES[locale]);
+    if (this.panel) this.panel.setAttribute("title", PANEL_TITLES[locale]);
+    this.syncChrome();
+  };
+
+  /* Remove every surface and host-side listener. */
+  Widget.prototype.teardown = function () {
+    clearTimeout(this.bootTimer);
+    this.cleanups.forEach(function (undo) { undo(); });
+    this.cleanups = [];
+    [this.launcher, this.panel].forEach(function (f) { if (f && f.parentNode) f.parentNode.removeChild(f); });
+    this.launcher = this.panel = null;
+    this.panelReady = false;
+  };
+
+  Widget.prototype.fail = function (reason, source) {
+    if (this.failed) return;
+    this.failed = true;
+    this.teardown();
+    this.visibility = "hidden";
+    emit("bootstrap_failed", { reason: reason, source: source, mode: "embedded" });
+  };
+
+  /* --- methods ------------------------------------------------------------------------------ */
+
+  var METHODS = {
+    maximize: function (w) { w.setVisibility("maximized"); },
+    minimize: function (w) { w.setVisibility("minimized"); },
+    hide: function (w) { w.setVisibility("hidden"); },
+    show: function (w) { if (w.visibility === "hidden") w.setVisibility("minimized"); },
+    toggle: function (w) {
+      w.setVisibility(w.visibility === "maximized" ? "minimized" : "maximized");
+    },
+    destroy: function (w) {
+      w.teardown();
+      widget = null;
+      emit("destroyed");
+    },
+    login: function (w, payload) {
+      if (!isObject(payload)) {
+        logError("call('login', payload) needs an object with sbs, sbs_mm and ranstr");
+        return;
+      }
+      if (!validLogin(payload)) return;
+      /* A new business user: forget the previous visitor everywhere before loading anything. */
+      w.login = loginFrom(payload);
+      ["name", "nickname", "email", "phone"].forEach(function (k) {
+        if (typeof payload[k] === "string") w.config[k] = payload[k];
+      });
+      w.identity = null;
+      saveIdentity(w.appid, null);
+      var wasBooted = w.booted;
+      if (w.panel) { w.panel.parentNode.removeChild(w.panel); w.panel = null; }
+      w.panelReady = false;
+      w.panelQueue = [];
+      w.bootSent = false;
+      w.booted = false;
+      clearTimeout(w.bootTimer);
+      if (wasBooted) w.boot();
+    },
+    set_language: function (w, value) {
+      var locale = normalizeLocale(value);
+      if (!locale) {
+        logError("set_language: " + JSON.stringify(value) + " is not a supported language (" +
+          LOCALES.join(", ") + "); keeping " + w.locale);
+        return;
+      }
+      w.setLocale(locale);
+    },
+    set_theme: function (w, value) {
+      if (THEMES.indexOf(value) < 0) {
+        logError("set_theme: expected one of " + THEMES.join(", ") + ", got " + JSON.stringify(value));
+        return;
+      }
+      w.theme = value;
+      w.applyTheme();
+    },
+  };
+
+  var GETTERS = {
+    state: function (w) { return { visibility: w.visibility }; },
+    sdk_info: function () {
+      return { version: VERSION, scriptTagVersion: scriptVersion, compatibilityMode: "off",
+               transport: "mixed" };
+    },
+    unread_count: function (w) { return w.unread; },
+    theme: function (w) { return w.theme; },
+  };
+
+  /* --- the public API ----------------------------------------------------------------------- */
+
+  function call(method, payload) {
+    if (!Object.prototype.hasOwnProperty.call(METHODS, method)) {
+      logError("unknown method " + JSON.stringify(method) + "; expected one of " +
+        Object.keys(METHODS).join(", "));
+      return;
+    }
+    if (!widget || !widget.ready) {
+      pendingCalls.push([method, payload]);
+      return;
+    }
+    if (widget.failed && method !== "destroy") {
+      logError("call('" + method + "') ignored: the widget failed to start");
+      return;
+    }
+    METHODS[method](widget, payload);
+  }
+
+  function init() {
+    if (widget && !widget.failed) return;
+    if (widget) widget.teardown();
+    var config = readConfig(window.__twt);
+    if (!config.appid) {
+      logError("window.__twt.appid is required (a non-empty string)");
+      widget = null;
+      emit("bootstrap_failed", { reason: "invalid_bootstrap", source: "config", mode: "embedded" });
+      return;
+    }
+    widget = new Widget(config);
+    var instance = widget;
+    function start() {
+      if (instance !== widget) return;
+      instance.start();
+      var queued = pendingCalls;
+      pendingCalls = [];
+      queued.forEach(function (c) { call(c[0], c[1]); });
+    }
+    if (document.body) start();
+    else document.addEventListener("DOMContentLoaded", start, { once: true });
+  }
+
+  var api = {
+    _q: [],
+    version: VERSION,
+    on: function (event, handler) { addListener(event, handler, false); },
+    once: function (event, handler) { addListener(event, handler, true); },
+    off: function (event, handler) {
+      if (!listeners[event]) return;
+      listeners[event] = handler === undefined ? [] : listeners[event].filter(function (l) {
+        return l.fn !== handler;
+      });
+    },
+    call: call,
+    get: function (getter) {
+      if (!widget || !widget.ready) {
+        throw new Error(PREFIX + " get('" + getter + "') called before init() completed; " +
+          "wait for the 'initialized' event");
+      }
+      if (!Object.prototype.hasOwnProperty.call(GETTERS, getter)) {
+        throw new Error(PREFIX + " unknown getter " + JSON.stringify(getter) + "; expected one of " +
+          Object.keys(GETTERS).join(", "));
+      }
+      return GETTERS[getter](widget);
+    },
+    init: init,
+    login: function (sbs, sbsMm, ranstr, name, nickname, email, phone) {
+      call("login", { sbs: sbs, sbs_mm: sbsMm, ranstr: ranstr, name: name, nickname: nickname,
+                      email: email, phone: phone });
+    },
+    setLanguage: function (locale) { call("set_language", locale); },
+    scriptTagVersion: function () { return scriptVersion; },
+  };
+
+  /* Replace the installation stub, then replay what the page queued before core.js loaded. */
+  var stub = window.TWTChatWidget;
+  if (stub && stub.version === VERSION && typeof stub.init === "function") return;
+  window.TWTChatWidget = api;
+  var queue = stub && Array.isArray(stub._q) ? stub._q : [];
+  queue.forEach(function (entry) {
+    var name = entry && entry[0];
+    if (typeof api[name] !== "function" || name === "_q") {
+      logError("dropped queued call to unknown function " + JSON.stringify(name));
+      return;
+    }
+    api[name].apply(api, Array.prototype.slice.call(entry[1] || []));
+  });
+  if (!(isObject(window.__twt) && window.__twt.asyncInit === true)) init();
+})(window, document);

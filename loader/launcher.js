@@ -1,0 +1,39 @@
+/* The launcher surface: one button. core.js owns the state; this page only draws it. */
+import { HOST_TO_LAUNCHER, connectHost } from "./bridge.js";
+import { t } from "./strings.js";
+
+const button = document.getElementById("launcher");
+const badge = document.getElementById("badge");
+let intentSent = false;
+
+const send = connectHost(HOST_TO_LAUNCHER, (msg) => {
+  if (msg.type === "launcher.focus") {
+    button.focus();
+    return;
+  }
+  const state = msg.state || {};
+  const open = state.visibility === "maximized";
+  document.documentElement.lang = state.locale || "en";
+  document.documentElement.dataset.theme = state.theme === "dark" ? "dark" : "light";
+  button.setAttribute("aria-expanded", String(open));
+  button.classList.toggle("is-open", open);
+  const unread = Number.isInteger(state.unread) && state.unread > 0 ? state.unread : 0;
+  let label = t(state.locale, open ? "close" : "open");
+  if (unread) label += ". " + t(state.locale, "unread", unread);
+  button.setAttribute("aria-label", label);
+  badge.hidden = unread === 0 || open;
+  badge.textContent = unread > 99 ? "99+" : String(unread);
+});
+
+function intent() {
+  if (intentSent) return;
+  intentSent = true;
+  send("launcher.intent");
+}
+button.addEventListener("pointerenter", intent);
+button.addEventListener("focus", intent);
+button.addEventListener("click", () => {
+  intent();
+  send("launcher.toggle");
+});
+send("launcher.ready");

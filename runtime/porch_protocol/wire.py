@@ -1,0 +1,419 @@
+"""Porch's wire protocol: the typed, versioned frames exchanged over WebSockets.
+
+Every frame is one JSON object ``{"v": 1, "type": "<noun.verb>", ...fields}``. Each frame type is a
+frozen dataclass registered with :func:`_message`; :func:`encode` turns one into text and
+:func:`decode` turns text back into one, validating every field against the dataclass's type
+hints. The rules follow msgspec's schema evolution: new fields get defaults, unknown fields are
+ignored, a missing required field or a field of the wrong type is a :class:`ProtocolError` naming
+the field.
+
+This module is pure standard-library Python: the server imports it in CPython, the visitor runtime
+and the agent console import the very same file inside Pyodide.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+PROTOCOL_VERSION = 1
+
+#: Largest frame either side accepts, in characters of JSON text.
+MAX_FRAME_CHARS = 64 * 1024
+#: Largest chat message text, in characters.
+MAX_TEXT_CHARS = 5000
+#: Largest identifier a client may choose (client message ids).
+MAX_ID_CHARS = 64
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes the server uses; the client decides what to do from the code alone."""
+
+    #: A frame was not JSON, not an object, of an unknown type or failed validation.
+    PROTOCOL_ERROR = 4400
+    #: The ticket, visitor token or agent token is missing, forged or expired.
+    UNAUTHORIZED = 4401
+    #: A business-user login (``sbs``/``sbs_mm``/``ranstr``) did not verify.
+    LOGIN_FAILED = 4402
+    #: The page embedding the widget is not on the app's allowed domains.
+    DOMAIN_NOT_WHITELISTED = 4403
+    #: The appid is unknown.
+    INVALID_BOOTSTRAP = 4404
+    #: An agent closed this visitor's authentication; the stored identity must be forgotten.
+    AUTH_CLOSED = 4410
+
+
+class ProtocolError(ValueError):
+    """A frame that is not a valid message.
+
+    ``code`` is stable and machine-readable (``bad_json``, ``bad_version``, ``unknown_type``,
+    ``unexpected_type``, ``bad_field``, ``too_large``); the text says what was expected.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+Author = Literal["visitor", "agent", "system"]
+IdentitySource = Literal["initial", "resolved"]
+
+_REGISTRY: dict[str, type[Message]] = {}
+
+
+class Message:
+    """Base of every frame type. ``TYPE`` is the frame's ``type`` string."""
+
+    TYPE: ClassVar[str]
+
+
+_M = typing.TypeVar("_M", bound=type[Message])
+
+
+def _message(type_name: str) -> typing.Callable[[_M], _M]:
+    def register(cls: _M) -> _M:
+        if type_name in _REGISTRY:
+            raise RuntimeError(f"frame type {type_name!r} registered twice")
+        cls.TYPE = type_name
+        _REGISTRY[type_name] = cls
+        return cls
+
+    return register
+
+
+# --- shared records -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One persisted chat message. ``seq`` orders messages within their conversation."""
+
+    id: str
+    conversation_id: str
+    seq: int
+    author: Author
+    author_name: str
+    text: str
+    created_at: int  # milliseconds since the Unix epoch
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class VisitorIdentity:
+    """A visitor token the server issued: ``bs`` is the visitor's public id, ``bs_mm`` the
+    server's signature of it. The host page stores both and hands them back on the next load."""
+
+    bs: str
+    bs_mm: str
+
+
+@dataclass(frozen=True)
+class BusinessLogin:
+    """A site's business user, signed by the site's backend (see docs/protocol.md, 'login')."""
+
+    sbs: str
+    sbs_mm: str
+    ranstr: str
+    name: str | None = None
+    nickname: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class VisitorProfile:
+    name: str | None = None
+    nickname: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    referer: str | None = None
+    source_title: str | None = None
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """What the agent console lists for one conversation."""
+
+    id: str
+    visitor_uid: str
+    visitor_name: str | None
+    visitor_email: str | None
+    referer: str | None
+    source_title: str | None
+    last_seq: int
+    agent_read_seq: int
+    updated_at: int
+    last_message: ChatMessage | None = None
+    closed: bool = False
+
+
+# --- visitor <-> server -------------------------------------------------------------------------
+
+
+@_message("visitor.hello")
+@dataclass(frozen=True)
+class VisitorHello(Message):
+    """First frame on ``/ws/visitor``. ``ticket`` comes from ``POST /api/v1/bootstrap``."""
+
+    ticket: str
+    locale: str = "en"
+    identity: VisitorIdentity | None = None
+    login: BusinessLogin | None = None
+    profile: VisitorProfile = VisitorProfile()
+    #: Highest ``seq`` the runtime already shows; the welcome carries only newer messages.
+    last_seq: int = 0
+
+
+@_message("visitor.welcome")
+@dataclass(frozen=True)
+class VisitorWelcome(Message):
+    """Answer to ``visitor.hello``. ``source`` is ``initial`` when the presented identity was
+    accepted as is, ``resolved`` when the server issued a new one (first visit, login, expiry)."""
+
+    visitor_uid: str
+    fkid: str
+    identity: VisitorIdentity
+    source: IdentitySource
+    conversation_id: str | None
+    messages: tuple[ChatMessage, ...]
+    last_read_seq: int
+    last_seq: int
+
+
+@_message("message.send")
+@dataclass(frozen=True)
+class SendMessage(Message):
+    """Post a chat message. ``client_id`` is chosen by the sender and makes resending safe:
+    the server stores one message per (conversation, author, client_id)."""
+
+    client_id: str
+    text: str
+    #: Required from agents; visitors always write to their own conversation.
+    conversation_id: str | None = None
+
+
+@_message("message.ack")
+@dataclass(frozen=True)
+class MessageAck(Message):
+    """The message with ``client_id`` is stored (durably) as ``message``."""
+
+    client_id: str
+    message: ChatMessage
+
+
+@_message("message.new")
+@dataclass(frozen=True)
+class NewMessage(Message):
+    message: ChatMessage
+
+
+@_message("conversation.read")
+@dataclass(frozen=True)
+class ReadUpTo(Message):
+    """The sender has read every message up to ``seq``."""
+
+    seq: int
+    conversation_id: str | None = None
+
+
+@_message("auth.closed")
+@dataclass(frozen=True)
+class AuthClosed(Message):
+    """The server closed this visitor's authentication; the socket closes with
+    :attr:`CloseCode.AUTH_CLOSED` right after."""
+
+    reason: str
+    message: str
+    close_auth_type: str
+    clear_token: bool
+
+
+@_message("error")
+@dataclass(frozen=True)
+class ErrorFrame(Message):
+    """A request failed. When ``fatal`` the server closes the socket next."""
+
+    code: str
+    message: str
+    fatal: bool = False
+
+
+# --- agent <-> server ---------------------------------------------------------------------------
+
+
+@_message("agent.hello")
+@dataclass(frozen=True)
+class AgentHello(Message):
+    """First frame on ``/ws/agent``; ``token`` comes from ``POST /api/v1/agent/login``."""
+
+    token: str
+
+
+@_message("agent.welcome")
+@dataclass(frozen=True)
+class AgentWelcome(Message):
+    agent_id: str
+    agent_name: str
+    conversations: tuple[ConversationSummary, ...]
+
+
+@_message("conversation.updated")
+@dataclass(frozen=True)
+class ConversationUpdated(Message):
+    conversation: ConversationSummary
+
+
+@_message("conversation.open")
+@dataclass(frozen=True)
+class OpenConversation(Message):
+    conversation_id: str
+
+
+@_message("conversation.history")
+@dataclass(frozen=True)
+class ConversationHistory(Message):
+    conversation_id: str
+    messages: tuple[ChatMessage, ...]
+
+
+@_message("visitor.revoke")
+@dataclass(frozen=True)
+class RevokeVisitor(Message):
+    """An agent closes the visitor's authentication (e.g. abuse); the visitor gets ``auth.closed``."""
+
+    conversation_id: str
+    reason: str = "revoked_by_agent"
+
+
+VISITOR_SENDS: frozenset[type[Message]] = frozenset({VisitorHello, SendMessage, ReadUpTo})
+AGENT_SENDS: frozenset[type[Message]] = frozenset(
+    {AgentHello, OpenConversation, SendMessage, ReadUpTo, RevokeVisitor}
+)
+
+
+# --- encoding -----------------------------------------------------------------------------------
+
+
+def encode(message: Message) -> str:
+    """The frame's JSON text, with ``v`` and ``type`` first."""
+    body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": message.TYPE}
+    body.update(_to_json(message))
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode(text: str | bytes, expected: Iterable[type[Message]] | None = None) -> Message:
+    """Parse and validate one frame.
+
+    ``expected`` restricts which frame types are acceptable here (e.g. :data:`VISITOR_SENDS` on
+    the server's visitor socket); anything else raises :class:`ProtocolError` with code
+    ``unexpected_type``.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError("bad_json", "frame is not UTF-8 text") from exc
+    if len(text) > MAX_FRAME_CHARS:
+        raise ProtocolError("too_large", f"frame is {len(text)} chars, limit {MAX_FRAME_CHARS}")
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError("bad_json", f"frame is not JSON: {exc}") from exc
+    return from_dict(body, expected)
+
+
+def from_dict(body: object, expected: Iterable[type[Message]] | None = None) -> Message:
+    """Validate an already-parsed frame (see :func:`decode`)."""
+    if not isinstance(body, dict):
+        raise ProtocolError("bad_json", "frame must be a JSON object")
+    if body.get("v") != PROTOCOL_VERSION:
+        raise ProtocolError(
+            "bad_version", f"frame version must be {PROTOCOL_VERSION}, got {body.get('v')!r}"
+        )
+    type_name = body.get("type")
+    cls = _REGISTRY.get(type_name) if isinstance(type_name, str) else None
+    if cls is None:
+        raise ProtocolError("unknown_type", f"unknown frame type {type_name!r}")
+    if expected is not None:
+        allowed = set(expected)
+        if cls not in allowed:
+            names = ", ".join(sorted(c.TYPE for c in allowed))
+            raise ProtocolError("unexpected_type", f"{type_name!r} is not valid here; expected {names}")
+    value = parse_value(cls, body, type_name)
+    assert isinstance(value, Message)
+    return value
+
+
+def frame_types() -> dict[str, type[Message]]:
+    """Every registered frame type by its ``type`` string (docs and tests use this)."""
+    return dict(_REGISTRY)
+
+
+def _to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_to_json(v) for v in value]
+    return value
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
+def parse_value(tp: Any, raw: Any, where: str) -> Any:
+    """Validate ``raw`` (parsed JSON) as type ``tp`` (a record dataclass, str, int, ...);
+    ``where`` names it in the :class:`ProtocolError` raised on mismatch."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(raw, dict):
+            raise ProtocolError("bad_field", f"{where}: expected an object")
+        hints = _hints(tp)
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(tp):
+            if f.name in raw:
+                kwargs[f.name] = parse_value(hints[f.name], raw[f.name], f"{where}.{f.name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ProtocolError("bad_field", f"{where}: missing required field {f.name!r}")
+        return tp(**kwargs)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if raw is None and type(None) in options:
+            return None
+        (inner,) = [o for o in options if o is not type(None)]
+        return parse_value(inner, raw, where)
+    if origin is Literal:
+        if raw not in typing.get_args(tp):
+            allowed = ", ".join(repr(a) for a in typing.get_args(tp))
+            raise ProtocolError("bad_field", f"{where}: expected one of {allowed}, got {raw!r}")
+        return raw
+    if origin is tuple:
+        if not isinstance(raw, list):
+            raise ProtocolError("bad_field", f"{where}: expected a list")
+        item = typing.get_args(tp)[0]
+        return tuple(parse_value(item, r, f"{where}[{i}]") for i, r in enumerate(raw))
+    if tp is bool:
+        if not isinstance(raw, bool):
+            raise ProtocolError("bad_field", f"{where}: expected true or false")
+        return raw
+    if tp is int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise ProtocolError("bad_field", f"{where}: expected an integer")
+        return raw
+    if tp is str:
+        if not isinstance(raw, str):
+            raise ProtocolError("bad_field", f"{where}: expected a string")
+        return raw
+    raise TypeError(f"{where}: no decoder for {tp!r}")  # a bug in this module, not bad input

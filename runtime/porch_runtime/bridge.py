@@ -1,0 +1,120 @@
+"""The panel <-> worker half of the bridge: message names and validation.
+
+The panel forwards what the host page and the visitor do as ``{"v": 1, "type": ...}`` messages;
+:func:`parse_panel_message` validates one and returns it with typed values, or raises
+:class:`BridgeError` naming what was wrong. The JavaScript side (``loader/bridge.js``) keeps the same
+name lists; ``tests/unit/test_bridge_contract.py`` checks the two agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from porch_protocol import (
+    MAX_ID_CHARS,
+    MAX_TEXT_CHARS,
+    BusinessLogin,
+    ProtocolError,
+    VisitorIdentity,
+    VisitorProfile,
+)
+from porch_protocol.wire import parse_value
+
+VERSION = 1
+
+#: What the panel may send the runtime.
+PANEL_TO_RUNTIME = frozenset({"runtime.start", "ui.send", "ui.retry", "ui.visibility", "ui.locale"})
+#: What the runtime sends the panel.
+RUNTIME_TO_PANEL = frozenset(
+    {"render.message", "render.status", "render.locale", "host.event", "runtime.log"}
+)
+#: Public host-page events the runtime raises (through ``host.event``).
+RUNTIME_EVENTS = frozenset(
+    {
+        "runtime_mounted",
+        "visitor_auth_ready",
+        "runtime_activated",
+        "connection_state_changed",
+        "session_connected",
+        "session_disconnected",
+        "auth_closed",
+        "bootstrap_failed",
+        "unread_count_changed",
+    }
+)
+VISIBILITIES = frozenset({"maximized", "minimized", "hidden"})
+LOCALES = ("en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru")
+
+
+class BridgeError(ValueError):
+    """A bridge message that is not acceptable; nothing was changed."""
+
+
+def parse_panel_message(raw: object) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise BridgeError("bridge message must be an object")
+    if raw.get("v") != VERSION:
+        raise BridgeError(f"bridge message version must be {VERSION}, got {raw.get('v')!r}")
+    kind = raw.get("type")
+    if kind not in PANEL_TO_RUNTIME:
+        raise BridgeError(f"unknown bridge message {kind!r}; expected one of {sorted(PANEL_TO_RUNTIME)}")
+    if kind == "runtime.start":
+        return {"type": kind, "config": _start_config(raw.get("config"))}
+    if kind == "ui.send":
+        text = _string(raw, "text", MAX_TEXT_CHARS)
+        if not text.strip():
+            raise BridgeError("ui.send: text is empty")
+        return {"type": kind, "client_id": _string(raw, "client_id", MAX_ID_CHARS), "text": text}
+    if kind == "ui.retry":
+        return {"type": kind, "client_id": _string(raw, "client_id", MAX_ID_CHARS)}
+    if kind == "ui.visibility":
+        visibility = raw.get("visibility")
+        if visibility not in VISIBILITIES:
+            raise BridgeError(f"ui.visibility: expected one of {sorted(VISIBILITIES)}")
+        return {"type": kind, "visibility": visibility}
+    locale = raw.get("locale")
+    if locale not in LOCALES:
+        raise BridgeError(f"ui.locale: expected one of {list(LOCALES)}, got {locale!r}")
+    return {"type": kind, "locale": locale}
+
+
+def _string(raw: dict[str, Any], key: str, limit: int) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise BridgeError(f"{raw.get('type')}: {key} must be a non-empty string")
+    if len(value) > limit:
+        raise BridgeError(f"{raw.get('type')}: {key} is longer than {limit} characters")
+    return value
+
+
+def _start_config(config: object) -> dict[str, Any]:
+    if not isinstance(config, dict):
+        raise BridgeError("runtime.start: config must be an object")
+    for key in ("server_url", "ticket"):
+        if not isinstance(config.get(key), str) or not config[key]:
+            raise BridgeError(f"runtime.start: config.{key} must be a non-empty string")
+    locale = config.get("locale", "en")
+    if locale not in LOCALES:
+        raise BridgeError(f"runtime.start: config.locale must be one of {list(LOCALES)}")
+    visibility = config.get("visibility", "minimized")
+    if visibility not in VISIBILITIES:
+        raise BridgeError(f"runtime.start: config.visibility must be one of {sorted(VISIBILITIES)}")
+    try:
+        identity = _optional(VisitorIdentity, config.get("identity"), "config.identity")
+        login = _optional(BusinessLogin, config.get("login"), "config.login")
+        profile = _optional(VisitorProfile, config.get("profile"), "config.profile")
+    except ProtocolError as exc:
+        raise BridgeError(f"runtime.start: {exc}") from exc
+    return {
+        "server_url": config["server_url"],
+        "ticket": config["ticket"],
+        "locale": locale,
+        "visibility": visibility,
+        "identity": identity,
+        "login": login,
+        "profile": profile if profile is not None else VisitorProfile(),
+    }
+
+
+def _optional(cls: type, raw: object, where: str) -> Any:
+    return None if raw is None else parse_value(cls, raw, where)

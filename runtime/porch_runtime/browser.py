@@ -1,0 +1,125 @@
+"""The browser adapter: the only module of the runtime that touches ``js`` and ``pyodide``.
+
+It runs inside the panel's Web Worker. It feeds :class:`~porch_runtime.core.VisitorRuntime`
+with what arrives (panel messages, WebSocket events, timers) and carries out what the core queues.
+Bridge messages travel as JSON text both ways, so no JavaScript object crosses into Python.
+
+Every proxy it creates is registered in :attr:`BrowserAdapter.proxies` and destroyed as soon as
+the thing it serves (a socket, a timer) is gone; ``live_proxies()`` lets a test check that the
+registry drains.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+
+from porch_runtime.bridge import BridgeError
+from porch_runtime.core import VisitorRuntime
+
+
+class BrowserAdapter:
+    def __init__(self, post: Callable[[str], None]) -> None:
+        self._post = post
+        self.runtime = VisitorRuntime(
+            now_ms=lambda: int(js.Date.now()),
+            new_id=lambda: secrets.token_hex(8),
+            rng=random.random,
+        )
+        self._socket: Any = None
+        self._socket_proxies: list[Any] = []
+        self._timers: dict[str, tuple[int, Any]] = {}
+
+    def live_proxies(self) -> int:
+        return len(self._socket_proxies) + len(self._timers)
+
+    # --- inputs ---------------------------------------------------------------------------------
+
+    def receive_panel(self, text: str) -> None:
+        try:
+            self.runtime.receive_host(json.loads(text))
+        except (ValueError, BridgeError) as exc:
+            js.console.warn(f"[porch] dropped a panel message: {exc}")
+        self._flush()
+
+    def _on_open(self, _event: Any) -> None:
+        self.runtime.socket_opened()
+        self._flush()
+
+    def _on_message(self, event: Any) -> None:
+        if isinstance(event.data, str):
+            self.runtime.receive_server(event.data)
+            self._flush()
+
+    def _on_close(self, event: Any) -> None:
+        self._drop_socket()
+        self.runtime.socket_closed(int(event.code), str(event.reason))
+        self._flush()
+
+    def _on_timer(self, name: str) -> None:
+        _, proxy = self._timers.pop(name, (0, None))
+        if proxy is not None:
+            proxy.destroy()
+        self.runtime.timer_fired(name)
+        self._flush()
+
+    # --- outputs --------------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        for message in self.runtime.host_to_send():
+            self._post(json.dumps(message))
+        for action, argument in self.runtime.socket_actions():
+            if action == "open":
+                self._open(argument)
+            elif self._socket is not None:
+                self._socket.close(argument)
+                self._drop_socket()
+        for frame in self.runtime.server_to_send():
+            if self._socket is not None and self._socket.readyState == 1:
+                self._socket.send(frame)
+        for name, delay in self.runtime.timers_to_set():
+            self._set_timer(name, delay)
+
+    def _open(self, url: str) -> None:
+        self._drop_socket()
+        if url.startswith("http"):
+            url = "ws" + url[4:]
+        socket = js.WebSocket.new(url)
+        handlers = {"open": self._on_open, "message": self._on_message, "close": self._on_close}
+        for kind, handler in handlers.items():
+            proxy = create_proxy(handler)
+            socket.addEventListener(kind, proxy)
+            self._socket_proxies.append((kind, proxy))
+        self._socket = socket
+
+    def _drop_socket(self) -> None:
+        """Detach and forget the current socket; a late event from it can no longer arrive."""
+        if self._socket is None:
+            return
+        for kind, proxy in self._socket_proxies:
+            self._socket.removeEventListener(kind, proxy)
+            proxy.destroy()
+        self._socket_proxies = []
+        self._socket = None
+
+    def _set_timer(self, name: str, delay: float) -> None:
+        previous = self._timers.pop(name, None)
+        if previous is not None:
+            js.clearTimeout(previous[0])
+            previous[1].destroy()
+        proxy = create_proxy(lambda: self._on_timer(name))
+        handle = js.setTimeout(proxy, int(delay * 1000))
+        self._timers[name] = (handle, proxy)
+
+
+def attach(post: Callable[[str], None]) -> Callable[[str], None]:
+    """Create the adapter for this worker; the returned callable takes each panel message (JSON
+    text). The worker bootstrap calls this once, after Pyodide has loaded."""
+    adapter = BrowserAdapter(post)
+    return adapter.receive_panel

@@ -1,0 +1,177 @@
+"""Build the static site root ``public/`` from the tracked sources.
+
+What it writes (all git-ignored):
+
+- ``public/install/core.js``: the host SDK, from ``loader/core.js``;
+- ``public/widget/*.js``: the launcher, panel and worker scripts, from ``loader/``;
+- ``public/widget/porch_runtime.zip``: the Python runtime (``porch_protocol`` + ``porch_runtime``)
+  that the worker unpacks into Pyodide's ``site-packages``;
+- ``public/vendor/pyodide/``: Pyodide from the pinned npm package, plus the micropip and packaging
+  wheels from PyPI, with a ``pyodide-lock.json`` rewritten to the hashes of the served wheels;
+- ``public/vendor/pyscript/``: PyScript from the pinned npm package, for the agent console;
+- ``public/agent/porch_protocol/``: the protocol module the agent console imports;
+- ``public/widget/build.json``: versions and the runtime zip's hash, for cache-busting.
+
+``--server-url`` (or ``PORCH_SERVER_URL``) bakes the chat server's base URL into the loader for a
+split deployment, where ``public/`` is served by a static host and the server runs elsewhere; left
+empty, the widget talks to the origin that serves ``core.js``.
+
+Run through ``make build``; it is incremental (unchanged large files are not copied again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYODIDE_FILES = (
+    "pyodide.mjs",
+    "pyodide.asm.mjs",
+    "pyodide.asm.wasm",
+    "python_stdlib.zip",
+)
+#: Wheels Pyodide's loader may ask for (PyScript installs micropip when a page lists packages).
+#: Versions are those of the pinned Pyodide's lock file; the build checks they agree.
+WHEELS = ("micropip==0.11.1", "packaging==26.1")
+#: loader/ source -> public/ destination
+LOADER_FILES = {
+    "core.js": "install/core.js",
+    "bridge.js": "widget/bridge.js",
+    "strings.js": "widget/strings.js",
+    "launcher.js": "widget/launcher.js",
+    "panel.js": "widget/panel.js",
+    "worker.js": "widget/worker.js",
+}
+SERVER_URL_TOKEN = "__PORCH_SERVER_URL__"
+VERSION_TOKEN = "__PORCH_VERSION__"
+RUNTIME_HASH_TOKEN = "__PORCH_RUNTIME_HASH__"
+
+
+def _copy_if_changed(src: Path, dst: Path) -> None:
+    if dst.exists() and dst.stat().st_size == src.stat().st_size:
+        if dst.stat().st_mtime >= src.stat().st_mtime:
+            return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
+
+
+def _write_if_changed(dst: Path, data: bytes) -> None:
+    if dst.exists() and dst.read_bytes() == data:
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(data)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _package_version() -> str:
+    for line in (ROOT / "pyproject.toml").read_text().splitlines():
+        if line.startswith("version = "):
+            return line.split('"')[1]
+    raise SystemExit("pyproject.toml has no version")
+
+
+def build_pyodide(out: Path) -> str:
+    src = ROOT / "node_modules" / "pyodide"
+    if not (src / "pyodide.mjs").exists():
+        raise SystemExit("node_modules/pyodide is missing: run `npm ci` (make build does)")
+    dst = out / "vendor" / "pyodide"
+    for name in PYODIDE_FILES:
+        _copy_if_changed(src / name, dst / name)
+    lock = json.loads((src / "pyodide-lock.json").read_text())
+    cache = ROOT / "var" / "wheels"
+    for requirement in WHEELS:
+        name, version = requirement.split("==")
+        entry = lock["packages"][name]
+        if entry["version"] != version:
+            raise SystemExit(f"{name}: lock has {entry['version']}, build pins {version}")
+        wheel = cache / entry["file_name"]
+        if not wheel.exists():
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                 "--only-binary=:all:", "--python-version", "3.14", "--dest", str(cache),
+                 requirement],
+                check=True,
+            )
+        _copy_if_changed(wheel, dst / wheel.name)
+        # PyPI's wheel is not byte-identical to the one Pyodide's lock describes: serve a lock
+        # that matches what is served, or Pyodide refuses the file.
+        entry["sha256"] = _sha256(wheel)
+    _write_if_changed(dst / "pyodide-lock.json", json.dumps(lock, indent=1).encode())
+    return str(lock["info"]["python"])
+
+
+def build_pyscript(out: Path) -> None:
+    src = ROOT / "node_modules" / "@pyscript" / "core" / "dist"
+    for path in src.iterdir():
+        if path.suffix == ".map":
+            continue
+        _copy_if_changed(path, out / "vendor" / "pyscript" / path.name)
+
+
+def build_runtime_zip(out: Path) -> str:
+    """Zip the Python packages the worker imports; entries are sorted and timestamps fixed so
+    the same sources always give the same bytes (and the same cache-busting hash)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for package in ("porch_protocol", "porch_runtime"):
+            for path in sorted((ROOT / "runtime" / package).glob("*.py")):
+                info = zipfile.ZipInfo(f"{package}/{path.name}", date_time=(2020, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes())
+    data = buffer.getvalue()
+    _write_if_changed(out / "widget" / "porch_runtime.zip", data)
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def build_agent_protocol(out: Path) -> None:
+    for path in sorted((ROOT / "runtime" / "porch_protocol").glob("*.py")):
+        _write_if_changed(out / "agent" / "porch_protocol" / path.name, path.read_bytes())
+
+
+def build_loader(out: Path, server_url: str, version: str, runtime_hash: str) -> None:
+    for src_name, dst_name in LOADER_FILES.items():
+        src = ROOT / "loader" / src_name
+        if not src.exists():
+            continue
+        text = (src.read_text().replace(SERVER_URL_TOKEN, server_url)
+                .replace(VERSION_TOKEN, version).replace(RUNTIME_HASH_TOKEN, runtime_hash))
+        _write_if_changed(out / dst_name, text.encode())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "public")
+    parser.add_argument("--server-url", default=os.environ.get("PORCH_SERVER_URL", ""))
+    args = parser.parse_args(argv)
+    server_url = args.server_url.rstrip("/")
+    out: Path = args.out
+    if out.resolve() != (ROOT / "public").resolve():
+        # A split-deployment build: the tracked pages come along.
+        shutil.copytree(ROOT / "public", out, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("vendor", "install"))
+    version = _package_version()
+    python = build_pyodide(out)
+    build_pyscript(out)
+    runtime_hash = build_runtime_zip(out)
+    build_agent_protocol(out)
+    build_loader(out, server_url, version, runtime_hash)
+    build_info = {"version": version, "python": python, "runtime": runtime_hash,
+                  "server_url": server_url}
+    _write_if_changed(out / "widget" / "build.json", json.dumps(build_info, indent=1).encode())
+    print(f"built {out} (porch {version}, runtime {runtime_hash}, python {python})")
+
+
+if __name__ == "__main__":
+    main()
