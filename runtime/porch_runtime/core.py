@@ -217,7 +217,7 @@ class VisitorRuntime:
             self._retry(message["client_id"])
         elif kind == "ui.visibility":
             self.visibility = message["visibility"]
-            self._mark_read_if_visible()
+            self._update_unread()
         elif kind == "ui.locale":
             self.locale = message["locale"]
             self._render("render.locale", locale=self.locale)
@@ -340,8 +340,7 @@ class VisitorRuntime:
         for pending in self.outbox.values():
             if not pending.failed:
                 self._server.append(encode(SendMessage(pending.client_id, pending.text)))
-        self._recount_unread()
-        self._mark_read_if_visible()
+        self._update_unread()
         self._render("render.status", status="ready")
         if not self.activated:
             self.activated = True
@@ -400,8 +399,7 @@ class VisitorRuntime:
             message=_message_view(message),
         )
         if count_unread:
-            self._recount_unread()
-            self._mark_read_if_visible()
+            self._update_unread()
 
     def _render_pending(self, pending: _Outgoing) -> None:
         self._render(
@@ -419,21 +417,18 @@ class VisitorRuntime:
 
     # --- unread ---------------------------------------------------------------------------------
 
-    def _recount_unread(self) -> None:
+    def _update_unread(self) -> None:
+        """Whatever the visitor can see is read; the rest of the agents' messages are unread."""
+        visible = self.visibility == "maximized" and self.state is State.READY
+        if visible and self.last_seq > self.read_seq:
+            self.read_seq = self.last_seq
+            self._server.append(encode(ReadUpTo(seq=self.read_seq)))
         count = sum(
             1 for m in self.messages.values() if m.author != "visitor" and m.seq > self.read_seq
         )
         if count != self.unread:
             self.unread = count
             self._event("unread_count_changed", {"count": count})
-
-    def _mark_read_if_visible(self) -> None:
-        if self.visibility != "maximized" or self.state is not State.READY:
-            return
-        if self.last_seq > self.read_seq:
-            self.read_seq = self.last_seq
-            self._server.append(encode(ReadUpTo(seq=self.read_seq)))
-        self._recount_unread()
 
     # --- output helpers -------------------------------------------------------------------------
 

@@ -1,0 +1,171 @@
+"""End-to-end fixtures: one real Porch server process and one real Chromium per session.
+
+Each test gets a fresh browser context (pytest-playwright's ``page``), hence a fresh visitor:
+cheap. What is expensive is a Pyodide boot, so tests that need a running runtime share helpers
+that boot it once per page and wait for the ``runtime_activated`` event, never for a fixed time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+#: Every public event of the host API; the recorder subscribes to all of them.
+EVENTS = [
+    "initialized", "iframe_loaded", "bridge_ready", "runtime_mounted", "visitor_auth_ready",
+    "runtime_activated", "destroyed", "visibility_changed", "connection_state_changed",
+    "session_connected", "session_disconnected", "auth_closed", "bootstrap_failed",
+    "unread_count_changed",
+]
+#: Installed before any page script: keeps every event (name, payload, time) in
+#: window.__porchEvents through the snippet's own queueing stub, as an integrator would.
+EVENT_RECORDER = """
+(() => {
+  const events = [];
+  window.__porchEvents = events;
+  window.TWTChatWidget = window.TWTChatWidget || {
+    _q: [],
+    on: function () { this._q.push(["on", Array.prototype.slice.call(arguments)]); },
+  };
+  for (const name of %s) {
+    window.TWTChatWidget.on(name, (payload) => events.push({ name, payload, t: performance.now() }));
+  }
+})();
+""" % (EVENTS,)
+
+
+def _chromium() -> str | None:
+    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    args = {**browser_type_launch_args, "args": CHROMIUM_ARGS}
+    executable = _chromium()
+    if executable:
+        args["executable_path"] = executable
+    return args
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PorchServer:
+    """A real ``porch-server demo`` process on a free port, with its own SQLite file."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workdir = workdir
+        self.env = {
+            **os.environ,
+            "PORCH_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'porch.db'}",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log_path = workdir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "porch_server", "demo", "--port", str(self.port)],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        self.wait_until_healthy()
+
+    def wait_until_healthy(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)  # polling a port that is not listening yet: no event to await
+        raise RuntimeError(f"server not healthy in {timeout}s: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def cli(self, *args: str) -> str:
+        """Run ``porch-server`` against this server's database (apps, agents, ...)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "porch_server", *args],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, check=True,
+        )
+        return done.stdout
+
+
+@pytest.fixture(scope="session")
+def porch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PorchServer]:
+    server = PorchServer(tmp_path_factory.mktemp("porch-server"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def recorded_page(page: Page) -> Page:
+    """A page whose Porch events are all recorded in ``window.__porchEvents``."""
+    page.add_init_script(EVENT_RECORDER)
+    return page
+
+
+def events(page: Page, name: str | None = None) -> list[dict[str, Any]]:
+    recorded: list[dict[str, Any]] = page.evaluate("window.__porchEvents")
+    return [e for e in recorded if name is None or e["name"] == name]
+
+
+def wait_for_event(page: Page, name: str, timeout: float = 60_000, count: int = 1) -> dict[str, Any]:
+    """Wait until ``name`` has fired ``count`` times; return the last one."""
+    page.wait_for_function(
+        "([name, count]) => window.__porchEvents.filter(e => e.name === name).length >= count",
+        arg=[name, count], timeout=timeout,
+    )
+    return events(page, name)[-1]
+
+
+def wait_for_status(page: Page, status: str, timeout: float = 60_000) -> None:
+    """Wait until the latest connection_state_changed says ``status``."""
+    page.wait_for_function(
+        """(status) => {
+             const s = window.__porchEvents.filter(e => e.name === 'connection_state_changed');
+             return s.length && s[s.length - 1].payload.status === status; }""",
+        arg=status, timeout=timeout,
+    )
