@@ -1,0 +1,56 @@
+"""The ASGI application: ``create_app(settings)`` wires routes, database and hub together.
+
+Run migrations (:func:`porch_server.migrate.upgrade`) before starting it; the app does not
+create tables itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+
+from porch_server import store
+from porch_server.agent_auth import login
+from porch_server.agent_ws import agent_socket
+from porch_server.bootstrap import bootstrap
+from porch_server.config import Settings
+from porch_server.context import Context
+from porch_server.db import create_engine, session_factory
+from porch_server.hub import Hub, MemoryHub
+from porch_server.static import static_app
+from porch_server.visitor_ws import visitor_socket
+
+
+async def healthz(_request: Request) -> Response:
+    return JSONResponse({"ok": True})
+
+
+def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
+    """The Porch server for ``settings``; ``hub`` defaults to a fresh in-process one."""
+    the_hub = MemoryHub() if hub is None else hub
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Context]]:
+        engine = create_engine(settings.database_url)
+        try:
+            sessions = session_factory(engine)
+            async with sessions() as session:
+                secret = await store.ticket_secret(session)
+            yield {"porch": Context(settings, engine, sessions, the_hub, secret)}
+        finally:
+            await engine.dispose()
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/v1/bootstrap", bootstrap, methods=["POST", "OPTIONS"]),
+        Route("/api/v1/agent/login", login, methods=["POST", "OPTIONS"]),
+        WebSocketRoute("/ws/visitor", visitor_socket),
+        WebSocketRoute("/ws/agent", agent_socket),
+        Mount("/", app=static_app(settings.public_dir)),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

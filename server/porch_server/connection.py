@@ -1,0 +1,146 @@
+"""One accepted WebSocket: an ordered outbox drained by a writer task, and frame reading.
+
+A socket handler creates a :class:`Connection`, runs :meth:`Connection.serve` with its own
+reading loop, and only ever *queues* frames (:meth:`send`, :meth:`close`). The writer alone
+touches the socket's send side, so frames from fan-out and from the handler never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import anyio
+from porch_protocol import CloseCode, ErrorFrame, Message, ProtocolError, decode, encode
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+log = logging.getLogger(__name__)
+
+#: Frames queued for one socket before it is considered stuck and dropped. A dropped client
+#: reconnects and catches up from its ``last_seq``, so dropping loses nothing.
+OUTBOX_LIMIT = 512
+
+#: Close code for a socket whose outbox overflowed (RFC 6455 "try again later").
+_TRY_AGAIN_LATER = 1013
+
+#: Error codes after which the stream cannot be trusted any more: close with PROTOCOL_ERROR.
+FATAL_PROTOCOL_CODES = frozenset({"bad_json", "bad_version", "too_large"})
+
+
+@dataclass(frozen=True)
+class _Close:
+    code: int
+
+
+class Disconnected(Exception):
+    """The client went away; the handler must stop reading."""
+
+
+class Connection:
+    """A :class:`porch_server.hub.Peer` backed by a Starlette WebSocket."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self._outbox: asyncio.Queue[Message | _Close] = asyncio.Queue(OUTBOX_LIMIT + 1)
+        self._closing = False
+
+    def send(self, frame: Message) -> None:
+        """Queue ``frame``; drops the socket (close 1013) if the client stopped reading."""
+        if self._closing:
+            return
+        if self._outbox.qsize() >= OUTBOX_LIMIT:
+            log.warning("outbox full, dropping slow socket")
+            self.close(_TRY_AGAIN_LATER)
+            return
+        self._outbox.put_nowait(frame)
+
+    def close(self, code: int) -> None:
+        """Queue a close after everything already queued; later sends are ignored."""
+        if not self._closing:
+            self._closing = True
+            self._outbox.put_nowait(_Close(code))
+
+    def fail(self, code: str, message: str, close_code: int) -> None:
+        """Send a fatal :class:`ErrorFrame` and close with ``close_code``."""
+        self.send(ErrorFrame(code=code, message=message, fatal=True))
+        self.close(close_code)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    async def serve(self, reader: Callable[[], Awaitable[None]]) -> None:
+        """Run ``reader`` and the writer until either ends the connection: the client hangs up
+        (reader returns or raises :class:`Disconnected`) or a queued close is sent."""
+        async with anyio.create_task_group() as group:
+
+            async def _write_then_stop() -> None:
+                await self._write()
+                group.cancel_scope.cancel()
+
+            group.start_soon(_write_then_stop)
+            try:
+                await reader()
+            except Disconnected:
+                group.cancel_scope.cancel()
+                return
+            if not self._closing:
+                group.cancel_scope.cancel()
+            # else: the reader stopped to let a queued close go out; the writer ends the group
+
+    async def _write(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            try:
+                if isinstance(item, _Close):
+                    await self.websocket.close(item.code)
+                    return
+                await self.websocket.send_text(encode(item))
+            except (WebSocketDisconnect, OSError, RuntimeError):
+                return  # the client is gone; nothing more can be delivered
+
+    async def receive(self, expected: Iterable[type[Message]]) -> Message | ProtocolError:
+        """The next frame, or the :class:`ProtocolError` it raised (the caller decides whether
+        that error is fatal). Raises :class:`Disconnected` when the client hung up."""
+        event = await self.websocket.receive()
+        if event["type"] == "websocket.disconnect":
+            raise Disconnected
+        raw: str | bytes | None = event.get("text")
+        if raw is None:
+            raw = event.get("bytes") or b""
+        try:
+            return decode(raw, expected)
+        except ProtocolError as exc:
+            return exc
+
+
+async def receive_hello(
+    conn: Connection, expected: type[Message], timeout: float
+) -> Message | None:
+    """The socket's first frame if it is ``expected``; otherwise queue a fatal error and close
+    4400 and return None (the caller must then just return)."""
+    try:
+        with anyio.fail_after(timeout):
+            frame = await conn.receive([expected])
+    except TimeoutError:
+        conn.fail(
+            "hello_timeout",
+            f"expected {expected.TYPE!r} within {timeout:g}s",
+            CloseCode.PROTOCOL_ERROR,
+        )
+        return None
+    if isinstance(frame, ProtocolError):
+        conn.fail(frame.code, f"first frame: {frame}", CloseCode.PROTOCOL_ERROR)
+        return None
+    return frame
+
+
+def reject_frame(conn: Connection, error: ProtocolError) -> None:
+    """Answer a bad frame after hello: malformed JSON, wrong version or size ends the socket;
+    a well-formed frame of the wrong type or with a bad field gets a non-fatal error."""
+    if error.code in FATAL_PROTOCOL_CODES:
+        conn.fail(error.code, str(error), CloseCode.PROTOCOL_ERROR)
+    else:
+        conn.send(ErrorFrame(code=error.code, message=str(error)))

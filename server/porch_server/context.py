@@ -1,0 +1,33 @@
+"""What every endpoint needs, created once per process by the app's lifespan.
+
+Endpoints get it with :func:`context_of`; it is valid between startup and shutdown only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
+
+from porch_server.config import Settings
+from porch_server.hub import Hub
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    hub: Hub
+    #: Signs bootstrap tickets; loaded from (or created in) the database at startup.
+    ticket_secret: bytes
+
+    def now_ms(self) -> int:
+        return self.settings.now_ms()
+
+
+def context_of(conn: HTTPConnection) -> Context:
+    """The running app's :class:`Context` (from the lifespan state)."""
+    return cast(Context, conn.state.porch)

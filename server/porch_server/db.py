@@ -1,0 +1,45 @@
+"""The async database engine and session factory.
+
+Create one engine per process with :func:`create_engine`, make sessions with
+:func:`session_factory`, and call ``await engine.dispose()`` at shutdown so no connection leaks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+
+def ensure_sqlite_dir(database_url: str) -> None:
+    """Create the folder of a file-based SQLite database so the first start just works."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers proceed while a message is being written; foreign keys are off by default
+    # in SQLite and we rely on them.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    """An async engine; on SQLite, WAL and foreign keys are switched on for every connection."""
+    ensure_sqlite_dir(database_url)
+    engine = _create_async_engine(database_url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded rows usable after commit (we send them on the wire then)."""
+    return async_sessionmaker(engine, expire_on_commit=False)

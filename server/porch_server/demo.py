@@ -1,0 +1,56 @@
+"""The demo app and agent that ``porch-server demo`` creates, as fixed, documented constants.
+
+The secret is public on purpose: scripts and tests sign demo business logins with it
+(``porch_server.signing.sign_business_user(DEMO_SECRET, sbs, ranstr)``). Never reuse it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from porch_server import store
+from porch_server.security import hash_password
+
+DEMO_APPID = "porch-demo"
+DEMO_APP_NAME = "Porch demo"
+DEMO_DOMAINS = ("127.0.0.1", "localhost")
+DEMO_SECRET = "porch-demo-secret"
+DEMO_AGENT_EMAIL = "agent@porch.demo"
+DEMO_AGENT_PASSWORD = "porch-demo"
+DEMO_AGENT_NAME = "Demo Agent"
+
+
+def banner(port: int) -> str:
+    """The lines ``porch-server demo`` prints before serving."""
+    return "\n".join(
+        (
+            "Porch demo is running.",
+            f"  Host page:      http://127.0.0.1:{port}/demo/",
+            f"  Agent console:  http://127.0.0.1:{port}/agent/",
+            f"  Agent login:    {DEMO_AGENT_EMAIL} / {DEMO_AGENT_PASSWORD}",
+        )
+    )
+
+
+async def ensure_demo(session: AsyncSession, now_ms: int) -> None:
+    """Create the demo app and agent unless they exist; commits."""
+    app = await store.app_by_appid(session, DEMO_APPID)
+    if app is None:
+        app = await store.create_app(
+            session,
+            appid=DEMO_APPID,
+            name=DEMO_APP_NAME,
+            allowed_domains=DEMO_DOMAINS,
+            secret=DEMO_SECRET,
+            now_ms=now_ms,
+        )
+    if await store.agent_by_email(session, DEMO_AGENT_EMAIL) is None:
+        await store.create_agent(
+            session,
+            app=app,
+            email=DEMO_AGENT_EMAIL,
+            name=DEMO_AGENT_NAME,
+            password_hash=hash_password(DEMO_AGENT_PASSWORD),
+            now_ms=now_ms,
+        )
+    await session.commit()

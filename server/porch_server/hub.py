@@ -1,0 +1,98 @@
+"""Who is connected: the registry that fans frames out to visitor and agent sockets.
+
+Socket handlers :meth:`Hub.join` when authenticated and :meth:`Hub.leave` in a ``finally``;
+everyone else publishes through the hub and never touches a socket. :class:`Hub` is the interface
+a multi-process deployment would implement over Redis pub/sub; :class:`MemoryHub` serves one
+process.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from porch_protocol import Message
+
+Role = Literal["visitor", "agent"]
+
+
+class Peer(Protocol):
+    """One connected socket, as the hub sees it. Both methods must return at once (they queue);
+    a slow socket must never hold up fan-out to the others."""
+
+    def send(self, frame: Message) -> None: ...
+
+    def close(self, code: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Where a peer listens: all agents of an app, or all tabs of one visitor."""
+
+    role: Role
+    key: int  # the app's id for agents, the visitor's id for visitors
+
+    @classmethod
+    def agents(cls, app_id: int) -> Channel:
+        return cls("agent", app_id)
+
+    @classmethod
+    def visitor(cls, visitor_id: int) -> Channel:
+        return cls("visitor", visitor_id)
+
+
+class Hub(Protocol):
+    def join(self, channel: Channel, peer: Peer) -> None: ...
+
+    def leave(self, channel: Channel, peer: Peer) -> None: ...
+
+    async def publish(
+        self, channel: Channel, frames: Iterable[Message], *, exclude: Peer | None = None
+    ) -> None:
+        """Queue ``frames``, in order, to every peer on ``channel`` except ``exclude``."""
+        ...
+
+    async def close_channel(self, channel: Channel, frames: Iterable[Message], code: int) -> None:
+        """Send ``frames`` to every peer on ``channel``, then close each with ``code``."""
+        ...
+
+
+class MemoryHub:
+    """The in-process :class:`Hub`."""
+
+    def __init__(self) -> None:
+        self._peers: defaultdict[Channel, list[Peer]] = defaultdict(list)
+
+    def join(self, channel: Channel, peer: Peer) -> None:
+        self._peers[channel].append(peer)
+
+    def leave(self, channel: Channel, peer: Peer) -> None:
+        peers = self._peers.get(channel)
+        if peers is None:
+            return
+        if peer in peers:
+            peers.remove(peer)
+        if not peers:
+            del self._peers[channel]  # keep the registry as small as the set of live sockets
+
+    def peers(self, channel: Channel) -> tuple[Peer, ...]:
+        """The peers listening on ``channel`` now (tests use this to await joins)."""
+        return tuple(self._peers.get(channel, ()))
+
+    async def publish(
+        self, channel: Channel, frames: Iterable[Message], *, exclude: Peer | None = None
+    ) -> None:
+        frames = tuple(frames)
+        for peer in self.peers(channel):
+            if peer is not exclude:
+                for frame in frames:
+                    peer.send(frame)
+
+    async def close_channel(self, channel: Channel, frames: Iterable[Message], code: int) -> None:
+        frames = tuple(frames)
+        for peer in self.peers(channel):
+            for frame in frames:
+                peer.send(frame)
+            peer.close(code)

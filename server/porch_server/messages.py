@@ -1,0 +1,20 @@
+"""Validating a chat message, shared by the visitor and agent sockets."""
+
+from __future__ import annotations
+
+from porch_protocol import MAX_ID_CHARS, MAX_TEXT_CHARS, SendMessage
+
+
+def message_problem(frame: SendMessage) -> str | None:
+    """Why ``frame`` cannot be posted, or None when it can. The caller answers a problem with a
+    non-fatal ``bad_message`` error and stores nothing."""
+    # Stored exactly as sent; the strip only rejects blank messages.
+    if not frame.text.strip():
+        return "text must not be empty"
+    if len(frame.text) > MAX_TEXT_CHARS:
+        return f"text must be at most {MAX_TEXT_CHARS} characters"
+    if not frame.client_id:
+        return "client_id must not be empty"
+    if len(frame.client_id) > MAX_ID_CHARS:
+        return f"client_id must be at most {MAX_ID_CHARS} characters"
+    return None

@@ -1,0 +1,334 @@
+"""Queries. Each function takes an open :class:`AsyncSession` and leaves committing to the
+caller, so a caller can group several calls in one transaction and commit before it answers."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from porch_protocol import ConversationSummary, VisitorProfile
+from porch_protocol.wire import Author
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from porch_server import records
+from porch_server.models import (
+    Agent,
+    AgentSession,
+    App,
+    ChatMessageRow,
+    Conversation,
+    ServerSetting,
+    Visitor,
+)
+from porch_server.security import random_token
+
+_TICKET_SECRET_KEY = "ticket_secret"
+
+
+# --- server settings ----------------------------------------------------------------------------
+
+
+async def ticket_secret(session: AsyncSession) -> bytes:
+    """The server-wide ticket signing key, created (and committed) on first use so tickets stay
+    valid across restarts."""
+    found = await session.get(ServerSetting, _TICKET_SECRET_KEY)
+    if found is None:
+        session.add(ServerSetting(key=_TICKET_SECRET_KEY, value=secrets.token_hex(32)))
+        try:
+            await session.commit()
+        except IntegrityError:  # another process created it first: use theirs
+            await session.rollback()
+        found = await session.get(ServerSetting, _TICKET_SECRET_KEY)
+        assert found is not None
+    return bytes.fromhex(found.value)
+
+
+# --- apps and agents ----------------------------------------------------------------------------
+
+
+async def app_by_appid(session: AsyncSession, appid: str) -> App | None:
+    return await session.scalar(select(App).where(App.appid == appid))
+
+
+async def create_app(
+    session: AsyncSession,
+    *,
+    appid: str,
+    name: str,
+    allowed_domains: Sequence[str],
+    secret: str,
+    now_ms: int,
+) -> App:
+    app = App(
+        appid=appid,
+        name=name,
+        secret=secret,
+        allowed_domains=list(allowed_domains),
+        created_at=now_ms,
+    )
+    session.add(app)
+    await session.flush()
+    return app
+
+
+async def agent_by_email(session: AsyncSession, email: str) -> Agent | None:
+    return await session.scalar(select(Agent).where(Agent.email == email.strip().lower()))
+
+
+async def create_agent(
+    session: AsyncSession, *, app: App, email: str, name: str, password_hash: str, now_ms: int
+) -> Agent:
+    agent = Agent(
+        app_id=app.id,
+        email=email.strip().lower(),
+        name=name,
+        password_hash=password_hash,
+        created_at=now_ms,
+    )
+    session.add(agent)
+    await session.flush()
+    return agent
+
+
+async def add_agent_session(
+    session: AsyncSession, agent: Agent, token_hash: str, expires_at: int
+) -> None:
+    session.add(AgentSession(token_hash=token_hash, agent_id=agent.id, expires_at=expires_at))
+    await session.flush()
+
+
+async def agent_for_token(session: AsyncSession, token_hash: str, now_ms: int) -> Agent | None:
+    """The agent logged in with this token, or None when unknown or expired."""
+    row = await session.get(AgentSession, token_hash)
+    if row is None or row.expires_at <= now_ms:
+        return None
+    return await session.get(Agent, row.agent_id)
+
+
+# --- visitors -----------------------------------------------------------------------------------
+
+
+async def visitor_by_public_id(session: AsyncSession, app: App, bs: str) -> Visitor | None:
+    return await session.scalar(
+        select(Visitor).where(Visitor.app_id == app.id, Visitor.public_id == bs)
+    )
+
+
+async def visitor_by_external_id(session: AsyncSession, app: App, sbs: str) -> Visitor | None:
+    return await session.scalar(
+        select(Visitor).where(Visitor.app_id == app.id, Visitor.external_id == sbs)
+    )
+
+
+async def create_visitor(
+    session: AsyncSession, app: App, now_ms: int, external_id: str | None = None
+) -> Visitor:
+    visitor = Visitor(
+        app_id=app.id,
+        public_id="v_" + random_token(18),
+        uid="u_" + secrets.token_hex(12),
+        external_id=external_id,
+        created_at=now_ms,
+    )
+    session.add(visitor)
+    await session.flush()
+    return visitor
+
+
+def apply_profile(visitor: Visitor, profile: VisitorProfile | None, locale: str | None) -> None:
+    """Overwrite the visitor's fields with the non-null ones given."""
+    if profile is not None:
+        for name in ("name", "nickname", "email", "phone", "referer", "source_title"):
+            value = getattr(profile, name)
+            if value is not None:
+                setattr(visitor, name, value)
+    if locale:
+        visitor.locale = locale
+
+
+# --- conversations and messages -----------------------------------------------------------------
+
+
+async def latest_conversation(session: AsyncSession, visitor: Visitor) -> Conversation | None:
+    return await session.scalar(
+        select(Conversation)
+        .where(Conversation.visitor_id == visitor.id)
+        .order_by(Conversation.created_at.desc(), Conversation.id.desc())
+        .limit(1)
+    )
+
+
+async def conversation_in_app(
+    session: AsyncSession, app_id: int, conversation_id: str
+) -> Conversation | None:
+    """The conversation when it belongs to this app; None otherwise, so agents of one app can
+    never reach another app's data."""
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None or conversation.app_id != app_id:
+        return None
+    return conversation
+
+
+async def create_conversation(session: AsyncSession, visitor: Visitor, now_ms: int) -> Conversation:
+    conversation = Conversation(
+        id="c_" + secrets.token_hex(12),
+        app_id=visitor.app_id,
+        visitor_id=visitor.id,
+        last_seq=0,
+        visitor_read_seq=0,
+        agent_read_seq=0,
+        created_at=now_ms,
+        updated_at=now_ms,
+    )
+    session.add(conversation)
+    await session.flush()
+    return conversation
+
+
+async def messages_after(
+    session: AsyncSession, conversation_id: str, after_seq: int, limit: int
+) -> list[ChatMessageRow]:
+    """The latest ``limit`` messages with ``seq > after_seq``, oldest first."""
+    rows = await session.scalars(
+        select(ChatMessageRow)
+        .where(ChatMessageRow.conversation_id == conversation_id, ChatMessageRow.seq > after_seq)
+        .order_by(ChatMessageRow.seq.desc())
+        .limit(limit)
+    )
+    return list(reversed(rows.all()))
+
+
+async def unread_for_visitor(session: AsyncSession, conversation: Conversation) -> int:
+    """Agent messages the visitor has not read yet."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(ChatMessageRow)
+        .where(
+            ChatMessageRow.conversation_id == conversation.id,
+            ChatMessageRow.author == "agent",
+            ChatMessageRow.seq > conversation.visitor_read_seq,
+        )
+    )
+    return count or 0
+
+
+@dataclass(frozen=True)
+class Posted:
+    """The outcome of :func:`post_message`: ``created`` is False for an idempotent resend."""
+
+    message: ChatMessageRow
+    created: bool
+
+
+async def _by_client_id(
+    session: AsyncSession, conversation_id: str, author: str, client_id: str
+) -> ChatMessageRow | None:
+    return await session.scalar(
+        select(ChatMessageRow).where(
+            ChatMessageRow.conversation_id == conversation_id,
+            ChatMessageRow.author == author,
+            ChatMessageRow.client_id == client_id,
+        )
+    )
+
+
+async def post_message(
+    session: AsyncSession,
+    conversation: Conversation,
+    *,
+    author: Author,
+    author_name: str,
+    text: str,
+    client_id: str,
+    now_ms: int,
+) -> Posted:
+    """Store a message with the next ``seq``, or return the one already stored under this
+    ``client_id``. Commits: the caller may acknowledge as soon as this returns."""
+    existing = await _by_client_id(session, conversation.id, author, client_id)
+    if existing is not None:
+        return Posted(existing, created=False)
+    # Incrementing in one UPDATE takes the write lock first, so two writers to one conversation
+    # (visitor and agent at once) are serialized by the database and never share a seq.
+    seq = await session.scalar(
+        update(Conversation)
+        .where(Conversation.id == conversation.id)
+        .values(last_seq=Conversation.last_seq + 1, updated_at=now_ms)
+        .returning(Conversation.last_seq)
+        .execution_options(synchronize_session=False)
+    )
+    assert seq is not None
+    row = ChatMessageRow(
+        id="m_" + secrets.token_hex(12),
+        conversation_id=conversation.id,
+        seq=seq,
+        author=author,
+        author_name=author_name,
+        text=text,
+        client_id=client_id,
+        created_at=now_ms,
+    )
+    session.add(row)
+    try:
+        await session.commit()
+    except IntegrityError:
+        # The same client_id raced in from another socket and won; that one is the message.
+        await session.rollback()
+        existing = await _by_client_id(session, conversation.id, author, client_id)
+        if existing is None:
+            raise
+        return Posted(existing, created=False)
+    await session.refresh(conversation)
+    return Posted(row, created=True)
+
+
+async def mark_read(
+    session: AsyncSession, conversation: Conversation, seq: int, *, by: Author
+) -> None:
+    """Advance the reader's mark to ``seq`` (never backwards, never past ``last_seq``)."""
+    await session.refresh(conversation)
+    target = max(0, min(seq, conversation.last_seq))
+    if by == "visitor":
+        conversation.visitor_read_seq = max(conversation.visitor_read_seq, target)
+    else:
+        conversation.agent_read_seq = max(conversation.agent_read_seq, target)
+    await session.flush()
+
+
+async def summary(session: AsyncSession, conversation: Conversation) -> ConversationSummary:
+    visitor = await session.get(Visitor, conversation.visitor_id)
+    assert visitor is not None  # foreign key
+    last = await session.scalar(
+        select(ChatMessageRow).where(
+            ChatMessageRow.conversation_id == conversation.id,
+            ChatMessageRow.seq == conversation.last_seq,
+        )
+    )
+    return records.conversation_summary(conversation, visitor, last)
+
+
+async def summaries(session: AsyncSession, app_id: int, limit: int) -> list[ConversationSummary]:
+    """The app's conversations, most recently updated first."""
+    result = await session.execute(
+        select(Conversation, Visitor, ChatMessageRow)
+        .join(Visitor, Visitor.id == Conversation.visitor_id)
+        .outerjoin(
+            ChatMessageRow,
+            and_(
+                ChatMessageRow.conversation_id == Conversation.id,
+                ChatMessageRow.seq == Conversation.last_seq,
+            ),
+        )
+        .where(Conversation.app_id == app_id)
+        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+        .limit(limit)
+    )
+    return [records.conversation_summary(c, v, m) for c, v, m in result]
+
+
+async def visitor_of(session: AsyncSession, conversation: Conversation) -> Visitor:
+    visitor = await session.get(Visitor, conversation.visitor_id)
+    assert visitor is not None  # foreign key
+    return visitor

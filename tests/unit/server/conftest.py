@@ -1,0 +1,260 @@
+"""Fixtures for the server tests: a migrated SQLite file per test, a movable clock, a real app
+behind Starlette's TestClient, and a :class:`Porch` harness that speaks the wire protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import pytest
+from porch_protocol import (
+    AgentHello,
+    AgentWelcome,
+    ErrorFrame,
+    Message,
+    VisitorHello,
+    VisitorIdentity,
+    VisitorWelcome,
+    decode,
+    encode,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+with warnings.catch_warnings():
+    # Starlette 1.10 prefers httpx2 for its TestClient; the project's test extras pin httpx,
+    # which still works. Silence only this import-time notice (the suite runs with -W error).
+    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient, WebSocketTestSession
+
+from porch_server import store
+from porch_server.app import create_app
+from porch_server.config import Settings
+from porch_server.db import create_engine, session_factory
+from porch_server.migrate import upgrade
+from porch_server.security import hash_password
+
+APPID = "acme"
+SECRET = "acme-secret"
+ORIGIN = "https://shop.acme.test"
+AGENT_EMAIL = "ann@acme.test"
+AGENT_PASSWORD = "correct horse"
+
+#: Longest a test waits for a frame before failing (instead of hanging).
+FRAME_TIMEOUT = 5.0
+
+_T = TypeVar("_T")
+_M = TypeVar("_M", bound=Message)
+
+
+@dataclass
+class FakeClock:
+    """Seconds since the epoch that move only when a test says so."""
+
+    now: float = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def run_db(database_url: str, work: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
+    """Run ``work`` in a session on its own engine (outside any app)."""
+
+    async def _go() -> _T:
+        engine = create_engine(database_url)
+        try:
+            async with session_factory(engine)() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(_go())
+
+
+def seed_app(
+    database_url: str,
+    *,
+    appid: str = APPID,
+    secret: str = SECRET,
+    domains: tuple[str, ...] = ("shop.acme.test", "*.acme.example"),
+    agent_email: str | None = AGENT_EMAIL,
+) -> None:
+    async def work(session: AsyncSession) -> None:
+        app = await store.create_app(
+            session, appid=appid, name=appid, allowed_domains=domains, secret=secret, now_ms=0
+        )
+        if agent_email is not None:
+            await store.create_agent(
+                session,
+                app=app,
+                email=agent_email,
+                name="Ann",
+                password_hash=hash_password(AGENT_PASSWORD),
+                now_ms=0,
+            )
+        await session.commit()
+
+    run_db(database_url, work)
+
+
+def receive_frame(ws: WebSocketTestSession) -> Message:
+    """The next frame from the server; fails after FRAME_TIMEOUT instead of hanging."""
+    message = _receive(ws)
+    assert message["type"] == "websocket.send", f"expected a frame, got {message}"
+    return decode(message["text"])
+
+
+def receive_until(ws: WebSocketTestSession, kind: type[_M]) -> _M:
+    """The next frame of type ``kind``, skipping others (use where order is not the point)."""
+    while True:
+        frame = receive_frame(ws)
+        if isinstance(frame, kind):
+            return frame
+
+
+def receive_close(ws: WebSocketTestSession) -> int:
+    """Wait for the server to close the socket; returns the close code."""
+    message = _receive(ws)
+    assert message["type"] == "websocket.close", f"expected a close, got {message}"
+    return int(message["code"])
+
+
+def _receive(ws: WebSocketTestSession) -> dict[str, Any]:
+    async def _get() -> dict[str, Any]:
+        with anyio.fail_after(FRAME_TIMEOUT):
+            # The test session's own receive() has no timeout; read its stream directly.
+            message: dict[str, Any] = await ws._send_rx.receive()
+            return message
+
+    return ws.portal.call(_get)
+
+
+def send_frame(ws: WebSocketTestSession, frame: Message) -> None:
+    ws.send_text(encode(frame))
+
+
+@dataclass
+class Porch:
+    """A running server plus helpers that speak its HTTP and WebSocket APIs."""
+
+    client: TestClient
+    settings: Settings
+    clock: FakeClock
+    _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    def bootstrap(
+        self,
+        *,
+        appid: str = APPID,
+        origin: str | None = ORIGIN,
+        identity: VisitorIdentity | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"appid": appid, "identity": None}
+        if identity is not None:
+            body["identity"] = {"bs": identity.bs, "bs_mm": identity.bs_mm}
+        headers = {"content-type": "text/plain"}
+        if origin is not None:
+            headers["origin"] = origin
+        response = self.client.post("/api/v1/bootstrap", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()
+        return data
+
+    def ticket(self) -> str:
+        return str(self.bootstrap()["ticket"])
+
+    def connect(self, path: str) -> WebSocketTestSession:
+        """An open socket, closed when the test ends."""
+        return self._stack.enter_context(self.client.websocket_connect(path))
+
+    def visitor(self, **hello: Any) -> tuple[WebSocketTestSession, VisitorWelcome]:
+        """A visitor socket past its hello; ``hello`` overrides VisitorHello fields."""
+        ws = self.connect("/ws/visitor")
+        hello.setdefault("ticket", self.ticket())
+        send_frame(ws, VisitorHello(**hello))
+        welcome = receive_frame(ws)
+        assert isinstance(welcome, VisitorWelcome), welcome
+        return ws, welcome
+
+    def login(self, email: str = AGENT_EMAIL, password: str = AGENT_PASSWORD) -> str:
+        response = self.client.post(
+            "/api/v1/agent/login", json={"email": email, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["token"])
+
+    def agent(self, token: str | None = None) -> tuple[WebSocketTestSession, AgentWelcome]:
+        ws = self.connect("/ws/agent")
+        send_frame(ws, AgentHello(token=token or self.login()))
+        welcome = receive_frame(ws)
+        assert isinstance(welcome, AgentWelcome), welcome
+        return ws, welcome
+
+
+def expect_error(ws: WebSocketTestSession, code: str, *, fatal: bool = False) -> ErrorFrame:
+    frame = receive_frame(ws)
+    assert isinstance(frame, ErrorFrame), frame
+    assert (frame.code, frame.fatal) == (code, fatal), frame
+    return frame
+
+
+@pytest.fixture(scope="session")
+def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, seeded database made once; each test gets a copy (migrating and hashing a
+    password per test would triple the suite's time)."""
+    path = tmp_path_factory.mktemp("template") / "porch.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url)
+    seed_app(url)
+    return path
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, _template_db: Path) -> str:
+    path = tmp_path / "porch.db"
+    shutil.copyfile(_template_db, path)  # the engine was disposed, so the WAL is checkpointed
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def public_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "public"
+    for name in (
+        "index.html",
+        "demo/index.html",
+        "widget/panel.html",
+        "agent/index.html",
+        "vendor/lib.js",
+        "install/snippet.js",
+    ):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"<!-- {name} -->")
+    return root
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(database_url: str, public_dir: Path, clock: FakeClock) -> Settings:
+    return replace(Settings(), database_url=database_url, public_dir=public_dir, clock=clock)
+
+
+@pytest.fixture
+def porch(settings: Settings, clock: FakeClock) -> Iterator[Porch]:
+    with TestClient(create_app(settings)) as client:
+        harness = Porch(client=client, settings=settings, clock=clock)
+        with harness._stack:
+            yield harness
