@@ -1,0 +1,200 @@
+"""``/ws/agent``: hello, listing, history, replies reaching the visitor, reads, revoke."""
+
+from __future__ import annotations
+
+from conftest import (
+    SECRET,
+    Porch,
+    expect_error,
+    receive_close,
+    receive_frame,
+    receive_until,
+    run_db,
+    seed_app,
+    send_frame,
+)
+from porch_protocol import (
+    AgentHello,
+    AuthClosed,
+    BusinessLogin,
+    CloseCode,
+    ConversationHistory,
+    ConversationUpdated,
+    MessageAck,
+    NewMessage,
+    OpenConversation,
+    ReadUpTo,
+    RevokeVisitor,
+    SendMessage,
+    VisitorHello,
+)
+from porch_server.models import AgentSession
+from porch_server.security import AGENT_SESSION_TTL_MS, token_hash
+from porch_server.signing import sign_business_user
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.testclient import WebSocketTestSession
+
+
+def _visitor_message(porch: Porch, text: str = "hi") -> tuple[WebSocketTestSession, str]:
+    """A visitor socket that has posted one message; returns it and its conversation id."""
+    ws, _ = porch.visitor()
+    send_frame(ws, SendMessage(client_id="v1", text=text))
+    ack = receive_frame(ws)
+    assert isinstance(ack, MessageAck)
+    return ws, ack.message.conversation_id
+
+
+def test_bad_token_is_unauthorized(porch: Porch) -> None:
+    ws = porch.connect("/ws/agent")
+    send_frame(ws, AgentHello(token="not-a-token"))
+    expect_error(ws, "unauthorized", fatal=True)
+    assert receive_close(ws) == CloseCode.UNAUTHORIZED
+
+
+def test_expired_token_is_unauthorized(porch: Porch) -> None:
+    token = porch.login()
+    porch.clock.advance(AGENT_SESSION_TTL_MS / 1000 + 1)
+    ws = porch.connect("/ws/agent")
+    send_frame(ws, AgentHello(token=token))
+    expect_error(ws, "unauthorized", fatal=True)
+    assert receive_close(ws) == CloseCode.UNAUTHORIZED
+
+
+def test_welcome_lists_conversations_newest_first(porch: Porch) -> None:
+    _, older = _visitor_message(porch, "first")
+    porch.clock.advance(5)
+    _, newer = _visitor_message(porch, "second")
+    _, welcome = porch.agent()
+    assert welcome.agent_name == "Ann" and welcome.agent_id.isdigit()
+    assert [c.id for c in welcome.conversations] == [newer, older]
+    top = welcome.conversations[0]
+    assert top.last_message is not None and top.last_message.text == "second"
+    assert (top.last_seq, top.agent_read_seq, top.closed) == (1, 0, False)
+
+
+def test_agents_see_only_their_own_apps_conversations(porch: Porch) -> None:
+    _, conversation_id = _visitor_message(porch)
+    seed_app(porch.settings.database_url, appid="other", secret=SECRET, agent_email="o@o.test")
+    other, welcome = porch.agent(porch.login(email="o@o.test"))
+    assert welcome.conversations == ()
+    send_frame(other, OpenConversation(conversation_id=conversation_id))
+    expect_error(other, "not_found")
+    send_frame(other, SendMessage(client_id="x", text="hi", conversation_id=conversation_id))
+    expect_error(other, "not_found")
+    send_frame(other, RevokeVisitor(conversation_id=conversation_id))
+    expect_error(other, "not_found")
+
+
+def test_open_returns_history(porch: Porch) -> None:
+    _, conversation_id = _visitor_message(porch, "hello there")
+    agent, _ = porch.agent()
+    send_frame(agent, OpenConversation(conversation_id=conversation_id))
+    history = receive_frame(agent)
+    assert isinstance(history, ConversationHistory)
+    assert [(m.seq, m.author, m.text) for m in history.messages] == [(1, "visitor", "hello there")]
+
+
+def test_reply_reaches_every_visitor_tab_and_other_agents(porch: Porch) -> None:
+    tab1, conversation_id = _visitor_message(porch)
+    agent, _ = porch.agent()
+    colleague, _ = porch.agent()
+    send_frame(
+        agent, SendMessage(client_id="a1", text="How can I help?", conversation_id=conversation_id)
+    )
+    ack = receive_frame(agent)
+    assert isinstance(ack, MessageAck)
+    assert (ack.message.author, ack.message.author_name, ack.message.seq) == ("agent", "Ann", 2)
+    assert receive_frame(tab1) == NewMessage(ack.message)
+    assert receive_frame(colleague) == NewMessage(ack.message)
+    assert receive_frame(colleague) == receive_frame(agent)  # both get the same summary
+    # Idempotent for agents too.
+    send_frame(
+        agent, SendMessage(client_id="a1", text="How can I help?", conversation_id=conversation_id)
+    )
+    assert receive_frame(agent) == ack
+
+
+def test_agent_send_without_conversation_is_bad_message(porch: Porch) -> None:
+    agent, _ = porch.agent()
+    send_frame(agent, SendMessage(client_id="a1", text="hi"))
+    expect_error(agent, "bad_message")
+
+
+def test_agent_read_updates_summary(porch: Porch) -> None:
+    _, conversation_id = _visitor_message(porch)
+    agent, _ = porch.agent()
+    send_frame(agent, ReadUpTo(seq=1, conversation_id=conversation_id))
+    update = receive_frame(agent)
+    assert isinstance(update, ConversationUpdated)
+    assert update.conversation.agent_read_seq == 1
+    _, welcome = porch.agent()
+    assert welcome.conversations[0].agent_read_seq == 1
+
+
+def test_revoke_closes_every_tab_with_auth_closed(porch: Porch) -> None:
+    tab1, welcome = porch.visitor()
+    send_frame(tab1, SendMessage(client_id="v1", text="spam"))
+    conversation_id = receive_until(tab1, MessageAck).message.conversation_id
+    tab2, _ = porch.visitor(identity=welcome.identity)
+    agent, _ = porch.agent()
+    send_frame(agent, RevokeVisitor(conversation_id=conversation_id, reason="abuse"))
+    for tab in (tab1, tab2):
+        closed = receive_frame(tab)
+        assert closed == AuthClosed(
+            reason="abuse",
+            message="This chat session was closed by the site.",
+            close_auth_type="revoked",
+            clear_token=True,
+        )
+        assert receive_close(tab) == CloseCode.AUTH_CLOSED
+    update = receive_frame(agent)
+    assert isinstance(update, ConversationUpdated) and update.conversation.closed
+    # The revoked identity no longer resumes or restores.
+    assert porch.bootstrap(identity=welcome.identity)["resume"] is False
+    _, fresh = porch.visitor(identity=welcome.identity)
+    assert (fresh.source, fresh.conversation_id) == ("resolved", None)
+    assert fresh.visitor_uid != welcome.visitor_uid
+
+
+def test_revoked_business_user_gets_a_fresh_visitor_on_next_login(porch: Porch) -> None:
+
+    login = BusinessLogin(sbs="u1", ranstr="n", sbs_mm=sign_business_user(SECRET, "u1", "n"))
+    ws, first = porch.visitor(login=login)
+    send_frame(ws, SendMessage(client_id="v1", text="hi"))
+    conversation_id = receive_until(ws, MessageAck).message.conversation_id
+    agent, _ = porch.agent()
+    send_frame(agent, RevokeVisitor(conversation_id=conversation_id))
+    assert receive_until(ws, AuthClosed).clear_token
+    _, again = porch.visitor(login=login, identity=first.identity)
+    assert again.source == "resolved" and again.visitor_uid != first.visitor_uid
+    _, same = porch.visitor(login=login, identity=again.identity)
+    assert (same.source, same.visitor_uid) == ("initial", again.visitor_uid)
+
+
+def test_visitor_hello_on_agent_socket_is_protocol_error(porch: Porch) -> None:
+    ws = porch.connect("/ws/agent")
+    send_frame(ws, VisitorHello(ticket="t"))
+    expect_error(ws, "unexpected_type", fatal=True)
+    assert receive_close(ws) == CloseCode.PROTOCOL_ERROR
+
+
+def test_bad_field_on_agent_socket_is_non_fatal(porch: Porch) -> None:
+    _, conversation_id = _visitor_message(porch)
+    agent, _ = porch.agent()
+    agent.send_text('{"v": 1, "type": "conversation.open", "conversation_id": 3}')
+    expect_error(agent, "bad_field")
+    send_frame(agent, OpenConversation(conversation_id=conversation_id))
+    assert isinstance(receive_frame(agent), ConversationHistory)
+
+
+def test_login_session_is_stored_hashed(porch: Porch) -> None:
+    token = porch.login()
+
+    async def hashes(session: AsyncSession) -> list[str]:
+
+        return list(await session.scalars(select(AgentSession.token_hash)))
+
+    stored = run_db(porch.settings.database_url, hashes)
+    assert token not in stored
+    assert token_hash(token) in stored

@@ -1,0 +1,378 @@
+"""``/ws/visitor``: hello and identity, business login, messages, fan-out, reads, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import replace
+
+import pytest
+from conftest import (
+    SECRET,
+    Porch,
+    TestClient,
+    expect_error,
+    receive_close,
+    receive_frame,
+    receive_until,
+    run_db,
+    seed_app,
+    send_frame,
+)
+from porch_protocol import (
+    MAX_FRAME_CHARS,
+    MAX_ID_CHARS,
+    MAX_TEXT_CHARS,
+    BusinessLogin,
+    CloseCode,
+    ConversationUpdated,
+    MessageAck,
+    NewMessage,
+    ReadUpTo,
+    SendMessage,
+    VisitorHello,
+    VisitorIdentity,
+    VisitorProfile,
+)
+from porch_server import store
+from porch_server.app import create_app
+from porch_server.config import Settings
+from porch_server.signing import sign_business_user
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def _login(sbs: str = "user-42", ranstr: str = "r4nd0m", **profile: str) -> BusinessLogin:
+    return BusinessLogin(
+        sbs=sbs, ranstr=ranstr, sbs_mm=sign_business_user(SECRET, sbs, ranstr), **profile
+    )
+
+
+def _send(porch_ws, client_id: str, text: str = "hello") -> MessageAck:  # type: ignore[no-untyped-def]
+    send_frame(porch_ws, SendMessage(client_id=client_id, text=text))
+    ack = receive_frame(porch_ws)
+    assert isinstance(ack, MessageAck), ack
+    return ack
+
+
+# --- hello and identity -------------------------------------------------------------------------
+
+
+def test_first_hello_creates_a_visitor(porch: Porch) -> None:
+    _, welcome = porch.visitor(profile=VisitorProfile(name="Vic"), locale="fr")
+    assert welcome.source == "resolved"
+    assert welcome.identity.bs and welcome.identity.bs_mm and welcome.visitor_uid
+    assert welcome.fkid.isdigit()
+    assert (welcome.conversation_id, welcome.messages, welcome.last_seq) == (None, (), 0)
+
+
+def test_hello_with_valid_identity_restores_the_visitor(porch: Porch) -> None:
+    ws, first = porch.visitor()
+    ack = _send(ws, "c1")
+    _, again = porch.visitor(identity=first.identity)
+    assert again.source == "initial"
+    assert (again.visitor_uid, again.identity) == (first.visitor_uid, first.identity)
+    assert again.conversation_id == ack.message.conversation_id
+    assert [m.text for m in again.messages] == ["hello"]
+    assert again.last_seq == 1
+
+
+def test_hello_carries_only_messages_after_last_seq(porch: Porch) -> None:
+    ws, first = porch.visitor()
+    for n in range(3):
+        _send(ws, f"c{n}", f"m{n}")
+    _, again = porch.visitor(identity=first.identity, last_seq=2)
+    assert [(m.seq, m.text) for m in again.messages] == [(3, "m2")]
+
+
+@pytest.mark.parametrize("tamper", ["signature", "bs"])
+def test_hello_with_forged_identity_gets_a_new_visitor(porch: Porch, tamper: str) -> None:
+    _, first = porch.visitor()
+    bs, bs_mm = first.identity.bs, first.identity.bs_mm
+    forged = (
+        VisitorIdentity(bs=bs, bs_mm=bs_mm[::-1])
+        if tamper == "signature"
+        else VisitorIdentity(bs=bs + "x", bs_mm=bs_mm)
+    )
+    _, second = porch.visitor(identity=forged)
+    assert second.source == "resolved"
+    assert second.visitor_uid != first.visitor_uid
+
+
+def test_identity_of_another_app_is_not_accepted(porch: Porch) -> None:
+    _, first = porch.visitor()
+    seed_app(porch.settings.database_url, appid="other", secret=SECRET, agent_email=None)
+    ticket = porch.bootstrap(appid="other")["ticket"]
+    _, other = porch.visitor(ticket=ticket, identity=first.identity)
+    assert other.source == "resolved"
+
+
+# --- tickets --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-3] + ("AAA" if not t.endswith("AAA") else "BBB"),
+        lambda t: "e30." + t.split(".")[1],  # someone else's payload, our signature
+        lambda t: t.split(".")[0],
+        lambda t: "",
+    ],
+)
+def test_forged_ticket_is_unauthorized(porch: Porch, mangle) -> None:  # type: ignore[no-untyped-def]
+    ws = porch.connect("/ws/visitor")
+    send_frame(ws, VisitorHello(ticket=mangle(porch.ticket())))
+    expect_error(ws, "unauthorized", fatal=True)
+    assert receive_close(ws) == CloseCode.UNAUTHORIZED
+
+
+def test_expired_ticket_is_unauthorized(porch: Porch) -> None:
+    ticket = porch.ticket()
+    porch.clock.advance(24 * 3600 + 1)
+    ws = porch.connect("/ws/visitor")
+    send_frame(ws, VisitorHello(ticket=ticket))
+    expect_error(ws, "unauthorized", fatal=True)
+    assert receive_close(ws) == CloseCode.UNAUTHORIZED
+
+
+def test_ticket_still_valid_just_before_expiry(porch: Porch) -> None:
+    ticket = porch.ticket()
+    porch.clock.advance(24 * 3600 - 1)
+    _, welcome = porch.visitor(ticket=ticket)
+    assert welcome.source == "resolved"
+
+
+def test_ticket_for_removed_domain_is_refused(porch: Porch) -> None:
+    ticket = porch.bootstrap(origin="https://x.acme.example")["ticket"]
+
+    async def narrow(session: AsyncSession) -> None:
+        app = await store.app_by_appid(session, "acme")
+        assert app is not None
+        app.allowed_domains = ["shop.acme.test"]
+        await session.commit()
+
+    run_db(porch.settings.database_url, narrow)
+    ws = porch.connect("/ws/visitor")
+    send_frame(ws, VisitorHello(ticket=ticket))
+    expect_error(ws, "domain_not_whitelisted", fatal=True)
+    assert receive_close(ws) == CloseCode.DOMAIN_NOT_WHITELISTED
+
+
+# --- business login -----------------------------------------------------------------------------
+
+
+def test_business_login_resolves_to_the_business_user(porch: Porch) -> None:
+    _, anonymous = porch.visitor()
+    ws, welcome = porch.visitor(identity=anonymous.identity, login=_login(name="Bea"))
+    assert welcome.source == "resolved"
+    assert welcome.visitor_uid != anonymous.visitor_uid
+    # The same business user on another device (fresh nonce) is the same visitor...
+    _, elsewhere = porch.visitor(login=_login(ranstr="other-nonce"))
+    assert elsewhere.visitor_uid == welcome.visitor_uid
+    # ...and presenting the identity it was given keeps it as is.
+    _, same = porch.visitor(identity=welcome.identity, login=_login(ranstr="third"))
+    assert (same.source, same.visitor_uid) == ("initial", welcome.visitor_uid)
+    agent, _ = porch.agent()
+    _send(ws, "b1")
+    update = receive_until(agent, ConversationUpdated)
+    assert update.conversation.visitor_name == "Bea"
+
+
+@pytest.mark.parametrize(
+    "login",
+    [
+        BusinessLogin(sbs="user-42", ranstr="r", sbs_mm="0" * 64),
+        BusinessLogin(
+            sbs="user-42", ranstr="r", sbs_mm=sign_business_user(SECRET, "user-42", "r")[:-1]
+        ),
+        BusinessLogin(
+            sbs="user-42", ranstr="r", sbs_mm=sign_business_user(SECRET, "user-42", "r") + "0"
+        ),
+        BusinessLogin(sbs="user-43", ranstr="r", sbs_mm=sign_business_user(SECRET, "user-42", "r")),
+        BusinessLogin(
+            sbs="user-42", ranstr="r", sbs_mm=sign_business_user("wrong", "user-42", "r")
+        ),
+        BusinessLogin(sbs="", ranstr="r", sbs_mm=sign_business_user(SECRET, "", "r")),
+        BusinessLogin(sbs="user-42", ranstr="", sbs_mm=sign_business_user(SECRET, "user-42", "")),
+        BusinessLogin(sbs="user-42", ranstr="r", sbs_mm="ünïcode"),
+    ],
+    ids=[
+        "zeros",
+        "short",
+        "long",
+        "other-user",
+        "other-secret",
+        "empty-sbs",
+        "empty-ranstr",
+        "unicode",
+    ],
+)
+def test_bad_business_login_fails(porch: Porch, login: BusinessLogin) -> None:
+    ws = porch.connect("/ws/visitor")
+    send_frame(ws, VisitorHello(ticket=porch.ticket(), login=login))
+    expect_error(ws, "login_failed", fatal=True)
+    assert receive_close(ws) == CloseCode.LOGIN_FAILED
+
+
+def test_business_login_signature_is_lowercase_hex_hmac_of_sbs_colon_ranstr() -> None:
+    # Pinned independently so site backends in any language can reproduce it.
+    expected = hmac.new(b"key", b"sbs:ran", hashlib.sha256).hexdigest()
+    assert sign_business_user("key", "sbs", "ran") == expected
+
+
+# --- messages -----------------------------------------------------------------------------------
+
+
+def test_send_is_acked_and_fans_out_to_agents_and_other_tabs(porch: Porch) -> None:
+    tab1, welcome = porch.visitor()
+    tab2, _ = porch.visitor(identity=welcome.identity)
+    agent, _ = porch.agent()
+    ack = _send(tab1, "c1", "Is anyone there?")
+    message = ack.message
+    assert (ack.client_id, message.author, message.seq, message.text) == (
+        "c1",
+        "visitor",
+        1,
+        "Is anyone there?",
+    )
+    assert message.id.startswith("m_") and message.conversation_id.startswith("c_")
+    assert message.created_at == porch.settings.now_ms()
+    assert receive_frame(tab2) == NewMessage(message)
+    assert receive_frame(agent) == NewMessage(message)
+    update = receive_frame(agent)
+    assert isinstance(update, ConversationUpdated)
+    assert update.conversation.id == message.conversation_id
+    assert update.conversation.last_message == message
+    assert update.conversation.visitor_uid == welcome.visitor_uid
+    # The sender gets no NewMessage echo: its next frame is the next ack.
+    assert _send(tab1, "c2").message.seq == 2
+
+
+def test_resend_with_same_client_id_is_idempotent(porch: Porch) -> None:
+    tab1, welcome = porch.visitor()
+    tab2, _ = porch.visitor(identity=welcome.identity)
+    first = _send(tab1, "same", "once")
+    assert receive_frame(tab2) == NewMessage(first.message)
+    again = _send(tab1, "same", "once")
+    assert again.message == first.message
+    # Nothing was fanned out for the resend: tab2's next frame is the following message.
+    following = _send(tab1, "next")
+    assert receive_frame(tab2) == NewMessage(following.message)
+    assert following.message.seq == 2
+
+
+def test_resend_after_reconnect_is_idempotent(porch: Porch) -> None:
+    ws, welcome = porch.visitor()
+    first = _send(ws, "c1")
+    ws2, _ = porch.visitor(identity=welcome.identity, last_seq=1)
+    assert _send(ws2, "c1").message == first.message
+
+
+@pytest.mark.parametrize(
+    ("frame", "problem"),
+    [
+        (SendMessage(client_id="c", text="   \n\t"), "empty"),
+        (SendMessage(client_id="c", text="x" * (MAX_TEXT_CHARS + 1)), "at most"),
+        (SendMessage(client_id="", text="hi"), "client_id"),
+        (SendMessage(client_id="c" * (MAX_ID_CHARS + 1), text="hi"), "client_id"),
+    ],
+)
+def test_invalid_message_gets_non_fatal_error(
+    porch: Porch, frame: SendMessage, problem: str
+) -> None:
+    ws, _ = porch.visitor()
+    send_frame(ws, frame)
+    assert problem in expect_error(ws, "bad_message").message
+    assert _send(ws, "ok").message.seq == 1  # nothing stored, socket still usable
+
+
+def test_longest_allowed_message_is_stored(porch: Porch) -> None:
+    ws, _ = porch.visitor()
+    text = "é" * MAX_TEXT_CHARS
+    assert _send(ws, "c" * MAX_ID_CHARS, text).message.text == text
+
+
+def test_read_seq_is_clamped_and_never_goes_back(porch: Porch) -> None:
+    ws, welcome = porch.visitor()
+    _send(ws, "c1")
+    _send(ws, "c2")
+
+    def read_seq() -> int:
+        _, again = porch.visitor(identity=welcome.identity)
+        return again.last_read_seq
+
+    send_frame(ws, ReadUpTo(seq=99))
+    assert read_seq() == 2  # clamped to last_seq
+    send_frame(ws, ReadUpTo(seq=1))
+    assert read_seq() == 2  # never backwards
+
+
+def test_read_seq_drives_bootstrap_unread(porch: Porch) -> None:
+    ws, welcome = porch.visitor()
+    ack = _send(ws, "c1")
+    agent, _ = porch.agent()
+    send_frame(
+        agent, SendMessage(client_id="a1", text="hi", conversation_id=ack.message.conversation_id)
+    )
+    reply = receive_until(ws, NewMessage).message
+    assert porch.bootstrap(identity=welcome.identity)["unread"] == 1
+    send_frame(ws, ReadUpTo(seq=reply.seq))
+    _send(ws, "sync")  # frames are handled in order: the read is stored once this is acked
+    assert porch.bootstrap(identity=welcome.identity)["unread"] == 0
+
+
+# --- protocol errors ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "[1]",
+        '{"v": 2, "type": "visitor.hello", "ticket": "t"}',
+        "x" * (MAX_FRAME_CHARS + 1),
+    ],
+    ids=["not-json", "not-object", "bad-version", "too-large"],
+)
+def test_malformed_first_frame_closes_4400(porch: Porch, text: str) -> None:
+    ws = porch.connect("/ws/visitor")
+    ws.send_text(text)
+    assert receive_frame(ws).fatal  # type: ignore[attr-defined]
+    assert receive_close(ws) == CloseCode.PROTOCOL_ERROR
+
+
+def test_first_frame_must_be_hello(porch: Porch) -> None:
+    ws = porch.connect("/ws/visitor")
+    send_frame(ws, SendMessage(client_id="c", text="hi"))
+    assert "visitor.hello" in expect_error(ws, "unexpected_type", fatal=True).message
+    assert receive_close(ws) == CloseCode.PROTOCOL_ERROR
+
+
+def test_bad_json_after_hello_closes_4400(porch: Porch) -> None:
+    ws, _ = porch.visitor()
+    ws.send_text("{oops")
+    expect_error(ws, "bad_json", fatal=True)
+    assert receive_close(ws) == CloseCode.PROTOCOL_ERROR
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ('{"v": 1, "type": "message.send", "client_id": 5, "text": "hi"}', "bad_field"),
+        ('{"v": 1, "type": "message.send", "text": "hi"}', "bad_field"),
+        ('{"v": 1, "type": "agent.hello", "token": "t"}', "unexpected_type"),
+        ('{"v": 1, "type": "visitor.hello", "ticket": "t"}', "unexpected_type"),
+        ('{"v": 1, "type": "no.such"}', "unknown_type"),
+    ],
+)
+def test_bad_frame_after_hello_is_non_fatal(porch: Porch, text: str, code: str) -> None:
+    ws, _ = porch.visitor()
+    ws.send_text(text)
+    expect_error(ws, code)
+    assert _send(ws, "still-ok").message.seq == 1
+
+
+def test_silent_socket_is_closed_after_hello_timeout(settings: Settings) -> None:
+    quick = replace(settings, hello_timeout=0.05)
+    with TestClient(create_app(quick)) as client, client.websocket_connect("/ws/visitor") as ws:
+        expect_error(ws, "hello_timeout", fatal=True)
+        assert receive_close(ws) == CloseCode.PROTOCOL_ERROR
