@@ -7,6 +7,7 @@ that boot it once per page and wait for the ``runtime_activated`` event, never f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -92,11 +93,11 @@ class PorchServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "porch_server", "demo", "--port", str(self.port)],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "porch_server", "demo", "--port", str(self.port)],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
         self.wait_until_healthy()
 
     def wait_until_healthy(self, timeout: float = 30.0) -> None:
@@ -169,3 +170,68 @@ def wait_for_status(page: Page, status: str, timeout: float = 60_000) -> None:
              return s.length && s[s.length - 1].payload.status === status; }""",
         arg=status, timeout=timeout,
     )
+
+
+class AgentClient:
+    """An agent speaking the real protocol over a real WebSocket (the console's e2e test drives
+    the PyScript console itself; other tests use this to stay fast and focused)."""
+
+    def __init__(self, server: PorchServer, email: str = "agent@porch.demo",
+                 password: str = "porch-demo") -> None:
+        from websockets.sync.client import connect
+
+        from porch_protocol import AgentHello, AgentWelcome, decode, encode
+
+        response = httpx.post(f"{server.url}/api/v1/agent/login",
+                              json={"email": email, "password": password})
+        response.raise_for_status()
+        self._decode = decode
+        self._encode = encode
+        self._stack = contextlib.ExitStack()
+        self.socket = self._stack.enter_context(
+            connect(server.url.replace("http", "ws") + "/ws/agent"))
+        self.socket.send(encode(AgentHello(token=response.json()["token"])))
+        welcome = self.receive()
+        assert isinstance(welcome, AgentWelcome)
+        self.welcome = welcome
+
+    def send(self, frame: Any) -> None:
+        self.socket.send(self._encode(frame))
+
+    def receive(self, timeout: float = 30) -> Any:
+        return self._decode(self.socket.recv(timeout=timeout))
+
+    def wait_for(self, predicate: Any, timeout: float = 30) -> Any:
+        """Read frames until one satisfies ``predicate``; return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.receive(timeout=max(0.1, deadline - time.monotonic()))
+            if predicate(frame):
+                return frame
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+@pytest.fixture
+def agent(porch_server: PorchServer) -> Iterator[AgentClient]:
+    client = AgentClient(porch_server)
+    yield client
+    client.close()
+
+
+LAUNCHER = 'iframe[data-twt-widget-surface="launcher"]'
+PANEL = 'iframe[data-twt-widget-surface="panel"]'
+
+
+def open_chat(page: Page) -> None:
+    """Click the launcher as a visitor would and wait until the runtime is activated."""
+    page.wait_for_selector(LAUNCHER)
+    page.frame_locator(LAUNCHER).locator("#launcher").click()
+    wait_for_event(page, "runtime_activated")
+
+
+def send_from_panel(page: Page, text: str) -> None:
+    panel = page.frame_locator(PANEL)
+    panel.locator("#composer-text").fill(text)
+    panel.locator("#composer-text").press("Enter")

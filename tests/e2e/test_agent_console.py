@@ -1,0 +1,249 @@
+"""The agent console (public/agent/) in real Chromium against a real server process.
+
+Visitors are played by a plain WebSocket client speaking ``porch_protocol``, so these tests need
+neither the widget nor its loader. Fixtures ``porch_server`` (``.url``, demo app and agent
+created) and pytest-playwright's ``page`` come from tests/e2e/conftest.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from porch_protocol import (
+    AuthClosed,
+    MessageAck,
+    NewMessage,
+    SendMessage,
+    VisitorHello,
+    VisitorProfile,
+    VisitorWelcome,
+    decode,
+    encode,
+)
+
+pytestmark = pytest.mark.e2e
+
+AGENT_EMAIL = "agent@porch.demo"
+AGENT_PASSWORD = "porch-demo"
+APPID = "porch-demo"
+#: Pyodide boots in a worker in a fresh browser context: allow for a slow CI machine.
+BOOT_TIMEOUT_MS = 60_000
+LIVE_TIMEOUT_MS = 10_000
+
+
+@dataclass
+class Visitor:
+    """A visitor's socket, driven from the test."""
+
+    socket: ClientConnection
+    welcome: VisitorWelcome
+    conversation_id: str | None = None
+
+    def say(self, text: str) -> str:
+        """Send ``text``; returns the conversation id it was stored in."""
+        client_id = uuid.uuid4().hex
+        self.socket.send(encode(SendMessage(client_id=client_id, text=text)))
+        ack = self.wait_for(lambda f: isinstance(f, MessageAck) and f.client_id == client_id)
+        assert isinstance(ack, MessageAck)
+        self.conversation_id = ack.message.conversation_id
+        return self.conversation_id
+
+    def wait_for(self, matches: Any, timeout: float = LIVE_TIMEOUT_MS / 1000) -> Any:
+        """The first frame from the server that ``matches``, skipping the others."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the visitor did not receive the expected frame")
+            frame = decode(self.socket.recv(timeout=remaining))
+            if matches(frame):
+                return frame
+
+
+def _bootstrap_ticket(server_url: str) -> str:
+    request = urllib.request.Request(
+        f"{server_url}/api/v1/bootstrap",
+        data=json.dumps({"appid": APPID}).encode(),
+        headers={"Content-Type": "application/json", "Origin": "http://127.0.0.1"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = json.loads(response.read())
+    ticket = body["ticket"]
+    assert isinstance(ticket, str)
+    return ticket
+
+
+@pytest.fixture
+def visitor(porch_server: Any) -> Iterator[Visitor]:
+    ticket = _bootstrap_ticket(porch_server.url)
+    ws_url = porch_server.url.replace("http", "ws", 1) + "/ws/visitor"
+    with connect(ws_url, origin="http://127.0.0.1") as socket:  # type: ignore[arg-type]
+        socket.send(encode(VisitorHello(ticket=ticket, profile=VisitorProfile(name="Ada"))))
+        welcome = decode(socket.recv(timeout=10))
+        assert isinstance(welcome, VisitorWelcome), welcome
+        yield Visitor(socket=socket, welcome=welcome, conversation_id=welcome.conversation_id)
+
+
+def _open_console(page: Page, server_url: str) -> None:
+    page.goto(f"{server_url}/agent/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=BOOT_TIMEOUT_MS)
+
+
+def _log_in(page: Page, server_url: str) -> None:
+    _open_console(page, server_url)
+    page.fill("#login-email", AGENT_EMAIL)
+    page.fill("#login-password", AGENT_PASSWORD)
+    page.click("#login-submit")
+    expect(page.locator("body")).to_have_attribute("data-session", "ready", timeout=LIVE_TIMEOUT_MS)
+    expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+
+
+def _conversation(page: Page, conversation_id: str) -> Any:
+    return page.locator(f'#conversations button[data-conversation-id="{conversation_id}"]')
+
+
+def test_python_runs_in_a_worker_with_the_page_cross_origin_isolated(
+    page: Page, porch_server: Any
+) -> None:
+    _open_console(page, porch_server.url)
+    assert page.evaluate("crossOriginIsolated") is True
+    # The main thread never loads Pyodide: no pyodide global, the interpreter lives in the worker.
+    assert page.evaluate("typeof globalThis.loadPyodide") == "undefined"
+    assert page.evaluate("document.querySelector('script[type=py]').hasAttribute('worker')")
+
+
+def test_wrong_password_shows_an_error_and_stays_on_the_login_form(
+    page: Page, porch_server: Any
+) -> None:
+    _open_console(page, porch_server.url)
+    page.fill("#login-email", AGENT_EMAIL)
+    page.fill("#login-password", "not-the-password")
+    page.click("#login-submit")
+    expect(page.locator("#login-error")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    expect(page.locator("#login-error")).not_to_be_empty()
+    assert page.url == f"{porch_server.url}/agent/"  # the form never posted itself
+    assert page.get_attribute("body", "data-session") is None
+
+
+def test_login_connects_survives_a_reload_and_logs_out(page: Page, porch_server: Any) -> None:
+    _log_in(page, porch_server.url)
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-session", "ready", timeout=BOOT_TIMEOUT_MS)
+    expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+    page.click("#logout")
+    expect(page.locator("#login-email")).to_be_visible()
+    expect(page.locator("#status")).to_have_attribute("data-state", "disconnected")
+    assert page.evaluate("sessionStorage.length") == 0
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=BOOT_TIMEOUT_MS)
+    expect(page.locator("#login-email")).to_be_visible()
+
+
+def test_a_visitor_conversation_appears_live_and_the_agent_reply_reaches_the_visitor(
+    page: Page, porch_server: Any, visitor: Visitor
+) -> None:
+    _log_in(page, porch_server.url)
+    conversation_id = visitor.say("Hello, is anyone there?")
+    item = _conversation(page, conversation_id)
+    expect(item).to_contain_text("Ada", timeout=LIVE_TIMEOUT_MS)
+    expect(item).to_contain_text("Hello, is anyone there?")
+    expect(item.locator(".conversation-unread")).to_have_text("1")
+
+    visitor.say("Second question")
+    expect(item).to_contain_text("Second question", timeout=LIVE_TIMEOUT_MS)
+    expect(item.locator(".conversation-unread")).to_have_text("2")
+
+    item.click()
+    messages = page.locator("#messages .message")
+    expect(messages).to_have_count(2, timeout=LIVE_TIMEOUT_MS)
+    expect(messages.first).to_have_attribute("data-author", "visitor")
+    expect(messages.first).to_have_attribute("data-seq", "1")
+    expect(messages.first.locator(".message-text")).to_have_text("Hello, is anyone there?")
+    expect(item.locator(".conversation-unread")).to_be_hidden()  # opening it read it
+
+    page.fill("#reply-text", "Hi Ada, how can I help?")
+    page.press("#reply-text", "Enter")
+    reply = page.locator('#messages .message[data-author="agent"]')
+    expect(reply).to_have_count(1)
+    expect(reply.locator(".message-text")).to_have_text("Hi Ada, how can I help?")
+    expect(reply).to_have_attribute("data-seq", "3", timeout=LIVE_TIMEOUT_MS)
+    expect(reply).not_to_have_attribute("data-pending", "true")
+    expect(page.locator("#reply-text")).to_have_value("")
+
+    frame = visitor.wait_for(lambda f: isinstance(f, NewMessage) and f.message.author == "agent")
+    assert frame.message.text == "Hi Ada, how can I help?"
+    assert frame.message.conversation_id == conversation_id
+
+    # A visitor message in the open conversation shows up and is announced politely.
+    visitor.say("Thanks!")
+    expect(messages).to_have_count(4, timeout=LIVE_TIMEOUT_MS)
+    expect(messages.last).to_have_attribute("data-author", "visitor")
+    expect(page.locator('[aria-live="polite"]')).to_contain_text("Thanks!")
+
+
+def test_shift_enter_adds_a_line_and_the_send_button_sends(
+    page: Page, porch_server: Any, visitor: Visitor
+) -> None:
+    _log_in(page, porch_server.url)
+    conversation_id = visitor.say("Multi-line please")
+    _conversation(page, conversation_id).click()
+    expect(page.locator("#messages .message")).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
+    page.type("#reply-text", "line one")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("line two")
+    page.click("#reply-send")
+    frame = visitor.wait_for(lambda f: isinstance(f, NewMessage) and f.message.author == "agent")
+    assert frame.message.text == "line one\nline two"
+    reply = page.locator('#messages .message[data-author="agent"] .message-text')
+    expect(reply).to_have_text("line one\nline two", timeout=LIVE_TIMEOUT_MS)
+
+
+def test_html_in_messages_is_shown_as_text(
+    page: Page, porch_server: Any, visitor: Visitor
+) -> None:
+    hostile = "<img src=x onerror=alert(1)>"
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    _log_in(page, porch_server.url)
+    conversation_id = visitor.say(hostile)
+    item = _conversation(page, conversation_id)
+    expect(item.locator(".conversation-last")).to_have_text(hostile, timeout=LIVE_TIMEOUT_MS)
+    item.click()
+    text = page.locator("#messages .message .message-text")
+    expect(text).to_have_text(hostile, timeout=LIVE_TIMEOUT_MS)
+    page.fill("#reply-text", "<b>bold?</b>")
+    page.click("#reply-send")
+    expect(text.nth(1)).to_have_text("<b>bold?</b>", timeout=LIVE_TIMEOUT_MS)
+    assert page.locator("#conversations img, #messages img, #messages b").count() == 0
+    assert dialogs == []
+
+
+def test_closing_the_visitor_session_revokes_the_visitor(
+    page: Page, porch_server: Any, visitor: Visitor
+) -> None:
+    _log_in(page, porch_server.url)
+    conversation_id = visitor.say("Please close my session")
+    _conversation(page, conversation_id).click()
+    expect(page.locator("#messages .message")).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
+    questions: list[str] = []
+    page.on("dialog", lambda d: (questions.append(d.message), d.accept()))
+    page.click("#revoke-visitor")
+    try:
+        frame = visitor.wait_for(lambda f: isinstance(f, AuthClosed))
+        assert frame.clear_token
+    except ConnectionClosed as closed:  # the frame may be lost to the close; the code is not
+        assert closed.rcvd is not None and closed.rcvd.code == 4410
+    assert len(questions) == 1 and "Ada" in questions[0]
+
