@@ -347,7 +347,7 @@ class VisitorRuntime:
             self._event("runtime_activated", None)
 
     def _auth_closed(self, reason: str, text: str, close_type: str, clear_token: bool) -> None:
-        self.state = State.CLOSED
+        self._transition(Input.REFUSED)
         self.identity = None
         self.outbox.clear()
         self._announce_status()
