@@ -57,9 +57,12 @@ RUNTIME_HASH_TOKEN = "__PORCH_RUNTIME_HASH__"
 
 
 def _copy_if_changed(src: Path, dst: Path) -> None:
-    if dst.exists() and dst.stat().st_size == src.stat().st_size:
-        if dst.stat().st_mtime >= src.stat().st_mtime:
-            return
+    if (
+        dst.exists()
+        and dst.stat().st_size == src.stat().st_size
+        and dst.stat().st_mtime >= src.stat().st_mtime
+    ):
+        return
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src, dst)
 
@@ -99,9 +102,20 @@ def build_pyodide(out: Path) -> str:
         wheel = cache / entry["file_name"]
         if not wheel.exists():
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                 "--only-binary=:all:", "--python-version", "3.14", "--dest", str(cache),
-                 requirement],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--python-version",
+                    "3.14",
+                    "--dest",
+                    str(cache),
+                    requirement,
+                ],
                 check=True,
             )
         _copy_if_changed(wheel, dst / wheel.name)
@@ -145,8 +159,12 @@ def build_loader(out: Path, server_url: str, version: str, runtime_hash: str) ->
         src = ROOT / "loader" / src_name
         if not src.exists():
             continue
-        text = (src.read_text().replace(SERVER_URL_TOKEN, server_url)
-                .replace(VERSION_TOKEN, version).replace(RUNTIME_HASH_TOKEN, runtime_hash))
+        text = (
+            src.read_text()
+            .replace(SERVER_URL_TOKEN, server_url)
+            .replace(VERSION_TOKEN, version)
+            .replace(RUNTIME_HASH_TOKEN, runtime_hash)
+        )
         _write_if_changed(out / dst_name, text.encode())
 
 
@@ -159,16 +177,24 @@ def main(argv: list[str] | None = None) -> None:
     out: Path = args.out
     if out.resolve() != (ROOT / "public").resolve():
         # A split-deployment build: the tracked pages come along.
-        shutil.copytree(ROOT / "public", out, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("vendor", "install"))
+        shutil.copytree(
+            ROOT / "public",
+            out,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("vendor", "install"),
+        )
     version = _package_version()
     python = build_pyodide(out)
     build_pyscript(out)
     runtime_hash = build_runtime_zip(out)
     build_agent_protocol(out)
     build_loader(out, server_url, version, runtime_hash)
-    build_info = {"version": version, "python": python, "runtime": runtime_hash,
-                  "server_url": server_url}
+    build_info = {
+        "version": version,
+        "python": python,
+        "runtime": runtime_hash,
+        "server_url": server_url,
+    }
     _write_if_changed(out / "widget" / "build.json", json.dumps(build_info, indent=1).encode())
     print(f"built {out} (porch {version}, runtime {runtime_hash}, python {python})")
 

@@ -1,4 +1,7 @@
-"""The protocol shared by Porch's visitor runtime, server and agent console (see docs/protocol.md)."""
+"""The protocol shared by Porch's visitor runtime, server and agent console.
+
+See docs/protocol.md.
+"""
 
 from porch_protocol.wire import (
     AGENT_SENDS,

@@ -285,7 +285,8 @@ class ConversationHistory(Message):
 @_message("visitor.revoke")
 @dataclass(frozen=True)
 class RevokeVisitor(Message):
-    """An agent closes the visitor's authentication (e.g. abuse); the visitor gets ``auth.closed``."""
+    """An agent closes the visitor's authentication (abuse, a shared computer); the visitor
+    gets ``auth.closed``."""
 
     conversation_id: str
     reason: str = "revoked_by_agent"
@@ -344,8 +345,10 @@ def from_dict(body: object, expected: Iterable[type[Message]] | None = None) -> 
         allowed = set(expected)
         if cls not in allowed:
             names = ", ".join(sorted(c.TYPE for c in allowed))
-            raise ProtocolError("unexpected_type", f"{type_name!r} is not valid here; expected {names}")
-    value = parse_value(cls, body, type_name)
+            raise ProtocolError(
+                "unexpected_type", f"{type_name!r} is not valid here; expected {names}"
+            )
+    value = parse_value(cls, body, cls.TYPE)
     assert isinstance(value, Message)
     return value
 

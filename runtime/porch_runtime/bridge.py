@@ -2,8 +2,8 @@
 
 The panel forwards what the host page and the visitor do as ``{"v": 1, "type": ...}`` messages;
 :func:`parse_panel_message` validates one and returns it with typed values, or raises
-:class:`BridgeError` naming what was wrong. The JavaScript side (``loader/bridge.js``) keeps the same
-name lists; ``tests/unit/test_bridge_contract.py`` checks the two agree.
+:class:`BridgeError` naming what was wrong. The JavaScript side (``loader/bridge.js``) keeps the
+same name lists; ``tests/unit/runtime/test_docs.py`` checks the two agree.
 """
 
 from __future__ import annotations
@@ -57,7 +57,9 @@ def parse_panel_message(raw: object) -> dict[str, Any]:
         raise BridgeError(f"bridge message version must be {VERSION}, got {raw.get('v')!r}")
     kind = raw.get("type")
     if kind not in PANEL_TO_RUNTIME:
-        raise BridgeError(f"unknown bridge message {kind!r}; expected one of {sorted(PANEL_TO_RUNTIME)}")
+        raise BridgeError(
+            f"unknown bridge message {kind!r}; expected one of {sorted(PANEL_TO_RUNTIME)}"
+        )
     if kind == "runtime.start":
         return {"type": kind, "config": _start_config(raw.get("config"))}
     if kind == "ui.send":

@@ -50,6 +50,7 @@ from porch_protocol import (
     decode,
     encode,
 )
+
 from porch_runtime import bridge
 
 RECONNECT_TIMER = "reconnect"
@@ -129,7 +130,7 @@ class InvalidTransition(RuntimeError):
 def backoff(
     rng: Callable[[], float], initial: float = 0.5, factor: float = 2.0, cap: float = 15.0
 ) -> Iterator[float]:
-    """Reconnect delays: exponential with full jitter, capped (a pure generator, as in websockets)."""
+    """Reconnect delays: exponential with jitter, capped; a pure generator, as in websockets."""
     delay = initial
     while True:
         yield delay * (0.5 + rng() / 2)
@@ -438,8 +439,9 @@ class VisitorRuntime:
         self._event("connection_state_changed", {"status": status})
 
     def _event(self, name: str, payload: dict[str, Any] | None) -> None:
-        self._host.append({"v": bridge.VERSION, "type": "host.event", "name": name,
-                           "payload": payload})
+        self._host.append(
+            {"v": bridge.VERSION, "type": "host.event", "name": name, "payload": payload}
+        )
 
     def _render(self, kind: str, **fields: Any) -> None:
         self._host.append({"v": bridge.VERSION, "type": kind, **fields})

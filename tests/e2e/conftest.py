@@ -33,9 +33,19 @@ CHROMIUM_ARGS = [
 ]
 #: Every public event of the host API; the recorder subscribes to all of them.
 EVENTS = [
-    "initialized", "iframe_loaded", "bridge_ready", "runtime_mounted", "visitor_auth_ready",
-    "runtime_activated", "destroyed", "visibility_changed", "connection_state_changed",
-    "session_connected", "session_disconnected", "auth_closed", "bootstrap_failed",
+    "initialized",
+    "iframe_loaded",
+    "bridge_ready",
+    "runtime_mounted",
+    "visitor_auth_ready",
+    "runtime_activated",
+    "destroyed",
+    "visibility_changed",
+    "connection_state_changed",
+    "session_connected",
+    "session_disconnected",
+    "auth_closed",
+    "bootstrap_failed",
     "unread_count_changed",
 ]
 #: Installed before any page script: keeps every event (name, payload, time) in
@@ -49,10 +59,11 @@ EVENT_RECORDER = """
     on: function () { this._q.push(["on", Array.prototype.slice.call(arguments)]); },
   };
   for (const name of %s) {
-    window.TWTChatWidget.on(name, (payload) => events.push({ name, payload, t: performance.now() }));
+    window.TWTChatWidget.on(name, (payload) =>
+      events.push({ name, payload, t: performance.now() }));
   }
 })();
-""" % (EVENTS,)
+""".replace("%s", repr(EVENTS))
 
 
 def _chromium() -> str | None:
@@ -96,7 +107,10 @@ class PorchServer:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "porch_server", "demo", "--port", str(self.port)],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         self.wait_until_healthy()
 
@@ -128,7 +142,11 @@ class PorchServer:
         """Run ``porch-server`` against this server's database (apps, agents, ...)."""
         done = subprocess.run(
             [sys.executable, "-m", "porch_server", *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, check=True,
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return done.stdout
 
@@ -153,11 +171,14 @@ def events(page: Page, name: str | None = None) -> list[dict[str, Any]]:
     return [e for e in recorded if name is None or e["name"] == name]
 
 
-def wait_for_event(page: Page, name: str, timeout: float = 60_000, count: int = 1) -> dict[str, Any]:
+def wait_for_event(
+    page: Page, name: str, timeout: float = 60_000, count: int = 1
+) -> dict[str, Any]:
     """Wait until ``name`` has fired ``count`` times; return the last one."""
     page.wait_for_function(
         "([name, count]) => window.__porchEvents.filter(e => e.name === name).length >= count",
-        arg=[name, count], timeout=timeout,
+        arg=[name, count],
+        timeout=timeout,
     )
     return events(page, name)[-1]
 
@@ -168,7 +189,8 @@ def wait_for_status(page: Page, status: str, timeout: float = 60_000) -> None:
         """(status) => {
              const s = window.__porchEvents.filter(e => e.name === 'connection_state_changed');
              return s.length && s[s.length - 1].payload.status === status; }""",
-        arg=status, timeout=timeout,
+        arg=status,
+        timeout=timeout,
     )
 
 
@@ -176,20 +198,22 @@ class AgentClient:
     """An agent speaking the real protocol over a real WebSocket (the console's e2e test drives
     the PyScript console itself; other tests use this to stay fast and focused)."""
 
-    def __init__(self, server: PorchServer, email: str = "agent@porch.demo",
-                 password: str = "porch-demo") -> None:
+    def __init__(
+        self, server: PorchServer, email: str = "agent@porch.demo", password: str = "porch-demo"
+    ) -> None:
+        from porch_protocol import AgentHello, AgentWelcome, decode, encode
         from websockets.sync.client import connect
 
-        from porch_protocol import AgentHello, AgentWelcome, decode, encode
-
-        response = httpx.post(f"{server.url}/api/v1/agent/login",
-                              json={"email": email, "password": password})
+        response = httpx.post(
+            f"{server.url}/api/v1/agent/login", json={"email": email, "password": password}
+        )
         response.raise_for_status()
         self._decode = decode
         self._encode = encode
         self._stack = contextlib.ExitStack()
         self.socket = self._stack.enter_context(
-            connect(server.url.replace("http", "ws") + "/ws/agent"))
+            connect(server.url.replace("http", "ws") + "/ws/agent")
+        )
         self.socket.send(encode(AgentHello(token=response.json()["token"])))
         welcome = self.receive()
         assert isinstance(welcome, AgentWelcome)

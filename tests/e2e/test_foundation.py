@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Page, Request, expect
-
 from conftest import (
     LAUNCHER,
     PANEL,
@@ -14,11 +12,17 @@ from conftest import (
     send_from_panel,
     wait_for_event,
 )
+from playwright.sync_api import Page, expect
 from porch_protocol import MessageAck, NewMessage, SendMessage
 
 LIFECYCLE_ORDER = [
-    "initialized", "iframe_loaded", "bridge_ready", "runtime_mounted", "session_connected",
-    "visitor_auth_ready", "runtime_activated",
+    "initialized",
+    "iframe_loaded",
+    "bridge_ready",
+    "runtime_mounted",
+    "session_connected",
+    "visitor_auth_ready",
+    "runtime_activated",
 ]
 
 
@@ -50,7 +54,9 @@ def test_lifecycle_events_fire_in_order_with_the_spec_payloads(
     firsts = [names.index(n) for n in LIFECYCLE_ORDER]
     assert firsts == sorted(firsts), names
     assert [e["payload"]["status"] for e in events(page, "connection_state_changed")] == [
-        "connecting", "connected"]
+        "connecting",
+        "connected",
+    ]
     assert events(page, "visibility_changed")[0]["payload"] == {"visibility": "maximized"}
     auth = events(page, "visitor_auth_ready")[0]["payload"]
     assert set(auth) == {"bs", "bs_mm", "fk_id", "fkid", "hasToken", "source", "visitorUid"}
@@ -58,8 +64,11 @@ def test_lifecycle_events_fire_in_order_with_the_spec_payloads(
     assert auth["fk_id"] == auth["fkid"] and auth["visitorUid"] != auth["fk_id"]
     for name in ("initialized", "bridge_ready", "runtime_mounted", "runtime_activated"):
         assert events(page, name)[0]["payload"] is None
-    assert page.frame_locator(PANEL).locator("#composer-text").evaluate(
-        "el => el === document.activeElement")
+    assert (
+        page.frame_locator(PANEL)
+        .locator("#composer-text")
+        .evaluate("el => el === document.activeElement")
+    )
 
 
 def test_visitor_and_agent_chat_in_real_time_and_nothing_acknowledged_is_lost(
@@ -77,7 +86,9 @@ def test_visitor_and_agent_chat_in_real_time_and_nothing_acknowledged_is_lost(
     expect(panel.locator('.message[data-author="visitor"][data-state="sent"]')).to_have_count(1)
 
     page.frame_locator(LAUNCHER).locator("#launcher").click()  # minimize
-    agent.send(SendMessage(client_id="a-1", text="Yes, in 2 days.", conversation_id=conversation_id))
+    agent.send(
+        SendMessage(client_id="a-1", text="Yes, in 2 days.", conversation_id=conversation_id)
+    )
     assert isinstance(agent.wait_for(lambda f: isinstance(f, MessageAck)), MessageAck)
     assert wait_for_event(page, "unread_count_changed")["payload"] == {"count": 1}
     assert page.evaluate("TWTChatWidget.get('unread_count')") == 1
@@ -94,7 +105,8 @@ def test_visitor_and_agent_chat_in_real_time_and_nothing_acknowledged_is_lost(
     assert auth["source"] == "initial"
     assert wait_for_event(page, "unread_count_changed")["payload"] == {"count": 1}
     expect(page.frame_locator(PANEL).locator(".message[data-seq] .message-text")).to_have_text(
-        ["Do you ship to Lisbon? <b>fast</b>", "Yes, in 2 days."])
+        ["Do you ship to Lisbon? <b>fast</b>", "Yes, in 2 days."]
+    )
     page.frame_locator(LAUNCHER).locator("#launcher").click()
     assert wait_for_event(page, "unread_count_changed", count=2)["payload"] == {"count": 0}
 
@@ -115,8 +127,9 @@ def test_reconnects_after_a_server_restart_and_delivers_what_was_typed_meanwhile
     fresh = AgentClient(porch_server)
     fresh.close()
     latest = [c.last_message for c in fresh.welcome.conversations if c.last_message]
-    assert any(m.text == "typed while the server was down" and m.author == "visitor"
-               for m in latest)
+    assert any(
+        m.text == "typed while the server was down" and m.author == "visitor" for m in latest
+    )
     statuses = [e["payload"]["status"] for e in events(page, "connection_state_changed")]
     assert "reconnecting" in statuses and statuses[-1] == "connected"
 

@@ -7,9 +7,8 @@ page's ``longtask`` entries (the worst case for a customer's site).
 
 from __future__ import annotations
 
-from playwright.sync_api import Page
-
 from conftest import PorchServer, open_chat
+from playwright.sync_api import Page
 
 LONG_TASK_OBSERVER = """
 window.__longTasks = [];

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-
 from porch_protocol import (
     AuthClosed,
     ChatMessage,
@@ -26,8 +25,8 @@ from porch_runtime.bridge import BridgeError
 from porch_runtime.core import (
     RECONNECT_TIMER,
     TRANSITIONS,
-    InvalidTransition,
     Input,
+    InvalidTransition,
     State,
     VisitorRuntime,
     backoff,
@@ -41,10 +40,16 @@ class Harness:
 
     def __init__(self, **config: Any) -> None:
         ids = itertools.count(1)
-        self.runtime = VisitorRuntime(now_ms=lambda: 1_000, new_id=lambda: f"id{next(ids)}",
-                                      rng=lambda: 1.0)
-        self.config = {"server_url": "http://chat.test", "ticket": "T", "locale": "en",
-                       "visibility": "minimized", **config}
+        self.runtime = VisitorRuntime(
+            now_ms=lambda: 1_000, new_id=lambda: f"id{next(ids)}", rng=lambda: 1.0
+        )
+        self.config = {
+            "server_url": "http://chat.test",
+            "ticket": "T",
+            "locale": "en",
+            "visibility": "minimized",
+            **config,
+        }
         self.host: list[dict[str, Any]] = []
         self.frames: list[Any] = []
         self.sockets: list[tuple[str, Any]] = []
@@ -81,19 +86,39 @@ class Harness:
     def renders(self, type_: str) -> list[dict[str, Any]]:
         return [m for m in self.host if m["type"] == type_]
 
-    def connect(self, messages: tuple[ChatMessage, ...] = (), last_read_seq: int = 0,
-                source: str = "resolved") -> None:
+    def connect(
+        self,
+        messages: tuple[ChatMessage, ...] = (),
+        last_read_seq: int = 0,
+        source: str = "resolved",
+    ) -> None:
         self.start()
         self.opened()
         last_seq = max((m.seq for m in messages), default=0)
-        self.server(VisitorWelcome(visitor_uid="u1", fkid="7", identity=IDENTITY, source=source,
-                                   conversation_id="c1" if messages else None, messages=messages,
-                                   last_read_seq=last_read_seq, last_seq=last_seq))
+        self.server(
+            VisitorWelcome(
+                visitor_uid="u1",
+                fkid="7",
+                identity=IDENTITY,
+                source=source,
+                conversation_id="c1" if messages else None,
+                messages=messages,
+                last_read_seq=last_read_seq,
+                last_seq=last_seq,
+            )
+        )
 
 
 def agent_message(seq: int, text: str = "hello") -> ChatMessage:
-    return ChatMessage(id=f"m{seq}", conversation_id="c1", seq=seq, author="agent",
-                       author_name="Ann", text=text, created_at=seq)
+    return ChatMessage(
+        id=f"m{seq}",
+        conversation_id="c1",
+        seq=seq,
+        author="agent",
+        author_name="Ann",
+        text=text,
+        created_at=seq,
+    )
 
 
 def test_start_opens_the_visitor_socket_and_reports_connecting() -> None:
@@ -106,8 +131,10 @@ def test_start_opens_the_visitor_socket_and_reports_connecting() -> None:
 
 
 def test_open_socket_says_hello_with_ticket_identity_and_profile() -> None:
-    h = Harness(identity={"bs": "b_1", "bs_mm": "sig_1"},
-                profile={"name": "Ada", "referer": "http://shop.test/p"})
+    h = Harness(
+        identity={"bs": "b_1", "bs_mm": "sig_1"},
+        profile={"name": "Ada", "referer": "http://shop.test/p"},
+    )
     h.start()
     h.opened()
     (hello,) = h.frames
@@ -119,8 +146,10 @@ def test_open_socket_says_hello_with_ticket_identity_and_profile() -> None:
 
 
 def test_business_login_replaces_the_stored_visitor_identity() -> None:
-    h = Harness(identity={"bs": "old", "bs_mm": "old"},
-                login={"sbs": "user-1", "sbs_mm": "abc", "ranstr": "r"})
+    h = Harness(
+        identity={"bs": "old", "bs_mm": "old"},
+        login={"sbs": "user-1", "sbs_mm": "abc", "ranstr": "r"},
+    )
     h.start()
     h.opened()
     (hello,) = h.frames
@@ -131,17 +160,34 @@ def test_business_login_replaces_the_stored_visitor_identity() -> None:
 def test_welcome_reports_identity_with_every_spec_field_and_activates_once() -> None:
     h = Harness()
     h.connect()
-    assert h.events("visitor_auth_ready") == [{
-        "bs": "b_1", "bs_mm": "sig_1", "fk_id": "7", "fkid": "7", "hasToken": True,
-        "source": "resolved", "visitorUid": "u1",
-    }]
+    assert h.events("visitor_auth_ready") == [
+        {
+            "bs": "b_1",
+            "bs_mm": "sig_1",
+            "fk_id": "7",
+            "fkid": "7",
+            "hasToken": True,
+            "source": "resolved",
+            "visitorUid": "u1",
+        }
+    ]
     assert h.events("runtime_activated") == [None]
     h.closed(1006)
     h.runtime.timer_fired(RECONNECT_TIMER)
     h.drain()
     h.opened()
-    h.server(VisitorWelcome(visitor_uid="u1", fkid="7", identity=IDENTITY, source="initial",
-                            conversation_id=None, messages=(), last_read_seq=0, last_seq=0))
+    h.server(
+        VisitorWelcome(
+            visitor_uid="u1",
+            fkid="7",
+            identity=IDENTITY,
+            source="initial",
+            conversation_id=None,
+            messages=(),
+            last_read_seq=0,
+            last_seq=0,
+        )
+    )
     assert h.events("runtime_activated") == [None]
     assert len(h.events("visitor_auth_ready")) == 2
 
@@ -153,11 +199,29 @@ def test_message_typed_before_the_connection_is_sent_after_welcome_and_acked() -
     assert h.frames == []
     assert h.renders("render.message")[-1]["message"]["state"] == "sending"
     h.opened()
-    h.server(VisitorWelcome(visitor_uid="u1", fkid="7", identity=IDENTITY, source="resolved",
-                            conversation_id=None, messages=(), last_read_seq=0, last_seq=0))
+    h.server(
+        VisitorWelcome(
+            visitor_uid="u1",
+            fkid="7",
+            identity=IDENTITY,
+            source="resolved",
+            conversation_id=None,
+            messages=(),
+            last_read_seq=0,
+            last_seq=0,
+        )
+    )
     assert SendMessage(client_id="c-1", text="hi there") in h.frames
-    stored = ChatMessage(id="m1", conversation_id="c1", seq=1, author="visitor", author_name="",
-                         text="hi there", created_at=5, client_id="c-1")
+    stored = ChatMessage(
+        id="m1",
+        conversation_id="c1",
+        seq=1,
+        author="visitor",
+        author_name="",
+        text="hi there",
+        created_at=5,
+        client_id="c-1",
+    )
     h.server(MessageAck(client_id="c-1", message=stored))
     last = h.renders("render.message")[-1]
     assert last["key"] == "visitor:c-1" and last["message"]["state"] == "sent"
@@ -173,8 +237,18 @@ def test_unacknowledged_messages_are_resent_with_the_same_client_id_after_reconn
     h.drain()
     h.frames.clear()
     h.opened()
-    h.server(VisitorWelcome(visitor_uid="u1", fkid="7", identity=IDENTITY, source="initial",
-                            conversation_id=None, messages=(), last_read_seq=0, last_seq=0))
+    h.server(
+        VisitorWelcome(
+            visitor_uid="u1",
+            fkid="7",
+            identity=IDENTITY,
+            source="initial",
+            conversation_id=None,
+            messages=(),
+            last_read_seq=0,
+            last_seq=0,
+        )
+    )
     assert isinstance(h.frames[0], VisitorHello) and h.frames[0].identity == IDENTITY
     assert h.frames[1:] == [SendMessage(client_id="c-9", text="are you there?")]
 
@@ -234,18 +308,21 @@ def test_drop_reports_reconnecting_and_schedules_a_backoff_timer() -> None:
 
 @pytest.mark.parametrize(
     ("code", "reason"),
-    [(CloseCode.LOGIN_FAILED, "login_failed"),
-     (CloseCode.DOMAIN_NOT_WHITELISTED, "domain_not_whitelisted"),
-     (CloseCode.INVALID_BOOTSTRAP, "invalid_bootstrap"),
-     (CloseCode.UNAUTHORIZED, "invalid_bootstrap")],
+    [
+        (CloseCode.LOGIN_FAILED, "login_failed"),
+        (CloseCode.DOMAIN_NOT_WHITELISTED, "domain_not_whitelisted"),
+        (CloseCode.INVALID_BOOTSTRAP, "invalid_bootstrap"),
+        (CloseCode.UNAUTHORIZED, "invalid_bootstrap"),
+    ],
 )
 def test_refusals_fail_the_bootstrap_and_never_reconnect(code: int, reason: str) -> None:
     h = Harness()
     h.start()
     h.opened()
     h.closed(code)
-    assert h.events("bootstrap_failed") == [{"reason": reason, "source": "websocket",
-                                             "mode": "embedded"}]
+    assert h.events("bootstrap_failed") == [
+        {"reason": reason, "source": "websocket", "mode": "embedded"}
+    ]
     assert h.runtime.state is State.CLOSED
     assert h.timers == []
 
@@ -253,12 +330,22 @@ def test_refusals_fail_the_bootstrap_and_never_reconnect(code: int, reason: str)
 def test_auth_closed_reports_every_field_and_stops() -> None:
     h = Harness()
     h.connect()
-    h.server(AuthClosed(reason="revoked_by_agent", message="closed", close_auth_type="revoked",
-                        clear_token=True))
-    assert h.events("auth_closed") == [{
-        "message": "closed", "reason": "revoked_by_agent", "source": "websocket",
-        "clearToken": True, "closeAuthType": "revoked", "closeCode": 4410, "terminal": "web",
-    }]
+    h.server(
+        AuthClosed(
+            reason="revoked_by_agent", message="closed", close_auth_type="revoked", clear_token=True
+        )
+    )
+    assert h.events("auth_closed") == [
+        {
+            "message": "closed",
+            "reason": "revoked_by_agent",
+            "source": "websocket",
+            "clearToken": True,
+            "closeAuthType": "revoked",
+            "closeCode": 4410,
+            "terminal": "web",
+        }
+    ]
     assert h.sockets[-1] == ("close", 1000)
     h.closed(CloseCode.AUTH_CLOSED)
     assert len(h.events("auth_closed")) == 1
@@ -276,15 +363,24 @@ def test_a_message_sent_after_auth_closed_is_shown_as_failed_not_lost_silently()
 
 @pytest.mark.parametrize(
     "message",
-    [None, [], {"type": "ui.send"}, {"v": 2, "type": "ui.send", "client_id": "a", "text": "b"},
-     {"v": 1, "type": "nope"}, {"v": 1, "type": "ui.send", "client_id": "", "text": "x"},
-     {"v": 1, "type": "ui.send", "client_id": "a", "text": "   "},
-     {"v": 1, "type": "ui.send", "client_id": "a", "text": "x" * 5001},
-     {"v": 1, "type": "ui.visibility", "visibility": "huge"},
-     {"v": 1, "type": "ui.locale", "locale": "xx"},
-     {"v": 1, "type": "runtime.start", "config": {"server_url": "", "ticket": "t"}},
-     {"v": 1, "type": "runtime.start", "config": {"server_url": "u", "ticket": "t",
-                                                   "identity": {"bs": 1}}}],
+    [
+        None,
+        [],
+        {"type": "ui.send"},
+        {"v": 2, "type": "ui.send", "client_id": "a", "text": "b"},
+        {"v": 1, "type": "nope"},
+        {"v": 1, "type": "ui.send", "client_id": "", "text": "x"},
+        {"v": 1, "type": "ui.send", "client_id": "a", "text": "   "},
+        {"v": 1, "type": "ui.send", "client_id": "a", "text": "x" * 5001},
+        {"v": 1, "type": "ui.visibility", "visibility": "huge"},
+        {"v": 1, "type": "ui.locale", "locale": "xx"},
+        {"v": 1, "type": "runtime.start", "config": {"server_url": "", "ticket": "t"}},
+        {
+            "v": 1,
+            "type": "runtime.start",
+            "config": {"server_url": "u", "ticket": "t", "identity": {"bs": 1}},
+        },
+    ],
 )
 def test_invalid_panel_messages_are_rejected_and_change_nothing(message: Any) -> None:
     h = Harness()
