@@ -22,8 +22,8 @@ from typing import Any
 import js  # the worker's own globals: WebSocket, fetch, Date
 from console_state import (
     AGENT_RECEIVES,
-    ConsoleState,
     Connection,
+    ConsoleState,
     backoff,
     remove_typed_newline,
     unread_count,
@@ -153,11 +153,13 @@ class ConsoleApp:
             self.show_login_error(f"Sign-in failed (HTTP {status}). Try again later.")
 
     async def post_json(self, path: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        init = to_js({
-            "method": "POST",
-            "headers": {"Content-Type": "application/json"},
-            "body": json.dumps(payload),
-        })
+        init = to_js(
+            {
+                "method": "POST",
+                "headers": {"Content-Type": "application/json"},
+                "body": json.dumps(payload),
+            }
+        )
         response = await js.fetch(self.base + path, init)
         try:
             body = json.loads(str(await response.text()))
@@ -265,7 +267,7 @@ class ConsoleApp:
         button = event.target.closest("button[data-conversation-id]")
         if not button:
             return
-        self.state.open_conversation(str(button.dataset.conversationId))
+        self.state.open_conversation(str(button.getAttribute("data-conversation-id")))
         self.flush()
         self.render()
         _by_id("reply-text").focus()
@@ -336,7 +338,13 @@ class ConsoleApp:
             item = self.items.get(summary.id) or self._new_item(summary.id)
             last = summary.last_message.text if summary.last_message else ""
             unread = unread_count(summary)
-            view = (visitor_label(summary), last, unread, summary.closed, summary.id == self.state.open_id)
+            view = (
+                visitor_label(summary),
+                last,
+                unread,
+                summary.closed,
+                summary.id == self.state.open_id,
+            )
             if item["view"] == view:
                 continue
             item["view"] = view
@@ -348,7 +356,7 @@ class ConsoleApp:
             item["button"].setAttribute("aria-current", "true" if view[4] else "false")
         if wanted != self.item_order:
             focused = document.activeElement
-            refocus = focused.dataset.conversationId if focused and focused.dataset else None
+            refocus = focused.getAttribute("data-conversation-id") if focused else None
             for conversation_id in wanted:
                 container.appendChild(self.items[conversation_id]["li"])
             self.item_order = wanted
@@ -373,8 +381,15 @@ class ConsoleApp:
         last.className = "conversation-last"
         button.append(name, unread, unread_label, last)
         li.appendChild(button)
-        item = {"li": li, "button": button, "name": name, "last": last, "unread": unread,
-                "unread_label": unread_label, "view": None}
+        item = {
+            "li": li,
+            "button": button,
+            "name": name,
+            "last": last,
+            "unread": unread,
+            "unread_label": unread_label,
+            "view": None,
+        }
         self.items[conversation_id] = item
         return item
 
@@ -411,8 +426,11 @@ class ConsoleApp:
                 node.dataset.seq = str(message.seq)
                 seqs = sorted(self.seq_nodes)
                 later = bisect.bisect_right(seqs, message.seq)
-                before = (self.seq_nodes[seqs[later]] if later < len(seqs)
-                          else next(iter(self.pending_nodes.values()), None))
+                before = (
+                    self.seq_nodes[seqs[later]]
+                    if later < len(seqs)
+                    else next(iter(self.pending_nodes.values()), None)
+                )
                 messages.insertBefore(node, before)
                 added = True
             self.seq_nodes[message.seq] = node

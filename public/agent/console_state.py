@@ -14,6 +14,7 @@ import enum
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from porch_protocol import (
     MAX_TEXT_CHARS,
@@ -54,7 +55,10 @@ class Connection(enum.Enum):
 
 
 def backoff(
-    initial: float = 0.5, factor: float = 2.0, cap: float = 30.0, rng: Callable[[], float] = random.random
+    initial: float = 0.5,
+    factor: float = 2.0,
+    cap: float = 30.0,
+    rng: Callable[[], float] = random.random,
 ) -> Iterator[float]:
     """Seconds to wait before each reconnection attempt: exponential, capped, with full jitter
     kept above half the nominal delay so a fleet of consoles does not reconnect in lockstep."""
@@ -227,7 +231,9 @@ class ConsoleState:
         summary = self.conversations.get(message.conversation_id)
         if summary is not None and message.seq > summary.last_seq:
             self.conversations[summary.id] = replace(
-                summary, last_seq=message.seq, last_message=message,
+                summary,
+                last_seq=message.seq,
+                last_message=message,
                 updated_at=max(summary.updated_at, message.created_at),
             )
         if message.conversation_id != self.open_id or message.seq in self.messages:
@@ -246,7 +252,9 @@ class ConsoleState:
         summary = self.conversations.get(message.conversation_id)
         if summary is not None and message.seq >= summary.last_seq:
             self.conversations[summary.id] = replace(
-                summary, last_seq=message.seq, last_message=message,
+                summary,
+                last_seq=message.seq,
+                last_message=message,
                 agent_read_seq=max(summary.agent_read_seq, message.seq),
                 updated_at=max(summary.updated_at, message.created_at),
             )
@@ -254,7 +262,7 @@ class ConsoleState:
     def _receive_error(self, frame: ErrorFrame) -> None:
         self.last_error = frame.message
 
-    _HANDLERS: dict[type[Message], Callable[..., None]] = {
+    _HANDLERS: ClassVar[dict[type[Message], Callable[..., None]]] = {
         AgentWelcome: _receive_welcome,
         ConversationUpdated: _receive_updated,
         ConversationHistory: _receive_history,
@@ -282,7 +290,9 @@ class ConsoleState:
         known = self.conversations.get(incoming.id)
         if known is not None:
             if known.last_seq > incoming.last_seq:
-                incoming = replace(incoming, last_seq=known.last_seq, last_message=known.last_message)
+                incoming = replace(
+                    incoming, last_seq=known.last_seq, last_message=known.last_message
+                )
             if known.agent_read_seq > incoming.agent_read_seq:
                 incoming = replace(incoming, agent_read_seq=known.agent_read_seq)
         self.conversations[incoming.id] = incoming

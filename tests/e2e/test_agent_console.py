@@ -17,9 +17,6 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
-
 from porch_protocol import (
     AuthClosed,
     MessageAck,
@@ -31,6 +28,8 @@ from porch_protocol import (
     decode,
     encode,
 )
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
 pytestmark = pytest.mark.e2e
 
@@ -210,9 +209,7 @@ def test_shift_enter_adds_a_line_and_the_send_button_sends(
     expect(reply).to_have_text("line one\nline two", timeout=LIVE_TIMEOUT_MS)
 
 
-def test_html_in_messages_is_shown_as_text(
-    page: Page, porch_server: Any, visitor: Visitor
-) -> None:
+def test_html_in_messages_is_shown_as_text(page: Page, porch_server: Any, visitor: Visitor) -> None:
     hostile = "<img src=x onerror=alert(1)>"
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -237,13 +234,14 @@ def test_closing_the_visitor_session_revokes_the_visitor(
     conversation_id = visitor.say("Please close my session")
     _conversation(page, conversation_id).click()
     expect(page.locator("#messages .message")).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
-    questions: list[str] = []
-    page.on("dialog", lambda d: (questions.append(d.message), d.accept()))
-    page.click("#revoke-visitor")
+    # Accept from this thread: a sync Playwright handler would only run inside a Playwright call.
+    with page.expect_event("dialog") as dialog_info:
+        page.click("#revoke-visitor")
+    dialog = dialog_info.value
+    assert dialog.type == "confirm" and "Ada" in dialog.message
+    dialog.accept()
     try:
         frame = visitor.wait_for(lambda f: isinstance(f, AuthClosed))
         assert frame.clear_token
     except ConnectionClosed as closed:  # the frame may be lost to the close; the code is not
         assert closed.rcvd is not None and closed.rcvd.code == 4410
-    assert len(questions) == 1 and "Ada" in questions[0]
-
