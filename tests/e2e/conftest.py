@@ -82,7 +82,18 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return args
 
 
-def _free_port() -> int:
+def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    """Wait until something listens on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)  # polling a port that is not listening yet: no event to await
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -92,7 +103,7 @@ class PorchServer:
     """A real ``porch-server demo`` process on a free port, with its own SQLite file."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
         self.env = {
@@ -201,8 +212,9 @@ class AgentClient:
     def __init__(
         self, server: PorchServer, email: str = "agent@porch.demo", password: str = "porch-demo"
     ) -> None:
-        from porch_protocol import AgentHello, AgentWelcome, decode, encode
         from websockets.sync.client import connect
+
+        from porch_protocol import AgentHello, AgentWelcome, decode, encode
 
         response = httpx.post(
             f"{server.url}/api/v1/agent/login", json={"email": email, "password": password}

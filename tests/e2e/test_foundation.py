@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from playwright.sync_api import Page, expect
+
 from conftest import (
     LAUNCHER,
     PANEL,
@@ -12,7 +14,6 @@ from conftest import (
     send_from_panel,
     wait_for_event,
 )
-from playwright.sync_api import Page, expect
 from porch_protocol import MessageAck, NewMessage, SendMessage
 
 LIFECYCLE_ORDER = [

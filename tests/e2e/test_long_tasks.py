@@ -7,8 +7,9 @@ page's ``longtask`` entries (the worst case for a customer's site).
 
 from __future__ import annotations
 
-from conftest import PorchServer, open_chat
 from playwright.sync_api import Page
+
+from conftest import PorchServer, open_chat
 
 LONG_TASK_OBSERVER = """
 window.__longTasks = [];
