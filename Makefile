@@ -31,8 +31,11 @@ build: $(VENV)/.installed node_modules/.installed
 chromium:
 	@sh tools/ensure_chromium.sh $(PY)
 
+# Two processes: Playwright's sync API keeps an event loop running in its process, which would
+# break the asyncio-based server unit tests if they ran after it.
 test: build chromium
-	$(PY) -m pytest
+	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/e2e
 
 test-unit: build
 	$(PY) -m pytest tests/unit
@@ -45,7 +48,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 bench: build chromium
-	$(PY) -m pytest tests/bench -s -p no:cacheprovider
+	$(PY) tests/bench/run.py
 
 clean:
 	rm -rf public/install public/vendor public/widget/*.js public/widget/*.zip public/widget/build.json public/agent/porch_protocol

@@ -17,6 +17,7 @@ new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
     window.__longTasks.push({
       start: entry.startTime, duration: entry.duration,
+      name: entry.name,
       where: entry.attribution.map((a) => a.containerSrc || a.containerType || a.name),
     });
   }
