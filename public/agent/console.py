@@ -29,9 +29,10 @@ from console_state import (
     unread_count,
     visitor_label,
 )
-from porch_protocol import AgentWelcome, ChatMessage, ProtocolError, decode, encode
 from pyscript import document, window
 from pyscript.ffi import create_proxy, to_js
+
+from porch_protocol import AgentWelcome, ChatMessage, ProtocolError, decode, encode
 
 TOKEN_KEY = "porch.agent.token"
 AGENT_NAME_KEY = "porch.agent.name"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from porch_protocol import (
     AGENT_SENDS,
     MAX_TEXT_CHARS,
