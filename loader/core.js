@@ -140,11 +140,13 @@
       if (raw[key] === undefined || raw[key] === null) return;
       var rule = CONFIG_FIELDS[key];
       var ok = Array.isArray(rule) ? rule.indexOf(raw[key]) >= 0
-        : typeof raw[key] === rule && (rule !== "number" || isFinite(raw[key]));
+        : typeof raw[key] === rule && (rule !== "number" || isFinite(raw[key])) &&
+          (key !== "bootTimeout" || raw[key] > 0);
       if (ok) config[key] = raw[key];
       else {
         logError("window.__twt." + key + " must be " +
-          (Array.isArray(rule) ? "one of " + rule.join(", ") : "a " + rule) +
+          (Array.isArray(rule) ? "one of " + rule.join(", ")
+            : key === "bootTimeout" ? "a positive number of milliseconds" : "a " + rule) +
           ", got " + JSON.stringify(raw[key]) + "; ignored");
       }
     });
@@ -185,6 +187,13 @@
       logError("login rejected: " + missing.join(", ") + " missing (sbs, sbs_mm and ranstr are required)");
       return false;
     }
+    var wrong = ["name", "nickname", "email", "phone"].filter(function (k) {
+      return !isNullish(login[k]) && typeof login[k] !== "string";
+    });
+    if (wrong.length) {
+      logError("login rejected: " + wrong.join(", ") + " must be a string when given");
+      return false;
+    }
     return true;
   }
 
@@ -212,7 +221,8 @@
   /* --- the widget instance ------------------------------------------------------------------ */
 
   var widget = null;       /* the live instance, or null before init() / after destroy() */
-  var pendingCalls = [];   /* call()s made before init() */
+  var pendingCalls = [];   /* call()s made before init() completed, applied in call order */
+  var draining = false;    /* applying pendingCalls: later calls queue behind them */
 
   function Widget(config) {
     this.config = config;
@@ -223,7 +233,9 @@
     this.unread = 0;
     this.theme = config.theme || "light";
     this.locale = config.language || browserLocale();
-    this.login = loginFrom(config);
+    var login = loginFrom(config);
+    /* An incomplete business login at startup is reported and ignored: the visitor stays anonymous. */
+    this.login = login && validLogin(login) ? login : null;
     this.identity = this.login ? null : loadIdentity(this.appid);
     this.ticket = null;
     this.resume = false;
@@ -250,7 +262,6 @@
     if (this.config.launcher !== "custom") this.createLauncher();
     this.bootstrap();
     this.ready = true;
-    emit("initialized");
   };
 
   Widget.prototype.frame = function (surface, src, title) {
@@ -457,9 +468,10 @@
       this.syncChrome();
     }
     if (name === "auth_closed") {
+      /* Hide first, then tell the page: its handlers already see visibility 'hidden'. */
       if (payload.clearToken) { this.identity = null; saveIdentity(this.appid, null); }
-      emit(name, payload);
       this.setVisibility("hidden");
+      emit(name, payload);
       return;
     }
     if (name === "bootstrap_failed") {
@@ -500,11 +512,14 @@
     this.panelReady = false;
   };
 
+  /* A required bootstrap step failed: hide, remove every surface, then tell the page. */
   Widget.prototype.fail = function (reason, source) {
     if (this.failed) return;
     this.failed = true;
     this.teardown();
+    var wasVisible = this.visibility !== "hidden";
     this.visibility = "hidden";
+    if (wasVisible) emit("visibility_changed", { visibility: "hidden" });
     emit("bootstrap_failed", { reason: reason, source: source, mode: "embedded" });
   };
 
@@ -521,6 +536,7 @@
     destroy: function (w) {
       w.teardown();
       widget = null;
+      pendingCalls = [];
       emit("destroyed");
     },
     login: function (w, payload) {
@@ -536,6 +552,12 @@
       });
       w.identity = null;
       saveIdentity(w.appid, null);
+      /* Nothing of the previous user may show, not even their unread count. */
+      if (w.unread !== 0) {
+        w.unread = 0;
+        w.syncChrome();
+        emit("unread_count_changed", { count: 0 });
+      }
       var wasBooted = w.booted;
       if (w.panel) { w.panel.parentNode.removeChild(w.panel); w.panel = null; }
       w.panelReady = false;
@@ -582,10 +604,14 @@
         Object.keys(METHODS).join(", "));
       return;
     }
-    if (!widget || !widget.ready) {
+    if (!widget || !widget.ready || draining) {
       pendingCalls.push([method, payload]);
       return;
     }
+    apply(method, payload);
+  }
+
+  function apply(method, payload) {
     if (widget.failed && method !== "destroy") {
       logError("call('" + method + "') ignored: the widget failed to start");
       return;
@@ -605,12 +631,21 @@
     }
     widget = new Widget(config);
     var instance = widget;
+    /* `initialized` first; then every call made before it (and from its handlers), in the order
+     * the page made them. */
     function start() {
       if (instance !== widget) return;
       instance.start();
-      var queued = pendingCalls;
-      pendingCalls = [];
-      queued.forEach(function (c) { call(c[0], c[1]); });
+      draining = true;
+      try {
+        emit("initialized");
+        while (pendingCalls.length && instance === widget) {
+          var next = pendingCalls.shift();
+          apply(next[0], next[1]);
+        }
+      } finally {
+        draining = false;
+      }
     }
     if (document.body) start();
     else document.addEventListener("DOMContentLoaded", start, { once: true });
@@ -630,8 +665,8 @@
     call: call,
     get: function (getter) {
       if (!widget || !widget.ready) {
-        throw new Error(PREFIX + " get('" + getter + "') called before init() completed; " +
-          "wait for the 'initialized' event");
+        throw new Error(PREFIX + " get('" + getter + "') called before init() completed " +
+          "(or after destroy); wait for the 'initialized' event");
       }
       if (!Object.prototype.hasOwnProperty.call(GETTERS, getter)) {
         throw new Error(PREFIX + " unknown getter " + JSON.stringify(getter) + "; expected one of " +
