@@ -1,0 +1,148 @@
+"""Host pages for the host-API tests: the spec's installation snippet with any ``window.__twt``.
+
+A test page is served under the Porch server's own origin (``/test-host/<name>``) by
+``page.route``: the browser sees an ordinary same-origin page that loads
+``/install/core.js?version=v1.2`` exactly as the documented snippet does, and the bootstrap
+request carries that origin, so the server's real allowed-domain check applies.
+
+Every page also records what core.js writes to the console (``window.__porchConsole``), so a
+test can await a console error with ``wait_for_function`` instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from playwright.sync_api import Page, Route
+
+from conftest import EVENT_RECORDER, PorchServer
+
+SCRIPT_SRC = "/install/core.js?version=v1.2"
+
+#: Installed before any page script: keeps every console.error/warn text in order.
+CONSOLE_RECORDER = """
+(() => {
+  const seen = [];
+  window.__porchConsole = seen;
+  for (const level of ["error", "warn"]) {
+    const original = console[level].bind(console);
+    console[level] = (...args) => { seen.push(level + ": " + args.map(String).join(" ")); original(...args); };
+  }
+})();
+"""
+
+
+def host_page(
+    config: dict[str, Any] | str | None,
+    *,
+    title: str = "Porch API host",
+    src: str = SCRIPT_SRC,
+    body: str = "",
+    manual_init: bool = False,
+) -> str:
+    """The documented snippet. ``config`` is written to ``window.__twt`` (a dict as JSON, a str
+    as a raw JavaScript expression, None leaves it unset). ``manual_init`` uses the spec's
+    asyncInit loader, which exposes ``window.__coreLoaded`` from the script's onload."""
+    if config is None:
+        config_js = ""
+    else:
+        config_js = "window.__twt = " + (config if isinstance(config, str) else json.dumps(config)) + ";"
+    if manual_init:
+        loader = f"""
+(function (d) {{
+  var sdk = d.createElement("script");
+  sdk.async = true;
+  sdk.src = {json.dumps(src)};
+  sdk.onload = function () {{ window.__coreLoaded = true; }};
+  d.head.appendChild(sdk);
+}})(document);"""
+    else:
+        loader = f"""
+(function (n, t) {{
+  var e = {{
+    init: function () {{
+      var n = t.createElement("script");
+      n.async = !0;
+      n.type = "text/javascript";
+      n.src = {json.dumps(src)};
+      t.head.appendChild(n);
+    }},
+  }};
+  e.init();
+}})(window, document);"""
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<script>
+window.TWTChatWidget = window.TWTChatWidget || {{
+  _q: [],
+  on: function () {{
+    this._q.push(["on", Array.prototype.slice.call(arguments)]);
+  }},
+}};
+{config_js}
+{loader}
+</script>
+</head>
+<body>
+<main><h1>{title}</h1>{body}</main>
+</body>
+</html>"""
+
+
+class Host:
+    """Serves host pages to one Playwright page and reads what core.js reported."""
+
+    def __init__(self, page: Page, server: PorchServer) -> None:
+        self.page = page
+        self.server = server
+        page.add_init_script(EVENT_RECORDER)
+        page.add_init_script(CONSOLE_RECORDER)
+
+    def url(self, name: str) -> str:
+        return f"{self.server.url}/test-host/{name}"
+
+    def serve(self, name: str, html: str) -> str:
+        url = self.url(name)
+        self.page.route(url, lambda route: route.fulfill(content_type="text/html", body=html))
+        return url
+
+    def goto(self, config: dict[str, Any] | str | None, name: str = "page.html", **options: Any) -> str:
+        url = self.serve(name, host_page(config, **options))
+        self.page.goto(url)
+        return url
+
+    def console(self) -> list[str]:
+        return list(self.page.evaluate("window.__porchConsole"))
+
+    def wait_for_console(self, *fragments: str, count: int = 1, timeout: float = 10_000) -> str:
+        """Wait until ``count`` console errors/warnings contain every fragment; return the last."""
+        handle = self.page.wait_for_function(
+            """([parts, count]) => {
+                 const hits = window.__porchConsole.filter(t => parts.every(p => t.includes(p)));
+                 return hits.length >= count && hits[hits.length - 1]; }""",
+            arg=[list(fragments), count], timeout=timeout,
+        )
+        return str(handle.json_value())
+
+    def visitor(self, uid: str) -> dict[str, Any]:
+        """The server's stored record of a visitor (by the visitorUid of visitor_auth_ready)."""
+        with sqlite3.connect(self.server.workdir / "porch.db") as db:
+            db.row_factory = sqlite3.Row
+            row = db.execute("SELECT * FROM visitors WHERE uid = ?", (uid,)).fetchone()
+        assert row is not None, f"no visitor {uid!r}"
+        return dict(row)
+
+
+def block_runtime(page: Page) -> None:
+    """Keep the Python runtime from ever loading: the worker's Pyodide request never completes.
+    For tests about the host side that open the panel but must not pay for a Pyodide boot."""
+
+    def hold(route: Route) -> None:
+        pass  # never fulfilled: the request stays pending until the page closes
+
+    page.route("**/vendor/pyodide/**", hold)
