@@ -1,11 +1,13 @@
 /*
  * Every visible or spoken string of the launcher and the panel, in the 9 supported languages.
  * tests/unit/test_strings.py checks that every language has every key and that no non-English
- * table reuses an English string.
+ * table reuses an English string. Counts are written "label: {n}" so that no language needs plural
+ * rules ("1 unread messages" is wrong in English, French, German and Portuguese alike).
+ * Keys: launcher = the launcher document's title; title = the panel's heading and document title.
  */
 export const STRINGS = {
   en: {
-    open: "Open chat", close: "Close chat", unread: "{n} unread messages",
+    launcher: "Chat button", open: "Open chat", close: "Close chat", unread: "Unread messages: {n}",
     title: "Chat with us", minimize: "Minimize chat", messages: "Messages",
     placeholder: "Write a message…", send: "Send", composer: "Your message",
     greeting: "Hi! Ask us anything. We usually reply within a few minutes.",
@@ -14,7 +16,7 @@ export const STRINGS = {
     you: "You", agent: "Agent", sending: "Sending…", failed: "Not sent. Retry",
   },
   "zh-cn": {
-    open: "打开聊天", close: "关闭聊天", unread: "{n} 条未读消息",
+    launcher: "聊天按钮", open: "打开聊天", close: "关闭聊天", unread: "{n} 条未读消息",
     title: "与我们聊天", minimize: "最小化聊天", messages: "消息",
     placeholder: "输入消息…", send: "发送", composer: "你的消息",
     greeting: "你好！有任何问题都可以问我们，我们通常会在几分钟内回复。",
@@ -23,7 +25,7 @@ export const STRINGS = {
     you: "你", agent: "客服", sending: "发送中…", failed: "发送失败，点击重试",
   },
   "zh-tw": {
-    open: "開啟聊天", close: "關閉聊天", unread: "{n} 則未讀訊息",
+    launcher: "聊天按鈕", open: "開啟聊天", close: "關閉聊天", unread: "{n} 則未讀訊息",
     title: "與我們聊天", minimize: "最小化聊天", messages: "訊息",
     placeholder: "輸入訊息…", send: "傳送", composer: "你的訊息",
     greeting: "你好！有任何問題都可以問我們，我們通常會在幾分鐘內回覆。",
@@ -32,7 +34,7 @@ export const STRINGS = {
     you: "你", agent: "客服", sending: "傳送中…", failed: "傳送失敗，點此重試",
   },
   ja: {
-    open: "チャットを開く", close: "チャットを閉じる", unread: "未読メッセージ {n} 件",
+    launcher: "チャットボタン", open: "チャットを開く", close: "チャットを閉じる", unread: "未読メッセージ {n} 件",
     title: "チャットでお問い合わせ", minimize: "チャットを最小化", messages: "メッセージ",
     placeholder: "メッセージを入力…", send: "送信", composer: "メッセージ",
     greeting: "こんにちは！何でもお気軽にどうぞ。通常数分以内に返信します。",
@@ -41,7 +43,7 @@ export const STRINGS = {
     you: "あなた", agent: "担当者", sending: "送信中…", failed: "送信できませんでした。再試行",
   },
   ko: {
-    open: "채팅 열기", close: "채팅 닫기", unread: "읽지 않은 메시지 {n}개",
+    launcher: "채팅 버튼", open: "채팅 열기", close: "채팅 닫기", unread: "읽지 않은 메시지 {n}개",
     title: "채팅 상담", minimize: "채팅 최소화", messages: "메시지",
     placeholder: "메시지를 입력하세요…", send: "보내기", composer: "메시지",
     greeting: "안녕하세요! 무엇이든 물어보세요. 보통 몇 분 안에 답변드립니다.",
@@ -50,18 +52,18 @@ export const STRINGS = {
     you: "나", agent: "상담원", sending: "보내는 중…", failed: "전송 실패. 다시 시도",
   },
   de: {
-    open: "Chat öffnen", close: "Chat schließen", unread: "{n} ungelesene Nachrichten",
+    launcher: "Chat-Schaltfläche", open: "Chat öffnen", close: "Chat schließen", unread: "Ungelesene Nachrichten: {n}",
     title: "Schreiben Sie uns", minimize: "Chat minimieren", messages: "Nachrichten",
     placeholder: "Nachricht schreiben…", send: "Senden", composer: "Ihre Nachricht",
     greeting: "Hallo! Fragen Sie uns alles. Wir antworten meist innerhalb weniger Minuten.",
-    loading: "Chat wird gestartet…", connecting: "Verbindung wird hergestellt…", online: "Online",
+    loading: "Chat wird gestartet…", connecting: "Verbindung wird hergestellt…", online: "Verbunden",
     reconnecting: "Verbindung wird wiederhergestellt…", offline: "Getrennt",
     closed: "Diese Chat-Sitzung wurde beendet.",
     you: "Sie", agent: "Mitarbeiter", sending: "Wird gesendet…", failed: "Nicht gesendet. Erneut versuchen",
   },
   fr: {
-    open: "Ouvrir la discussion", close: "Fermer la discussion", unread: "{n} messages non lus",
-    title: "Discutons", minimize: "Réduire la discussion", messages: "Messages reçus",
+    launcher: "Bouton de discussion", open: "Ouvrir la discussion", close: "Fermer la discussion", unread: "Messages non lus\u00a0: {n}",
+    title: "Discutons", minimize: "Réduire la discussion", messages: "Fil de la discussion",
     placeholder: "Écrivez un message…", send: "Envoyer", composer: "Votre message",
     greeting: "Bonjour ! Posez-nous vos questions. Nous répondons en général en quelques minutes.",
     loading: "Démarrage de la discussion…", connecting: "Connexion…", online: "En ligne",
@@ -69,7 +71,7 @@ export const STRINGS = {
     you: "Vous", agent: "Conseiller", sending: "Envoi…", failed: "Non envoyé. Réessayer",
   },
   pt: {
-    open: "Abrir conversa", close: "Fechar conversa", unread: "{n} mensagens não lidas",
+    launcher: "Botão de conversa", open: "Abrir conversa", close: "Fechar conversa", unread: "Mensagens não lidas: {n}",
     title: "Fale conosco", minimize: "Minimizar conversa", messages: "Mensagens",
     placeholder: "Escreva uma mensagem…", send: "Enviar", composer: "Sua mensagem",
     greeting: "Olá! Pergunte o que quiser. Costumamos responder em poucos minutos.",
@@ -78,7 +80,7 @@ export const STRINGS = {
     you: "Você", agent: "Atendente", sending: "Enviando…", failed: "Não enviada. Tentar de novo",
   },
   ru: {
-    open: "Открыть чат", close: "Закрыть чат", unread: "Непрочитанных сообщений: {n}",
+    launcher: "Кнопка чата", open: "Открыть чат", close: "Закрыть чат", unread: "Непрочитанных сообщений: {n}",
     title: "Напишите нам", minimize: "Свернуть чат", messages: "Сообщения",
     placeholder: "Напишите сообщение…", send: "Отправить", composer: "Ваше сообщение",
     greeting: "Здравствуйте! Задайте любой вопрос. Обычно мы отвечаем в течение нескольких минут.",
