@@ -14,6 +14,7 @@ const send = connectHost(HOST_TO_LAUNCHER, (msg) => {
   const state = msg.state || {};
   const open = state.visibility === "maximized";
   document.documentElement.lang = state.locale || "en";
+  document.title = t(state.locale, "launcher");
   document.documentElement.dataset.theme = state.theme === "dark" ? "dark" : "light";
   button.setAttribute("aria-expanded", String(open));
   button.classList.toggle("is-open", open);

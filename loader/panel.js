@@ -81,10 +81,11 @@ function applyHostState(state) {
 function applyLocale(next) {
   locale = next;
   document.documentElement.lang = next;
+  document.title = t(locale, "title");
   document.querySelectorAll("[data-text]").forEach((el) => { el.textContent = t(locale, el.dataset.text); });
   document.querySelectorAll("[data-placeholder]").forEach((el) => { el.placeholder = t(locale, el.dataset.placeholder); });
-  $("minimize").setAttribute("aria-label", t(locale, "minimize"));
-  list.setAttribute("aria-label", t(locale, "messages"));
+  document.querySelectorAll("[data-label]").forEach((el) => { el.setAttribute("aria-label", t(locale, el.dataset.label)); });
+  document.querySelectorAll("[data-title]").forEach((el) => { el.title = t(locale, el.dataset.title); });
   renderStatus(status);
   nodes.forEach((li) => renderMeta(li));
 }
@@ -170,7 +171,11 @@ input.addEventListener("keydown", (event) => {
   }
 });
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape") sendHost("panel.minimize");
+  /* Escape minimizes (focus goes back to the launcher), unless it is closing an IME candidate list. */
+  if (event.key === "Escape" && !event.isComposing) {
+    event.preventDefault();
+    sendHost("panel.minimize");
+  }
 });
 $("minimize").addEventListener("click", () => sendHost("panel.minimize"));
 
