@@ -33,21 +33,21 @@ chromium:
 
 # Two processes: Playwright's sync API keeps an event loop running in its process, which would
 # break the asyncio-based server unit tests if they ran after it.
-test: build chromium
+test: chromium build
 	$(PY) -m pytest tests/unit
 	$(PY) -m pytest tests/e2e
 
 test-unit: build
 	$(PY) -m pytest tests/unit
 
-test-e2e: build chromium
+test-e2e: chromium build
 	$(PY) -m pytest tests/e2e
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check runtime server tests tools
 	$(VENV)/bin/mypy
 
-bench: build chromium
+bench: chromium build
 	$(PY) tests/bench/run.py
 
 clean:

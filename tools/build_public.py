@@ -10,6 +10,8 @@ What it writes (all git-ignored):
   wheels from PyPI, with a ``pyodide-lock.json`` rewritten to the hashes of the served wheels;
 - ``public/vendor/pyscript/``: PyScript from the pinned npm package, for the agent console;
 - ``public/agent/porch_protocol/``: the protocol module the agent console imports;
+- ``public/vendor/pyodide/snapshot.bin.gz``: a Pyodide memory snapshot the worker boots from,
+  when a Chromium is available to make it (see ``build_snapshot.py``; ``--no-snapshot`` skips it);
 - ``public/widget/build.json``: versions and the runtime zip's hash, for cache-busting.
 
 ``--server-url`` (or ``PORCH_SERVER_URL``) bakes the chat server's base URL into the loader for a
@@ -31,6 +33,8 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+from build_snapshot import build_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 PYODIDE_FILES = (
@@ -54,6 +58,8 @@ LOADER_FILES = {
 SERVER_URL_TOKEN = "__PORCH_SERVER_URL__"
 VERSION_TOKEN = "__PORCH_VERSION__"
 RUNTIME_HASH_TOKEN = "__PORCH_RUNTIME_HASH__"
+SNAPSHOT_HASH_TOKEN = "__PORCH_SNAPSHOT_HASH__"
+SNAPSHOT_HASH_TOKEN = "__PORCH_SNAPSHOT_HASH__"
 
 
 def _copy_if_changed(src: Path, dst: Path) -> None:
@@ -76,6 +82,11 @@ def _write_if_changed(dst: Path, data: bytes) -> None:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _pyodide_version() -> str:
+    package = json.loads((ROOT / "node_modules" / "pyodide" / "package.json").read_text())
+    return str(package["version"])
 
 
 def _package_version() -> str:
@@ -154,17 +165,11 @@ def build_agent_protocol(out: Path) -> None:
         _write_if_changed(out / "agent" / "porch_protocol" / path.name, path.read_bytes())
 
 
-def build_loader(out: Path, server_url: str, version: str, runtime_hash: str) -> None:
+def build_loader(out: Path, tokens: dict[str, str]) -> None:
     for src_name, dst_name in LOADER_FILES.items():
-        src = ROOT / "loader" / src_name
-        if not src.exists():
-            continue
-        text = (
-            src.read_text()
-            .replace(SERVER_URL_TOKEN, server_url)
-            .replace(VERSION_TOKEN, version)
-            .replace(RUNTIME_HASH_TOKEN, runtime_hash)
-        )
+        text = (ROOT / "loader" / src_name).read_text()
+        for token, value in tokens.items():
+            text = text.replace(token, value)
         _write_if_changed(out / dst_name, text.encode())
 
 
@@ -172,6 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "public")
     parser.add_argument("--server-url", default=os.environ.get("PORCH_SERVER_URL", ""))
+    parser.add_argument(
+        "--no-snapshot", action="store_true", help="do not make the Pyodide memory snapshot"
+    )
     args = parser.parse_args(argv)
     server_url = args.server_url.rstrip("/")
     out: Path = args.out
@@ -188,11 +196,21 @@ def main(argv: list[str] | None = None) -> None:
     build_pyscript(out)
     runtime_hash = build_runtime_zip(out)
     build_agent_protocol(out)
-    build_loader(out, server_url, version, runtime_hash)
+    snapshot_hash = "" if args.no_snapshot else build_snapshot(out, _pyodide_version())
+    build_loader(
+        out,
+        {
+            SERVER_URL_TOKEN: server_url,
+            VERSION_TOKEN: version,
+            RUNTIME_HASH_TOKEN: runtime_hash,
+            SNAPSHOT_HASH_TOKEN: snapshot_hash,
+        },
+    )
     build_info = {
         "version": version,
         "python": python,
         "runtime": runtime_hash,
+        "snapshot": snapshot_hash,
         "server_url": server_url,
     }
     _write_if_changed(out / "widget" / "build.json", json.dumps(build_info, indent=1).encode())
