@@ -7,10 +7,19 @@ reply counted); the shell's semantics need no runtime and are checked without wa
 
 from __future__ import annotations
 
-from playwright.sync_api import Frame, Page, expect
+from playwright.sync_api import Frame, Page, Route, expect
 
 from conftest import LAUNCHER, PANEL, AgentClient, PorchServer, wait_for_event
 from porch_protocol import MessageAck, NewMessage, SendMessage
+
+
+def hold_runtime(page: Page) -> None:
+    """Keep Pyodide from loading where only the shell is looked at (opening the panel boots it)."""
+
+    def hold(route: Route) -> None:
+        pass  # never answered; the request dies with the page
+
+    page.route("**/vendor/pyodide/**", hold)
 
 
 def frame(page: Page, selector: str) -> Frame:
@@ -103,6 +112,7 @@ def test_keyboard_only_visitor_opens_writes_sends_and_closes(
 
 def test_screen_reader_semantics_of_the_shell(recorded_page: Page, porch_server: PorchServer) -> None:
     page = recorded_page
+    hold_runtime(page)
     page.goto(f"{porch_server.url}/demo/")
     wait_for_event(page, "initialized")
     launcher = page.frame_locator(LAUNCHER)
@@ -146,6 +156,7 @@ def test_animations_respect_prefers_reduced_motion(
     recorded_page: Page, porch_server: PorchServer
 ) -> None:
     page = recorded_page
+    hold_runtime(page)
     page.goto(f"{porch_server.url}/demo/")
     wait_for_event(page, "initialized")
     button = page.frame_locator(LAUNCHER).locator("#launcher")
