@@ -325,3 +325,30 @@ def test_an_explicit_chinese_script_wins_over_the_region(
     wait_for_event(page, "iframe_loaded")
     html = page.frame_locator(LAUNCHER).locator("html")
     expect(html).to_have_attribute("lang", "zh-cn", timeout=2_000)
+
+
+@pytest.mark.browser_context_args(viewport={"width": 360, "height": 640})
+def test_a_phone_sized_panel_fits_long_languages_and_long_words(
+    page: Page, porch_server: PorchServer
+) -> None:
+    hold_runtime(page)
+    page.add_init_script(EVENT_RECORDER)
+    serve(page, porch_server, {"appid": "porch-demo", "language": "ru"})
+    wait_for_event(page, "initialized")
+    page.evaluate("TWTChatWidget.call('maximize')")
+    panel = page.frame_locator(PANEL)
+    send = panel.get_by_role("button", name="Отправить")
+    composer = panel.get_by_role("textbox", name="Ваше сообщение")
+    expect(send).to_be_visible()
+    # The send button shrinks to its icon, so the Russian placeholder has room on one line.
+    send_box, composer_box = send.bounding_box(), composer.bounding_box()
+    assert send_box is not None and composer_box is not None
+    assert send_box["width"] <= 48 and composer_box["width"] >= 220
+    word = "Donaudampfschifffahrtsgesellschaftskapitänsmützenhalterung/" * 3
+    composer.fill(word)
+    composer.press("Enter")  # shown at once, before any runtime
+    expect(panel.locator('.message[data-author="visitor"] .message-text')).to_have_text(word)
+    overflow = frame_of(page, PANEL).evaluate(
+        "() => [document.documentElement.scrollWidth - document.documentElement.clientWidth,"
+        " document.getElementById('messages').scrollWidth - document.getElementById('messages').clientWidth]")
+    assert overflow == [0, 0]
