@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.websockets import WebSocket
+
 from porch_protocol import (
     AGENT_SENDS,
     AgentHello,
@@ -26,8 +28,6 @@ from porch_protocol import (
     RevokeVisitor,
     SendMessage,
 )
-from starlette.websockets import WebSocket
-
 from porch_server import records, store
 from porch_server.connection import Connection, receive_hello, reject_frame
 from porch_server.context import Context, context_of

@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import anyio
-from porch_protocol import CloseCode, ErrorFrame, Message, ProtocolError, decode, encode
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from porch_protocol import CloseCode, ErrorFrame, Message, ProtocolError, decode, encode
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ from typing import cast
 
 from porch_protocol import ChatMessage, ConversationSummary
 from porch_protocol.wire import Author
-
 from porch_server.models import ChatMessageRow, Conversation, Visitor
 
 

@@ -7,12 +7,12 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from porch_protocol import ConversationSummary, VisitorProfile
-from porch_protocol.wire import Author
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from porch_protocol import ConversationSummary, VisitorProfile
+from porch_protocol.wire import Author
 from porch_server import records
 from porch_server.models import (
     Agent,

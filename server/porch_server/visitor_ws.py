@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.websockets import WebSocket
+
 from porch_protocol import (
     AuthClosed,
     CloseCode,
@@ -24,9 +27,6 @@ from porch_protocol import (
     VisitorWelcome,
 )
 from porch_protocol.wire import IdentitySource
-from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.websockets import WebSocket
-
 from porch_server import records, store
 from porch_server.connection import Connection, receive_hello, reject_frame
 from porch_server.context import Context, context_of

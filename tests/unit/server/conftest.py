@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import anyio
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from porch_protocol import (
     AgentHello,
     AgentWelcome,
@@ -25,7 +27,6 @@ from porch_protocol import (
     decode,
     encode,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
 with warnings.catch_warnings():
     # Starlette 1.10 prefers httpx2 for its TestClient; the project's test extras pin httpx,

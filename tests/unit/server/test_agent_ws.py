@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.testclient import WebSocketTestSession
+
 from conftest import (
     SECRET,
     Porch,
@@ -31,9 +35,6 @@ from porch_protocol import (
 from porch_server.models import AgentSession
 from porch_server.security import AGENT_SESSION_TTL_MS, token_hash
 from porch_server.signing import sign_business_user
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.testclient import WebSocketTestSession
 
 
 def _visitor_message(porch: Porch, text: str = "hi") -> tuple[WebSocketTestSession, str]:

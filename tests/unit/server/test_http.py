@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from conftest import APPID, ORIGIN, Porch, receive_frame, receive_until, send_frame
 from porch_protocol import MessageAck, SendMessage, VisitorIdentity
 from porch_server.security import TICKET_TTL_MS

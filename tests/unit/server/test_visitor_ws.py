@@ -7,6 +7,8 @@ import hmac
 from dataclasses import replace
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from conftest import (
     SECRET,
     Porch,
@@ -38,7 +40,6 @@ from porch_server import store
 from porch_server.app import create_app
 from porch_server.config import Settings
 from porch_server.signing import sign_business_user
-from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def _login(sbs: str = "user-42", ranstr: str = "r4nd0m", **profile: str) -> BusinessLogin:
