@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from conftest import APPID, ORIGIN, Porch, receive_frame, receive_until, send_frame
@@ -10,7 +11,7 @@ from porch_server.security import TICKET_TTL_MS
 from porch_server.static import WIDGET_CSP
 
 
-def _post_bootstrap(porch: Porch, body: str, origin: str | None = ORIGIN):  # type: ignore[no-untyped-def]
+def _post_bootstrap(porch: Porch, body: str, origin: str | None = ORIGIN) -> httpx.Response:
     headers = {"content-type": "text/plain"}
     if origin:
         headers["origin"] = origin

@@ -14,13 +14,15 @@ import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from conftest import (
     FakeClock,
     Porch,
     TestClient,
     receive_frame,
+    run_db,
     send_frame,
 )
 from porch_protocol import MessageAck, SendMessage
@@ -77,6 +79,15 @@ def test_restart_keeps_acked_messages_tickets_and_logins(
             assert restored.messages == (ack.message,)
             _, agent = second.agent(token)
             assert agent.conversations[0].id == ack.message.conversation_id
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(settings: Settings) -> None:
+    async def pragmas(session: AsyncSession) -> tuple[object, object]:
+        journal = await session.scalar(text("PRAGMA journal_mode"))
+        foreign_keys = await session.scalar(text("PRAGMA foreign_keys"))
+        return journal, foreign_keys
+
+    assert run_db(settings.database_url, pragmas) == ("wal", 1)
 
 
 def test_settings_from_env() -> None:

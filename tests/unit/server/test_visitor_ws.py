@@ -13,6 +13,7 @@ from conftest import (
     SECRET,
     Porch,
     TestClient,
+    WebSocketTestSession,
     expect_error,
     receive_close,
     receive_frame,
@@ -48,9 +49,9 @@ def _login(sbs: str = "user-42", ranstr: str = "r4nd0m", **profile: str) -> Busi
     )
 
 
-def _send(porch_ws, client_id: str, text: str = "hello") -> MessageAck:  # type: ignore[no-untyped-def]
-    send_frame(porch_ws, SendMessage(client_id=client_id, text=text))
-    ack = receive_frame(porch_ws)
+def _send(ws: WebSocketTestSession, client_id: str, text: str = "hello") -> MessageAck:
+    send_frame(ws, SendMessage(client_id=client_id, text=text))
+    ack = receive_frame(ws)
     assert isinstance(ack, MessageAck), ack
     return ack
 
