@@ -66,7 +66,8 @@ def test_keyboard_only_visitor_opens_writes_sends_and_closes(
     expect(page.frame_locator(LAUNCHER).locator("#launcher")).to_have_accessible_name("Close chat")
     panel = frame(page, PANEL)
     page.wait_for_function(
-        "(f) => f.contentDocument.hasFocus() && f.contentDocument.activeElement.id === 'composer-text'",
+        "(f) => f.contentDocument.hasFocus()"
+        " && f.contentDocument.activeElement.id === 'composer-text'",
         arg=page.query_selector(PANEL))
     page.keyboard.type("Typed with the keyboard only")
     page.keyboard.press("Enter")
@@ -110,7 +111,9 @@ def test_keyboard_only_visitor_opens_writes_sends_and_closes(
     expect(badge).to_be_hidden()
 
 
-def test_screen_reader_semantics_of_the_shell(recorded_page: Page, porch_server: PorchServer) -> None:
+def test_screen_reader_semantics_of_the_shell(
+    recorded_page: Page, porch_server: PorchServer
+) -> None:
     page = recorded_page
     hold_runtime(page)
     page.goto(f"{porch_server.url}/demo/")

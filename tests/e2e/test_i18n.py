@@ -134,7 +134,8 @@ def expect_shell(page: Page, locale: str) -> None:
     expect(panel.get_by_role("textbox", name=s["composer"])).to_have_attribute(
         "placeholder", s["placeholder"])
     expect(panel.get_by_role("button", name=s["send"])).to_have_text(s["send"])
-    expect(panel.get_by_role("button", name=s["minimize"])).to_have_attribute("title", s["minimize"])
+    expect(panel.get_by_role("button", name=s["minimize"])).to_have_attribute(
+        "title", s["minimize"])
     expect(panel.get_by_role("log", name=s["messages"])).to_be_visible()
     assert frame_of(page, PANEL).evaluate("document.title") == s["title"]
     expect_launcher(page, locale, s["close"])
@@ -219,7 +220,7 @@ def test_switching_language_reaches_what_the_runtime_renders(
     page.evaluate("TWTChatWidget.setLanguage('ru')")
     expect_launcher(page, "ru", "Открыть чат. Непрочитанных сообщений: 1")
     page.evaluate("TWTChatWidget.call('maximize')")
-    expect(panel.locator("#panel-status")).to_have_text("В сети")
+    expect(panel.locator("#panel-status")).to_have_text("В сети")  # noqa: RUF001
     expect(visitor.locator(".message-meta")).to_have_text("Вы")
     expect(panel.locator("html")).to_have_attribute("lang", "ru")
     # Everything but the conversation itself (its text and the agent's name are data) is Russian.
@@ -255,10 +256,10 @@ def test_without_configuration_the_browser_language_is_used(
 def test_the_first_supported_browser_language_wins(
     page: Page, porch_server: PorchServer, languages: list[str], expected: str
 ) -> None:
+    wanted, first = json.dumps(languages), json.dumps(languages[0])
     page.add_init_script(
-        "Object.defineProperty(Navigator.prototype, 'languages', {get: () => %s});"
-        "Object.defineProperty(Navigator.prototype, 'language', {get: () => %s});"
-        % (json.dumps(languages), json.dumps(languages[0])))
+        f"Object.defineProperty(Navigator.prototype, 'languages', {{get: () => {wanted}}});"
+        f"Object.defineProperty(Navigator.prototype, 'language', {{get: () => {first}}});")
     page.add_init_script(EVENT_RECORDER)
     serve(page, porch_server, {"appid": "porch-demo"})
     wait_for_event(page, "iframe_loaded")
@@ -349,6 +350,6 @@ def test_a_phone_sized_panel_fits_long_languages_and_long_words(
     composer.press("Enter")  # shown at once, before any runtime
     expect(panel.locator('.message[data-author="visitor"] .message-text')).to_have_text(word)
     overflow = frame_of(page, PANEL).evaluate(
-        "() => [document.documentElement.scrollWidth - document.documentElement.clientWidth,"
-        " document.getElementById('messages').scrollWidth - document.getElementById('messages').clientWidth]")
+        "() => [document.documentElement, document.getElementById('messages')]"
+        ".map(el => el.scrollWidth - el.clientWidth)")
     assert overflow == [0, 0]
