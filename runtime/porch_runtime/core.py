@@ -176,6 +176,8 @@ class VisitorRuntime:
         self.read_seq = 0
         self.unread = 0
         self.activated = False
+        #: The last ``connection_state_changed`` status sent: the event reports changes only.
+        self._public_status: str | None = None
         self._now_ms = now_ms
         self._new_id = new_id
         self._rng = rng
@@ -436,7 +438,9 @@ class VisitorRuntime:
     def _announce_status(self) -> None:
         status = PUBLIC_STATUS[self.state]
         self._render("render.status", status=self.state.value)
-        self._event("connection_state_changed", {"status": status})
+        if status != self._public_status:
+            self._public_status = status
+            self._event("connection_state_changed", {"status": status})
 
     def _event(self, name: str, payload: dict[str, Any] | None) -> None:
         self._host.append(
