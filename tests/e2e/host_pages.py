@@ -28,7 +28,10 @@ CONSOLE_RECORDER = """
   window.__porchConsole = seen;
   for (const level of ["error", "warn"]) {
     const original = console[level].bind(console);
-    console[level] = (...args) => { seen.push(level + ": " + args.map(String).join(" ")); original(...args); };
+    console[level] = (...args) => {
+      seen.push(level + ": " + args.map(String).join(" "));
+      original(...args);
+    };
   }
 })();
 """
@@ -48,7 +51,8 @@ def host_page(
     if config is None:
         config_js = ""
     else:
-        config_js = "window.__twt = " + (config if isinstance(config, str) else json.dumps(config)) + ";"
+        value = config if isinstance(config, str) else json.dumps(config)
+        config_js = f"window.__twt = {value};"
     if manual_init:
         loader = f"""
 (function (d) {{
@@ -111,7 +115,9 @@ class Host:
         self.page.route(url, lambda route: route.fulfill(content_type="text/html", body=html))
         return url
 
-    def goto(self, config: dict[str, Any] | str | None, name: str = "page.html", **options: Any) -> str:
+    def goto(
+        self, config: dict[str, Any] | str | None, name: str = "page.html", **options: Any
+    ) -> str:
         url = self.serve(name, host_page(config, **options))
         self.page.goto(url)
         return url

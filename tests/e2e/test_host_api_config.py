@@ -9,10 +9,10 @@ test_host_api_events.py, where a runtime is booted anyway.
 from __future__ import annotations
 
 import pytest
+from host_pages import Host, block_runtime
 from playwright.sync_api import Page, Request, expect
 
 from conftest import LAUNCHER, PANEL, PorchServer, events, wait_for_event
-from host_pages import Host, block_runtime
 
 DEFAULT_Z_INDEX = "2147483000"
 
@@ -56,7 +56,8 @@ def test_an_unknown_appid_is_refused_by_the_server_and_cleans_up(host: Host) -> 
         host.goto({"appid": "no-such-app"})
     assert response.value.status == 404
     failed = wait_for_event(page, "bootstrap_failed")
-    assert failed["payload"] == {"reason": "invalid_bootstrap", "source": "http", "mode": "embedded"}
+    assert failed["payload"] == {
+        "reason": "invalid_bootstrap", "source": "http", "mode": "embedded"}
     host.wait_for_console("bootstrap refused", "no-such-app")
     expect(page.locator("iframe")).to_have_count(0)
     assert page.evaluate("TWTChatWidget.get('state')") == {"visibility": "hidden"}

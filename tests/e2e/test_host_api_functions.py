@@ -12,10 +12,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from host_pages import Host, block_runtime
 from playwright.sync_api import Page, expect
 
 from conftest import LAUNCHER, PANEL, PorchServer, events, wait_for_event
-from host_pages import Host, block_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,8 +154,10 @@ def test_setLanguage_normalizes_and_ignores_what_it_cannot_support(host: Host) -
     host.goto({"appid": "porch-demo", "language": "en"})
     wait_for_event(page, "initialized")
     launcher = page.locator(LAUNCHER)
-    cases = [("pt-BR", "pt", "Conversa"), ("zh_Hans_CN", "zh-cn", "聊天"), ("zh-HK", "zh-tw", "聊天"),
-             ("RU", "ru", "Чат"), (" fr ", "fr", "Discussion")]
+    cases = [
+        ("pt-BR", "pt", "Conversa"), ("zh_Hans_CN", "zh-cn", "聊天"), ("zh-HK", "zh-tw", "聊天"),
+        ("RU", "ru", "Чат"), (" fr ", "fr", "Discussion"),
+    ]
     for given, locale, title in cases:
         page.evaluate("(l) => TWTChatWidget.setLanguage(l)", given)
         expect(page.frame_locator(LAUNCHER).locator("html")).to_have_attribute("lang", locale)

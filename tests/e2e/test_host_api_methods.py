@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from host_pages import Host, block_runtime
 from playwright.sync_api import Page, expect
 
 from conftest import LAUNCHER, PANEL, PorchServer, events, wait_for_event
-from host_pages import Host, block_runtime
 
 
 @pytest.fixture
@@ -186,10 +186,12 @@ def test_unknown_methods_and_bad_payloads_are_reported_and_change_nothing(host: 
         ("MAXIMIZE", [], 'unknown method "MAXIMIZE"'),
         ("set_theme", ["blue"], 'set_theme: expected one of light, dark, system, got "blue"'),
         ("set_theme", [], "set_theme: expected one of light, dark, system, got undefined"),
-        ("set_language", [{"locale": "en"}], "set_language: {\"locale\":\"en\"} is not a supported"),
+        ("set_language", [{"locale": "en"}],
+         'set_language: {"locale":"en"} is not a supported'),
         ("login", ["sbs-only"], "call('login', payload) needs an object"),
         ("login", [{"sbs": "u1", "ranstr": "r"}], "login rejected: sbs_mm missing"),
-        ("login", [{"sbs": "u1", "sbs_mm": "", "ranstr": ""}], "login rejected: sbs_mm, ranstr missing"),
+        ("login", [{"sbs": "u1", "sbs_mm": "", "ranstr": ""}],
+         "login rejected: sbs_mm, ranstr missing"),
         ("login", [{"sbs": "u1", "sbs_mm": "m", "ranstr": "r", "email": 5}],
          "login rejected: email must be a string"),
     ]

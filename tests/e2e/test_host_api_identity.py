@@ -1,0 +1,139 @@
+"""Who the visitor is: business login, profile fields, and one user never seeing another's chat.
+
+Issue 3 (sbs/sbs_mm/ranstr, name, nickname, email, phone, referer, source_title at startup;
+login(...) with seven positional arguments; call('login', ...); login_failed) and the shared
+browser complaint of LESSONS.md: user A chats, user B logs in on the same page and must see none
+of it; logging A back in shows A's conversation again. Signatures are made the way a site's
+backend makes them (porch_server.signing.sign_business_user with the demo app's secret) and
+verified by the real server.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from host_pages import Host
+from playwright.sync_api import Page, expect
+
+from conftest import (
+    LAUNCHER,
+    PANEL,
+    AgentClient,
+    PorchServer,
+    events,
+    open_chat,
+    send_from_panel,
+    wait_for_event,
+)
+from porch_protocol import ConversationUpdated, SendMessage
+from porch_server.demo import DEMO_SECRET
+from porch_server.signing import sign_business_user
+
+
+def signed(sbs: str) -> dict[str, str]:
+    ranstr = secrets.token_hex(8)
+    return {"sbs": sbs, "sbs_mm": sign_business_user(DEMO_SECRET, sbs, ranstr), "ranstr": ranstr}
+
+
+def stored_messages(page: Page) -> list[str]:
+    texts = page.frame_locator(PANEL).locator(".message[data-seq] .message-text")
+    return list(texts.all_text_contents())
+
+
+def test_business_users_never_see_each_others_conversation(
+    page: Page, porch_server: PorchServer, agent: AgentClient
+) -> None:
+    host = Host(page, porch_server)
+    alice_id, bob_id = f"alice-{secrets.token_hex(4)}", f"bob-{secrets.token_hex(4)}"
+    alice = {
+        "name": "Alice Example", "nickname": "Ali", "email": "alice@example.com",
+        "phone": "+351 210 000 000",
+    }
+    host.goto({
+        "appid": "porch-demo", **signed(alice_id), **alice,
+        "referer": "https://shop.example/checkout?step=2", "source_title": "Checkout",
+    })
+    open_chat(page)
+    auth_a = events(page, "visitor_auth_ready")[0]["payload"]
+    assert auth_a["source"] == "resolved"
+    record = host.visitor(auth_a["visitorUid"])
+    assert record["external_id"] == alice_id
+    assert {k: record[k] for k in alice} == alice
+    assert (record["referer"], record["source_title"]) == (
+        "https://shop.example/checkout?step=2", "Checkout")
+
+    send_from_panel(page, "Alice: please ship order 1234 to my office")
+    update = agent.wait_for(
+        lambda f: isinstance(f, ConversationUpdated) and f.conversation.last_message is not None
+        and f.conversation.last_message.text.startswith("Alice:"))
+    summary = update.conversation
+    assert (summary.visitor_uid, summary.visitor_name, summary.visitor_email) == (
+        auth_a["visitorUid"], "Alice Example", "alice@example.com")
+    assert (summary.referer, summary.source_title) == (
+        "https://shop.example/checkout?step=2", "Checkout")
+    expect(page.frame_locator(PANEL).locator('.message[data-state="sent"]')).to_have_count(1)
+    # Alice closes the panel; an agent answers her: one unread message, on her badge.
+    page.evaluate("TWTChatWidget.call('minimize')")
+    agent.send(SendMessage(client_id="to-alice", text="Agent: shipping it today",
+                           conversation_id=summary.id))
+    assert wait_for_event(page, "unread_count_changed")["payload"] == {"count": 1}
+
+    # Bob logs in on the same page (the convenience form, all seven positional arguments).
+    bob = signed(bob_id)
+    page.evaluate(
+        "(a) => TWTChatWidget.login(...a)",
+        [bob["sbs"], bob["sbs_mm"], bob["ranstr"], "Bob Builder", "Bobby", "bob@example.com",
+         "+1 555 0100"])
+    # Not even Alice's unread count survives the switch.
+    assert wait_for_event(page, "unread_count_changed", count=2)["payload"] == {"count": 0}
+    assert page.evaluate("TWTChatWidget.get('unread_count')") == 0
+    expect(page.frame_locator(LAUNCHER).locator("#badge")).to_be_hidden()
+    wait_for_event(page, "runtime_activated", count=2)
+    page.evaluate("TWTChatWidget.call('maximize')")
+    auth_b = events(page, "visitor_auth_ready")[-1]["payload"]
+    assert auth_b["visitorUid"] != auth_a["visitorUid"] and auth_b["bs"] != auth_a["bs"]
+    stored = page.evaluate("JSON.parse(localStorage.getItem('twt:porch-demo:visitor'))")
+    assert stored["bs"] == auth_b["bs"]
+    expect(page.locator(PANEL)).to_be_visible()
+    assert stored_messages(page) == []
+    expect(page.frame_locator(PANEL).locator("#messages")).not_to_contain_text("order 1234")
+    record = host.visitor(auth_b["visitorUid"])
+    assert (record["external_id"], record["name"], record["nickname"], record["email"],
+            record["phone"]) == (bob_id, "Bob Builder", "Bobby", "bob@example.com", "+1 555 0100")
+    send_from_panel(page, "Bob: is my invoice ready?")
+    expect(page.frame_locator(PANEL).locator('.message[data-state="sent"]')).to_have_count(1)
+
+    # Alice comes back (the call form): her conversation, and nothing of Bob's.
+    page.evaluate("(p) => TWTChatWidget.call('login', p)", signed(alice_id))
+    wait_for_event(page, "runtime_activated", count=3)
+    auth_a2 = events(page, "visitor_auth_ready")[-1]["payload"]
+    assert auth_a2["visitorUid"] == auth_a["visitorUid"]
+    expect(page.locator(PANEL)).to_be_visible()  # the panel was reloaded, still open
+    expect(page.frame_locator(PANEL).locator(".message[data-seq] .message-text")).to_have_text(
+        ["Alice: please ship order 1234 to my office", "Agent: shipping it today"])
+    expect(page.frame_locator(PANEL).locator("#messages")).not_to_contain_text("invoice")
+    assert page.locator(PANEL).count() == 1 and page.locator(LAUNCHER).count() == 1
+    # Back with the panel open, Alice has read the reply: no further unread changes.
+    assert [e["payload"]["count"] for e in events(page, "unread_count_changed")] == [1, 0]
+    assert host.console() == []
+
+
+def test_a_login_with_a_bad_signature_fails_with_login_failed_and_cleans_up(
+    page: Page, porch_server: PorchServer
+) -> None:
+    host = Host(page, porch_server)
+    host.goto({"appid": "porch-demo"})
+    open_chat(page)
+    anonymous = events(page, "visitor_auth_ready")[0]["payload"]
+    forged = signed(f"mallory-{secrets.token_hex(4)}")
+    forged["sbs_mm"] = sign_business_user("not-the-app-secret", forged["sbs"], forged["ranstr"])
+    page.evaluate("(p) => TWTChatWidget.call('login', p)", forged)
+    failed = wait_for_event(page, "bootstrap_failed")["payload"]
+    assert failed == {"reason": "login_failed", "source": "websocket", "mode": "embedded"}
+    expect(page.locator("iframe")).to_have_count(0)
+    assert page.evaluate("TWTChatWidget.get('state')") == {"visibility": "hidden"}
+    assert events(page, "visibility_changed")[-1]["payload"] == {"visibility": "hidden"}
+    # The anonymous identity was dropped when the login began; the forged one never existed.
+    assert page.evaluate("localStorage.getItem('twt:porch-demo:visitor')") is None
+    assert len(events(page, "visitor_auth_ready")) == 1
+    assert anonymous["source"] == "resolved"
