@@ -7,13 +7,17 @@ path adds its headers, in order (a later rule wins on the same header).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from starlette.datastructures import MutableHeaders
 from starlette.responses import PlainTextResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from porch_server import store
+from porch_server.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,37 @@ HEADER_RULES: tuple[tuple[str, Mapping[str, str]], ...] = (
 )
 
 
+#: Pages a host page frames. Each is served with a ``frame-ancestors`` policy listing the allowed
+#: domains of the app named by its ``?appid=`` (core.js puts it there), so another site cannot
+#: frame the widget of an app that is not its own.
+FRAMED_PAGES = frozenset({"/widget/panel.html", "/widget/launcher.html"})
+
+
+def frame_ancestors(allowed_domains: Iterable[object]) -> str:
+    """The CSP directive for an app's allowed hostnames (any scheme, any port); ``'none'`` when
+    there are none. Entries that are not plain hostnames or ``*.`` wildcards are skipped, since
+    they could otherwise inject directives."""
+    sources = []
+    for entry in allowed_domains:
+        if not isinstance(entry, str):
+            continue
+        host = entry.strip().lower()
+        bare = host[2:] if host.startswith("*.") else host
+        if not bare or not all(c.isalnum() or c in "-." for c in bare):
+            continue
+        sources += [f"http://{host}:*", f"https://{host}:*"]
+    return "frame-ancestors " + (" ".join(sources) if sources else "'none'")
+
+
+async def _frame_ancestors_for(scope: Scope) -> str:
+    context: Context = scope["state"]["porch"]
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    appid = query.get("appid", [""])[0]
+    async with context.sessions() as session:
+        app = await store.app_by_appid(session, appid) if appid else None
+    return frame_ancestors(app.allowed_domains if app is not None else ())
+
+
 def headers_for(path: str) -> dict[str, str]:
     """The extra headers a static response for ``path`` gets."""
     headers: dict[str, str] = {}
@@ -59,13 +94,18 @@ class _WithHeaders:
         self._app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        extra = headers_for(scope.get("path", "/"))
+        path = scope.get("path", "/")
+        extra = headers_for(path)
+        ancestors = await _frame_ancestors_for(scope) if path in FRAMED_PAGES else None
 
         async def _send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in extra.items():
                     headers[name] = value
+                if ancestors is not None:
+                    # A second policy: browsers enforce both, so this only adds the restriction.
+                    headers.append("Content-Security-Policy", ancestors)
             await send(message)
 
         await self._app(scope, receive, _send)

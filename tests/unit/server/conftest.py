@@ -233,6 +233,7 @@ def public_dir(tmp_path: Path) -> Path:
         "index.html",
         "demo/index.html",
         "widget/panel.html",
+        "widget/launcher.html",
         "agent/index.html",
         "vendor/lib.js",
         "install/snippet.js",

@@ -171,7 +171,7 @@ def test_static_serves_public_dir_with_nosniff(porch: Porch) -> None:
 
 def test_static_widget_gets_csp_and_corp(porch: Porch) -> None:
     response = porch.client.get("/widget/panel.html")
-    assert response.headers["content-security-policy"] == WIDGET_CSP
+    assert WIDGET_CSP in response.headers.get_list("content-security-policy")
     assert response.headers["cross-origin-resource-policy"] == "cross-origin"
     assert "cross-origin-embedder-policy" not in response.headers
 
@@ -187,3 +187,30 @@ def test_static_vendor_and_install_are_loadable_cross_origin(porch: Porch, path:
     response = porch.client.get(path)
     assert response.headers["cross-origin-resource-policy"] == "cross-origin"
     assert "cross-origin-opener-policy" not in response.headers
+
+
+def test_widget_pages_may_only_be_framed_by_the_apps_own_domains(porch: Porch) -> None:
+    for page in ("panel.html", "launcher.html"):
+        response = porch.client.get(f"/widget/{page}?host=https://shop.acme.test&appid={APPID}")
+        assert response.status_code == 200
+        policies = response.headers.get_list("content-security-policy")
+        assert WIDGET_CSP in policies
+        assert (
+            "frame-ancestors http://shop.acme.test:* https://shop.acme.test:* "
+            "http://*.acme.example:* https://*.acme.example:*"
+        ) in policies
+
+
+@pytest.mark.parametrize("query", ["", "?appid=nope", "?appid="])
+def test_widget_pages_of_an_unknown_app_cannot_be_framed_at_all(porch: Porch, query: str) -> None:
+    response = porch.client.get(f"/widget/panel.html{query}")
+    assert "frame-ancestors 'none'" in response.headers.get_list("content-security-policy")
+
+
+def test_a_domain_entry_cannot_inject_csp_directives() -> None:
+    from porch_server.static import frame_ancestors
+
+    assert frame_ancestors(["ok.test", "x; script-src *", "", 5, "*.fine.test"]) == (
+        "frame-ancestors http://ok.test:* https://ok.test:* "
+        "http://*.fine.test:* https://*.fine.test:*"
+    )
