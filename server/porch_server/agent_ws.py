@@ -20,20 +20,21 @@ from porch_protocol import (
     ConversationHistory,
     ConversationUpdated,
     ErrorFrame,
+    Message,
     MessageAck,
     NewMessage,
     OpenConversation,
-    ProtocolError,
     ReadUpTo,
     RevokeVisitor,
     SendMessage,
 )
 from porch_server import records, store
-from porch_server.connection import Connection, receive_hello, reject_frame
+from porch_server.connection import Connection
 from porch_server.context import Context, context_of
 from porch_server.hub import Channel
 from porch_server.messages import message_problem
 from porch_server.security import token_hash
+from porch_server.sessions import serve_session
 from porch_server.visitor_ws import auth_closed
 
 #: Conversations listed in a welcome, most recently updated first.
@@ -57,38 +58,23 @@ class _Agent:
 
 async def agent_socket(websocket: WebSocket) -> None:
     ctx = context_of(websocket)
-    await websocket.accept()
-    conn = Connection(websocket)
-    who: _Agent | None = None
 
-    async def _read() -> None:
-        nonlocal who
-        hello = await receive_hello(conn, AgentHello, ctx.settings.hello_timeout)
-        if hello is None:
-            return
-        assert isinstance(hello, AgentHello)
-        who = await _welcome(ctx, conn, hello)
-        if who is None:
-            return
-        ctx.hub.join(who.channel, conn)
-        while not conn.closing:
-            frame = await conn.receive(_AFTER_HELLO)
-            if isinstance(frame, ProtocolError):
-                reject_frame(conn, frame)
-            elif isinstance(frame, OpenConversation):
-                await _open(ctx, conn, who, frame)
-            elif isinstance(frame, SendMessage):
-                await _send(ctx, conn, who, frame)
-            elif isinstance(frame, ReadUpTo):
-                await _read_up_to(ctx, conn, who, frame)
-            elif isinstance(frame, RevokeVisitor):
-                await _revoke(ctx, conn, who, frame)
+    async def welcome(conn: Connection, hello: AgentHello) -> _Agent | None:
+        return await _welcome(ctx, conn, hello)
 
-    try:
-        await conn.serve(_read)
-    finally:
-        if who is not None:
-            ctx.hub.leave(who.channel, conn)
+    async def handle(conn: Connection, who: _Agent, frame: Message) -> None:
+        if isinstance(frame, OpenConversation):
+            await _open(ctx, conn, who, frame)
+        elif isinstance(frame, SendMessage):
+            await _send(ctx, conn, who, frame)
+        elif isinstance(frame, ReadUpTo):
+            await _read_up_to(ctx, conn, who, frame)
+        elif isinstance(frame, RevokeVisitor):
+            await _revoke(ctx, conn, who, frame)
+
+    await serve_session(
+        websocket, ctx.hub, ctx.settings.hello_timeout, AgentHello, _AFTER_HELLO, welcome, handle
+    )
 
 
 async def _welcome(ctx: Context, conn: Connection, hello: AgentHello) -> _Agent | None:

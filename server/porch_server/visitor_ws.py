@@ -17,9 +17,9 @@ from porch_protocol import (
     CloseCode,
     ConversationUpdated,
     ErrorFrame,
+    Message,
     MessageAck,
     NewMessage,
-    ProtocolError,
     ReadUpTo,
     SendMessage,
     VisitorHello,
@@ -28,13 +28,14 @@ from porch_protocol import (
 )
 from porch_protocol.wire import IdentitySource
 from porch_server import records, store
-from porch_server.connection import Connection, receive_hello, reject_frame
+from porch_server.connection import Connection
 from porch_server.context import Context, context_of
 from porch_server.hub import Channel
 from porch_server.messages import message_problem
 from porch_server.models import App, Visitor
 from porch_server.origins import hostname_allowed, origin_hostname
 from porch_server.security import sign_visitor, verify_ticket, verify_visitor
+from porch_server.sessions import serve_session
 from porch_server.signing import verify_business_user
 
 #: Messages carried in a welcome; an older backlog is the runtime's to page in (not yet offered).
@@ -64,34 +65,19 @@ class _LoginFailed(Exception):
 
 async def visitor_socket(websocket: WebSocket) -> None:
     ctx = context_of(websocket)
-    await websocket.accept()
-    conn = Connection(websocket)
-    who: _Visitor | None = None
 
-    async def _read() -> None:
-        nonlocal who
-        hello = await receive_hello(conn, VisitorHello, ctx.settings.hello_timeout)
-        if hello is None:
-            return
-        assert isinstance(hello, VisitorHello)
-        who = await _welcome(ctx, conn, hello)
-        if who is None:
-            return
-        ctx.hub.join(who.channel, conn)
-        while not conn.closing:
-            frame = await conn.receive(_AFTER_HELLO)
-            if isinstance(frame, ProtocolError):
-                reject_frame(conn, frame)
-            elif isinstance(frame, SendMessage):
-                await _send(ctx, conn, who, frame)
-            elif isinstance(frame, ReadUpTo):
-                await _read_up_to(ctx, who, frame)
+    async def welcome(conn: Connection, hello: VisitorHello) -> _Visitor | None:
+        return await _welcome(ctx, conn, hello)
 
-    try:
-        await conn.serve(_read)
-    finally:
-        if who is not None:
-            ctx.hub.leave(who.channel, conn)
+    async def handle(conn: Connection, who: _Visitor, frame: Message) -> None:
+        if isinstance(frame, SendMessage):
+            await _send(ctx, conn, who, frame)
+        elif isinstance(frame, ReadUpTo):
+            await _read_up_to(ctx, who, frame)
+
+    await serve_session(
+        websocket, ctx.hub, ctx.settings.hello_timeout, VisitorHello, _AFTER_HELLO, welcome, handle
+    )
 
 
 async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visitor | None:
