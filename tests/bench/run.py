@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
-
-from conftest import CHROMIUM_ARGS, EVENT_RECORDER, LAUNCHER, PorchServer, _chromium  # noqa: E402
 from test_long_tasks import LONG_TASK_OBSERVER  # noqa: E402
+
+from conftest import CHROMIUM_ARGS, EVENT_RECORDER, LAUNCHER, PorchServer, chromium  # noqa: E402
 
 ROUNDS = 3
 
@@ -68,7 +68,7 @@ def main() -> None:
         server.start()
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+                browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
                 cold, warm = [], []
                 for _ in range(ROUNDS):
                     context = browser.new_context()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -23,14 +22,10 @@ import pytest
 from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from build_snapshot import CHROMIUM_ARGS, chromium  # noqa: E402  (one list of flags: the build's)
+
 #: Every public event of the host API; the recorder subscribes to all of them.
 EVENTS = [
     "initialized",
@@ -66,17 +61,10 @@ EVENT_RECORDER = """
 """.replace("%s", repr(EVENTS))
 
 
-def _chromium() -> str | None:
-    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return shutil.which("chromium")
-
-
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     args = {**browser_type_launch_args, "args": CHROMIUM_ARGS}
-    executable = _chromium()
+    executable = chromium()
     if executable:
         args["executable_path"] = executable
     return args
