@@ -82,14 +82,18 @@
   /* --- locale ------------------------------------------------------------------------------- */
 
   /* Case, "_" vs "-", scripts and regions: "EN-us" -> en, "zh_Hans" -> zh-cn, "zh-HK" -> zh-tw,
-   * "pt-BR" -> pt. Returns null for anything outside the supported set. */
+   * "zh-Hans-HK" -> zh-cn, "pt-BR" -> pt. Returns null for anything outside the supported set
+   * (docs/i18n.md). */
   function normalizeLocale(value) {
     if (typeof value !== "string") return null;
     var tag = value.trim().toLowerCase().replace(/_/g, "-");
     if (LOCALES.indexOf(tag) >= 0) return tag;
     var parts = tag.split("-");
     if (parts[0] === "zh") {
-      return /-(hant|tw|hk|mo)(-|$)/.test(tag) ? "zh-tw" : "zh-cn";
+      /* An explicit script decides (zh-Hans-HK is Simplified); otherwise the region does. */
+      if (parts.indexOf("hans") > 0) return "zh-cn";
+      if (parts.indexOf("hant") > 0) return "zh-tw";
+      return /-(tw|hk|mo)(-|$)/.test(tag) ? "zh-tw" : "zh-cn";
     }
     return LOCALES.indexOf(parts[0]) >= 0 ? parts[0] : null;
   }

@@ -18,6 +18,11 @@ from playwright.sync_api import Page, expect
 from conftest import LAUNCHER, PANEL, PorchServer, events, wait_for_event
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The launcher iframe's accessible title per runtime locale (core.js).
+LAUNCHER_TITLES = {
+    "en": "Chat", "zh-cn": "聊天", "zh-tw": "聊天", "ja": "チャット", "ko": "채팅", "de": "Chat",
+    "fr": "Discussion", "pt": "Conversa", "ru": "Чат",
+}
 
 
 @pytest.fixture
@@ -154,15 +159,18 @@ def test_setLanguage_normalizes_and_ignores_what_it_cannot_support(host: Host) -
     host.goto({"appid": "porch-demo", "language": "en"})
     wait_for_event(page, "initialized")
     launcher = page.locator(LAUNCHER)
+    # docs/i18n.md "Normalization", in an order where each value changes the language.
     cases = [
-        ("pt-BR", "pt", "Conversa"), ("zh_Hans_CN", "zh-cn", "聊天"), ("zh-HK", "zh-tw", "聊天"),
-        ("RU", "ru", "Чат"), (" fr ", "fr", "Discussion"),
+        ("pt-BR", "pt"), ("zh_Hans_CN", "zh-cn"), ("zh-HK", "zh-tw"), ("zh-Hans-HK", "zh-cn"),
+        ("zh-Hant", "zh-tw"), ("zh", "zh-cn"), ("zh-Hant-HK", "zh-tw"), ("zh-SG", "zh-cn"),
+        ("EN-us", "en"), ("de-AT", "de"), ("ja-JP", "ja"), ("KO", "ko"), ("RU", "ru"),
+        (" fr ", "fr"),
     ]
-    for given, locale, title in cases:
+    for given, locale in cases:
         page.evaluate("(l) => TWTChatWidget.setLanguage(l)", given)
         expect(page.frame_locator(LAUNCHER).locator("html")).to_have_attribute("lang", locale)
-        expect(launcher).to_have_attribute("title", title)
-    for n, bad in enumerate(["xx", 42, None], start=1):
+        expect(launcher).to_have_attribute("title", LAUNCHER_TITLES[locale])
+    for n, bad in enumerate(["xx", "es", "english", "", 42, None], start=1):
         page.evaluate("(l) => TWTChatWidget.setLanguage(l)", bad)
         host.wait_for_console("set_language:", "is not a supported language", "keeping fr",
                               count=n)
