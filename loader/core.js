@@ -449,7 +449,9 @@
     },
     "panel.minimize": function (w) {
       w.setVisibility("minimized");
+      /* The visitor closed the panel from inside it: give focus back to where it came from. */
       if (w.launcher) w.post(w.launcher, { type: "launcher.focus" });
+      else if (w.focusBefore && w.focusBefore.isConnected) w.focusBefore.focus();
     },
     "runtime.event": function (w, msg) {
       var check = RUNTIME_EVENTS[msg.name];
@@ -490,7 +492,11 @@
   Widget.prototype.setVisibility = function (visibility) {
     if (visibility === this.visibility) return;
     this.visibility = visibility;
-    if (visibility === "maximized") this.boot();
+    if (visibility === "maximized") {
+      /* With launcher: "custom", the page's own button opened the panel; remember it. */
+      this.focusBefore = document.activeElement;
+      this.boot();
+    }
     if (this.panel) this.panel.style.display = visibility === "maximized" ? "block" : "none";
     if (this.launcher) this.launcher.style.display = visibility === "hidden" ? "none" : "block";
     this.syncChrome();

@@ -50,7 +50,6 @@ from porch_protocol import (
     decode,
     encode,
 )
-
 from porch_runtime import bridge
 
 RECONNECT_TIMER = "reconnect"

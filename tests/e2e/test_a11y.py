@@ -10,6 +10,7 @@ from __future__ import annotations
 from playwright.sync_api import Frame, Page, Route, expect
 
 from conftest import LAUNCHER, PANEL, AgentClient, PorchServer, wait_for_event
+from host_pages import Host
 from porch_protocol import MessageAck, NewMessage, SendMessage
 
 
@@ -176,3 +177,23 @@ def test_animations_respect_prefers_reduced_motion(
     assert message.evaluate("el => getComputedStyle(el).animationName") == "none"
     page.emulate_media(reduced_motion="no-preference")
     assert message.evaluate("el => getComputedStyle(el).animationName") == "message-in"
+
+
+def test_with_a_custom_launcher_closing_the_panel_returns_focus_to_the_pages_button(
+    page: Page, porch_server: PorchServer
+) -> None:
+    hold_runtime(page)
+    host = Host(page, porch_server)
+    host.goto(
+        {"appid": "porch-demo", "launcher": "custom"},
+        body='<button id="open-chat" onclick="TWTChatWidget.call(\'maximize\')">Chat</button>',
+    )
+    wait_for_event(page, "initialized")
+    page.focus("#open-chat")
+    page.keyboard.press("Enter")
+    panel = frame(page, PANEL)
+    expect(panel.locator("#composer-text")).to_be_focused()
+    page.keyboard.press("Escape")
+    wait_for_event(page, "visibility_changed", count=2)
+    assert page.evaluate("TWTChatWidget.get('state').visibility") == "minimized"
+    expect(page.locator("#open-chat")).to_be_focused()

@@ -316,8 +316,6 @@ def test_an_unsupported_configured_language_falls_back_to_the_browser_and_says_w
     expect_launcher(page, "de", SHELL["de"]["open"])
 
 
-@pytest.mark.xfail(strict=True, reason="core.js normalizeLocale lets a region (HK) override an "
-                   "explicit script subtag (Hans); see docs/i18n.md")
 def test_an_explicit_chinese_script_wins_over_the_region(
     page: Page, porch_server: PorchServer
 ) -> None:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from porch_protocol import (
     AuthClosed,
     ChatMessage,
@@ -426,3 +427,16 @@ def test_every_state_has_a_documented_transition_out_or_is_terminal() -> None:
     sources = {state for (state, _) in TRANSITIONS}
     assert sources == set(State) - {State.CLOSED}
     assert (State.IDLE, Input.START) in TRANSITIONS
+
+
+def test_failed_reconnect_attempts_report_reconnecting_once() -> None:
+    h = Harness()
+    h.connect()
+    for _ in range(3):
+        h.closed(1006)
+        h.runtime.timer_fired(RECONNECT_TIMER)
+        h.drain()
+    statuses = [p["status"] for p in h.events("connection_state_changed")]
+    assert statuses == ["connecting", "connected", "reconnecting"]
+    h.opened()
+    assert h.events("connection_state_changed")[-1] == {"status": "connected"}
