@@ -21,6 +21,8 @@ let status = "idle";
 let worker = null;
 const beforeBoot = []; /* what the visitor did before the runtime started: replayed in order */
 const nodes = new Map(); /* render key -> <li> */
+let shownSeq = 0; /* highest seq rendered */
+let reported = ""; /* the last ui.shown sent, as "seq:seen" */
 
 const sendHost = connectHost(HOST_TO_PANEL, (msg) => {
   if (msg.type === "host.state") applyHostState(msg.state || {});
@@ -44,7 +46,7 @@ function boot(config) {
       payload: { reason: "runtime_failed", source: "worker", mode: "embedded" },
     });
   });
-  toRuntime({ type: "runtime.start", config: Object.assign({}, config, { locale, visibility }) });
+  toRuntime({ type: "runtime.start", config: Object.assign({}, config, { locale }) });
   beforeBoot.splice(0).forEach(toRuntime);
 }
 
@@ -71,10 +73,9 @@ function applyHostState(state) {
     toRuntime({ type: "ui.locale", locale: state.locale });
   }
   if (state.visibility && state.visibility !== visibility) {
-    const opened = state.visibility === "maximized";
     visibility = state.visibility;
-    toRuntime({ type: "ui.visibility", visibility });
-    if (opened) requestAnimationFrame(() => input.focus());
+    if (visibility === "maximized") requestAnimationFrame(() => input.focus());
+    reportShown();
   }
 }
 
@@ -113,13 +114,28 @@ function renderMessage(key, message) {
   }
   li.dataset.author = message.author;
   li.dataset.state = message.state;
-  if (message.seq !== null && message.seq !== undefined) li.dataset.seq = String(message.seq);
+  if (message.seq !== null && message.seq !== undefined) {
+    li.dataset.seq = String(message.seq);
+    shownSeq = Math.max(shownSeq, message.seq);
+  }
   li.dataset.authorName = message.author_name || "";
   li.querySelector(".message-text").textContent = message.text;
   renderMeta(li);
   place(li);
   if (visibility === "maximized") li.scrollIntoView({ block: "end" });
+  queueMicrotask(reportShown);
 }
+
+/* The runtime owns the unread count, and counts only what this page reports it has rendered;
+ * read means seen: rendered into an open panel of a visible tab. One report per batch. */
+function reportShown() {
+  const seen = visibility === "maximized" && document.visibilityState === "visible";
+  const report = shownSeq + ":" + seen;
+  if (shownSeq === 0 || report === reported) return;
+  reported = report;
+  toRuntime({ type: "ui.shown", seq: shownSeq, seen });
+}
+document.addEventListener("visibilitychange", reportShown);
 
 function renderMeta(li) {
   const meta = li.querySelector(".message-meta");

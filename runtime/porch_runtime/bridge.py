@@ -23,7 +23,7 @@ from porch_protocol.wire import parse_value
 VERSION = 1
 
 #: What the panel may send the runtime.
-PANEL_TO_RUNTIME = frozenset({"runtime.start", "ui.send", "ui.retry", "ui.visibility", "ui.locale"})
+PANEL_TO_RUNTIME = frozenset({"runtime.start", "ui.send", "ui.retry", "ui.shown", "ui.locale"})
 #: What the runtime sends the panel.
 RUNTIME_TO_PANEL = frozenset(
     {"render.message", "render.status", "render.locale", "host.event", "runtime.log"}
@@ -42,7 +42,6 @@ RUNTIME_EVENTS = frozenset(
         "unread_count_changed",
     }
 )
-VISIBILITIES = frozenset({"maximized", "minimized", "hidden"})
 LOCALES = ("en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru")
 
 
@@ -69,11 +68,13 @@ def parse_panel_message(raw: object) -> dict[str, Any]:
         return {"type": kind, "client_id": _string(raw, "client_id", MAX_ID_CHARS), "text": text}
     if kind == "ui.retry":
         return {"type": kind, "client_id": _string(raw, "client_id", MAX_ID_CHARS)}
-    if kind == "ui.visibility":
-        visibility = raw.get("visibility")
-        if visibility not in VISIBILITIES:
-            raise BridgeError(f"ui.visibility: expected one of {sorted(VISIBILITIES)}")
-        return {"type": kind, "visibility": visibility}
+    if kind == "ui.shown":
+        seq, seen = raw.get("seq"), raw.get("seen")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise BridgeError(f"ui.shown: seq must be a non-negative integer, got {seq!r}")
+        if not isinstance(seen, bool):
+            raise BridgeError(f"ui.shown: seen must be true or false, got {seen!r}")
+        return {"type": kind, "seq": seq, "seen": seen}
     locale = raw.get("locale")
     if locale not in LOCALES:
         raise BridgeError(f"ui.locale: expected one of {list(LOCALES)}, got {locale!r}")
@@ -98,9 +99,6 @@ def _start_config(config: object) -> dict[str, Any]:
     locale = config.get("locale", "en")
     if locale not in LOCALES:
         raise BridgeError(f"runtime.start: config.locale must be one of {list(LOCALES)}")
-    visibility = config.get("visibility", "minimized")
-    if visibility not in VISIBILITIES:
-        raise BridgeError(f"runtime.start: config.visibility must be one of {sorted(VISIBILITIES)}")
     try:
         identity = _optional(VisitorIdentity, config.get("identity"), "config.identity")
         login = _optional(BusinessLogin, config.get("login"), "config.login")
@@ -111,7 +109,6 @@ def _start_config(config: object) -> dict[str, Any]:
         "server_url": config["server_url"],
         "ticket": config["ticket"],
         "locale": locale,
-        "visibility": visibility,
         "identity": identity,
         "login": login,
         "profile": profile if profile is not None else VisitorProfile(),

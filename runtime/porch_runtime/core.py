@@ -166,13 +166,14 @@ class VisitorRuntime:
     ) -> None:
         self.state = State.IDLE
         self.config: RuntimeConfig | None = None
-        self.visibility = "minimized"
         self.locale = "en"
         self.identity: VisitorIdentity | None = None
         self.messages: dict[str, ChatMessage] = {}
         self.outbox: dict[str, _Outgoing] = {}
         self.last_seq = 0
         self.read_seq = 0
+        #: Highest seq the panel has rendered (``ui.shown``); unread counts only up to it.
+        self.shown_seq = 0
         self.unread = 0
         self.activated = False
         #: The last ``connection_state_changed`` status sent: the event reports changes only.
@@ -217,9 +218,8 @@ class VisitorRuntime:
             self._send(message["client_id"], message["text"])
         elif kind == "ui.retry":
             self._retry(message["client_id"])
-        elif kind == "ui.visibility":
-            self.visibility = message["visibility"]
-            self._update_unread()
+        elif kind == "ui.shown":
+            self._shown(message["seq"], message["seen"])
         elif kind == "ui.locale":
             self.locale = message["locale"]
             self._render("render.locale", locale=self.locale)
@@ -307,7 +307,6 @@ class VisitorRuntime:
             profile=config["profile"],
         )
         self.locale = config["locale"]
-        self.visibility = config["visibility"]
         # A business login replaces whatever anonymous identity the host had stored.
         self.identity = None if self.config.login is not None else self.config.identity
         self._transition(Input.START)
@@ -323,9 +322,12 @@ class VisitorRuntime:
     def _welcome(self, frame: VisitorWelcome) -> None:
         self._transition(Input.WELCOME)
         self.identity = frame.identity
+        if self.read_seq > frame.last_read_seq:
+            # Seen while disconnected: the server must learn it too.
+            self._server.append(encode(ReadUpTo(seq=self.read_seq)))
         self.read_seq = max(self.read_seq, frame.last_read_seq)
         for message in frame.messages:
-            self._store(message, count_unread=False)
+            self._store(message)
         self.last_seq = max(self.last_seq, frame.last_seq)
         self._event(
             "visitor_auth_ready",
@@ -390,7 +392,8 @@ class VisitorRuntime:
         if self.state is State.READY:
             self._server.append(encode(SendMessage(client_id, pending.text)))
 
-    def _store(self, message: ChatMessage, count_unread: bool = True) -> None:
+    def _store(self, message: ChatMessage) -> None:
+        """Keep and render a message; it counts as unread once the panel reports it shown."""
         if message.id in self.messages:
             return
         self.messages[message.id] = message
@@ -400,8 +403,6 @@ class VisitorRuntime:
             key=_message_key(message.author, message.client_id, message.id),
             message=_message_view(message),
         )
-        if count_unread:
-            self._update_unread()
 
     def _render_pending(self, pending: _Outgoing) -> None:
         self._render(
@@ -419,14 +420,25 @@ class VisitorRuntime:
 
     # --- unread ---------------------------------------------------------------------------------
 
+    def _shown(self, seq: int, seen: bool) -> None:
+        """The panel has rendered every message up to ``seq``; ``seen`` when it did so in an open
+        panel of a visible tab. Seen messages are read, here and (now, or at the next welcome when
+        offline) on the server."""
+        self.shown_seq = max(self.shown_seq, min(seq, self.last_seq))
+        if seen and self.shown_seq > self.read_seq:
+            self.read_seq = self.shown_seq
+            if self.state is State.READY:
+                self._server.append(encode(ReadUpTo(seq=self.read_seq)))
+        self._update_unread()
+
     def _update_unread(self) -> None:
-        """Whatever the visitor can see is read; the rest of the agents' messages are unread."""
-        visible = self.visibility == "maximized" and self.state is State.READY
-        if visible and self.last_seq > self.read_seq:
-            self.read_seq = self.last_seq
-            self._server.append(encode(ReadUpTo(seq=self.read_seq)))
+        """Agents' messages the panel has rendered but the visitor has not seen. Counting only
+        what the panel reported keeps the count from flashing up for a message that lands in an
+        open panel and is read a moment later."""
         count = sum(
-            1 for m in self.messages.values() if m.author != "visitor" and m.seq > self.read_seq
+            1
+            for m in self.messages.values()
+            if m.author != "visitor" and self.read_seq < m.seq <= self.shown_seq
         )
         if count != self.unread:
             self.unread = count

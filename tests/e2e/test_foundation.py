@@ -87,6 +87,10 @@ def test_visitor_and_agent_chat_in_real_time_and_nothing_acknowledged_is_lost(
     expect(panel.locator('.message[data-author="visitor"][data-state="sent"]')).to_have_count(1)
 
     page.frame_locator(LAUNCHER).locator("#launcher").click()  # minimize
+    # Once the host has it, the panel has been told, ahead of any reply rendered after this.
+    assert wait_for_event(page, "visibility_changed", count=2)["payload"] == {
+        "visibility": "minimized"
+    }
     agent.send(
         SendMessage(client_id="a-1", text="Yes, in 2 days.", conversation_id=conversation_id)
     )

@@ -48,7 +48,6 @@ class Harness:
             "server_url": "http://chat.test",
             "ticket": "T",
             "locale": "en",
-            "visibility": "minimized",
             **config,
         }
         self.host: list[dict[str, Any]] = []
@@ -268,29 +267,64 @@ def test_reconnect_resumes_from_the_last_seen_sequence_and_ignores_duplicates() 
     assert len(h.renders("render.message")) == before
 
 
-def test_unread_counts_agent_messages_while_minimized_and_clears_on_maximize() -> None:
+def test_unread_counts_what_the_panel_rendered_out_of_sight_until_it_is_seen() -> None:
     h = Harness()
     h.connect(messages=(agent_message(1),), last_read_seq=1)
+    h.panel("ui.shown", seq=1, seen=False)
     assert h.events("unread_count_changed") == []
     h.server(NewMessage(message=agent_message(2)))
+    assert h.events("unread_count_changed") == []  # not rendered yet: not counted yet
+    h.panel("ui.shown", seq=2, seen=False)
     h.server(NewMessage(message=agent_message(3)))
+    h.panel("ui.shown", seq=3, seen=False)
     assert h.events("unread_count_changed") == [{"count": 1}, {"count": 2}]
-    h.panel("ui.visibility", visibility="maximized")
+    h.panel("ui.shown", seq=3, seen=True)  # the visitor opens the panel
     assert h.events("unread_count_changed")[-1] == {"count": 0}
-    assert ReadUpTo(seq=3) in h.frames
+    assert [f for f in h.frames if isinstance(f, ReadUpTo)] == [ReadUpTo(seq=3)]
 
 
-def test_unread_is_restored_from_the_servers_read_position() -> None:
+def test_a_reply_into_an_open_panel_never_flashes_the_unread_count() -> None:
     h = Harness()
-    h.connect(messages=(agent_message(1), agent_message(2), agent_message(3)), last_read_seq=1)
-    assert h.events("unread_count_changed") == [{"count": 2}]
-
-
-def test_messages_arriving_while_maximized_are_read_at_once() -> None:
-    h = Harness(visibility="maximized")
-    h.connect()
-    h.server(NewMessage(message=agent_message(1)))
+    h.connect(messages=(agent_message(1), agent_message(2)), last_read_seq=0)
+    h.panel("ui.shown", seq=2, seen=True)
+    h.server(NewMessage(message=agent_message(3)))
+    h.panel("ui.shown", seq=3, seen=True)
     assert h.events("unread_count_changed") == []
+    assert [f.seq for f in h.frames if isinstance(f, ReadUpTo)] == [2, 3]
+
+
+def test_shown_never_moves_the_read_position_back_or_past_the_last_message() -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1), agent_message(2)), last_read_seq=0)
+    h.panel("ui.shown", seq=99, seen=True)
+    h.panel("ui.shown", seq=1, seen=True)
+    assert h.runtime.read_seq == 2
+    assert [f for f in h.frames if isinstance(f, ReadUpTo)] == [ReadUpTo(seq=2)]
+
+
+def test_messages_seen_while_disconnected_are_reported_read_at_the_next_welcome() -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1),), last_read_seq=0)
+    h.panel("ui.shown", seq=1, seen=False)
+    h.closed(1006)
+    h.panel("ui.shown", seq=1, seen=True)
+    assert h.events("unread_count_changed") == [{"count": 1}, {"count": 0}]
+    assert not any(isinstance(f, ReadUpTo) for f in h.frames)
+    h.runtime.timer_fired(RECONNECT_TIMER)
+    h.drain()
+    h.opened()
+    h.server(
+        VisitorWelcome(
+            visitor_uid="u1",
+            fkid="7",
+            identity=IDENTITY,
+            source="initial",
+            conversation_id="c1",
+            messages=(),
+            last_read_seq=0,
+            last_seq=1,
+        )
+    )
     assert ReadUpTo(seq=1) in h.frames
 
 
@@ -373,7 +407,10 @@ def test_a_message_sent_after_auth_closed_is_shown_as_failed_not_lost_silently()
         {"v": 1, "type": "ui.send", "client_id": "", "text": "x"},
         {"v": 1, "type": "ui.send", "client_id": "a", "text": "   "},
         {"v": 1, "type": "ui.send", "client_id": "a", "text": "x" * 5001},
-        {"v": 1, "type": "ui.visibility", "visibility": "huge"},
+        {"v": 1, "type": "ui.shown", "seq": -1, "seen": True},
+        {"v": 1, "type": "ui.shown", "seq": True, "seen": True},
+        {"v": 1, "type": "ui.shown", "seq": 1, "seen": "yes"},
+        {"v": 1, "type": "ui.shown"},
         {"v": 1, "type": "ui.locale", "locale": "xx"},
         {"v": 1, "type": "runtime.start", "config": {"server_url": "", "ticket": "t"}},
         {
@@ -440,3 +477,10 @@ def test_failed_reconnect_attempts_report_reconnecting_once() -> None:
     assert statuses == ["connecting", "connected", "reconnecting"]
     h.opened()
     assert h.events("connection_state_changed")[-1] == {"status": "connected"}
+
+
+def test_unread_is_restored_from_the_servers_read_position() -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1), agent_message(2), agent_message(3)), last_read_seq=1)
+    h.panel("ui.shown", seq=3, seen=False)
+    assert h.events("unread_count_changed") == [{"count": 2}]
