@@ -2,8 +2,8 @@
 
 What it writes (all git-ignored):
 
-- ``public/install/core.js``: the host SDK, from ``loader/core.js``;
-- ``public/widget/*.js``: the launcher, panel and worker scripts, from ``loader/``;
+- ``public/install/core.js``: the host SDK, from ``loader/core.js``, minified;
+- ``public/widget/*.js``: the launcher, panel and worker scripts, from ``loader/``, minified;
 - ``public/widget/porch_runtime.zip``: the Python runtime (``porch_protocol`` + ``porch_runtime``)
   that the worker unpacks into Pyodide's ``site-packages``;
 - ``public/vendor/pyodide/``: Pyodide from the pinned npm package, plus the micropip and packaging
@@ -166,11 +166,22 @@ def build_agent_protocol(out: Path) -> None:
 
 
 def build_loader(out: Path, tokens: dict[str, str]) -> None:
+    """Fill in the build's values and minify: core.js runs on every page of the customer's site,
+    so its bytes are the cost every visitor pays (the sources in loader/ stay readable)."""
     for src_name, dst_name in LOADER_FILES.items():
         text = (ROOT / "loader" / src_name).read_text()
         for token, value in tokens.items():
             text = text.replace(token, value)
-        _write_if_changed(out / dst_name, text.encode())
+        _write_if_changed(out / dst_name, _minify(text, module=src_name != "core.js"))
+
+
+def _minify(source: str, *, module: bool) -> bytes:
+    terser = ROOT / "node_modules" / "terser" / "bin" / "terser"
+    command = ["node", str(terser), "--compress", "--mangle", "--comments", "false"]
+    if module:
+        command.append("--module")
+    done = subprocess.run(command, input=source.encode(), capture_output=True, check=True)
+    return done.stdout
 
 
 def main(argv: list[str] | None = None) -> None:
