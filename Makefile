@@ -44,7 +44,7 @@ test-e2e: chromium build
 	$(PY) -m pytest tests/e2e
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check runtime server tests tools
+	$(VENV)/bin/ruff check runtime server tests tools public/agent
 	$(VENV)/bin/mypy
 
 bench: chromium build

@@ -9,10 +9,10 @@ test_host_api_events.py, where a runtime is booted anyway.
 from __future__ import annotations
 
 import pytest
-from host_pages import Host, block_runtime
 from playwright.sync_api import Page, Request, expect
 
 from conftest import LAUNCHER, PANEL, PorchServer, events, wait_for_event
+from host_pages import Host, block_runtime
 
 DEFAULT_Z_INDEX = "2147483000"
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from host_pages import Host, block_runtime
 from playwright.sync_api import Page, expect
 
 from conftest import (
@@ -54,6 +53,7 @@ from conftest import (
     wait_for_event,
     wait_for_status,
 )
+from host_pages import Host, block_runtime
 from porch_protocol import CloseCode, MessageAck, NewMessage, RevokeVisitor, SendMessage
 
 AUTH_FIELDS = {"bs", "bs_mm", "fk_id", "fkid", "hasToken", "source", "visitorUid"}

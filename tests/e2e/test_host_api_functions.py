@@ -12,10 +12,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from host_pages import Host, block_runtime
 from playwright.sync_api import Page, expect
 
 from conftest import LAUNCHER, PANEL, PorchServer, events, wait_for_event
+from host_pages import Host, block_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The launcher iframe's accessible title per runtime locale (core.js).

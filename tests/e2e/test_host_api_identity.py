@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import secrets
 
-from host_pages import Host
 from playwright.sync_api import Page, expect
 
 from conftest import (
@@ -25,6 +24,7 @@ from conftest import (
     send_from_panel,
     wait_for_event,
 )
+from host_pages import Host
 from porch_protocol import ConversationUpdated, SendMessage
 from porch_server.demo import DEMO_SECRET
 from porch_server.signing import sign_business_user

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from host_pages import Host, block_runtime
 from playwright.sync_api import Page, expect
 
 from conftest import LAUNCHER, PANEL, PorchServer, events, wait_for_event
+from host_pages import Host, block_runtime
 
 
 @pytest.fixture
