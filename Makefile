@@ -33,7 +33,7 @@ chromium:
 
 # Two processes: Playwright's sync API keeps an event loop running in its process, which would
 # break the asyncio-based server unit tests if they ran after it.
-test: chromium build
+test: chromium build lint
 	$(PY) -m pytest tests/unit
 	$(PY) -m pytest tests/e2e
 
