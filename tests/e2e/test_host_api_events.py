@@ -1,7 +1,7 @@
 """Every public event of window.TWTChatWidget, in real Chromium against the real server (issue 3).
 
-Lifecycle events, in the order a page sees them
------------------------------------------------
+Lifecycle events, in the order a page sees them (docs/host-api.md keeps the same list)
+----------------------------------------------------------------------------------------
 
 1. ``initialized`` (no payload): ``init()`` completed; ``get()`` works from here on. It comes
    before any effect of a call the page queued earlier (those are applied right after it, in the
@@ -20,9 +20,10 @@ Lifecycle events, in the order a page sees them
    accepted the visitor; ``source`` is ``"initial"`` when the stored identity was kept and
    ``"resolved"`` when the server issued one. core.js stores ``bs``/``bs_mm`` in the host's
    localStorage (``twt:<appid>:visitor``) before the page's handlers run.
-7. ``unread_count_changed`` ``{count}`` if the visitor has unread agent messages.
-8. ``runtime_activated`` (no payload): first activation done, the conversation is loaded.
-   It fires once per runtime; reconnects repeat 5-7 but not 8.
+7. ``runtime_activated`` (no payload): first activation done, the conversation is loaded.
+   It fires once per runtime; reconnects repeat 5-6 but not 7.
+8. ``unread_count_changed`` ``{count}`` if the visitor has unread agent messages, once the panel
+   has rendered them (the count never includes what the visitor has not been shown).
 9. ``destroyed`` (no payload): after ``call('destroy')``, once every iframe and host-side
    listener is gone. A later ``init()`` starts again at 1.
 
