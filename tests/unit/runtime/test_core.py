@@ -80,6 +80,13 @@ class Harness:
         self.runtime.socket_closed(code, "")
         self.drain()
 
+    def reconnect(self, code: int = 1006) -> None:
+        """The socket drops, the backoff timer fires and a new socket opens (hello sent)."""
+        self.closed(code)
+        self.runtime.timer_fired(RECONNECT_TIMER)
+        self.drain()
+        self.opened()
+
     def events(self, name: str) -> list[Any]:
         return [m["payload"] for m in self.host if m["type"] == "host.event" and m["name"] == name]
 
@@ -96,10 +103,7 @@ class Harness:
         self.opened()
         last_seq = max((m.seq for m in messages), default=0)
         self.server(
-            VisitorWelcome(
-                visitor_uid="u1",
-                fkid="7",
-                identity=IDENTITY,
+            welcome(
                 source=source,
                 conversation_id="c1" if messages else None,
                 messages=messages,
@@ -107,6 +111,21 @@ class Harness:
                 last_seq=last_seq,
             )
         )
+
+
+def welcome(**fields: Any) -> VisitorWelcome:
+    """A ``visitor.welcome`` for a returning visitor with no conversation, unless told otherwise."""
+    defaults: dict[str, Any] = {
+        "visitor_uid": "u1",
+        "fkid": "7",
+        "identity": IDENTITY,
+        "source": "initial",
+        "conversation_id": None,
+        "messages": (),
+        "last_read_seq": 0,
+        "last_seq": 0,
+    }
+    return VisitorWelcome(**{**defaults, **fields})
 
 
 def agent_message(seq: int, text: str = "hello") -> ChatMessage:
@@ -172,22 +191,8 @@ def test_welcome_reports_identity_with_every_spec_field_and_activates_once() -> 
         }
     ]
     assert h.events("runtime_activated") == [None]
-    h.closed(1006)
-    h.runtime.timer_fired(RECONNECT_TIMER)
-    h.drain()
-    h.opened()
-    h.server(
-        VisitorWelcome(
-            visitor_uid="u1",
-            fkid="7",
-            identity=IDENTITY,
-            source="initial",
-            conversation_id=None,
-            messages=(),
-            last_read_seq=0,
-            last_seq=0,
-        )
-    )
+    h.reconnect()
+    h.server(welcome())
     assert h.events("runtime_activated") == [None]
     assert len(h.events("visitor_auth_ready")) == 2
 
@@ -199,18 +204,7 @@ def test_message_typed_before_the_connection_is_sent_after_welcome_and_acked() -
     assert h.frames == []
     assert h.renders("render.message")[-1]["message"]["state"] == "sending"
     h.opened()
-    h.server(
-        VisitorWelcome(
-            visitor_uid="u1",
-            fkid="7",
-            identity=IDENTITY,
-            source="resolved",
-            conversation_id=None,
-            messages=(),
-            last_read_seq=0,
-            last_seq=0,
-        )
-    )
+    h.server(welcome(source="resolved"))
     assert SendMessage(client_id="c-1", text="hi there") in h.frames
     stored = ChatMessage(
         id="m1",
@@ -237,18 +231,7 @@ def test_unacknowledged_messages_are_resent_with_the_same_client_id_after_reconn
     h.drain()
     h.frames.clear()
     h.opened()
-    h.server(
-        VisitorWelcome(
-            visitor_uid="u1",
-            fkid="7",
-            identity=IDENTITY,
-            source="initial",
-            conversation_id=None,
-            messages=(),
-            last_read_seq=0,
-            last_seq=0,
-        )
-    )
+    h.server(welcome())
     assert isinstance(h.frames[0], VisitorHello) and h.frames[0].identity == IDENTITY
     assert h.frames[1:] == [SendMessage(client_id="c-9", text="are you there?")]
 
@@ -313,18 +296,7 @@ def test_messages_seen_while_disconnected_are_reported_read_at_the_next_welcome(
     h.runtime.timer_fired(RECONNECT_TIMER)
     h.drain()
     h.opened()
-    h.server(
-        VisitorWelcome(
-            visitor_uid="u1",
-            fkid="7",
-            identity=IDENTITY,
-            source="initial",
-            conversation_id="c1",
-            messages=(),
-            last_read_seq=0,
-            last_seq=1,
-        )
-    )
+    h.server(welcome(conversation_id="c1", last_seq=1))
     assert ReadUpTo(seq=1) in h.frames
 
 
