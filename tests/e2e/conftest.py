@@ -81,6 +81,25 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
     raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
 
 
+@contextlib.contextmanager
+def serve_directory(directory: Path) -> Iterator[int]:
+    """A plain static file server (Python's ``http.server``) for ``directory`` on 127.0.0.1;
+    yields its port. A real server, not ``page.route``: Chromium files routed responses under no
+    address space, and would then refuse them access to loopback servers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+         "--directory", str(directory)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

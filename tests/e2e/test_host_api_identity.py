@@ -11,10 +11,12 @@ verified by the real server.
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
 from conftest import (
+    EVENT_RECORDER,
     LAUNCHER,
     PANEL,
     AgentClient,
@@ -22,9 +24,10 @@ from conftest import (
     events,
     open_chat,
     send_from_panel,
+    serve_directory,
     wait_for_event,
 )
-from host_pages import Host
+from host_pages import Host, host_page
 from porch_protocol import ConversationUpdated, SendMessage
 from porch_server.demo import DEMO_SECRET
 from porch_server.signing import sign_business_user
@@ -137,3 +140,39 @@ def test_a_login_with_a_bad_signature_fails_with_login_failed_and_cleans_up(
     assert page.evaluate("localStorage.getItem('twt:porch-demo:visitor')") is None
     assert len(events(page, "visitor_auth_ready")) == 1
     assert anonymous["source"] == "resolved"
+
+
+def test_a_cross_site_widget_keeps_the_visitor_across_reloads_in_the_hosts_storage(
+    page: Page, porch_server: PorchServer, tmp_path: Path
+) -> None:
+    """The host page on one site (localhost), Porch on another (127.0.0.1): the launcher and
+    panel are third-party iframes whose storage Chromium partitions. The identity lives in the
+    host page's own localStorage, so the visitor stays the same visitor after a reload."""
+    (tmp_path / "index.html").write_text(
+        host_page({"appid": "porch-demo"}, src=f"{porch_server.url}/install/core.js?version=v1.2")
+    )
+    page.add_init_script(EVENT_RECORDER)
+    with serve_directory(tmp_path) as port:
+        page.goto(f"http://localhost:{port}/")
+        open_chat(page)
+        panel_url = page.locator(PANEL).get_attribute("src") or ""
+        assert panel_url.startswith("http://127.0.0.1:")  # a third-party frame
+        first = wait_for_event(page, "visitor_auth_ready")["payload"]
+        assert first["source"] == "resolved"
+        stored = page.evaluate("JSON.parse(localStorage.getItem('twt:porch-demo:visitor'))")
+        assert stored == {"bs": first["bs"], "bs_mm": first["bs_mm"]}
+        send_from_panel(page, "hello across sites")
+        expect(page.frame_locator(PANEL).locator('.message[data-state="sent"]')).to_have_count(1)
+        # Nothing lives in the widget's own (third-party) storage, so a browser that blocks it
+        # outright (Safari, Brave) loses nothing either.
+        widget_frames = [f for f in page.frames if f.url.startswith("http://127.0.0.1:")]
+        assert len(widget_frames) == 2
+        for frame in widget_frames:
+            assert frame.evaluate("localStorage.length + sessionStorage.length") == 0
+            assert frame.evaluate("document.cookie") == ""
+
+        # A returning visitor with a conversation: the runtime boots by itself, as the same one.
+        page.reload()
+        again = wait_for_event(page, "visitor_auth_ready")["payload"]
+        assert again["source"] == "initial"
+        assert (again["bs"], again["visitorUid"]) == (first["bs"], first["visitorUid"])

@@ -19,10 +19,9 @@ from conftest import (
     ROOT,
     AgentClient,
     PorchServer,
-    free_port,
     open_chat,
     send_from_panel,
-    wait_for_port,
+    serve_directory,
 )
 from porch_protocol import NewMessage
 
@@ -45,27 +44,8 @@ def static_site(
         check=True,
         capture_output=True,
     )
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "http.server",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-            str(out),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port)
+    with serve_directory(out) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_widget_from_a_static_host_chats_with_a_server_on_another_origin(
