@@ -163,13 +163,15 @@ def test_a_cross_site_widget_keeps_the_visitor_across_reloads_in_the_hosts_stora
         assert stored == {"bs": first["bs"], "bs_mm": first["bs_mm"]}
         send_from_panel(page, "hello across sites")
         expect(page.frame_locator(PANEL).locator('.message[data-state="sent"]')).to_have_count(1)
-        # Nothing lives in the widget's own (third-party) storage, so a browser that blocks it
-        # outright (Safari, Brave) loses nothing either.
+        # Nothing lives in the widget's own (third-party) storage: this Chromium blocks it
+        # outright, as Safari and Brave do, and the chat works all the same.
         widget_frames = [f for f in page.frames if f.url.startswith("http://127.0.0.1:")]
         assert len(widget_frames) == 2
         for frame in widget_frames:
-            assert frame.evaluate("localStorage.length + sessionStorage.length") == 0
-            assert frame.evaluate("document.cookie") == ""
+            used = frame.evaluate("""() => {
+              try { return localStorage.length + sessionStorage.length; }
+              catch (err) { return "blocked"; } }""")
+            assert used in (0, "blocked")
 
         # A returning visitor with a conversation: the runtime boots by itself, as the same one.
         page.reload()
