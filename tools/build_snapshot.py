@@ -86,12 +86,12 @@ def build_snapshot(out: Path, pyodide_version: str) -> str:
         and json.loads(meta_path.read_text()).get("key") == key
     ):
         return str(json.loads(meta_path.read_text())["hash"])
-    executable = chromium()
-    if executable is None:
-        print("no Chromium found: skipping the Pyodide snapshot (the runtime boots without one)")
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("no Playwright: skipping the Pyodide snapshot (the runtime boots without one)")
         return ""
-    from playwright.sync_api import sync_playwright
-
     handler = functools.partial(_QuietHandler, directory=str(out))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -99,11 +99,15 @@ def build_snapshot(out: Path, pyodide_version: str) -> str:
     origin = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            # The system's Chromium where there is one (Debian's package), else Playwright's own.
+            browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
             page = browser.new_page()
             page.goto(f"{origin}/widget/build.json")
             encoded = page.evaluate(MAKE_SNAPSHOT, f"{origin}/vendor/pyodide/")
             browser.close()
+    except PlaywrightError as exc:
+        print(f"no usable Chromium ({exc.message.splitlines()[0]}): skipping the Pyodide snapshot")
+        return ""
     finally:
         server.shutdown()
     data = base64.b64decode(encoded)
