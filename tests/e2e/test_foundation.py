@@ -139,21 +139,41 @@ def test_reconnects_after_a_server_restart_and_delivers_what_was_typed_meanwhile
     assert "reconnecting" in statuses and statuses[-1] == "connected"
 
 
+ATTACKER = """
+<script>
+  // A third-party frame on the host page (origin "null": sandboxed) forging bridge messages.
+  parent.postMessage({v: 1, type: "runtime.event", name: "visitor_auth_ready",
+                      payload: {bs: "evil", bs_mm: "evil", hasToken: true,
+                                source: "resolved"}}, "*");
+  parent.frames[0].postMessage({v: 1, type: "launcher.state",
+                                state: {visibility: "minimized", unread: 99}}, "*");
+  parent.postMessage("sentinel", "*");
+  parent.frames[0].postMessage("sentinel", "*");
+</script>
+"""
+
+
 def test_forged_messages_cannot_plant_an_identity_or_raise_events(
     recorded_page: Page, porch_server: PorchServer
 ) -> None:
     page = recorded_page
     page.goto(f"{porch_server.url}/demo/")
-    wait_for_event(page, "initialized")
-    page.evaluate("""() => {
-      const forged = {v: 1, type: "runtime.event", name: "visitor_auth_ready",
-                      payload: {bs: "evil", bs_mm: "evil", hasToken: true, source: "resolved"}};
-      window.postMessage(forged, "*");
-      const frame = document.querySelector('iframe[data-twt-widget-surface="launcher"]');
-      frame.contentWindow.postMessage({v: 1, type: "launcher.state",
-                                       state: {visibility: "maximized", unread: 99}}, "*");
-    }""")
-    page.wait_for_timeout(0)
+    wait_for_event(page, "iframe_loaded")
+    launcher = page.frame_locator(LAUNCHER).locator("#launcher")
+    expect(launcher).to_have_attribute("aria-label", "Open chat")  # the real state has arrived
+    # Messages from one window arrive in order: once the attacker's sentinel has arrived (in the
+    # host and in the launcher), its forgeries have been handled.
+    launcher.evaluate("""() => { window.__sentinel = new Promise((done) =>
+        addEventListener("message", (e) => { if (e.data === "sentinel") done(); })); }""")
+    page.evaluate("""(html) => new Promise((done) => {
+      addEventListener("message", (e) => { if (e.data === "sentinel") done(); });
+      const attacker = document.createElement("iframe");
+      attacker.sandbox = "allow-scripts";
+      attacker.srcdoc = html;
+      document.body.appendChild(attacker);
+    })""", ATTACKER)
+    launcher.evaluate("() => window.__sentinel")
     assert events(page, "visitor_auth_ready") == []
     assert page.evaluate("localStorage.getItem('twt:porch-demo:visitor')") is None
     expect(page.frame_locator(LAUNCHER).locator("#badge")).to_be_hidden()
+    expect(launcher).to_have_attribute("aria-label", "Open chat")
