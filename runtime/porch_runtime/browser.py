@@ -4,16 +4,14 @@ It runs inside the panel's Web Worker. It feeds :class:`~porch_runtime.core.Visi
 with what arrives (panel messages, WebSocket events, timers) and carries out what the core queues.
 Bridge messages travel as JSON text both ways, so no JavaScript object crosses into Python.
 
-Every proxy it creates is registered in :attr:`BrowserAdapter.proxies` and destroyed as soon as
-the thing it serves (a socket, a timer) is gone; ``live_proxies()`` lets a test check that the
-registry drains.
+Every proxy it creates is kept with what it serves (the socket's listeners, each timer) and
+destroyed as soon as that is gone, so a long chat session does not leak proxies.
 """
 
 from __future__ import annotations
 
 import json
 import random
-import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -29,15 +27,11 @@ class BrowserAdapter:
         self._post = post
         self.runtime = VisitorRuntime(
             now_ms=lambda: int(js.Date.now()),
-            new_id=lambda: secrets.token_hex(8),
             rng=random.random,
         )
         self._socket: Any = None
         self._socket_proxies: list[Any] = []
         self._timers: dict[str, tuple[int, Any]] = {}
-
-    def live_proxies(self) -> int:
-        return len(self._socket_proxies) + len(self._timers)
 
     # --- inputs ---------------------------------------------------------------------------------
 

@@ -161,7 +161,6 @@ class VisitorRuntime:
         self,
         *,
         now_ms: Callable[[], int],
-        new_id: Callable[[], str],
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.state = State.IDLE
@@ -179,7 +178,6 @@ class VisitorRuntime:
         #: The last ``connection_state_changed`` status sent: the event reports changes only.
         self._public_status: str | None = None
         self._now_ms = now_ms
-        self._new_id = new_id
         self._rng = rng
         self._backoff: Iterator[float] = backoff(rng)
         self._host: list[dict[str, Any]] = []

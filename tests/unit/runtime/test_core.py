@@ -40,10 +40,7 @@ class Harness:
     """A runtime plus everything it produced, kept so a test can read what happened."""
 
     def __init__(self, **config: Any) -> None:
-        ids = itertools.count(1)
-        self.runtime = VisitorRuntime(
-            now_ms=lambda: 1_000, new_id=lambda: f"id{next(ids)}", rng=lambda: 1.0
-        )
+        self.runtime = VisitorRuntime(now_ms=lambda: 1_000, rng=lambda: 1.0)
         self.config = {
             "server_url": "http://chat.test",
             "ticket": "T",

@@ -47,6 +47,13 @@ def test_the_host_sdk_accepts_exactly_the_events_the_runtime_raises() -> None:
     assert names == bridge.RUNTIME_EVENTS
 
 
+def test_the_host_sdk_and_the_runtime_support_the_same_locales() -> None:
+    source = (ROOT / "loader" / "core.js").read_text()
+    match = re.search(r"var LOCALES = \[(.*?)\];", source)
+    assert match
+    assert tuple(re.findall(r'"([^"]+)"', match.group(1))) == bridge.LOCALES
+
+
 def test_every_bridge_message_is_documented() -> None:
     document = (ROOT / "docs" / "bridge.md").read_text()
     source = (ROOT / "loader" / "bridge.js").read_text()
