@@ -63,6 +63,19 @@ class ProtocolError(ValueError):
 
 Author = Literal["visitor", "agent", "system"]
 IdentitySource = Literal["initial", "resolved"]
+#: An agent's presence, and the page status visitors see (derived from presence and hours).
+Status = Literal["online", "away", "offline"]
+Role = Literal["admin", "agent"]
+#: tawk.to's satisfaction values: dislike, neutral, like.
+Rating = Literal[-1, 0, 1]
+#: What a ``system`` message records; clients render it in their own language from ``event``
+#: and ``agent`` (``text`` is an English fallback for logs and old clients).
+SystemEvent = Literal[
+    "agent_joined", "agent_left", "transferred", "chat_ended", "rated", "offline_form", "prechat"
+]
+FieldKind = Literal["text", "email", "phone", "textarea", "select"]
+#: A value in custom attributes and event metadata.
+Scalar = str | int | float | bool
 
 _REGISTRY: dict[str, type[Message]] = {}
 
@@ -91,8 +104,33 @@ def _message(type_name: str) -> typing.Callable[[_M], _M]:
 
 
 @dataclass(frozen=True)
+class AgentBrief:
+    """An agent as visitors may see them (the shape of tawk.to's ``onAgentJoinChat`` data)."""
+
+    id: str
+    name: str
+    position: str = ""
+    image: str = ""
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """An uploaded file. ``url`` is a path on the Porch server (``/files/<id>/<name>``); clients
+    resolve it against the server's URL."""
+
+    id: str
+    name: str
+    size: int
+    content_type: str
+    url: str
+
+
+@dataclass(frozen=True)
 class ChatMessage:
-    """One persisted chat message. ``seq`` orders messages within their conversation."""
+    """One persisted chat message. ``seq`` orders messages within their conversation.
+
+    ``author == "system"`` messages carry ``event`` (and ``agent`` where one is involved);
+    messages with ``file`` may have empty ``text``."""
 
     id: str
     conversation_id: str
@@ -102,6 +140,9 @@ class ChatMessage:
     text: str
     created_at: int  # milliseconds since the Unix epoch
     client_id: str | None = None
+    file: FileRef | None = None
+    event: SystemEvent | None = None
+    agent: AgentBrief | None = None
 
 
 @dataclass(frozen=True)
@@ -137,8 +178,86 @@ class VisitorProfile:
 
 
 @dataclass(frozen=True)
+class FormField:
+    """One question of an app's pre-chat form."""
+
+    name: str
+    label: str
+    kind: FieldKind = "text"
+    required: bool = False
+    options: tuple[str, ...] = ()  # for ``select``
+
+
+@dataclass(frozen=True)
+class FormAnswer:
+    """One answered question (pre-chat fields, offline-form questions)."""
+
+    name: str
+    value: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class OpeningHours:
+    """Open from ``opens`` to ``closes`` (``"HH:MM"``, local to the app's timezone) on
+    ``weekday`` (0 = Monday)."""
+
+    weekday: int
+    opens: str
+    closes: str
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    timezone: str  # an IANA name, e.g. "Europe/Berlin"
+    days: tuple[OpeningHours, ...]
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """An app as its admins edit it. ``business_hours`` None means always open."""
+
+    appid: str
+    name: str
+    allowed_domains: tuple[str, ...]
+    offline_message: str = ""
+    business_hours: BusinessHours | None = None
+    prechat_fields: tuple[FormField, ...] = ()
+
+
+@dataclass(frozen=True)
+class WidgetSettings:
+    """What the visitor runtime needs to know of its app (never the secret)."""
+
+    app_name: str
+    offline_message: str = ""
+    prechat_fields: tuple[FormField, ...] = ()
+    upload_max_bytes: int = 0
+    upload_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """An agent as the console sees colleagues."""
+
+    id: str
+    name: str
+    email: str
+    role: Role
+    presence: Status
+
+
+@dataclass(frozen=True)
+class VisitorEventRecord:
+    name: str
+    metadata: dict[str, Scalar]
+    created_at: int
+
+
+@dataclass(frozen=True)
 class ConversationSummary:
-    """What the agent console lists for one conversation."""
+    """What the agent console lists for one conversation. ``closed`` once the visitor's
+    authentication was revoked; ``ended`` once either side ended the chat."""
 
     id: str
     visitor_uid: str
@@ -151,6 +270,33 @@ class ConversationSummary:
     updated_at: int
     last_message: ChatMessage | None = None
     closed: bool = False
+    ended: bool = False
+    #: Agent ids in the chat; the first is the assignee.
+    agent_ids: tuple[str, ...] = ()
+    rating: Rating | None = None
+    tags: tuple[str, ...] = ()
+    tags_version: int = 0
+    visitor_online: bool = False
+    #: Started from the offline form rather than a live chat.
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class VisitorDetails:
+    """Everything the console shows beside a conversation."""
+
+    uid: str
+    name: str | None = None
+    nickname: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    referer: str | None = None
+    source_title: str | None = None
+    locale: str | None = None
+    attributes: dict[str, Scalar] = dataclasses.field(default_factory=dict)
+    events: tuple[VisitorEventRecord, ...] = ()
+    #: The visitor's other conversations, newest first.
+    past_conversations: tuple[ConversationSummary, ...] = ()
 
 
 # --- visitor <-> server -------------------------------------------------------------------------
@@ -184,6 +330,18 @@ class VisitorWelcome(Message):
     messages: tuple[ChatMessage, ...]
     last_read_seq: int
     last_seq: int
+    page_status: Status = "online"
+    widget: WidgetSettings | None = None
+    #: Bearer token for ``POST /api/v1/files`` (uploads by this visitor).
+    upload_token: str = ""
+    #: The latest conversation was ended; the next message starts a new one.
+    ended: bool = False
+    rating: Rating | None = None
+    agents: tuple[AgentBrief, ...] = ()
+    tags: tuple[str, ...] = ()
+    tags_version: int = 0
+    #: Highest ``seq`` the agents have read (read receipts).
+    agent_read_seq: int = 0
 
 
 @_message("message.send")
@@ -196,6 +354,8 @@ class SendMessage(Message):
     text: str
     #: Required from agents; visitors always write to their own conversation.
     conversation_id: str | None = None
+    #: ``FileRef.id`` of a file the sender uploaded (``text`` may then be empty).
+    file_id: str | None = None
 
 
 @_message("message.ack")
@@ -242,6 +402,8 @@ class ErrorFrame(Message):
     code: str
     message: str
     fatal: bool = False
+    #: Set when the error answers a request frame (one with a ``request_id``).
+    request_id: str | None = None
 
 
 # --- agent <-> server ---------------------------------------------------------------------------
@@ -261,6 +423,11 @@ class AgentWelcome(Message):
     agent_id: str
     agent_name: str
     conversations: tuple[ConversationSummary, ...]
+    role: Role = "agent"
+    presence: Status = "online"
+    agents: tuple[AgentInfo, ...] = ()
+    #: Sent to admins only.
+    app: AppSettings | None = None
 
 
 @_message("conversation.updated")
@@ -280,6 +447,7 @@ class OpenConversation(Message):
 class ConversationHistory(Message):
     conversation_id: str
     messages: tuple[ChatMessage, ...]
+    visitor: VisitorDetails | None = None
 
 
 @_message("visitor.revoke")
@@ -292,9 +460,233 @@ class RevokeVisitor(Message):
     reason: str = "revoked_by_agent"
 
 
-VISITOR_SENDS: frozenset[type[Message]] = frozenset({VisitorHello, SendMessage, ReadUpTo})
+# --- both sides ---------------------------------------------------------------------------------
+
+
+@_message("typing.set")
+@dataclass(frozen=True)
+class SetTyping(Message):
+    """The sender started or stopped typing. Agents name the conversation."""
+
+    typing: bool
+    conversation_id: str | None = None
+
+
+@_message("typing.changed")
+@dataclass(frozen=True)
+class TypingChanged(Message):
+    conversation_id: str
+    author: Author
+    name: str
+    typing: bool
+
+
+@_message("read.updated")
+@dataclass(frozen=True)
+class ReadUpdated(Message):
+    """Read receipt: ``reader`` has read ``conversation_id`` up to ``seq``."""
+
+    conversation_id: str
+    reader: Author
+    seq: int
+
+
+@_message("conversation.end")
+@dataclass(frozen=True)
+class EndConversation(Message):
+    conversation_id: str | None = None
+
+
+@_message("conversation.ended")
+@dataclass(frozen=True)
+class ConversationEnded(Message):
+    conversation_id: str
+    by: Author
+
+
+@_message("tags.change")
+@dataclass(frozen=True)
+class ChangeTags(Message):
+    """Add and remove a conversation's tags (at most 10). With ``version`` the change applies
+    only if the tags are still at that version (else ``VERSION_CONFLICT``)."""
+
+    request_id: str
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    conversation_id: str | None = None
+    version: int | None = None
+
+
+@_message("tags.updated")
+@dataclass(frozen=True)
+class TagsUpdated(Message):
+    conversation_id: str
+    tags: tuple[str, ...]
+    version: int
+
+
+@_message("request.done")
+@dataclass(frozen=True)
+class RequestDone(Message):
+    """The request frame with ``request_id`` succeeded (failures are ``error`` frames)."""
+
+    request_id: str
+
+
+# --- visitor -> server, after hello -------------------------------------------------------------
+
+
+@_message("visitor.update")
+@dataclass(frozen=True)
+class UpdateVisitor(Message):
+    """Change the visitor's profile and custom attributes (keys: letters, digits and ``-``).
+    Fails with the tawk.to error codes (``ATTRIBUTE_LIMIT_EXCEEDED``, ...)."""
+
+    request_id: str
+    profile: VisitorProfile | None = None
+    attributes: dict[str, Scalar] = dataclasses.field(default_factory=dict)
+
+
+@_message("visitor.event")
+@dataclass(frozen=True)
+class TrackEvent(Message):
+    request_id: str
+    name: str
+    metadata: dict[str, Scalar] = dataclasses.field(default_factory=dict)
+
+
+@_message("conversation.rate")
+@dataclass(frozen=True)
+class RateConversation(Message):
+    """The visitor's satisfaction with their latest ended (or current) conversation."""
+
+    rating: Rating
+    comment: str = ""
+
+
+@_message("prechat.submit")
+@dataclass(frozen=True)
+class SubmitPrechat(Message):
+    request_id: str
+    answers: tuple[FormAnswer, ...]
+
+
+@_message("offline.submit")
+@dataclass(frozen=True)
+class SubmitOffline(Message):
+    """The offline form; it becomes a conversation in the console."""
+
+    request_id: str
+    name: str
+    email: str
+    message: str
+    questions: tuple[FormAnswer, ...] = ()
+
+
+# --- server -> visitor --------------------------------------------------------------------------
+
+
+@_message("status.changed")
+@dataclass(frozen=True)
+class PageStatusChanged(Message):
+    status: Status
+
+
+# --- agent -> server, after hello ---------------------------------------------------------------
+
+
+@_message("presence.set")
+@dataclass(frozen=True)
+class SetPresence(Message):
+    status: Status
+
+
+@_message("conversation.assign")
+@dataclass(frozen=True)
+class AssignConversation(Message):
+    """Join (``agent_id`` is the sender), assign or transfer to ``agent_id``."""
+
+    conversation_id: str
+    agent_id: str
+
+
+@_message("conversation.leave")
+@dataclass(frozen=True)
+class LeaveConversation(Message):
+    conversation_id: str
+
+
+@_message("conversation.search")
+@dataclass(frozen=True)
+class SearchConversations(Message):
+    """Find conversations by visitor name, email or message text."""
+
+    request_id: str
+    query: str
+
+
+@_message("app.update")
+@dataclass(frozen=True)
+class UpdateApp(Message):
+    """Admins only; ``appid`` cannot change."""
+
+    request_id: str
+    app: AppSettings
+
+
+# --- server -> agent ----------------------------------------------------------------------------
+
+
+@_message("conversation.search_results")
+@dataclass(frozen=True)
+class SearchResults(Message):
+    request_id: str
+    conversations: tuple[ConversationSummary, ...]
+
+
+@_message("agent.presence")
+@dataclass(frozen=True)
+class AgentPresenceChanged(Message):
+    agent: AgentInfo
+
+
+@_message("app.updated")
+@dataclass(frozen=True)
+class AppUpdated(Message):
+    app: AppSettings
+
+
+VISITOR_SENDS: frozenset[type[Message]] = frozenset(
+    {
+        VisitorHello,
+        SendMessage,
+        ReadUpTo,
+        SetTyping,
+        EndConversation,
+        RateConversation,
+        ChangeTags,
+        UpdateVisitor,
+        TrackEvent,
+        SubmitPrechat,
+        SubmitOffline,
+    }
+)
 AGENT_SENDS: frozenset[type[Message]] = frozenset(
-    {AgentHello, OpenConversation, SendMessage, ReadUpTo, RevokeVisitor}
+    {
+        AgentHello,
+        OpenConversation,
+        SendMessage,
+        ReadUpTo,
+        RevokeVisitor,
+        SetTyping,
+        EndConversation,
+        ChangeTags,
+        SetPresence,
+        AssignConversation,
+        LeaveConversation,
+        SearchConversations,
+        UpdateApp,
+    }
 )
 
 
@@ -363,6 +755,8 @@ def _to_json(value: Any) -> Any:
         return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):
         return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_json(v) for k, v in value.items()}
     return value
 
 
@@ -395,10 +789,21 @@ def parse_value(tp: Any, raw: Any, where: str) -> Any:
         options = typing.get_args(tp)
         if raw is None and type(None) in options:
             return None
-        (inner,) = [o for o in options if o is not type(None)]
-        return parse_value(inner, raw, where)
+        inner = [o for o in options if o is not type(None)]
+        for option in inner[:-1]:
+            try:
+                return parse_value(option, raw, where)
+            except ProtocolError:
+                continue
+        return parse_value(inner[-1], raw, where)
+    if origin is dict:
+        if not isinstance(raw, dict):
+            raise ProtocolError("bad_field", f"{where}: expected an object")
+        item = typing.get_args(tp)[1]
+        return {k: parse_value(item, v, f"{where}.{k}") for k, v in raw.items()}
     if origin is Literal:
-        if raw not in typing.get_args(tp):
+        # bool is an int in Python: keep true from passing as 1.
+        if isinstance(raw, bool) or raw not in typing.get_args(tp):
             allowed = ", ".join(repr(a) for a in typing.get_args(tp))
             raise ProtocolError("bad_field", f"{where}: expected one of {allowed}, got {raw!r}")
         return raw
@@ -414,6 +819,10 @@ def parse_value(tp: Any, raw: Any, where: str) -> Any:
     if tp is int:
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise ProtocolError("bad_field", f"{where}: expected an integer")
+        return raw
+    if tp is float:
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise ProtocolError("bad_field", f"{where}: expected a number")
         return raw
     if tp is str:
         if not isinstance(raw, str):
