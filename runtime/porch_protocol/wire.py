@@ -412,9 +412,10 @@ class ErrorFrame(Message):
 @_message("agent.hello")
 @dataclass(frozen=True)
 class AgentHello(Message):
-    """First frame on ``/ws/agent``; ``token`` comes from ``POST /api/v1/agent/login``."""
+    """First frame on ``/ws/agent``. The console authenticates with its session cookie and
+    sends no ``token``; API clients send the ``token`` from ``POST /api/v1/agent/login``."""
 
-    token: str
+    token: str = ""
 
 
 @_message("agent.welcome")
@@ -507,8 +508,9 @@ class ConversationEnded(Message):
 @_message("tags.change")
 @dataclass(frozen=True)
 class ChangeTags(Message):
-    """Add and remove a conversation's tags (at most 10). With ``version`` the change applies
-    only if the tags are still at that version (else ``VERSION_CONFLICT``)."""
+    """Add and remove the visitor's tags (at most 10; agents name the visitor by one of their
+    conversations). With ``version`` the change applies only if the tags are still at that
+    version (else ``VERSION_CONFLICT``)."""
 
     request_id: str
     add: tuple[str, ...] = ()
@@ -520,7 +522,9 @@ class ChangeTags(Message):
 @_message("tags.updated")
 @dataclass(frozen=True)
 class TagsUpdated(Message):
-    conversation_id: str
+    """Tags belong to the visitor (every conversation of theirs shows them)."""
+
+    visitor_uid: str
     tags: tuple[str, ...]
     version: int
 
