@@ -59,8 +59,9 @@ async def serve_session(
 
     Database work is shielded from cancellation: a frame once read is handled to the end (its
     transaction commits or rolls back) even when the client hangs up meanwhile, so no
-    half-finished transaction is ever abandoned; only the wait for the next frame is cancelled. ``presence(conn, who,
-    True)`` runs once the socket joined the hub, ``presence(conn, who, False)`` once it left.
+    half-finished transaction is ever abandoned; only the wait for the next frame is cancelled.
+    ``presence(conn, who, True)`` runs once the socket joined the hub, ``presence(conn, who,
+    False)`` once it left.
     """
     await websocket.accept()
     conn = Connection(websocket)
@@ -73,13 +74,17 @@ async def serve_session(
         if hello is None:
             return
         with anyio.CancelScope(shield=True):
-            who = await welcome(conn, cast(_Hello, hello))
-            if who is None:
+            welcomed = await welcome(conn, cast(_Hello, hello))
+            if welcomed is None:
                 return
-            for channel in who.channels:
+            who = welcomed
+            for channel in welcomed.channels:
                 hub.join(channel, conn)
             if presence is not None:
-                await presence(conn, who, True)
+                await presence(conn, welcomed, True)
+        await _serve_frames(welcomed)
+
+    async def _serve_frames(who: _Who) -> None:
         while not conn.closing:
             frame = await conn.receive(expected)
             if isinstance(frame, BadFrame):
