@@ -73,16 +73,21 @@ async def serve_session(
         hello = await receive_hello(conn, hello_type, hello_timeout)
         if hello is None:
             return
-        with anyio.CancelScope(shield=True):
-            welcomed = await welcome(conn, cast(_Hello, hello))
-            if welcomed is None:
-                return
-            who = welcomed
-            for channel in welcomed.channels:
-                hub.join(channel, conn)
-            if presence is not None:
-                await presence(conn, welcomed, True)
+        welcomed = await _admit(cast(_Hello, hello))
+        if welcomed is None:
+            return
+        who = welcomed
         await _serve_frames(welcomed)
+
+    async def _admit(hello: _Hello) -> _Who | None:
+        with anyio.CancelScope(shield=True):
+            welcomed = await welcome(conn, hello)
+            if welcomed is not None:
+                for channel in welcomed.channels:
+                    hub.join(channel, conn)
+                if presence is not None:
+                    await presence(conn, welcomed, True)
+        return welcomed
 
     async def _serve_frames(who: _Who) -> None:
         while not conn.closing:
