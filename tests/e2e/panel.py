@@ -105,7 +105,7 @@ class VisitorPanel:
 
     @property
     def typing_indicator(self) -> Locator:
-        """"<agent> is typing…"; empty and hidden when nobody types."""
+        """The line "<agent> is typing…"; empty and hidden when nobody types."""
         return self.locator("#typing")
 
     # --- ending and rating ----------------------------------------------------------------------
