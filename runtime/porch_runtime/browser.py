@@ -57,6 +57,8 @@ class BrowserAdapter:
     def _receive_attach(self, data: Any) -> None:
         """``ui.attach`` with its File: the metadata goes to the runtime (which judges size and
         type), the File stays here."""
+        if getattr(data, "type", None) != "ui.attach":
+            raise BridgeError("only ui.attach may carry a file")
         file = getattr(data, "file", None)
         if file is None or not js.File.prototype.isPrototypeOf(file):
             raise BridgeError("ui.attach: file must be a File")
