@@ -125,26 +125,29 @@ class BrowserAdapter:
             self.runtime.upload_failed(order.upload_id, "file_missing")
             self._flush()
             return
-        body = js.FormData.new()
-        body.append("file", file, file.name)
+        # The body is the file itself; its name travels URL-encoded in X-Filename.
         headers = js.Headers.new()
         headers.append("Authorization", f"Bearer {order.token}")
+        headers.append("X-Filename", js.encodeURIComponent(file.name))
+        headers.append("Content-Type", file.type or "application/octet-stream")
         init = to_js(
-            {"method": "POST", "headers": headers, "body": body},
+            {"method": "POST", "headers": headers, "body": file},
             dict_converter=js.Object.fromEntries,
         )
+        failure = "network"
         try:
             response = await js.fetch(order.url, init)
-            answer = (await response.json()).to_py() if response.ok else None
+            answer = (await response.json()).to_py()
+            if not response.ok:
+                failure = str(answer.get("error", f"http_{int(response.status)}"))
+                answer = None
         except Exception as exc:  # a network failure arrives as a JsException
             js.console.warn(f"[porch] upload failed: {exc}")
-            answer, response = None, None
+            answer = None
         if answer is None:
-            status = "network" if response is None else f"http_{int(response.status)}"
-            self.runtime.upload_failed(order.upload_id, status)
+            self.runtime.upload_failed(order.upload_id, failure)
         else:
-            ref = answer.get("file", answer) if isinstance(answer, dict) else answer
-            self.runtime.upload_finished(order.upload_id, ref)
+            self.runtime.upload_finished(order.upload_id, answer)
             if order.upload_id not in self.runtime.uploads:
                 self._files.pop(order.upload_id, None)
         self._flush()

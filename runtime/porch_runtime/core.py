@@ -729,6 +729,7 @@ class VisitorRuntime:
             rating=rating,
             can_upload=self._can_upload(),
         )
+        self._render_surface()
 
     # --- read receipts --------------------------------------------------------------------------
 
@@ -810,8 +811,11 @@ class VisitorRuntime:
         )
 
     def _render_surface(self) -> None:
-        """What the panel shows under the messages: the composer, or a form instead of it."""
-        if self.page_status == "offline":
+        """What the panel shows under the messages: the composer, or a form instead of it. An open
+        conversation keeps its composer when the page goes offline (the agents read it later);
+        a visitor without one gets the offline form."""
+        open_conversation = self.conversation_id is not None and not self.ended
+        if self.page_status == "offline" and not open_conversation:
             surface = "offline_sent" if self.offline_sent else "offline"
         elif self._prechat_pending():
             surface = "prechat"

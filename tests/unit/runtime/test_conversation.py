@@ -109,6 +109,16 @@ def test_page_status_from_the_welcome_and_its_changes_reach_the_panel() -> None:
     assert last(h, "render.surface")["surface"] == "chat"
 
 
+def test_an_open_conversation_keeps_its_composer_when_the_page_goes_offline() -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1),))
+    h.server(PageStatusChanged(status="offline"))
+    assert last(h, "render.page_status")["status"] == "offline"
+    assert last(h, "render.surface")["surface"] == "chat"
+    h.server(ConversationEnded(conversation_id="c1", by="agent"))
+    assert last(h, "render.surface")["surface"] == "offline"
+
+
 def test_an_unchanged_status_is_not_rendered_again() -> None:
     h = Harness()
     h.connect(page_status="online")
