@@ -309,7 +309,9 @@ function renderSurface(msg, relabel) {
     ]);
     buildFields($("offline-questions"), "offline-q", msg.fields);
   }
-  if (!relabel && previous !== surface && visibility === "maximized") focusSurface();
+  /* A form that appears takes focus in an open panel; the composer already had it at first. */
+  const first = previous === null && surface === "chat";
+  if (!relabel && !first && previous !== surface && visibility === "maximized") focusSurface();
 }
 
 function focusSurface() {
