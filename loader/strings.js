@@ -215,7 +215,7 @@ export const STRINGS = {
     loading: "Запуск чата…", connecting: "Подключение…", online: "В сети",
     reconnecting: "Переподключение…", offline: "Не в сети", closed: "Этот сеанс чата завершён.",
     you: "Вы", agent: "Оператор", sending: "Отправка…", failed: "Не отправлено. Повторить",
-    status_online: "На связи", status_away: "Отошли", status_offline: "Не на связи",
+    status_online: "В сети", status_away: "Нет на месте", status_offline: "Не в сети",
     end_chat: "Завершить чат", end_confirm: "Завершить этот чат?", end_yes: "Завершить чат",
     end_no: "Продолжить чат", ended_notice: "Чат завершён.", rate_title: "Как прошёл этот чат?",
     rate_like: "Хорошо", rate_neutral: "Нормально", rate_dislike: "Плохо",
