@@ -681,6 +681,8 @@ class VisitorRuntime:
 
     def _reset_conversation(self) -> None:
         self.conversation_id = None
+        # The visitor has chatted before: the pre-chat questions are not asked again.
+        self.prechat_done = True
         self.messages.clear()
         self.last_seq = self.read_seq = self.shown_seq = self.agent_read_seq = 0
         self.ended, self.rating, self.rated_now = False, None, False
@@ -795,6 +797,7 @@ class VisitorRuntime:
             self._render_typing()
         for request_id in list(self.requests):
             self._resolve(request_id, NOT_CONNECTED, "the connection was lost")
+        self._render_conversation()
 
     # --- page status and forms ------------------------------------------------------------------
 

@@ -197,6 +197,25 @@ def test_prechat_form_shows_before_the_first_chat_and_holds_early_messages() -> 
     assert [f.client_id for f in sent(h, SendMessage)] == ["early"]
 
 
+def test_no_prechat_form_again_after_an_ended_chat() -> None:
+    h = Harness()
+    widget = WidgetSettings(app_name="S", prechat_fields=FIELDS)
+    h.connect(messages=(agent_message(1),), widget=widget, ended=True)
+    h.panel("ui.send", client_id="again", text="me again")
+    assert last(h, "render.surface")["surface"] == "chat"
+    assert [f.client_id for f in sent(h, SendMessage)] == ["again"]
+
+
+def test_the_end_button_goes_while_disconnected() -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1),))
+    assert last(h, "render.conversation")["can_end"] is True
+    h.closed(1006)
+    assert last(h, "render.conversation")["can_end"] is False
+    h.panel("ui.end")
+    assert sent(h, EndConversation) == []
+
+
 def test_no_prechat_form_for_a_visitor_who_already_has_a_conversation() -> None:
     h = Harness()
     h.connect(
