@@ -818,8 +818,11 @@ class VisitorRuntime:
         conversation keeps its composer when the page goes offline (the agents read it later);
         a visitor without one gets the offline form."""
         open_conversation = self.conversation_id is not None and not self.ended
-        if self.page_status == "offline" and not open_conversation:
-            surface = "offline_sent" if self.offline_sent else "offline"
+        if self.page_status == "offline" and self.offline_sent:
+            # The form became a conversation; the confirmation stays while the page is offline.
+            surface = "offline_sent"
+        elif self.page_status == "offline" and not open_conversation:
+            surface = "offline"
         elif self._prechat_pending():
             surface = "prechat"
         else:

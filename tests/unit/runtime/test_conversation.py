@@ -157,6 +157,11 @@ def test_offline_form_is_sent_with_the_apps_questions_and_confirmed_with_its_mes
     assert last(h, "render.form")["state"] == "done"
     surface = last(h, "render.surface")
     assert surface["surface"] == "offline_sent" and surface["offline_message"] == "Back at 9"
+    # The server makes the form a conversation: its messages arrive; the confirmation stays.
+    h.server(NewMessage(message=visitor_message(1, "offline-1")))
+    assert last(h, "render.surface")["surface"] == "offline_sent"
+    h.server(PageStatusChanged(status="online"))
+    assert last(h, "render.surface")["surface"] == "chat"
 
 
 def test_a_server_error_on_a_form_is_shown_and_the_form_can_be_sent_again() -> None:
