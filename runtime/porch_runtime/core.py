@@ -985,13 +985,14 @@ class VisitorRuntime:
         self._update_unread()
 
     def _update_unread(self) -> None:
-        """Agents' messages the panel has rendered but the visitor has not seen. Counting only
+        """Agents' messages the panel has rendered but the visitor has not seen (system notices,
+        such as an agent joining, are not messages to the visitor and do not count). Counting only
         what the panel reported keeps the count from flashing up for a message that lands in an
         open panel and is read a moment later."""
         count = sum(
             1
             for m in self.messages.values()
-            if m.author != "visitor" and self.read_seq < m.seq <= self.shown_seq
+            if m.author == "agent" and self.read_seq < m.seq <= self.shown_seq
         )
         if count != self.unread:
             self.unread = count
