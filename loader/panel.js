@@ -135,7 +135,8 @@ function renderMessage(key, message) {
   let li = nodes.get(key);
   if (!li) {
     li = document.createElement("li");
-    li.className = "message";
+    /* System events (an agent joined, the chat ended) are notices in the log, not messages. */
+    li.className = message.author === "system" ? "notice" : "message";
     li.dataset.key = key;
     const text = document.createElement("span");
     text.className = "message-text";
