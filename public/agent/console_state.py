@@ -174,7 +174,7 @@ def link_segments(text: str) -> list[tuple[str, str | None]]:
     start = 0
     for match in _URL.finditer(text):
         url = match.group(0)
-        while url and url[-1] in _TRAILING and not (url[-1] == ")" and "(" in url):
+        while url[-1] in _TRAILING and not (url[-1] == ")" and url.count("(") >= url.count(")")):
             url = url[:-1]
         end = match.start() + len(url)
         if match.start() > start:
