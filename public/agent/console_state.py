@@ -28,6 +28,7 @@ from porch_protocol import (
     AppSettings,
     AppUpdated,
     AssignConversation,
+    BusinessHours,
     ChangeTags,
     ChatMessage,
     CloseCode,
@@ -37,11 +38,13 @@ from porch_protocol import (
     ConversationUpdated,
     EndConversation,
     ErrorFrame,
+    FormField,
     LeaveConversation,
     Message,
     MessageAck,
     NewMessage,
     OpenConversation,
+    OpeningHours,
     ReadUpdated,
     ReadUpTo,
     RequestDone,
@@ -807,3 +810,72 @@ class ConsoleState:
         if last > 0 and (always or last > summary.agent_read_seq):
             self._put(replace(summary, agent_read_seq=last))
             self._to_send.append(ReadUpTo(seq=last, conversation_id=summary.id))
+
+
+# --- the settings panel's text fields -------------------------------------------------------------
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_HOURS_LINE = re.compile(r"^(\w{3})\s+(\d{2}:\d{2})\s*-\s*(\d{2}:\d{2})$")
+_FIELD_KINDS = ("text", "email", "phone", "textarea", "select")
+
+
+def parse_lines(text: str) -> tuple[str, ...]:
+    """One entry per line (allowed domains), trimmed, blanks dropped."""
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def format_hours(hours: BusinessHours | None) -> str:
+    if hours is None:
+        return ""
+    return "\n".join(f"{WEEKDAYS[d.weekday]} {d.opens}-{d.closes}" for d in hours.days)
+
+
+def parse_hours(timezone: str, text: str) -> BusinessHours | None:
+    """Business hours from lines ``Mon 09:00-17:00``; no lines means always open."""
+    days = []
+    for number, line in enumerate(parse_lines(text), 1):
+        match = _HOURS_LINE.match(line)
+        if match is None or match.group(1).title() not in WEEKDAYS:
+            raise ValueError(f"business hours, line {number}: write it like 'Mon 09:00-17:00'")
+        opens, closes = match.group(2), match.group(3)
+        if not (_is_time(opens) and _is_time(closes) and opens < closes):
+            raise ValueError(f"business hours, line {number}: opening must be before closing")
+        days.append(OpeningHours(WEEKDAYS.index(match.group(1).title()), opens, closes))
+    if not days:
+        return None
+    if not timezone.strip():
+        raise ValueError("business hours need a timezone, e.g. Europe/Berlin")
+    return BusinessHours(timezone=timezone.strip(), days=tuple(days))
+
+
+def _is_time(hh_mm: str) -> bool:
+    hours, minutes = hh_mm.split(":")
+    return int(hours) < 24 and int(minutes) < 60
+
+
+def format_fields(fields: tuple[FormField, ...]) -> str:
+    lines = []
+    for f in fields:
+        parts = [f.name, f.label, f.kind, "required" if f.required else "optional"]
+        lines.append(" | ".join(parts + list(f.options)))
+    return "\n".join(lines)
+
+
+def parse_fields(text: str) -> tuple[FormField, ...]:
+    """Pre-chat fields from lines ``name | label | kind | required|optional | options…``."""
+    fields = []
+    for number, line in enumerate(parse_lines(text), 1):
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            raise ValueError(f"pre-chat fields, line {number}: write 'name | label | kind'")
+        kind = parts[2] if len(parts) > 2 and parts[2] else "text"
+        if kind not in _FIELD_KINDS:
+            raise ValueError(
+                f"pre-chat fields, line {number}: kind is one of {', '.join(_FIELD_KINDS)}"
+            )
+        required = len(parts) > 3 and parts[3] == "required"
+        options = tuple(p for p in parts[4:] if p)
+        if kind == "select" and not options:
+            raise ValueError(f"pre-chat fields, line {number}: a select field needs options")
+        fields.append(FormField(parts[0], parts[1], kind, required, options))  # type: ignore[arg-type]
+    return tuple(fields)

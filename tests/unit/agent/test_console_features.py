@@ -18,6 +18,7 @@ from porch_protocol import (
     AppSettings,
     AppUpdated,
     AssignConversation,
+    BusinessHours,
     ChangeTags,
     ChatMessage,
     ConversationEnded,
@@ -27,9 +28,11 @@ from porch_protocol import (
     EndConversation,
     ErrorFrame,
     FileRef,
+    FormField,
     LeaveConversation,
     NewMessage,
     OpenConversation,
+    OpeningHours,
     ReadUpdated,
     ReadUpTo,
     RequestDone,
@@ -583,3 +586,57 @@ def test_read_up_to_follows_a_new_message_in_the_open_conversation() -> None:
     state = opened("c1", conv("c1"))
     state.receive_frame(NewMessage(message=message(1)))
     assert state.frames_to_send() == [ReadUpTo(seq=1, conversation_id="c1")]
+
+
+# --- settings text fields -----------------------------------------------------------------------
+
+
+def test_business_hours_round_trip_through_their_text_form() -> None:
+    hours = cs.parse_hours("Europe/Berlin", "Mon 09:00-17:00\n\n sun 10:00 - 12:30 ")
+    assert hours == BusinessHours(
+        timezone="Europe/Berlin",
+        days=(OpeningHours(0, "09:00", "17:00"), OpeningHours(6, "10:00", "12:30")),
+    )
+    assert cs.format_hours(hours) == "Mon 09:00-17:00\nSun 10:00-12:30"
+    assert cs.parse_hours("", "  ") is None and cs.format_hours(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("timezone", "text", "error"),
+    [
+        ("UTC", "Monday 9-5", "line 1"),
+        ("UTC", "Mon 09:00-17:00\nXyz 09:00-10:00", "line 2"),
+        ("UTC", "Mon 17:00-09:00", "before closing"),
+        ("UTC", "Mon 09:00-24:30", "before closing"),
+        ("", "Mon 09:00-17:00", "timezone"),
+    ],
+)
+def test_bad_business_hours_name_the_line_and_the_rule(
+    timezone: str, text: str, error: str
+) -> None:
+    with pytest.raises(ValueError, match=error):
+        cs.parse_hours(timezone, text)
+
+
+def test_prechat_fields_round_trip_through_their_text_form() -> None:
+    text = "name | Your name | text | required\ntopic | Topic | select | optional | Sales | Help"
+    fields = cs.parse_fields(text)
+    assert fields == (
+        FormField("name", "Your name", "text", True),
+        FormField("topic", "Topic", "select", False, ("Sales", "Help")),
+    )
+    assert cs.parse_fields(cs.format_fields(fields)) == fields
+    assert cs.parse_fields("email | Email") == (FormField("email", "Email"),)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [("justname", "line 1"), ("a | b | colour", "kind is one of"), ("a | b | select", "options")],
+)
+def test_bad_prechat_fields_name_the_line_and_the_rule(text: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        cs.parse_fields(text)
+
+
+def test_domains_are_one_per_line() -> None:
+    assert cs.parse_lines(" shop.example \n\n*.shop.example") == ("shop.example", "*.shop.example")
