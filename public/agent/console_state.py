@@ -325,12 +325,17 @@ class ConsoleState:
         return reset, dirty
 
     def visible(self) -> list[ConversationSummary]:
-        """The list as shown: the search results, else the current view; by latest activity
-        (ties broken by id so the order is stable)."""
+        """The list as shown: the search results, else the current view, plus the open
+        conversation (joining it must not make it vanish); by latest activity (ties broken by id
+        so the order is stable)."""
         if self.search_results is not None:
             found = [self.conversations[i] for i in self.search_results if i in self.conversations]
         else:
-            found = [s for s in self.conversations.values() if in_view(s, self.view, self.agent_id)]
+            found = [
+                s
+                for s in self.conversations.values()
+                if s.id == self.open_id or in_view(s, self.view, self.agent_id)
+            ]
         return sorted(found, key=lambda s: (-s.updated_at, s.id))
 
     def conversation_order(self) -> list[ConversationSummary]:
@@ -619,6 +624,9 @@ class ConsoleState:
             return  # the agent has moved on to another conversation
         self.messages = {m.seq: m for m in frame.messages}
         self.details = frame.visitor
+        for old in frame.visitor.past_conversations if frame.visitor else ():
+            if old.id not in self.conversations:  # so the details panel can open them
+                self._put(old)
         for message in frame.messages:
             self._settle_pending(message)
         self._mark_read(always=True)
