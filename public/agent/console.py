@@ -593,7 +593,7 @@ class ConsoleApp:
     def render(self) -> None:
         self.render_scheduled = False
         self.render_status()
-        if document.body.dataset.session == "ready":
+        if self.state.agent_id is not None:
             self.render_topbar()
             self.render_list()
             self.render_conversation()
