@@ -19,7 +19,6 @@ PyScript applies on the main thread while the event is still live.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import json
 import uuid
 from typing import Any
@@ -48,7 +47,16 @@ from console_state import (
 from pyscript import document, window
 from pyscript.ffi import create_proxy, to_js
 
-from porch_protocol import AgentWelcome, AppSettings, ChatMessage, ProtocolError, decode, encode
+from porch_protocol import (
+    AgentWelcome,
+    AppSettings,
+    ChatMessage,
+    ConversationSummary,
+    ProtocolError,
+    VisitorDetails,
+    encode,
+    from_dict,
+)
 
 TOKEN_KEY = "porch.agent.token"
 AGENT_NAME_KEY = "porch.agent.name"
@@ -121,16 +129,19 @@ class ConsoleApp:
         self.search_task: asyncio.Task[None] | None = None
         self.render_scheduled = False
         self.render_proxy = create_proxy(lambda *_: self.render())
-        self.items: dict[str, dict[str, Any]] = {}  # conversation id -> its list item's nodes
+        # What view.js has drawn, so each frame sends only the difference.
         self.item_order: list[str] = []
+        self.drawn_rows: set[str] = set()
         self.shown: dict[str, Any] = {}  # what was last drawn outside the list, to skip redraws
         self.shown_id: str | None = None  # the conversation whose messages #messages holds
-        self.seq_nodes: dict[int, Any] = {}
-        self.pending_nodes: dict[str, Any] = {}
+        self.drawn_seqs: set[int] = set()
+        self.drawn_pending: set[str] = set()
         self.seen_up_to = 0
         self.audio: Any = None
         self.last_activity_note = 0
         self.tick_task: asyncio.Task[None] | None = None
+        #: view.js's entry point (a deferred script, run before PyScript starts this worker).
+        self.draw = window.porchView.render
 
     # --- boot, login, logout --------------------------------------------------------------------
 
@@ -261,8 +272,8 @@ class ConsoleApp:
         self.state = ConsoleState()
         self.delays = backoff()
         document.body.removeAttribute("data-session")
-        _by_id("conversations").replaceChildren()
-        self.items, self.item_order, self.shown = {}, [], {}
+        window.porchView.clearList()
+        self.item_order, self.drawn_rows, self.shown = [], set(), {}
         self.render()
         self.show_login(error)
 
@@ -301,8 +312,10 @@ class ConsoleApp:
         if socket is not self.socket:
             return
         try:
-            frame = decode(str(event.data), AGENT_RECEIVES)
-        except ProtocolError as exc:
+            # Not decode(): its 64 KiB cap guards the server against clients, and a welcome
+            # listing 200 conversations from our own server is larger than that.
+            frame = from_dict(json.loads(str(event.data)), AGENT_RECEIVES)
+        except (ProtocolError, ValueError) as exc:
             js.console.error(f"porch: dropped a bad frame: {exc}")
             return
         self.state.receive_frame(frame)
@@ -401,8 +414,7 @@ class ConsoleApp:
         previous = self.state.open_id
         self.act(self.state.close_conversation)
         self.render()
-        item = self.items.get(previous or "")
-        (item["button"] if item else _by_id("conversations-heading")).focus()
+        window.porchView.focusRow(previous or "")
 
     def on_reply_keydown(self, event: Any) -> None:
         if event.key != "Enter" or event.shiftKey or event.isComposing:
@@ -591,241 +603,153 @@ class ConsoleApp:
             asyncio.get_event_loop().call_later(1 / 60, self.render)
 
     def render(self) -> None:
+        """Send view.js what changed since the last frame, in one call (one round trip)."""
         self.render_scheduled = False
-        self.render_status()
-        if self.state.agent_id is not None:
-            self.render_topbar()
-            self.render_list()
-            self.render_conversation()
-            self.render_details()
-        for text in self.state.announcements_to_make():
-            _by_id("announcer").textContent = text
-        self.show_console_error(self.state.last_error)
+        started = js.performance.now()
+        state = self.state
+        patch: dict[str, Any] = {}
+        connection = state.connection
+        if self.changed("status", connection):
+            patch["status"] = [connection.value, STATUS_TEXT[connection]]
+        if state.agent_id is not None:
+            self.render_topbar(patch)
+            self.render_list(patch)
+            self.render_conversation(patch)
+            self.render_details(patch)
+        announcements = state.announcements_to_make()
+        if announcements:
+            patch["announce"] = announcements[-1]
+        if self.changed("error", state.last_error):
+            patch["error"] = state.last_error or ""
+        if "list" in patch:  # the worker's share of drawing the list, for measurements
+            patch["list"]["worker_ms"] = round(js.performance.now() - started, 1)
+        if patch:
+            self.draw(json.dumps(patch))
+
+    def render_status(self) -> None:
+        """Draw the connection status now (outside a frame: login, logout)."""
+        self.render()
+
+    def show_console_error(self, error: str | None) -> None:
+        self.state.last_error = error
+        self.schedule_render()
 
     def changed(self, key: str, value: Any) -> bool:
         """Whether ``value`` differs from what was drawn under ``key`` (and remember it)."""
-        if self.shown.get(key, object()) == value:
+        if self.shown.get(key, _NOTHING) == value:
             return False
         self.shown[key] = value
         return True
 
-    def show_console_error(self, error: str | None) -> None:
-        if self.changed("error", error):
-            node = _by_id("console-error")
-            node.textContent = error or ""
-            node.hidden = not error
-
-    def render_status(self) -> None:
-        connection = self.state.connection
-        if self.changed("status", connection):
-            node = _by_id("status")
-            node.dataset.state = connection.value
-            node.textContent = STATUS_TEXT[connection]
-
-    def render_topbar(self) -> None:
+    def render_topbar(self, patch: dict[str, Any]) -> None:
         state = self.state
         if self.changed("presence", state.presence):
-            _by_id("presence").value = state.presence
-            document.body.dataset.presence = state.presence
+            patch["presence"] = state.presence
         if self.changed("admin", state.role == "admin" and state.app is not None):
-            _by_id("settings-open").hidden = not self.shown["admin"]
-        badges = tuple(state.view_badge(v) for v in VIEWS)
-        if self.changed("badges", (badges, state.view, state.search_results is None)):
-            for view, count in zip(VIEWS, badges, strict=True):
-                node = document.querySelector(f'[data-badge="{view}"]')
-                node.textContent = str(count) if count else ""
-                node.hidden = not count
-                node.setAttribute("aria-label", f"{count} with unread messages")
-                button = document.querySelector(f'button[data-view="{view}"]')
-                pressed = view == state.view and state.search_results is None
-                button.setAttribute("aria-pressed", "true" if pressed else "false")
+            patch["admin"] = self.shown["admin"]
+        badges = {v: state.view_badge(v) for v in VIEWS}
+        view = state.view if state.search_results is None else None
+        if self.changed("badges", (badges, view)):
+            patch["views"] = {"badges": badges, "pressed": view}
 
-    def render_list(self) -> None:
-        started = js.performance.now()
+    def render_list(self, patch: dict[str, Any]) -> None:
+        """The rows that changed (all of them only for new rows or a reset) and the order when
+        it changed."""
         reset, dirty = self.state.take_dirty()
         summaries = self.state.visible()
         wanted = [s.id for s in summaries]
-        wanted_set = set(wanted)
-        container = _by_id("conversations")
-        for gone in [i for i in self.items if i not in wanted_set]:
-            self.items.pop(gone)["li"].remove()
-            self.item_order.remove(gone)
-        touched = 0
-        for summary in summaries:
-            item = self.items.get(summary.id)
-            if item is None:
-                item = self._new_item(summary.id)
-            elif not reset and summary.id not in dirty:
-                continue
-            touched += self._draw_item(item, summary)
-        if wanted != self.item_order:
-            self._reorder(container, wanted)
-        if self.changed("empty", bool(wanted)):
-            empty = _by_id("conversations-empty")
-            empty.hidden = bool(wanted)
-            empty.textContent = (
-                "No conversations found." if self.state.search_query else ("No conversations here.")
-            )
-        if reset or dirty:
-            dataset = container.dataset
-            dataset.renderMs = f"{js.performance.now() - started:.1f}"
-            dataset.renderedRows = str(len(wanted))
-            dataset.touchedRows = str(touched)
+        rows = [
+            [s.id, self._row_view(s)]
+            for s in summaries
+            if reset or s.id in dirty or s.id not in self.drawn_rows
+        ]
+        order_changed = wanted != self.item_order
+        if rows or order_changed:
+            patch["list"] = {"order": wanted if order_changed else None, "rows": rows}
+            self.item_order = wanted
+            self.drawn_rows = set(wanted)
+        if self.changed("empty", (bool(wanted), bool(self.state.search_query))):
+            found = "No conversations found." if self.state.search_query else "None here."
+            patch["empty"] = "" if wanted else found
 
-    def _reorder(self, container: Any, wanted: list[str]) -> None:
-        """Move rows into ``wanted`` order with as few DOM moves as the Python-side order
-        allows (one move when one conversation jumps to the top)."""
-        current = [i for i in self.item_order if i in self.items]
-        focused = document.activeElement
-        refocus = focused.getAttribute("data-conversation-id") if focused else None
-        for index, conversation_id in enumerate(wanted):
-            if index < len(current) and current[index] == conversation_id:
-                continue
-            anchor = self.items[current[index]]["li"] if index < len(current) else None
-            container.insertBefore(self.items[conversation_id]["li"], anchor)
-            if conversation_id in current:
-                current.remove(conversation_id)
-            current.insert(index, conversation_id)
-        self.item_order = wanted
-        if refocus and str(refocus) in self.items:
-            self.items[str(refocus)]["button"].focus()
-
-    def _draw_item(self, item: dict[str, Any], summary: Any) -> int:
-        """Write one row; returns 1 if anything changed, else 0."""
-        unread = unread_count(summary)
+    def _row_view(self, summary: ConversationSummary) -> dict[str, Any]:
         assignee = self.state.assignee(summary)
-        flags = []
-        if summary.offline:
-            flags.append("Offline form")
-        if summary.ended:
-            flags.append("Ended")
-        if summary.closed:
-            flags.append("Closed")
-        view = (
-            visitor_label(summary),
-            message_words(summary.last_message) if summary.last_message else "",
-            unread,
-            " · ".join(flags),
-            summary.id == self.state.open_id,
-            f"{assignee.name} ({assignee.presence})" if assignee else "Unassigned",
-            summary.visitor_online,
-        )
-        if item["view"] == view:
-            return 0
-        old = item["view"] or (None,) * len(view)
-        item["view"] = view
-        if old[0] != view[0]:
-            item["name"].textContent = view[0]
-        if old[1] != view[1]:
-            item["last"].textContent = view[1]
-        if old[2] != unread:
-            item["unread"].textContent = str(unread) if unread else ""
-            item["unread"].hidden = not unread
-            item["unread_label"].textContent = f", {unread} unread" if unread else ""
-        if old[3] != view[3]:
-            item["flags"].textContent = view[3]
-            item["button"].dataset.ended = "true" if summary.ended else "false"
-            item["button"].dataset.offline = "true" if summary.offline else "false"
-        if old[4] != view[4]:
-            item["button"].setAttribute("aria-current", "true" if view[4] else "false")
-        if old[5] != view[5]:
-            item["assignee"].textContent = view[5]
-        if old[6] != view[6]:
-            item["button"].dataset.online = "true" if view[6] else "false"
-        return 1
+        flags = [
+            flag
+            for flag, on in (
+                ("Offline form", summary.offline),
+                ("Ended", summary.ended),
+                ("Closed", summary.closed),
+            )
+            if on
+        ]
+        return {
+            "name": visitor_label(summary),
+            "last": message_words(summary.last_message) if summary.last_message else "",
+            "unread": unread_count(summary),
+            "flags": " · ".join(flags),
+            "current": summary.id == self.state.open_id,
+            "assignee": f"{assignee.name} ({assignee.presence})" if assignee else "Unassigned",
+            "online": summary.visitor_online,
+            "ended": summary.ended,
+            "offline": summary.offline,
+        }
 
-    def _new_item(self, conversation_id: str) -> dict[str, Any]:
-        li = document.createElement("li")
-        button = document.createElement("button")
-        button.type = "button"
-        button.className = "conversation"
-        button.dataset.conversationId = conversation_id
-        parts = {}
-        for key, tag, cls in (
-            ("name", "span", "conversation-name"),
-            ("unread", "span", "conversation-unread"),
-            ("unread_label", "span", "visually-hidden"),
-            ("flags", "span", "conversation-flags"),
-            ("last", "span", "conversation-last"),
-            ("assignee", "span", "conversation-assignee"),
-        ):
-            node = document.createElement(tag)
-            node.className = cls
-            parts[key] = node
-        parts["unread"].setAttribute("aria-hidden", "true")
-        parts["unread"].hidden = True
-        button.append(*parts.values())
-        li.appendChild(button)
-        item = {"li": li, "button": button, "view": None, **parts}
-        self.items[conversation_id] = item
-        return item
-
-    def render_conversation(self) -> None:
+    def render_conversation(self, patch: dict[str, Any]) -> None:
         state = self.state
         summary = state.open_summary
-        messages = _by_id("messages")
-        if state.open_id != self.shown_id:
+        reset = state.open_id != self.shown_id
+        if reset:
             self.shown_id = state.open_id
-            messages.replaceChildren()
-            self.seq_nodes, self.pending_nodes, self.seen_up_to = {}, {}, 0
-            _by_id("announcer").textContent = ""
-            document.body.dataset.open = state.open_id or ""
+            self.drawn_seqs, self.drawn_pending, self.seen_up_to = set(), set(), 0
+            patch["open"] = state.open_id or ""
         title = visitor_label(summary) if summary else "No conversation open"
         if summary and summary.source_title:
             title += f" — {summary.source_title}"
         if summary and summary.ended:
             title += " (ended)"
         if self.changed("title", title):
-            _by_id("conversation-title").textContent = title
-        self.render_actions()
+            patch["title"] = title
+        self.render_actions(patch)
         typing = state.typing.get(state.open_id or "")
         if self.changed("typing", typing):
-            _by_id("typing").textContent = f"{typing} is typing…" if typing else ""
-        if summary is None:
-            return
-        added = False
+            patch["typing"] = f"{typing} is typing…" if typing else ""
+        add: list[dict[str, Any]] = []
+        rating = summary.rating if summary else None
         for message in state.open_messages():
-            if message.seq in self.seq_nodes:
-                continue
-            node = self.pending_nodes.pop(message.client_id or "", None)
-            if node is not None:  # our reply was stored: the pending bubble becomes the message
-                node.removeAttribute("data-pending")
-                node.dataset.seq = str(message.seq)
-                node.querySelector(".message-meta").textContent = _meta(message)
-            else:
-                node = _message_node(message, summary.rating)
-                seqs = sorted(self.seq_nodes)
-                later = bisect.bisect_right(seqs, message.seq)
-                before = (
-                    self.seq_nodes[seqs[later]]
-                    if later < len(seqs)
-                    else next(iter(self.pending_nodes.values()), None)
-                )
-                messages.insertBefore(node, before)
-                added = True
-            self.seq_nodes[message.seq] = node
+            if message.seq not in self.drawn_seqs:
+                add.append(_message_view(message, rating))
+                self.drawn_seqs.add(message.seq)
         for pending in state.open_pending():
-            if pending.client_id not in self.pending_nodes:
-                node = _bubble("agent", "Sending…", pending.text or pending.file_name or "")
-                node.dataset.pending = "true"
-                messages.appendChild(node)
-                self.pending_nodes[pending.client_id] = node
-                added = True
-        seen = state.visitor_read.get(summary.id, 0)
-        if seen > self.seen_up_to:
-            for seq in sorted(self.seq_nodes):
-                if self.seen_up_to < seq <= seen and state.messages[seq].author == "agent":
-                    self.seq_nodes[seq].dataset.seen = "true"
-                    self.seq_nodes[seq].querySelector(".message-meta").textContent += " · Seen"
-            self.seen_up_to = seen
-        if added:
-            messages.scrollTop = messages.scrollHeight
+            if pending.client_id not in self.drawn_pending:
+                add.append(
+                    {
+                        "seq": None,
+                        "client_id": pending.client_id,
+                        "author": "agent",
+                        "meta": "Sending…",
+                        "pieces": link_segments(pending.text or pending.file_name or ""),
+                        "file": None,
+                        "event": None,
+                    }
+                )
+                self.drawn_pending.add(pending.client_id)
+        seen_seq = state.visitor_read.get(state.open_id or "", 0)
+        seen = [
+            seq
+            for seq, message in state.messages.items()
+            if self.seen_up_to < seq <= seen_seq and message.author == "agent"
+        ]
+        self.seen_up_to = max(self.seen_up_to, seen_seq)
+        if reset or add or seen:
+            patch["messages"] = {"reset": reset, "add": add, "seen": sorted(seen)}
 
-    def render_actions(self) -> None:
+    def render_actions(self, patch: dict[str, Any]) -> None:
         state = self.state
         summary = state.open_summary
         mine = summary is not None and state.agent_id in summary.agent_ids
         live = state.can_reply()
+        has_colleagues = bool(state.colleagues())
         enabled = {
             "reply-text": live,
             "reply-send": live,
@@ -834,76 +758,96 @@ class ConsoleApp:
             "end-chat": live,
             "join": live and not mine,
             "leave": live and mine,
-            "transfer": live and bool(state.colleagues()),
-            "transfer-to": live and bool(state.colleagues()),
+            "transfer": live and has_colleagues,
+            "transfer-to": live and has_colleagues,
             "back": summary is not None,
         }
         if self.changed("actions", enabled):
-            for node_id, on in enabled.items():
-                _by_id(node_id).disabled = not on
-        colleagues = tuple((a.id, a.name, a.presence) for a in state.colleagues())
+            patch["enabled"] = enabled
+        colleagues = [[a.id, f"{a.name} ({a.presence})"] for a in state.colleagues()]
         if self.changed("colleagues", colleagues):
-            select = _by_id("transfer-to")
-            select.replaceChildren()
-            for agent_id, name, presence in colleagues:
-                option = document.createElement("option")
-                option.value = agent_id
-                option.textContent = f"{name} ({presence})"
-                select.appendChild(option)
+            patch["colleagues"] = colleagues
 
-    def render_details(self) -> None:
+    def render_details(self, patch: dict[str, Any]) -> None:
         state = self.state
         details, summary = state.details, state.open_summary
-        tags = summary.tags if summary else ()
-        panel = _by_id("details")
         if self.changed("details", (id(details), summary.id if summary else None)):
-            panel.hidden = summary is None
-            fields = _by_id("details-fields")
-            fields.replaceChildren()
-            attributes = _by_id("details-attributes")
-            attributes.replaceChildren()
-            events = _by_id("details-events")
-            events.replaceChildren()
-            past = _by_id("details-past")
-            past.replaceChildren()
-            if summary is not None:
-                source = details or summary
-                rows = [
-                    ("Name", source.visitor_name if details is None else details.name),
-                    ("Email", source.visitor_email if details is None else details.email),
-                    ("Phone", details.phone if details else None),
-                    ("Page", (details.referer if details else summary.referer)),
-                    ("Page title", details.source_title if details else summary.source_title),
-                    ("Locale", details.locale if details else None),
-                ]
-                for label, value in rows:
-                    if value:
-                        _definition(fields, label, str(value), link=label == "Page")
-            if details is not None:
-                for key, value in sorted(details.attributes.items()):
-                    _definition(attributes, key, str(value))
-                for record in details.events:
-                    li = document.createElement("li")
-                    meta = ", ".join(f"{k}: {v}" for k, v in sorted(record.metadata.items()))
-                    li.textContent = f"{_time(record.created_at)} {record.name}" + (
-                        f" ({meta})" if meta else ""
-                    )
-                    events.appendChild(li)
-                for old in details.past_conversations:
-                    li = document.createElement("li")
-                    button = document.createElement("button")
-                    button.type = "button"
-                    button.className = "link"
-                    button.dataset.conversationId = old.id
-                    last = message_words(old.last_message) if old.last_message else ""
-                    button.textContent = f"{_date(old.updated_at)} · {last}"
-                    li.appendChild(button)
-                    past.appendChild(li)
+            patch["details"] = _details_view(summary, details)
+        tags = summary.tags if summary else ()
         if self.changed("tags", tags):
-            tags_input = _by_id("tags-input")
-            if document.activeElement is not tags_input:
-                tags_input.value = ", ".join(tags)
-            panel.dataset.tags = ",".join(tags)
+            patch["tags"] = list(tags)
+
+
+_NOTHING = object()
+
+
+def _details_view(
+    summary: ConversationSummary | None, details: VisitorDetails | None
+) -> dict[str, Any]:
+    if summary is None:
+        return {"shown": False, "fields": [], "attributes": [], "events": [], "past": []}
+    d = details or VisitorDetails(
+        uid=summary.visitor_uid,
+        name=summary.visitor_name,
+        email=summary.visitor_email,
+        referer=summary.referer,
+        source_title=summary.source_title,
+    )
+    fields = [
+        ("Name", d.name),
+        ("Email", d.email),
+        ("Phone", d.phone),
+        ("Page", d.referer),
+        ("Page title", d.source_title),
+        ("Locale", d.locale),
+    ]
+    events = []
+    for record in d.events:
+        meta = ", ".join(f"{k}: {v}" for k, v in sorted(record.metadata.items()))
+        events.append(f"{_time(record.created_at)} {record.name}" + (f" ({meta})" if meta else ""))
+    return {
+        "shown": True,
+        "fields": [
+            [label, link_segments(value) if label == "Page" else value, label == "Page"]
+            for label, value in fields
+            if value
+        ],
+        "attributes": [[k, str(v), False] for k, v in sorted(d.attributes.items())],
+        "events": events,
+        "past": [
+            [
+                old.id,
+                f"{_date(old.updated_at)} · "
+                + (message_words(old.last_message) if old.last_message else "(no messages)"),
+            ]
+            for old in d.past_conversations
+        ],
+    }
+
+
+def _message_view(message: ChatMessage, rating: int | None) -> dict[str, Any]:
+    if message.author == "system":
+        meta, text = _time(message.created_at), system_text(message, rating)
+    else:
+        meta, text = f"{message.author_name} · {_time(message.created_at)}", message.text
+    file = None
+    if message.file is not None:
+        ref = message.file
+        file = {
+            "href": _server_base() + ref.url if ref.url.startswith("/") else ref.url,
+            "name": ref.name,
+            "label": f"{ref.name} ({_size(ref.size)})",
+            "image": ref.content_type in IMAGE_TYPES,
+        }
+    return {
+        "seq": message.seq,
+        "client_id": message.client_id,
+        "author": message.author,
+        "meta": meta,
+        "pieces": link_segments(text),
+        "file": file,
+        "event": message.event,
+    }
 
 
 async def _json_body(response: Any) -> dict[str, Any]:
@@ -924,78 +868,6 @@ def _time(ms: int) -> str:
 
 def _date(ms: int) -> str:
     return str(js.Date.new(ms).toLocaleDateString())
-
-
-def _meta(message: ChatMessage) -> str:
-    return f"{message.author_name} · {_time(message.created_at)}"
-
-
-def _definition(into: Any, term: str, value: str, link: bool = False) -> None:
-    dt = document.createElement("dt")
-    dt.textContent = term
-    dd = document.createElement("dd")
-    if link:
-        _append_text(dd, value)
-    else:
-        dd.textContent = value
-    into.append(dt, dd)
-
-
-def _append_text(into: Any, text: str) -> None:
-    """``text`` as text nodes and, for its http(s) URLs only, safe links."""
-    for piece, href in link_segments(text):
-        if href is None:
-            into.append(document.createTextNode(piece))
-        else:
-            anchor = document.createElement("a")
-            anchor.href = href
-            anchor.target = "_blank"
-            anchor.rel = "noopener noreferrer nofollow"
-            anchor.textContent = piece
-            into.append(anchor)
-
-
-def _bubble(author: str, meta: str, text: str) -> Any:
-    li = document.createElement("li")
-    li.className = f"message message-{author}"
-    li.dataset.author = author
-    meta_node = document.createElement("span")
-    meta_node.className = "message-meta"
-    meta_node.textContent = meta
-    text_node = document.createElement("p")
-    text_node.className = "message-text"
-    _append_text(text_node, text)
-    li.append(meta_node, text_node)
-    return li
-
-
-def _message_node(message: ChatMessage, rating: int | None) -> Any:
-    if message.author == "system":
-        node = _bubble("system", _time(message.created_at), system_text(message, rating))
-        if message.event:
-            node.dataset.event = message.event
-    else:
-        node = _bubble(message.author, _meta(message), message.text)
-    node.dataset.seq = str(message.seq)
-    if message.file is not None:
-        ref = message.file
-        url = _server_base() + ref.url if ref.url.startswith("/") else ref.url
-        anchor = document.createElement("a")
-        anchor.className = "message-file"
-        anchor.target = "_blank"
-        anchor.rel = "noopener noreferrer nofollow"
-        if url.startswith(("http://", "https://")):
-            anchor.href = url
-        anchor.textContent = f"{ref.name} ({_size(ref.size)})"
-        if ref.content_type in IMAGE_TYPES:
-            image = document.createElement("img")
-            image.className = "message-image"
-            image.src = anchor.href
-            image.alt = ref.name
-            image.loading = "lazy"
-            anchor.prepend(image)
-        node.append(anchor)
-    return node
 
 
 def _size(size: int) -> str:

@@ -8,6 +8,7 @@ create conversations fast (no widget, no Pyodide). Other e2e tests import both.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.request
@@ -184,7 +185,10 @@ class PyVisitor:
     def __init__(self, server_url: str, name: str | None = "Ada", email: str | None = None):
         ticket = bootstrap_ticket(server_url)
         ws_url = server_url.replace("http", "ws", 1) + "/ws/visitor"
-        self.socket: ClientConnection = connect(ws_url, origin="http://127.0.0.1")  # type: ignore[arg-type]
+        self._stack = contextlib.ExitStack()
+        self.socket: ClientConnection = self._stack.enter_context(
+            connect(ws_url, origin="http://127.0.0.1")  # type: ignore[arg-type]
+        )
         profile = VisitorProfile(name=name, email=email)
         self.socket.send(encode(VisitorHello(ticket=ticket, profile=profile)))
         welcome = decode(self.socket.recv(timeout=10))
@@ -215,7 +219,7 @@ class PyVisitor:
                 return frame
 
     def close(self) -> None:
-        self.socket.close()
+        self._stack.close()
 
 
 def bootstrap_ticket(server_url: str) -> str:
