@@ -142,6 +142,7 @@ class ConsoleApp:
         self.tick_task: asyncio.Task[None] | None = None
         #: view.js's entry point (a deferred script, run before PyScript starts this worker).
         self.draw = window.porchView.render
+        self.upload_file = window.porchView.upload
 
     # --- boot, login, logout --------------------------------------------------------------------
 
@@ -441,40 +442,24 @@ class ConsoleApp:
         self.schedule_render()
 
     async def on_file_change(self, _event: Any) -> None:
-        picker = _by_id("reply-file")
-        if not picker.files.length or self.state.open_id is None:
+        """Upload the chosen file (view.js sends it: the File lives on the page), then send it
+        as a message. An upload is refused with the server's reason; nothing else is lost."""
+        conversation_id = self.state.open_id
+        if conversation_id is None:
             return
-        chosen = picker.files.item(0)
-        name = str(chosen.name)
-        picker.disabled = True
-        try:
-            ref = await self.upload(chosen)
-        finally:
-            picker.value = ""
-            picker.disabled = not self.state.can_reply()
-        if ref is not None:
-            self.act(self.state.send_reply, "", uuid.uuid4().hex, ref, name)
-
-    async def upload(self, chosen: Any) -> str | None:
-        """POST the chosen file to /api/v1/files; returns its id, or None (the error is shown).
-        The File lives on the page, so the page's own ``fetch`` sends it."""
-        form = window.FormData.new()
-        form.append("file", chosen)
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        init = to_js({"method": "POST", "body": form, "credentials": "include", "headers": headers})
-        try:
-            response = await window.fetch(self.base + "/api/v1/files", init)
-            body = json.loads(str(await response.text()) or "{}")
-        except Exception as exc:  # network failure, or a body that is not JSON
-            self.show_console_error(f"The file was not sent: {exc}")
-            return None
-        status = int(response.status)
-        record = body.get("file", body) if isinstance(body, dict) else {}
-        if status >= 300 or not isinstance(record.get("id"), str):
-            message = body.get("message") if isinstance(body, dict) else None
-            self.show_console_error(f"The file was not sent: {message or f'HTTP {status}'}")
-            return None
-        return str(record["id"])
+        token = self.token or ""
+        answer = json.loads(str(await self.upload_file(self.base + "/api/v1/files", token)))
+        status, body = int(answer["status"]), answer["body"]
+        self.shown.pop("actions", None)  # view.js re-enabled the picker: redraw what is allowed
+        self.schedule_render()
+        if answer.get("none"):
+            return
+        if status >= 300 or not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            reason = body.get("message") or body.get("error") if isinstance(body, dict) else None
+            self.show_console_error(f"{answer['name']} was not sent: {reason or f'HTTP {status}'}")
+            return
+        if self.state.open_id == conversation_id:
+            self.act(self.state.send_reply, "", uuid.uuid4().hex, body["id"], answer["name"])
 
     def on_transfer_click(self, _event: Any) -> None:
         agent_id = str(_by_id("transfer-to").value)

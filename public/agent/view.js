@@ -325,5 +325,30 @@
     }
   }
 
-  window.porchView = { render, clearList, focusRow };
+  // --- file upload: the File never leaves the page ---------------------------------------------
+  // POSTs the reply box's chosen file as the raw body (its name URL-encoded in X-Filename, as
+  // the server takes uploads) and answers JSON text {status, body, name} (or {none: true}).
+  async function upload(url, token) {
+    const picker = $("reply-file");
+    const file = picker.files[0];
+    if (!file) return JSON.stringify({ none: true, status: 0, body: {}, name: "" });
+    const headers = {
+      "X-Filename": encodeURIComponent(file.name),
+      "Content-Type": file.type || "application/octet-stream",
+    };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    picker.disabled = true;
+    try {
+      const response = await fetch(url, { method: "POST", body: file, headers, credentials: "include" });
+      const body = await response.json().catch(() => ({}));
+      return JSON.stringify({ status: response.status, body, name: file.name });
+    } catch (error) {
+      return JSON.stringify({ status: 0, body: { error: "the server could not be reached" }, name: file.name });
+    } finally {
+      picker.value = "";
+      picker.disabled = false;
+    }
+  }
+
+  window.porchView = { render, clearList, focusRow, upload };
 })();
