@@ -30,7 +30,7 @@ from porch_protocol import (
 
 pytestmark = pytest.mark.e2e
 
-#: A 1×1 PNG: the server sniffs uploads, so an image must really be one.
+#: A 1x1 PNG: the server sniffs uploads, so an image must really be one.
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
     "0000000d49444154789c6360f8ffff3f0005fe02fea7d6a4a30000000049454e44ae426082"
