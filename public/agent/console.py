@@ -26,6 +26,7 @@ from typing import Any
 import js  # the worker's own globals: WebSocket, fetch, Date
 from console_state import (
     AGENT_RECEIVES,
+    RATING_WORDS,
     VIEWS,
     Connection,
     ConsoleState,
@@ -668,6 +669,8 @@ class ConsoleApp:
             )
             if on
         ]
+        if summary.rating is not None:
+            flags.append(f"Rated {RATING_WORDS[summary.rating]}")
         return {
             "name": visitor_label(summary),
             "last": message_words(summary.last_message) if summary.last_message else "",

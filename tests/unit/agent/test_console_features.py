@@ -640,3 +640,11 @@ def test_bad_prechat_fields_name_the_line_and_the_rule(text: str, error: str) ->
 
 def test_domains_are_one_per_line() -> None:
     assert cs.parse_lines(" shop.example \n\n*.shop.example") == ("shop.example", "*.shop.example")
+
+
+def test_the_open_conversation_stays_listed_when_it_leaves_the_view() -> None:
+    state = opened("c1", conv("c1"), conv("c2"))
+    state.receive_frame(ConversationUpdated(conversation=conv("c1", agents=(ME,))))
+    assert ids(state) == ["c1", "c2"]
+    state.close_conversation()
+    assert ids(state) == ["c2"]
