@@ -15,8 +15,15 @@ export const HOST_TO_PANEL = ["host.state", "host.boot"];
 export const LAUNCHER_TO_HOST = ["launcher.ready", "launcher.intent", "launcher.toggle"];
 export const PANEL_TO_HOST = ["panel.ready", "panel.minimize", "runtime.event"];
 /* Panel <-> worker (mirrors porch_runtime/bridge.py). */
-export const PANEL_TO_RUNTIME = ["runtime.start", "ui.send", "ui.retry", "ui.shown", "ui.locale"];
-export const RUNTIME_TO_PANEL = ["render.message", "render.status", "render.locale", "host.event", "runtime.log"];
+export const PANEL_TO_RUNTIME = [
+  "runtime.start", "ui.send", "ui.retry", "ui.shown", "ui.locale", "ui.typing", "ui.end", "ui.rate",
+  "ui.prechat", "ui.offline", "ui.attach",
+];
+export const RUNTIME_TO_PANEL = [
+  "render.message", "render.status", "render.locale", "render.page_status", "render.surface",
+  "render.form", "render.conversation", "render.receipt", "render.typing", "render.upload_error",
+  "render.clear", "host.event", "runtime.log",
+];
 
 export function hostOrigin() {
   const claimed = new URL(location.href).searchParams.get("host");

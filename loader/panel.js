@@ -1,6 +1,7 @@
 /*
  * The panel surface: a shell that accepts typing at once, and a dumb renderer of what the Python
- * runtime (in the Web Worker started here) tells it. Message text only ever goes in as text.
+ * runtime (in the Web Worker started here) tells it. Visitor, agent and app text only ever goes in
+ * as text (textContent, DOM-built links); what to show when is the runtime's decision.
  */
 import { HOST_TO_PANEL, RUNTIME_TO_PANEL, VERSION, connectHost } from "./bridge.js";
 import { t } from "./strings.js";
@@ -14,24 +15,30 @@ const STATUS_TEXT = {
   idle: "loading", connecting: "connecting", authenticating: "connecting", ready: "online",
   reconnecting: "reconnecting", closed: "closed",
 };
+const LINK_REL = "noopener noreferrer nofollow";
 
 let locale = "en";
 let visibility = "minimized";
 let status = "idle";
+let pageStatus = "online";
 let worker = null;
 const beforeBoot = []; /* what the visitor did before the runtime started: replayed in order */
 const nodes = new Map(); /* render key -> <li> */
 let shownSeq = 0; /* highest seq rendered */
 let reported = ""; /* the last ui.shown sent, as "seq:seen" */
+/* The last of each render the runtime sent, re-applied when the language changes. */
+const last = { surface: null, typing: [], conversation: null, uploadError: null, forms: {} };
+let endRequested = false; /* the visitor ended the chat here: focus moves to the rating */
 
 const sendHost = connectHost(HOST_TO_PANEL, (msg) => {
   if (msg.type === "host.state") applyHostState(msg.state || {});
   else if (msg.type === "host.boot") boot(msg.config);
 });
 
+/* Messages go to the worker as JSON text; only ui.attach travels as an object, to carry a File. */
 function toRuntime(message) {
   message.v = VERSION;
-  if (worker) worker.postMessage(JSON.stringify(message));
+  if (worker) worker.postMessage(message.file ? message : JSON.stringify(message));
   else beforeBoot.push(message);
 }
 
@@ -50,6 +57,22 @@ function boot(config) {
   beforeBoot.splice(0).forEach(toRuntime);
 }
 
+const RENDERERS = {
+  "host.event": (msg) => sendHost("runtime.event", { name: msg.name, payload: msg.payload }),
+  "render.message": (msg) => renderMessage(msg.key, msg.message),
+  "render.status": (msg) => renderStatus(msg.status),
+  "render.page_status": (msg) => { pageStatus = msg.status; renderStatus(status); },
+  "render.locale": (msg) => applyLocale(msg.locale),
+  "render.surface": (msg) => renderSurface(msg),
+  "render.form": (msg) => renderForm(msg),
+  "render.conversation": (msg) => renderConversation(msg),
+  "render.receipt": (msg) => renderReceipt(msg.key),
+  "render.typing": (msg) => renderTyping(msg.names),
+  "render.upload_error": (msg) => renderUploadError(msg),
+  "render.clear": () => clearMessages(),
+  "runtime.log": (msg) => console.info("[porch runtime]", msg.text),
+};
+
 function receiveRuntime(text) {
   let msg;
   try { msg = JSON.parse(text); } catch (err) { msg = null; }
@@ -57,11 +80,7 @@ function receiveRuntime(text) {
     console.warn("[porch] dropped a runtime message that failed validation");
     return;
   }
-  if (msg.type === "host.event") sendHost("runtime.event", { name: msg.name, payload: msg.payload });
-  else if (msg.type === "render.message") renderMessage(msg.key, msg.message);
-  else if (msg.type === "render.status") renderStatus(msg.status);
-  else if (msg.type === "render.locale") applyLocale(msg.locale);
-  else console.info("[porch runtime]", msg.text);
+  RENDERERS[msg.type](msg);
 }
 
 /* --- host state -------------------------------------------------------------------------- */
@@ -74,7 +93,7 @@ function applyHostState(state) {
   }
   if (state.visibility && state.visibility !== visibility) {
     visibility = state.visibility;
-    if (visibility === "maximized") requestAnimationFrame(() => input.focus());
+    if (visibility === "maximized") requestAnimationFrame(focusSurface);
     reportShown();
   }
 }
@@ -88,15 +107,28 @@ function applyLocale(next) {
   document.querySelectorAll("[data-label]").forEach((el) => { el.setAttribute("aria-label", t(locale, el.dataset.label)); });
   document.querySelectorAll("[data-title]").forEach((el) => { el.title = t(locale, el.dataset.title); });
   renderStatus(status);
-  nodes.forEach((li) => renderMeta(li));
+  nodes.forEach((li) => { renderMeta(li); if (li.message) renderBody(li, li.message); });
+  renderTyping(last.typing);
+  if (last.surface) renderSurface(last.surface, true);
+  Object.values(last.forms).forEach((msg) => renderForm(msg));
+  if (last.uploadError) renderUploadError(last.uploadError);
+  const receipt = list.querySelector(".message-receipt");
+  if (receipt) receipt.textContent = t(locale, "seen");
 }
 
 /* --- rendering ---------------------------------------------------------------------------- */
 
+/* The header: the connection state until connected, then the page status (online/away/offline). */
 function renderStatus(next) {
   status = next;
   statusLine.dataset.state = next;
-  statusLine.textContent = t(locale, STATUS_TEXT[next] || "loading");
+  if (next === "ready") {
+    statusLine.dataset.pageStatus = pageStatus;
+    statusLine.textContent = t(locale, "status_" + pageStatus);
+  } else {
+    delete statusLine.dataset.pageStatus;
+    statusLine.textContent = t(locale, STATUS_TEXT[next] || "loading");
+  }
 }
 
 function renderMessage(key, message) {
@@ -112,6 +144,7 @@ function renderMessage(key, message) {
     li.append(text, meta);
     nodes.set(key, li);
   }
+  li.message = message;
   li.dataset.author = message.author;
   li.dataset.state = message.state;
   if (message.seq !== null && message.seq !== undefined) {
@@ -119,11 +152,72 @@ function renderMessage(key, message) {
     shownSeq = Math.max(shownSeq, message.seq);
   }
   li.dataset.authorName = message.author_name || "";
-  li.querySelector(".message-text").textContent = message.text;
+  renderBody(li, message);
   renderMeta(li);
   place(li);
   if (visibility === "maximized") li.scrollIntoView({ block: "end" });
   queueMicrotask(reportShown);
+}
+
+/* The bubble: system events worded in the visitor's language, text with its links, a file. */
+function renderBody(li, message) {
+  const text = li.querySelector(".message-text");
+  text.replaceChildren();
+  if (message.event) {
+    const wording = t(locale, "event_" + message.event, { name: message.agent_name || t(locale, "agent") });
+    text.textContent = wording === undefined ? (message.text || "") : wording;
+  } else if (message.parts) {
+    message.parts.forEach((part) => text.append(part.href ? link(part.href, part.text) : part.text));
+  } else {
+    text.textContent = message.text || "";
+  }
+  let file = li.querySelector(".message-file");
+  if (!message.file) { if (file) file.remove(); return; }
+  if (!file) {
+    file = document.createElement("span");
+    file.className = "message-file";
+    li.insertBefore(file, li.querySelector(".message-meta"));
+  }
+  file.replaceChildren(fileView(message.file));
+}
+
+/* A link built from DOM nodes; only http(s) URLs get an href, anything else stays text. */
+function link(href, text) {
+  let url = null;
+  try { url = new URL(href); } catch (err) { url = null; }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) return document.createTextNode(text);
+  const a = document.createElement("a");
+  a.href = url.href;
+  a.rel = LINK_REL;
+  a.target = "_blank";
+  a.textContent = text;
+  return a;
+}
+
+function fileView(file) {
+  const caption = file.name + " (" + formatSize(file.size) + ")";
+  const anchor = file.url ? link(file.url, "") : null;
+  if (!anchor || anchor.nodeType !== Node.ELEMENT_NODE) return document.createTextNode(caption);
+  if (file.thumbnail) {
+    const img = document.createElement("img");
+    img.className = "message-thumb";
+    img.src = anchor.href;
+    img.alt = "";
+    img.loading = "lazy";
+    anchor.append(img);
+  } else {
+    anchor.download = file.name;
+  }
+  const name = document.createElement("span");
+  name.textContent = caption;
+  anchor.append(name);
+  return anchor;
+}
+
+function formatSize(bytes) {
+  const [unit, value] = bytes >= 1048576 ? ["megabyte", bytes / 1048576]
+    : bytes >= 1024 ? ["kilobyte", bytes / 1024] : ["byte", bytes];
+  return new Intl.NumberFormat(locale, { style: "unit", unit, maximumFractionDigits: 1 }).format(value);
 }
 
 /* The runtime owns the unread count, and counts only what this page reports it has rendered;
@@ -139,18 +233,21 @@ document.addEventListener("visibilitychange", reportShown);
 
 function renderMeta(li) {
   const meta = li.querySelector(".message-meta");
-  if (li.dataset.state === "failed") {
+  const state = li.dataset.state;
+  if (state === "failed") {
     meta.textContent = "";
     const retry = document.createElement("button");
     retry.type = "button";
     retry.className = "retry";
-    retry.textContent = t(locale, "failed");
+    retry.textContent = t(locale, li.message && li.message.file ? "upload_failed" : "failed");
     retry.addEventListener("click", () => toRuntime({ type: "ui.retry", client_id: li.dataset.key.split(":")[1] }));
     meta.append(retry);
     return;
   }
+  if (li.dataset.author === "system") { meta.textContent = ""; return; }
   const who = li.dataset.author === "visitor" ? t(locale, "you") : (li.dataset.authorName || t(locale, "agent"));
-  meta.textContent = li.dataset.state === "sending" ? who + " · " + t(locale, "sending") : who;
+  const progress = { sending: "sending", uploading: "uploading" }[state];
+  meta.textContent = progress ? who + " · " + t(locale, progress) : who;
 }
 
 /* Keep the list ordered by seq, with unsent messages after every stored one, in typing order. */
@@ -163,6 +260,248 @@ function place(li) {
   if (next) { if (li.nextSibling !== next) list.insertBefore(li, next); }
   else if (list.lastElementChild !== li) list.append(li);
 }
+
+/* A new conversation replaced the ended one. */
+function clearMessages() {
+  nodes.forEach((li) => li.remove());
+  nodes.clear();
+  shownSeq = 0;
+  reported = "";
+}
+
+function renderReceipt(key) {
+  list.querySelectorAll(".message-receipt").forEach((el) => el.remove());
+  const li = key && nodes.get(key);
+  if (!li) return;
+  const receipt = document.createElement("span");
+  receipt.className = "message-receipt";
+  receipt.textContent = t(locale, "seen");
+  li.append(receipt);
+}
+
+function renderTyping(names) {
+  last.typing = names;
+  const line = $("typing");
+  line.hidden = names.length === 0;
+  line.textContent = names.length === 0 ? ""
+    : names.length === 1 ? t(locale, "typing", { name: names[0] }) : t(locale, "typing_many");
+}
+
+/* --- surfaces: the composer, or a form in its place ---------------------------------------- */
+
+function renderSurface(msg, relabel) {
+  const previous = last.surface && last.surface.surface;
+  last.surface = msg;
+  const surface = msg.surface;
+  form.hidden = surface !== "chat";
+  $("prechat").hidden = surface !== "prechat";
+  $("offline-form").hidden = surface !== "offline";
+  $("offline-done").hidden = surface !== "offline_sent";
+  $("offline-done").textContent = msg.offline_message || t(locale, "offline_thanks");
+  if (surface === "prechat" && (relabel || previous !== surface)) {
+    buildFields($("prechat-fields"), "prechat", msg.fields);
+  }
+  if (surface === "offline" && (relabel || previous !== surface)) {
+    buildFields($("offline-contact"), "offline", [
+      { name: "name", label: t(locale, "field_name"), kind: "text", required: true, options: [] },
+      { name: "email", label: t(locale, "field_email"), kind: "email", required: true, options: [] },
+      { name: "message", label: t(locale, "field_message"), kind: "textarea", required: true, options: [] },
+    ]);
+    buildFields($("offline-questions"), "offline-q", msg.fields);
+  }
+  /* A form that appears takes focus in an open panel; the composer already had it at first. */
+  const first = previous === null && surface === "chat";
+  if (!relabel && !first && previous !== surface && visibility === "maximized") focusSurface();
+}
+
+function focusSurface() {
+  const surface = last.surface ? last.surface.surface : "chat";
+  const target = surface === "prechat" ? $("prechat").querySelector("input, select, textarea")
+    : surface === "offline" ? $("offline-name")
+    : surface === "offline_sent" ? $("offline-done") : input;
+  if (target) target.focus();
+}
+
+/* One labelled control per field, keeping what the visitor already typed (a language change
+ * rebuilds the labels). Validation is the runtime's; the browser's own bubbles are off. */
+function buildFields(container, prefix, fields) {
+  const typed = {};
+  container.querySelectorAll("[name]").forEach((el) => { typed[el.name] = el.value; });
+  container.replaceChildren();
+  fields.forEach((field) => {
+    const id = prefix === "offline" ? "offline-" + field.name : prefix + "-" + container.children.length;
+    const wrap = document.createElement("div");
+    wrap.className = "field";
+    const label = document.createElement("label");
+    label.htmlFor = id;
+    label.textContent = field.label;
+    if (field.required) {
+      const mark = document.createElement("span");
+      mark.className = "required-mark";
+      mark.setAttribute("aria-hidden", "true");
+      mark.textContent = " *";
+      label.append(mark);
+    }
+    let control;
+    if (field.kind === "textarea") {
+      control = document.createElement("textarea");
+      control.rows = 3;
+    } else if (field.kind === "select") {
+      control = document.createElement("select");
+      const choose = document.createElement("option");
+      choose.value = "";
+      choose.textContent = t(locale, "choose");
+      control.append(choose);
+      field.options.forEach((value) => {
+        const option = document.createElement("option");
+        option.value = value;
+        option.textContent = value;
+        control.append(option);
+      });
+    } else {
+      control = document.createElement("input");
+      control.type = { email: "email", phone: "tel" }[field.kind] || "text";
+      control.autocomplete = { name: "name", email: "email" }[field.name] || (field.kind === "email" ? "email" : "off");
+    }
+    control.id = id;
+    control.name = field.name;
+    if (field.required) control.setAttribute("aria-required", "true");
+    if (typed[field.name] !== undefined) control.value = typed[field.name];
+    const error = document.createElement("p");
+    error.className = "field-error";
+    error.id = id + "-error";
+    error.hidden = true;
+    control.setAttribute("aria-describedby", error.id);
+    wrap.append(label, control, error);
+    container.append(wrap);
+  });
+}
+
+const FORM_IDS = { prechat: "prechat", offline: "offline-form" };
+
+function renderForm(msg) {
+  last.forms[msg.form] = msg;
+  const element = $(FORM_IDS[msg.form]);
+  const submit = element.querySelector("button[type=submit]");
+  submit.disabled = msg.state === "sending";
+  element.setAttribute("aria-busy", String(msg.state === "sending"));
+  let firstInvalid = null;
+  element.querySelectorAll("[name]").forEach((control) => {
+    const code = msg.errors[control.name];
+    const error = $(control.id + "-error");
+    control.toggleAttribute("aria-invalid", Boolean(code));
+    error.hidden = !code;
+    error.textContent = code ? t(locale, "error_" + code) : "";
+    if (code && !firstInvalid) firstInvalid = control;
+  });
+  const general = $(msg.form + "-error");
+  general.hidden = msg.state !== "error";
+  general.dataset.error = msg.error || "";
+  general.textContent = msg.state !== "error" ? ""
+    : t(locale, msg.error === "NOT_CONNECTED" ? "not_connected" : "form_failed");
+  if (msg.state === "invalid" && firstInvalid && document.activeElement !== firstInvalid) firstInvalid.focus();
+}
+
+function answersOf(container) {
+  const answers = {};
+  container.querySelectorAll("[name]").forEach((el) => { answers[el.name] = el.value; });
+  return answers;
+}
+
+$("prechat").addEventListener("submit", (event) => {
+  event.preventDefault();
+  toRuntime({ type: "ui.prechat", answers: answersOf($("prechat-fields")) });
+});
+$("offline-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const contact = answersOf($("offline-contact"));
+  toRuntime({
+    type: "ui.offline", name: contact.name || "", email: contact.email || "",
+    message: contact.message || "", questions: answersOf($("offline-questions")),
+  });
+});
+
+/* --- ending and rating -------------------------------------------------------------------- */
+
+function renderConversation(msg) {
+  const previous = last.conversation;
+  last.conversation = msg;
+  $("end-chat").hidden = !msg.can_end;
+  if (!msg.can_end) closeConfirm(false);
+  $("attach").hidden = !msg.can_upload;
+  $("rating").hidden = !msg.ended;
+  $("rating-prompt").hidden = msg.rating !== "prompt";
+  $("rating-thanks").hidden = msg.rating !== "thanks";
+  if (msg.rating === "prompt" && (!previous || previous.rating !== "prompt")) {
+    choose(null);
+    $("rating-comment").value = "";
+    if (endRequested) $("rate-like").focus();
+  }
+  if (msg.rating === "thanks" && previous && previous.rating === "prompt") $("rating-thanks").focus();
+  if (!msg.ended) endRequested = false;
+}
+
+function openConfirm() {
+  $("end-confirm").hidden = false;
+  $("end-confirm-no").focus();
+}
+
+function closeConfirm(refocus) {
+  if ($("end-confirm").hidden) return;
+  $("end-confirm").hidden = true;
+  if (refocus) $("end-chat").focus();
+}
+
+$("end-chat").addEventListener("click", openConfirm);
+$("end-confirm-no").addEventListener("click", () => closeConfirm(true));
+$("end-confirm-yes").addEventListener("click", () => {
+  endRequested = true;
+  $("end-confirm").hidden = true;
+  input.focus(); /* the end button disappears; the rating takes focus when it appears */
+  toRuntime({ type: "ui.end" });
+});
+
+let chosenRating = null;
+function choose(value) {
+  chosenRating = value;
+  document.querySelectorAll("[data-rating]").forEach((button) => {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.rating) === value));
+  });
+  $("rating-submit").disabled = value === null;
+}
+document.querySelectorAll("[data-rating]").forEach((button) => {
+  button.addEventListener("click", () => choose(Number(button.dataset.rating)));
+});
+$("rating-submit").addEventListener("click", () => {
+  if (chosenRating === null) return;
+  toRuntime({ type: "ui.rate", rating: chosenRating, comment: $("rating-comment").value });
+});
+
+/* --- files -------------------------------------------------------------------------------- */
+
+function renderUploadError(msg) {
+  last.uploadError = msg;
+  const line = $("upload-error");
+  line.hidden = false;
+  line.dataset.error = msg.error;
+  line.textContent = t(locale, "upload_" + msg.error, { name: msg.name, size: formatSize(msg.max_bytes) });
+}
+
+function clearUploadError() {
+  last.uploadError = null;
+  $("upload-error").hidden = true;
+  $("upload-error").textContent = "";
+}
+
+$("attach").addEventListener("click", () => $("attach-input").click());
+$("attach-input").addEventListener("change", () => {
+  clearUploadError();
+  Array.from($("attach-input").files).forEach((file) => {
+    toRuntime({ type: "ui.attach", upload_id: newClientId(), file });
+  });
+  $("attach-input").value = ""; /* the same file can be picked again */
+  input.focus();
+});
 
 /* --- visitor input ------------------------------------------------------------------------ */
 
@@ -177,6 +516,7 @@ form.addEventListener("submit", (event) => {
   if (!text.trim()) return;
   const clientId = newClientId();
   input.value = "";
+  clearUploadError();
   renderMessage("visitor:" + clientId, { author: "visitor", text, seq: null, state: "sending" });
   toRuntime({ type: "ui.send", client_id: clientId, text });
 });
@@ -186,12 +526,16 @@ input.addEventListener("keydown", (event) => {
     form.requestSubmit();
   }
 });
+/* Every keystroke is reported; the runtime decides when the agent hears "typing" and "stopped". */
+input.addEventListener("input", () => toRuntime({ type: "ui.typing", typing: input.value.trim() !== "" }));
+input.addEventListener("blur", () => toRuntime({ type: "ui.typing", typing: false }));
 document.addEventListener("keydown", (event) => {
-  /* Escape minimizes (focus goes back to the launcher), unless it is closing an IME candidate list. */
-  if (event.key === "Escape" && !event.isComposing) {
-    event.preventDefault();
-    sendHost("panel.minimize");
-  }
+  if (event.key !== "Escape" || event.isComposing) return;
+  event.preventDefault();
+  /* Escape backs out of the end-chat question first; otherwise it minimizes (focus goes back to
+   * the launcher), unless it is closing an IME candidate list. */
+  if (!$("end-confirm").hidden) closeConfirm(true);
+  else sendHost("panel.minimize");
 });
 $("minimize").addEventListener("click", () => sendHost("panel.minimize"));
 

@@ -23,11 +23,43 @@ from porch_protocol.wire import parse_value
 VERSION = 1
 
 #: What the panel may send the runtime.
-PANEL_TO_RUNTIME = frozenset({"runtime.start", "ui.send", "ui.retry", "ui.shown", "ui.locale"})
+PANEL_TO_RUNTIME = frozenset(
+    {
+        "runtime.start",
+        "ui.send",
+        "ui.retry",
+        "ui.shown",
+        "ui.locale",
+        "ui.typing",
+        "ui.end",
+        "ui.rate",
+        "ui.prechat",
+        "ui.offline",
+        "ui.attach",
+    }
+)
 #: What the runtime sends the panel.
 RUNTIME_TO_PANEL = frozenset(
-    {"render.message", "render.status", "render.locale", "host.event", "runtime.log"}
+    {
+        "render.message",
+        "render.status",
+        "render.locale",
+        "render.page_status",
+        "render.surface",
+        "render.form",
+        "render.conversation",
+        "render.receipt",
+        "render.typing",
+        "render.upload_error",
+        "render.clear",
+        "host.event",
+        "runtime.log",
+    }
 )
+#: Longest answer to a form question, and longest rating comment, in characters.
+MAX_ANSWER_CHARS = 1000
+#: Most answers a form message may carry.
+MAX_ANSWERS = 50
 #: Public host-page events the runtime raises (through ``host.event``).
 RUNTIME_EVENTS = frozenset(
     {
@@ -68,6 +100,37 @@ def parse_panel_message(raw: object) -> dict[str, Any]:
         return {"type": kind, "client_id": _string(raw, "client_id", MAX_ID_CHARS), "text": text}
     if kind == "ui.retry":
         return {"type": kind, "client_id": _string(raw, "client_id", MAX_ID_CHARS)}
+    if kind == "ui.typing":
+        return {"type": kind, "typing": _bool(raw, "typing")}
+    if kind == "ui.end":
+        return {"type": kind}
+    if kind == "ui.rate":
+        rating = raw.get("rating")
+        if isinstance(rating, bool) or rating not in (-1, 0, 1):
+            raise BridgeError(f"ui.rate: rating must be -1, 0 or 1, got {rating!r}")
+        return {"type": kind, "rating": rating, "comment": _text(raw, "comment", MAX_ANSWER_CHARS)}
+    if kind == "ui.prechat":
+        return {"type": kind, "answers": _answers(raw, "answers")}
+    if kind == "ui.offline":
+        return {
+            "type": kind,
+            "name": _text(raw, "name", MAX_ANSWER_CHARS),
+            "email": _text(raw, "email", MAX_ANSWER_CHARS),
+            "message": _text(raw, "message", MAX_TEXT_CHARS),
+            "questions": _answers(raw, "questions"),
+        }
+    if kind == "ui.attach":
+        size = raw.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise BridgeError(f"ui.attach: size must be a non-negative integer, got {size!r}")
+        return {
+            "type": kind,
+            "upload_id": _string(raw, "upload_id", MAX_ID_CHARS),
+            "name": _string(raw, "name", MAX_ANSWER_CHARS),
+            "size": size,
+            # Browsers report "" for a type they do not know.
+            "content_type": _text(raw, "content_type", 255) or "application/octet-stream",
+        }
     if kind == "ui.shown":
         seq, seen = raw.get("seq"), raw.get("seen")
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
@@ -79,6 +142,37 @@ def parse_panel_message(raw: object) -> dict[str, Any]:
     if locale not in LOCALES:
         raise BridgeError(f"ui.locale: expected one of {list(LOCALES)}, got {locale!r}")
     return {"type": kind, "locale": locale}
+
+
+def _bool(raw: dict[str, Any], key: str) -> bool:
+    value = raw.get(key)
+    if not isinstance(value, bool):
+        raise BridgeError(f"{raw.get('type')}: {key} must be true or false, got {value!r}")
+    return value
+
+
+def _text(raw: dict[str, Any], key: str, limit: int) -> str:
+    """A string that may be empty (a form field left blank: the runtime judges it)."""
+    value = raw.get(key, "")
+    if not isinstance(value, str):
+        raise BridgeError(f"{raw.get('type')}: {key} must be a string")
+    if len(value) > limit:
+        raise BridgeError(f"{raw.get('type')}: {key} is longer than {limit} characters")
+    return value
+
+
+def _answers(raw: dict[str, Any], key: str) -> dict[str, str]:
+    """Form answers: an object of field name -> text."""
+    value = raw.get(key, {})
+    if not isinstance(value, dict) or len(value) > MAX_ANSWERS:
+        raise BridgeError(f"{raw.get('type')}: {key} must be an object of at most {MAX_ANSWERS}")
+    for name, answer in value.items():
+        if not isinstance(answer, str) or len(answer) > MAX_ANSWER_CHARS:
+            raise BridgeError(
+                f"{raw.get('type')}: {key}.{name} must be a string of at most "
+                f"{MAX_ANSWER_CHARS} characters"
+            )
+    return dict(value)
 
 
 def _string(raw: dict[str, Any], key: str, limit: int) -> str:

@@ -6,20 +6,25 @@ Bridge messages travel as JSON text both ways, so no JavaScript object crosses i
 
 Every proxy it creates is kept with what it serves (the socket's listeners, each timer) and
 destroyed as soon as that is gone, so a long chat session does not leak proxies.
+
+The one message that is not JSON text is ``ui.attach``: a structured-cloned object carrying the
+visitor's ``File``. The adapter keeps the File (a handle; it never reads it into Python) until the
+server has stored it, so a failed upload can be retried without asking the visitor again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import Callable
 from typing import Any
 
 import js  # type: ignore[import-not-found]
-from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
 
 from porch_runtime.bridge import BridgeError
-from porch_runtime.core import VisitorRuntime
+from porch_runtime.core import UploadOrder, VisitorRuntime
 
 
 class BrowserAdapter:
@@ -32,15 +37,42 @@ class BrowserAdapter:
         self._socket: Any = None
         self._socket_proxies: list[Any] = []
         self._timers: dict[str, tuple[int, Any]] = {}
+        #: upload id -> the visitor's File, until the server stored it.
+        self._files: dict[str, Any] = {}
+        #: Running upload tasks (kept so they are not garbage-collected mid-flight).
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # --- inputs ---------------------------------------------------------------------------------
 
-    def receive_panel(self, text: str) -> None:
+    def receive_panel(self, data: Any) -> None:
         try:
-            self.runtime.receive_host(json.loads(text))
+            if isinstance(data, str):
+                self.runtime.receive_host(json.loads(data))
+            else:
+                self._receive_attach(data)
         except (ValueError, BridgeError) as exc:
             js.console.warn(f"[porch] dropped a panel message: {exc}")
         self._flush()
+
+    def _receive_attach(self, data: Any) -> None:
+        """``ui.attach`` with its File: the metadata goes to the runtime (which judges size and
+        type), the File stays here."""
+        if getattr(data, "type", None) != "ui.attach":
+            raise BridgeError("only ui.attach may carry a file")
+        file = getattr(data, "file", None)
+        if file is None or not js.File.prototype.isPrototypeOf(file):
+            raise BridgeError("ui.attach: file must be a File")
+        message = {
+            "v": getattr(data, "v", None),
+            "type": getattr(data, "type", None),
+            "upload_id": getattr(data, "upload_id", None),
+            "name": file.name,
+            "size": int(file.size),
+            "content_type": file.type,
+        }
+        self.runtime.receive_host(message)
+        if message["upload_id"] in self.runtime.uploads:
+            self._files[message["upload_id"]] = file
 
     def _on_open(self, _event: Any) -> None:
         self.runtime.socket_opened()
@@ -79,6 +111,46 @@ class BrowserAdapter:
                 self._socket.send(frame)
         for name, delay in self.runtime.timers_to_set():
             self._set_timer(name, delay)
+        for order in self.runtime.uploads_to_start():
+            task = asyncio.ensure_future(self._upload(order))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        # Outcomes of requests are for the host page's visitor-data API, which does not exist
+        # yet; the forms' outcomes reach the panel as render.form.
+        self.runtime.request_results()
+
+    async def _upload(self, order: UploadOrder) -> None:
+        file = self._files.get(order.upload_id)
+        if file is None:
+            self.runtime.upload_failed(order.upload_id, "file_missing")
+            self._flush()
+            return
+        # The body is the file itself; its name travels URL-encoded in X-Filename.
+        headers = js.Headers.new()
+        headers.append("Authorization", f"Bearer {order.token}")
+        headers.append("X-Filename", js.encodeURIComponent(file.name))
+        headers.append("Content-Type", file.type or "application/octet-stream")
+        init = to_js(
+            {"method": "POST", "headers": headers, "body": file},
+            dict_converter=js.Object.fromEntries,
+        )
+        failure = "network"
+        try:
+            response = await js.fetch(order.url, init)
+            answer = (await response.json()).to_py()
+            if not response.ok:
+                failure = str(answer.get("error", f"http_{int(response.status)}"))
+                answer = None
+        except Exception as exc:  # a network failure arrives as a JsException
+            js.console.warn(f"[porch] upload failed: {exc}")
+            answer = None
+        if answer is None:
+            self.runtime.upload_failed(order.upload_id, failure)
+        else:
+            self.runtime.upload_finished(order.upload_id, answer)
+            if order.upload_id not in self.runtime.uploads:
+                self._files.pop(order.upload_id, None)
+        self._flush()
 
     def _open(self, url: str) -> None:
         self._drop_socket()

@@ -11,6 +11,12 @@ Inputs::
     receive_server(text)         one frame from the server
     socket_closed(code, reason)  the WebSocket closed (for whatever reason)
     timer_fired(name)            a timer the runtime asked for went off
+    upload_finished(id, file)    the adapter's upload of ``id`` answered with a ``FileRef`` object
+    upload_failed(id, reason)    the adapter's upload of ``id`` failed
+
+The future host-page visitor-data API calls :meth:`VisitorRuntime.update_visitor`,
+:meth:`~VisitorRuntime.track_event` and :meth:`~VisitorRuntime.change_tags`; each returns the
+request's id, and its outcome arrives in :meth:`~VisitorRuntime.request_results`.
 
 Outputs (each call drains its queue)::
 
@@ -19,6 +25,8 @@ Outputs (each call drains its queue)::
     server_to_send()   frames (text) to write to the open WebSocket
     socket_actions()   ``("open", url)`` or ``("close", code)``
     timers_to_set()    ``(name, delay_seconds)``; setting a name again replaces the timer
+    uploads_to_start() :class:`UploadOrder` s: files the adapter must POST to the server
+    request_results()  :class:`RequestResult` s: how request frames (forms, visitor data) ended
 
 Every transition of the connection state is in :data:`TRANSITIONS`; an input that is not valid
 in the current state raises :class:`InvalidTransition` and leaves the state unchanged.
@@ -27,32 +35,66 @@ in the current state raises :class:`InvalidTransition` and leaves the state unch
 from __future__ import annotations
 
 import enum
+import itertools
 import random
+import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, cast
+from urllib.parse import urljoin, urlsplit
 
 from porch_protocol import (
     AuthClosed,
     BusinessLogin,
+    ChangeTags,
     ChatMessage,
     CloseCode,
+    ConversationEnded,
+    EndConversation,
     ErrorFrame,
+    FileRef,
+    FormAnswer,
+    FormField,
+    Message,
     MessageAck,
     NewMessage,
+    PageStatusChanged,
     ProtocolError,
+    RateConversation,
+    ReadUpdated,
     ReadUpTo,
+    RequestDone,
     SendMessage,
+    SetTyping,
+    SubmitOffline,
+    SubmitPrechat,
+    TagsUpdated,
+    TrackEvent,
+    TypingChanged,
+    UpdateVisitor,
     VisitorHello,
     VisitorIdentity,
     VisitorProfile,
     VisitorWelcome,
+    WidgetSettings,
     decode,
     encode,
 )
+from porch_protocol.wire import Rating, Scalar, parse_value
 from porch_runtime import bridge
 
 RECONNECT_TIMER = "reconnect"
+TYPING_TIMER = "typing"
+#: Seconds without a keystroke after which the visitor no longer counts as typing.
+TYPING_IDLE_SECONDS = 4.0
+#: Error code of a request that could not reach the server (not one of the server's codes).
+NOT_CONNECTED = "NOT_CONNECTED"
+#: Images the panel may show inline as a thumbnail (no SVG: it can carry script).
+THUMBNAIL_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_URL = re.compile(r"https?://[^\s<>\"']+", re.I)
+#: Punctuation that ends a sentence rather than the URL in front of it.
+_URL_TRAILER = ".,;:!?)]}"
 
 
 class State(enum.Enum):
@@ -142,6 +184,43 @@ class _Outgoing:
     text: str
     created_at: int
     failed: bool = False
+    file: FileRef | None = None
+
+
+@dataclass
+class _Upload:
+    """A file the visitor attached, until the server stored it (then it is an outgoing message
+    with the same client id)."""
+
+    upload_id: str
+    name: str
+    size: int
+    content_type: str
+    created_at: int
+    failed: bool = False
+    error: str = ""
+    #: Handed to the adapter and not answered yet (uploads do not need the WebSocket).
+    started: bool = False
+
+
+@dataclass(frozen=True)
+class UploadOrder:
+    """POST the panel's file ``upload_id`` to ``url`` with ``Authorization: Bearer <token>``."""
+
+    upload_id: str
+    url: str
+    token: str
+
+
+@dataclass(frozen=True)
+class RequestResult:
+    """How a request frame ended: ``error`` is None on success, else the server's code
+    (``INVALID_TAGS``, ``SESSION_EXPIRED``, ...) or :data:`NOT_CONNECTED`."""
+
+    request_id: str
+    kind: str
+    error: str | None = None
+    message: str = ""
 
 
 @dataclass
@@ -175,6 +254,32 @@ class VisitorRuntime:
         self.shown_seq = 0
         self.unread = 0
         self.activated = False
+        #: The conversation shown; None before the first message (or after an ended chat, once
+        #: the visitor writes again: the server then starts a new one).
+        self.conversation_id: str | None = None
+        self.page_status = "online"
+        self.widget = WidgetSettings(app_name="")
+        self.upload_token = ""
+        self.ended = False
+        self.rating: int | None = None
+        #: The visitor rated in this session (the panel thanks them).
+        self.rated_now = False
+        #: Highest seq the agents have read (the "Seen" receipt).
+        self.agent_read_seq = 0
+        self.prechat_done = False
+        self.offline_sent = False
+        self.tags: tuple[str, ...] = ()
+        self.tags_version = 0
+        self.uploads: dict[str, _Upload] = {}
+        #: Agents typing now, by name.
+        self.agents_typing: set[str] = set()
+        self.typing = False
+        self._last_keystroke_ms = 0
+        #: Unanswered request frames: request id -> kind (the frame's type).
+        self.requests: dict[str, str] = {}
+        self._request_ids = itertools.count(1)
+        #: What the panel was last told (surface, conversation, receipt): renders on change only.
+        self._rendered: dict[str, Any] = {}
         #: The last ``connection_state_changed`` status sent: the event reports changes only.
         self._public_status: str | None = None
         self._now_ms = now_ms
@@ -184,6 +289,8 @@ class VisitorRuntime:
         self._server: list[str] = []
         self._socket: list[tuple[str, Any]] = []
         self._timers: list[tuple[str, float]] = []
+        self._uploads: list[UploadOrder] = []
+        self._results: list[RequestResult] = []
 
     # --- outputs --------------------------------------------------------------------------------
 
@@ -201,6 +308,14 @@ class VisitorRuntime:
 
     def timers_to_set(self) -> list[tuple[str, float]]:
         out, self._timers = self._timers, []
+        return out
+
+    def uploads_to_start(self) -> list[UploadOrder]:
+        out, self._uploads = self._uploads, []
+        return out
+
+    def request_results(self) -> list[RequestResult]:
+        out, self._results = self._results, []
         return out
 
     # --- inputs ---------------------------------------------------------------------------------
@@ -221,6 +336,18 @@ class VisitorRuntime:
         elif kind == "ui.locale":
             self.locale = message["locale"]
             self._render("render.locale", locale=self.locale)
+        elif kind == "ui.typing":
+            self._typing_input(message["typing"])
+        elif kind == "ui.end":
+            self._end()
+        elif kind == "ui.rate":
+            self._rate(message["rating"], message["comment"])
+        elif kind == "ui.prechat":
+            self._submit_prechat(message["answers"])
+        elif kind == "ui.offline":
+            self._submit_offline(message)
+        elif kind == "ui.attach":
+            self._attach(message)
 
     def socket_opened(self) -> None:
         self._transition(Input.SOCKET_OPENED)
@@ -253,8 +380,25 @@ class VisitorRuntime:
             self._store(frame.message)
         elif isinstance(frame, AuthClosed):
             self._auth_closed(frame.reason, frame.message, frame.close_auth_type, frame.clear_token)
+        elif isinstance(frame, ErrorFrame) and frame.request_id is not None:
+            self._resolve(frame.request_id, frame.code, frame.message)
         elif isinstance(frame, ErrorFrame):
             self._log(f"server error {frame.code}: {frame.message}")
+        elif isinstance(frame, RequestDone):
+            self._resolve(frame.request_id, None, "")
+        elif isinstance(frame, PageStatusChanged):
+            self.page_status = frame.status
+            self._render_page_status()
+        elif isinstance(frame, TypingChanged):
+            self._agent_typing(frame)
+        elif isinstance(frame, ReadUpdated):
+            if frame.reader == "agent" and frame.conversation_id == self.conversation_id:
+                self.agent_read_seq = max(self.agent_read_seq, frame.seq)
+                self._render_receipt()
+        elif isinstance(frame, ConversationEnded):
+            self._ended(frame.conversation_id)
+        elif isinstance(frame, TagsUpdated):
+            self.tags, self.tags_version = frame.tags, frame.version
         else:
             self._log(f"ignored unexpected frame {frame.TYPE!r}")
 
@@ -275,16 +419,67 @@ class VisitorRuntime:
             return
         was_connected = self.state in (State.AUTHENTICATING, State.READY)
         self._transition(Input.SOCKET_CLOSED)
+        self._connection_lost()
         self._announce_status()
         if was_connected:
             self._event("session_disconnected", {"status": "reconnecting"})
         self._timers.append((RECONNECT_TIMER, next(self._backoff)))
 
     def timer_fired(self, name: str) -> None:
+        if name == TYPING_TIMER:
+            self._typing_idle()
+            return
         if name != RECONNECT_TIMER or self.state is not State.RECONNECTING:
             return
         self._transition(Input.RETRY)
         self._open_socket()
+
+    def upload_finished(self, upload_id: str, raw: object) -> None:
+        """The server stored the upload: ``raw`` is its answer (a ``FileRef`` object)."""
+        upload = self.uploads.get(upload_id)
+        if upload is None:
+            return
+        try:
+            ref = parse_value(FileRef, raw, "upload")
+        except ProtocolError as exc:
+            self._log(f"upload {upload_id}: unexpected answer: {exc}")
+            self.upload_failed(upload_id, "bad_response")
+            return
+        del self.uploads[upload_id]
+        pending = _Outgoing(upload_id, "", upload.created_at, file=ref)
+        self.outbox[upload_id] = pending
+        self._render_pending(pending)
+        self._send_outgoing(pending)
+
+    def upload_failed(self, upload_id: str, reason: str) -> None:
+        """The upload did not reach the server; the adapter keeps the file for a retry."""
+        upload = self.uploads.get(upload_id)
+        if upload is None:
+            return
+        upload.failed, upload.error, upload.started = True, reason, False
+        self._render_upload(upload)
+
+    # --- visitor data (the host page's future Tawk_API layer) -----------------------------------
+
+    def update_visitor(
+        self, profile: VisitorProfile | None = None, attributes: dict[str, Scalar] | None = None
+    ) -> str:
+        request_id = self._new_request_id()
+        return self._request(
+            UpdateVisitor(request_id=request_id, profile=profile, attributes=attributes or {})
+        )
+
+    def track_event(self, name: str, metadata: dict[str, Scalar] | None = None) -> str:
+        request_id = self._new_request_id()
+        return self._request(TrackEvent(request_id=request_id, name=name, metadata=metadata or {}))
+
+    def change_tags(
+        self, add: tuple[str, ...] = (), remove: tuple[str, ...] = (), version: int | None = None
+    ) -> str:
+        request_id = self._new_request_id()
+        return self._request(
+            ChangeTags(request_id=request_id, add=add, remove=remove, version=version)
+        )
 
     # --- transitions ----------------------------------------------------------------------------
 
@@ -320,6 +515,15 @@ class VisitorRuntime:
     def _welcome(self, frame: VisitorWelcome) -> None:
         self._transition(Input.WELCOME)
         self.identity = frame.identity
+        if frame.conversation_id is not None:
+            self._adopt_conversation(frame.conversation_id)
+        self.page_status = frame.page_status
+        if frame.widget is not None:
+            self.widget = frame.widget
+        self.upload_token = frame.upload_token
+        self.ended, self.rating = frame.ended, frame.rating
+        self.agent_read_seq = max(self.agent_read_seq, frame.agent_read_seq)
+        self.tags, self.tags_version = frame.tags, frame.tags_version
         if self.read_seq > frame.last_read_seq:
             # Seen while disconnected: the server must learn it too.
             self._server.append(encode(ReadUpTo(seq=self.read_seq)))
@@ -339,11 +543,15 @@ class VisitorRuntime:
                 "visitorUid": frame.visitor_uid,
             },
         )
-        for pending in self.outbox.values():
-            if not pending.failed:
-                self._server.append(encode(SendMessage(pending.client_id, pending.text)))
+        self._flush_outbox()
+        for upload in self.uploads.values():
+            if not upload.failed and not upload.started:
+                self._start_upload(upload)
         self._update_unread()
         self._render("render.status", status="ready")
+        self._render_page_status()
+        self._render_conversation()
+        self._render_receipt()
         if not self.activated:
             self.activated = True
             self._event("runtime_activated", None)
@@ -352,6 +560,7 @@ class VisitorRuntime:
         self._transition(Input.REFUSED)
         self.identity = None
         self.outbox.clear()
+        self._connection_lost()
         self._announce_status()
         self._event(
             "auth_closed",
@@ -375,32 +584,61 @@ class VisitorRuntime:
             return
         if client_id in self.outbox:
             return
+        self._stop_typing()
+        self._continue_after_end()
         pending = _Outgoing(client_id, text, self._now_ms())
         self.outbox[client_id] = pending
         self._render_pending(pending)
+        if not self._prechat_pending():
+            self._send_outgoing(pending)
+
+    def _send_outgoing(self, pending: _Outgoing) -> None:
         if self.state is State.READY:
-            self._server.append(encode(SendMessage(client_id, text)))
+            file_id = pending.file.id if pending.file is not None else None
+            self._server.append(encode(SendMessage(pending.client_id, pending.text, None, file_id)))
+
+    def _flush_outbox(self) -> None:
+        """Send what waits (after a welcome, or once the pre-chat form is answered)."""
+        if self._prechat_pending():
+            return
+        for pending in self.outbox.values():
+            if not pending.failed:
+                self._send_outgoing(pending)
 
     def _retry(self, client_id: str) -> None:
+        if self.state is State.CLOSED:
+            return
+        upload = self.uploads.get(client_id)
+        if upload is not None and upload.failed:
+            upload.failed, upload.error = False, ""
+            self._render_upload(upload)
+            if self.state is State.READY:
+                self._start_upload(upload)
+            return
         pending = self.outbox.get(client_id)
-        if pending is None or self.state is State.CLOSED:
+        if pending is None:
             return
         pending.failed = False
         self._render_pending(pending)
-        if self.state is State.READY:
-            self._server.append(encode(SendMessage(client_id, pending.text)))
+        self._send_outgoing(pending)
 
     def _store(self, message: ChatMessage) -> None:
         """Keep and render a message; it counts as unread once the panel reports it shown."""
         if message.id in self.messages:
             return
+        self._adopt_conversation(message.conversation_id)
         self.messages[message.id] = message
         self.last_seq = max(self.last_seq, message.seq)
+        if message.author == "agent" and message.author_name in self.agents_typing:
+            self.agents_typing.discard(message.author_name)
+            self._render_typing()
         self._render(
             "render.message",
             key=_message_key(message.author, message.client_id, message.id),
-            message=_message_view(message),
+            message=_message_view(message, self._server_url()),
         )
+        self._render_conversation()
+        self._render_receipt()
 
     def _render_pending(self, pending: _Outgoing) -> None:
         self._render(
@@ -410,9 +648,323 @@ class VisitorRuntime:
                 "author": "visitor",
                 "author_name": "",
                 "text": pending.text,
+                "parts": link_parts(pending.text),
                 "seq": None,
                 "created_at": pending.created_at,
                 "state": "failed" if pending.failed else "sending",
+                "event": None,
+                "agent_name": "",
+                "file": _file_view(pending.file, self._server_url()),
+                "error": "",
+            },
+        )
+
+    def _server_url(self) -> str:
+        return self.config.server_url if self.config is not None else ""
+
+    # --- conversations: one at a time; an ended one gives way to a new one ----------------------
+
+    def _adopt_conversation(self, conversation_id: str) -> None:
+        """Messages of another conversation (a new one after an end, maybe started in another
+        tab) replace the old one's: seqs count per conversation."""
+        if conversation_id == self.conversation_id:
+            return
+        if self.conversation_id is not None:
+            self._reset_conversation()
+        self.conversation_id = conversation_id
+
+    def _continue_after_end(self) -> None:
+        """The visitor writes after the chat ended: the server starts a new conversation, so the
+        ended one's messages, receipts and rating go."""
+        if self.ended:
+            self._reset_conversation()
+
+    def _reset_conversation(self) -> None:
+        self.conversation_id = None
+        # The visitor has chatted before: the pre-chat questions are not asked again.
+        self.prechat_done = True
+        self.messages.clear()
+        self.last_seq = self.read_seq = self.shown_seq = self.agent_read_seq = 0
+        self.ended, self.rating, self.rated_now = False, None, False
+        self.agents_typing.clear()
+        self._render("render.clear")
+        self._render_typing()
+        self._render_conversation()
+        self._render_receipt()
+        self._update_unread()
+
+    def _end(self) -> None:
+        if self.state is State.READY and self.conversation_id is not None and not self.ended:
+            self._stop_typing()
+            self._server.append(encode(EndConversation()))
+
+    def _ended(self, conversation_id: str) -> None:
+        if conversation_id != self.conversation_id:
+            return
+        self.ended = True
+        self._stop_typing()
+        self.agents_typing.clear()
+        self._render_typing()
+        self._render_conversation()
+
+    def _rate(self, rating: int, comment: str) -> None:
+        if self.state is not State.READY or not self.ended:
+            return
+        value = cast(Rating, rating)  # the bridge accepted only -1, 0 or 1
+        self._server.append(encode(RateConversation(rating=value, comment=comment)))
+        self.rating, self.rated_now = value, True
+        self._render_conversation()
+
+    def _render_conversation(self) -> None:
+        if self.ended and self.rating is None:
+            rating = "prompt"
+        elif self.rated_now:
+            rating = "thanks"
+        else:
+            rating = "none"
+        self._render_changed(
+            "render.conversation",
+            can_end=(
+                self.state is State.READY and self.conversation_id is not None and not self.ended
+            ),
+            ended=self.ended,
+            rating=rating,
+            can_upload=self._can_upload(),
+        )
+        self._render_surface()
+
+    # --- read receipts --------------------------------------------------------------------------
+
+    def _render_receipt(self) -> None:
+        """ "Seen" goes under the visitor's last message the agents have read."""
+        read = [
+            m
+            for m in self.messages.values()
+            if m.author == "visitor" and m.seq <= self.agent_read_seq
+        ]
+        last = max(read, key=lambda m: m.seq, default=None)
+        key = None if last is None else _message_key(last.author, last.client_id, last.id)
+        self._render_changed("render.receipt", key=key)
+
+    # --- typing ---------------------------------------------------------------------------------
+
+    def _typing_input(self, typing: bool) -> None:
+        """The panel reports every keystroke (and blur as ``False``); the server hears only when
+        typing starts and stops, stop being a send, a blur or :data:`TYPING_IDLE_SECONDS`
+        without a keystroke."""
+        if not typing:
+            self._stop_typing()
+            return
+        self._last_keystroke_ms = self._now_ms()
+        if self.typing or self.state is not State.READY or self.conversation_id is None:
+            return
+        self.typing = True
+        self._server.append(encode(SetTyping(typing=True)))
+        self._timers.append((TYPING_TIMER, TYPING_IDLE_SECONDS))
+
+    def _typing_idle(self) -> None:
+        if not self.typing:
+            return
+        idle = (self._now_ms() - self._last_keystroke_ms) / 1000
+        if idle >= TYPING_IDLE_SECONDS:
+            self._stop_typing()
+        else:
+            self._timers.append((TYPING_TIMER, TYPING_IDLE_SECONDS - idle))
+
+    def _stop_typing(self) -> None:
+        if self.typing:
+            self.typing = False
+            if self.state is State.READY:
+                self._server.append(encode(SetTyping(typing=False)))
+
+    def _agent_typing(self, frame: TypingChanged) -> None:
+        if frame.author != "agent" or frame.conversation_id != self.conversation_id:
+            return
+        if frame.typing:
+            self.agents_typing.add(frame.name)
+        else:
+            self.agents_typing.discard(frame.name)
+        self._render_typing()
+
+    def _render_typing(self) -> None:
+        self._render_changed("render.typing", names=sorted(self.agents_typing))
+
+    def _connection_lost(self) -> None:
+        """What only lives with a connection: typing (both ways) and unanswered requests."""
+        self.typing = False
+        if self.agents_typing:
+            self.agents_typing.clear()
+            self._render_typing()
+        for request_id in list(self.requests):
+            self._resolve(request_id, NOT_CONNECTED, "the connection was lost")
+        self._render_conversation()
+
+    # --- page status and forms ------------------------------------------------------------------
+
+    def _render_page_status(self) -> None:
+        self._render_changed("render.page_status", status=self.page_status)
+        self._render_surface()
+
+    def _prechat_pending(self) -> bool:
+        """The app asks questions before a chat, and this visitor has no conversation yet."""
+        return (
+            bool(self.widget.prechat_fields)
+            and self.conversation_id is None
+            and not self.prechat_done
+        )
+
+    def _render_surface(self) -> None:
+        """What the panel shows under the messages: the composer, or a form instead of it. An open
+        conversation keeps its composer when the page goes offline (the agents read it later);
+        a visitor without one gets the offline form."""
+        open_conversation = self.conversation_id is not None and not self.ended
+        if self.page_status == "offline" and not open_conversation:
+            surface = "offline_sent" if self.offline_sent else "offline"
+        elif self._prechat_pending():
+            surface = "prechat"
+        else:
+            surface = "chat"
+        self._render_changed(
+            "render.surface",
+            surface=surface,
+            fields=[asdict(f) for f in self.widget.prechat_fields],
+            offline_message=self.widget.offline_message,
+        )
+
+    def _submit_prechat(self, answers: dict[str, str]) -> None:
+        errors = validate_answers(self.widget.prechat_fields, answers)
+        if errors:
+            self._render("render.form", form="prechat", state="invalid", errors=errors, error="")
+            return
+        frame = SubmitPrechat(
+            request_id=self._new_request_id(),
+            answers=_answers(self.widget.prechat_fields, answers),
+        )
+        self._render("render.form", form="prechat", state="sending", errors={}, error="")
+        self._request(frame)
+
+    def _submit_offline(self, message: dict[str, Any]) -> None:
+        contact = (
+            FormField(name="name", label="", required=True),
+            FormField(name="email", label="", kind="email", required=True),
+            FormField(name="message", label="", kind="textarea", required=True),
+        )
+        answers = {k: message[k] for k in ("name", "email", "message")}
+        errors = {
+            **validate_answers(contact, answers),
+            **validate_answers(self.widget.prechat_fields, message["questions"]),
+        }
+        if errors:
+            self._render("render.form", form="offline", state="invalid", errors=errors, error="")
+            return
+        frame = SubmitOffline(
+            request_id=self._new_request_id(),
+            name=answers["name"].strip(),
+            email=answers["email"].strip(),
+            message=answers["message"].strip(),
+            questions=_answers(self.widget.prechat_fields, message["questions"]),
+        )
+        self._render("render.form", form="offline", state="sending", errors={}, error="")
+        self._request(frame)
+
+    # --- requests -------------------------------------------------------------------------------
+
+    def _new_request_id(self) -> str:
+        return f"r{next(self._request_ids)}"
+
+    def _request(self, frame: Message) -> str:
+        """Send a request frame; its ``request_id`` is answered by ``request.done`` or an
+        ``error`` naming it. Without a connection it fails at once: nothing is sent twice."""
+        request_id: str = getattr(frame, "request_id")  # noqa: B009 - every request frame has one
+        self.requests[request_id] = frame.TYPE
+        if self.state is State.READY:
+            self._server.append(encode(frame))
+        else:
+            self._resolve(request_id, NOT_CONNECTED, "not connected to the chat server")
+        return request_id
+
+    def _resolve(self, request_id: str, error: str | None, text: str) -> None:
+        kind = self.requests.pop(request_id, None)
+        if kind is None:
+            self._log(f"answer to an unknown request {request_id!r}")
+            return
+        self._results.append(RequestResult(request_id, kind, error, text))
+        form = {"prechat.submit": "prechat", "offline.submit": "offline"}.get(kind)
+        if form is None:
+            return
+        if error is not None:
+            self._render("render.form", form=form, state="error", errors={}, error=error)
+            return
+        if form == "prechat":
+            self.prechat_done = True
+            self._flush_outbox()
+        else:
+            self.offline_sent = True
+        self._render("render.form", form=form, state="done", errors={}, error="")
+        self._render_surface()
+
+    # --- uploads --------------------------------------------------------------------------------
+
+    def _can_upload(self) -> bool:
+        return self.widget.upload_max_bytes > 0 and bool(self.upload_token)
+
+    def _attach(self, message: dict[str, Any]) -> None:
+        upload_id = message["upload_id"]
+        if upload_id in self.uploads or upload_id in self.outbox:
+            return
+        error = ""
+        if not self._can_upload():
+            error = "uploads_disabled"
+        elif message["size"] == 0:
+            error = "empty_file"
+        elif message["size"] > self.widget.upload_max_bytes:
+            error = "too_large"
+        elif not type_allowed(message["content_type"], self.widget.upload_types):
+            error = "type_not_allowed"
+        if error:
+            self._render(
+                "render.upload_error",
+                error=error,
+                name=message["name"],
+                max_bytes=self.widget.upload_max_bytes,
+            )
+            return
+        self._continue_after_end()
+        upload = _Upload(
+            upload_id, message["name"], message["size"], message["content_type"], self._now_ms()
+        )
+        self.uploads[upload_id] = upload
+        self._render_upload(upload)
+        if self.state is State.READY:
+            self._start_upload(upload)
+
+    def _start_upload(self, upload: _Upload) -> None:
+        upload.started = True
+        url = self._server_url().rstrip("/") + "/api/v1/files"
+        self._uploads.append(UploadOrder(upload.upload_id, url, self.upload_token))
+
+    def _render_upload(self, upload: _Upload) -> None:
+        self._render(
+            "render.message",
+            key=_message_key("visitor", upload.upload_id, ""),
+            message={
+                "author": "visitor",
+                "author_name": "",
+                "text": "",
+                "parts": [],
+                "seq": None,
+                "created_at": upload.created_at,
+                "state": "failed" if upload.failed else "uploading",
+                "event": None,
+                "agent_name": "",
+                "file": {
+                    "name": upload.name,
+                    "size": upload.size,
+                    "content_type": upload.content_type,
+                    "url": "",
+                    "thumbnail": False,
+                },
+                "error": upload.error,
             },
         )
 
@@ -459,6 +1011,12 @@ class VisitorRuntime:
     def _render(self, kind: str, **fields: Any) -> None:
         self._host.append({"v": bridge.VERSION, "type": kind, **fields})
 
+    def _render_changed(self, kind: str, **fields: Any) -> None:
+        """Render ``kind`` only when it differs from what the panel was last told."""
+        if self._rendered.get(kind) != fields:
+            self._rendered[kind] = fields
+            self._render(kind, **fields)
+
     def _log(self, text: str) -> None:
         self._host.append({"v": bridge.VERSION, "type": "runtime.log", "text": text})
 
@@ -469,12 +1027,92 @@ def _message_key(author: str, client_id: str | None, message_id: str) -> str:
     return f"{author}:{client_id}" if client_id else message_id
 
 
-def _message_view(message: ChatMessage) -> dict[str, Any]:
+def _message_view(message: ChatMessage, server_url: str) -> dict[str, Any]:
+    """What the panel renders. System messages carry ``event`` and ``agent_name`` so the panel
+    words them in the visitor's language; ``text`` stays as the fallback for unknown events."""
     return {
         "author": message.author,
         "author_name": message.author_name,
         "text": message.text,
+        "parts": link_parts(message.text),
         "seq": message.seq,
         "created_at": message.created_at,
         "state": "sent",
+        "event": message.event,
+        "agent_name": message.agent.name if message.agent is not None else "",
+        "file": _file_view(message.file, server_url),
+        "error": "",
     }
+
+
+def _file_view(ref: FileRef | None, server_url: str) -> dict[str, Any] | None:
+    if ref is None:
+        return None
+    url = urljoin(server_url, ref.url) if server_url else ""
+    if not _is_web_url(url):
+        url = ""
+    return {
+        "name": ref.name,
+        "size": ref.size,
+        "content_type": ref.content_type,
+        "url": url,
+        "thumbnail": bool(url) and ref.content_type in THUMBNAIL_TYPES,
+    }
+
+
+def _is_web_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def link_parts(text: str) -> list[dict[str, str]]:
+    """Split message text into ``{"text"}`` runs and ``{"text", "href"}`` links: only http(s)
+    URLs become links (the panel builds them as DOM nodes); everything else, markup included,
+    stays text."""
+    parts: list[dict[str, str]] = []
+    position = 0
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(_URL_TRAILER)
+        if not _is_web_url(url):
+            continue
+        start, end = match.start(), match.start() + len(url)
+        if start > position:
+            parts.append({"text": text[position:start]})
+        parts.append({"text": url, "href": url})
+        position = end
+    if position < len(text):
+        parts.append({"text": text[position:]})
+    return parts
+
+
+def validate_answers(fields: tuple[FormField, ...], answers: dict[str, str]) -> dict[str, str]:
+    """Field name -> error code (``required``, ``email``, ``choice``) for every bad answer."""
+    errors: dict[str, str] = {}
+    for f in fields:
+        value = answers.get(f.name, "").strip()
+        if not value:
+            if f.required:
+                errors[f.name] = "required"
+        elif f.kind == "email" and not _EMAIL.match(value):
+            errors[f.name] = "email"
+        elif f.kind == "select" and value not in f.options:
+            errors[f.name] = "choice"
+    return errors
+
+
+def _answers(fields: tuple[FormField, ...], answers: dict[str, str]) -> tuple[FormAnswer, ...]:
+    """The answered questions, in the form's order, each with its label for the agents."""
+    return tuple(
+        FormAnswer(name=f.name, value=answers[f.name].strip(), label=f.label)
+        for f in fields
+        if answers.get(f.name, "").strip()
+    )
+
+
+def type_allowed(content_type: str, allowed: tuple[str, ...]) -> bool:
+    """``allowed`` lists media types (``image/png``) or families (``image/*``); empty allows
+    any type."""
+    if not allowed:
+        return True
+    family = content_type.split("/", 1)[0] + "/*"
+    return content_type.lower() in allowed or family.lower() in allowed

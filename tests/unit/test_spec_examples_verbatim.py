@@ -20,8 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "tests" / "e2e" / "pages" / "spec"
 SPEC_NAME = "002_1061752f7952472b.txt"
 #: The only two substitutions allowed between the spec and a page.
-SUBSTITUTIONS = {".../install/core.js?version=v1.2": "/install/core.js?version=v1.2",
-                 "YOUR_APPID": "porch-demo"}
+SUBSTITUTIONS = {
+    ".../install/core.js?version=v1.2": "/install/core.js?version=v1.2",
+    "YOUR_APPID": "porch-demo",
+}
 
 
 def find_spec() -> Path:
@@ -40,19 +42,21 @@ def find_spec() -> Path:
 
 
 def _index(lines: list[str], marker: str, prefix: bool = False) -> int:
-    hits = [i for i, line in enumerate(lines)
-            if (line.startswith(marker) if prefix else line == marker)]
+    hits = [
+        i for i, line in enumerate(lines) if (line.startswith(marker) if prefix else line == marker)
+    ]
     assert len(hits) == 1, f"spec: expected one line {'starting with ' if prefix else ''}{marker!r}"
     return hits[0]
 
 
-def _between(lines: list[str], start: str, end: str | None, *, prefix: bool = False,
-             inclusive: bool = False) -> str:
+def _between(
+    lines: list[str], start: str, end: str | None, *, prefix: bool = False, inclusive: bool = False
+) -> str:
     """The lines after ``start`` up to (not including) ``end``; with ``inclusive``, the block
     from ``start`` through ``end`` itself."""
     first = _index(lines, start, prefix and not inclusive)
     last = len(lines) if end is None else _index(lines, end, prefix)
-    chunk = lines[first:last + 1] if inclusive else lines[first + 1:last]
+    chunk = lines[first : last + 1] if inclusive else lines[first + 1 : last]
     return "\n".join(chunk).strip("\n")
 
 
@@ -62,20 +66,30 @@ def spec_examples(text: str) -> dict[str, str]:
     return {
         "snippet": _between(lines, "Installation Snippet", "Configuration Options"),
         "async-init": _between(
-            lines, "To delay widget iframe creation, set asyncInit: true", "init() is idempotent",
-            prefix=True),
+            lines,
+            "To delay widget iframe creation, set asyncInit: true",
+            "init() is idempotent",
+            prefix=True,
+        ),
         "entry-contract": _between(
-            lines, "window.TWTChatWidget is the unified public API entry point", "Core Functions",
-            prefix=True),
+            lines,
+            "window.TWTChatWidget is the unified public API entry point",
+            "Core Functions",
+            prefix=True,
+        ),
         "visitor-auth-ready": _between(
-            lines, "The host-sdk writes ITP identity back", "State Events", prefix=True),
+            lines, "The host-sdk writes ITP identity back", "State Events", prefix=True
+        ),
         "open-after-init": _between(
-            lines, "Open the Window After Initialization", "Custom Entry Button"),
+            lines, "Open the Window After Initialization", "Custom Entry Button"
+        ),
         "custom-entry-button": _between(
-            lines, "Custom Entry Button", "launcher: 'custom' disables", prefix=True),
+            lines, "Custom Entry Button", "launcher: 'custom' disables", prefix=True
+        ),
         "hover-popup": _between(lines, "<!doctype html>", "</html>", inclusive=True),
         "unread-title": _between(
-            lines, "Sync Unread Count to the Page Title", "Observe Connection Status"),
+            lines, "Sync Unread Count to the Page Title", "Observe Connection Status"
+        ),
         "connection-status": _between(lines, "Observe Connection Status", "Switch Theme"),
         "switch-theme": _between(lines, "Switch Theme", "Switch Language"),
         "switch-language": _between(lines, "Switch Language", None),
@@ -126,8 +140,15 @@ def test_examples_are_cut_where_the_spec_says() -> None:
     assert EXAMPLES["custom-entry-button"].startswith('<button id="open-chat">')
     assert EXAMPLES["custom-entry-button"].endswith("></script>")
     assert EXAMPLES["hover-popup"].endswith("</html>")
-    for name in ("entry-contract", "visitor-auth-ready", "open-after-init", "unread-title",
-                 "connection-status", "switch-theme", "switch-language"):
+    for name in (
+        "entry-contract",
+        "visitor-auth-ready",
+        "open-after-init",
+        "unread-title",
+        "connection-status",
+        "switch-theme",
+        "switch-language",
+    ):
         assert EXAMPLES[name].startswith(("window.TWTChatWidget.on(", "var originalTitle")), name
         assert EXAMPLES[name].endswith("});"), name
     for text in EXAMPLES.values():
@@ -149,6 +170,7 @@ def test_every_script_of_the_page_is_spec_text(page: str) -> None:
     assert scripts, page
     for script in scripts:
         assert script.strip("\n") in spec, (
-            f"{page} runs code that is not in the spec:\n{script[:300]}")
+            f"{page} runs code that is not in the spec:\n{script[:300]}"
+        )
     # No handlers hidden in attributes either.
     assert not re.search(r"\son[a-z]+\s*=", re.sub(r"<script\b.*?</script>", "", html, flags=re.S))

@@ -52,7 +52,7 @@ def _tokens(source: str) -> list[tuple[str, str]]:
     while pos < len(source):
         match = _TOKEN.match(source, pos)
         if not match:
-            raise ValueError(f"strings.js: unexpected {source[pos:pos + 30]!r}")
+            raise ValueError(f"strings.js: unexpected {source[pos : pos + 30]!r}")
         pos = match.end()
         for kind in ("str", "ident", "punct"):
             if match.group(kind) is not None:
@@ -67,7 +67,7 @@ def _parse_object(tokens: list[tuple[str, str]], i: int) -> tuple[dict[str, obje
     while tokens[i] != ("punct", "}"):
         kind, text = tokens[i]
         key = _unescape(text) if kind == "str" else text
-        assert kind in ("str", "ident") and tokens[i + 1] == ("punct", ":"), tokens[i:i + 2]
+        assert kind in ("str", "ident") and tokens[i + 1] == ("punct", ":"), tokens[i : i + 2]
         assert key not in result, f"strings.js: duplicate key {key!r}"
         i += 2
         if tokens[i] == ("punct", "{"):
@@ -109,13 +109,16 @@ def test_no_empty_strings_and_the_same_placeholders_as_english(locale: str) -> N
         assert text.strip(), (locale, key)
         assert text == text.strip(), (locale, key, "leading or trailing space")
         assert sorted(PLACEHOLDER.findall(text)) == sorted(PLACEHOLDER.findall(EN[key])), (
-            locale, key)
+            locale,
+            key,
+        )
 
 
 @pytest.mark.parametrize("locale", LOCALES[1:])
 def test_no_language_repeats_an_english_string(locale: str) -> None:
     same = {k for k, v in STRINGS[locale].items() if v == EN[k]} - {
-        k for (loc, k) in SAME_AS_ENGLISH_OK if loc == locale}
+        k for (loc, k) in SAME_AS_ENGLISH_OK if loc == locale
+    }
     assert not same, f"{locale} still shows English for {sorted(same)}"
 
 

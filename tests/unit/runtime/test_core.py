@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -39,8 +40,8 @@ IDENTITY = VisitorIdentity(bs="b_1", bs_mm="sig_1")
 class Harness:
     """A runtime plus everything it produced, kept so a test can read what happened."""
 
-    def __init__(self, **config: Any) -> None:
-        self.runtime = VisitorRuntime(now_ms=lambda: 1_000, rng=lambda: 1.0)
+    def __init__(self, now_ms: Callable[[], int] = lambda: 1_000, **config: Any) -> None:
+        self.runtime = VisitorRuntime(now_ms=now_ms, rng=lambda: 1.0)
         self.config = {
             "server_url": "http://chat.test",
             "ticket": "T",
@@ -95,17 +96,22 @@ class Harness:
         messages: tuple[ChatMessage, ...] = (),
         last_read_seq: int = 0,
         source: str = "resolved",
+        **extra: Any,
     ) -> None:
+        """Start, open and be welcomed; ``extra`` are more ``visitor.welcome`` fields."""
         self.start()
         self.opened()
         last_seq = max((m.seq for m in messages), default=0)
         self.server(
             welcome(
-                source=source,
-                conversation_id="c1" if messages else None,
-                messages=messages,
-                last_read_seq=last_read_seq,
-                last_seq=last_seq,
+                **{
+                    "source": source,
+                    "conversation_id": "c1" if messages else None,
+                    "messages": messages,
+                    "last_read_seq": last_read_seq,
+                    "last_seq": last_seq,
+                    **extra,
+                }
             )
         )
 

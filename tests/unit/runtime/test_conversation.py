@@ -1,0 +1,590 @@
+"""The runtime's conversation features as stories: page status and forms, typing, receipts,
+ending and rating, uploads and the visitor-data requests. No browser, no server, no sleeps: time
+is an injected clock and the server is the frames a test feeds in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_core import Harness, agent_message, welcome
+
+from porch_protocol import (
+    AgentBrief,
+    ChangeTags,
+    ChatMessage,
+    ConversationEnded,
+    EndConversation,
+    ErrorFrame,
+    FileRef,
+    FormAnswer,
+    FormField,
+    MessageAck,
+    NewMessage,
+    PageStatusChanged,
+    RateConversation,
+    ReadUpdated,
+    RequestDone,
+    SendMessage,
+    SetTyping,
+    SubmitOffline,
+    SubmitPrechat,
+    TagsUpdated,
+    TrackEvent,
+    TypingChanged,
+    UpdateVisitor,
+    VisitorProfile,
+    WidgetSettings,
+)
+from porch_runtime.bridge import BridgeError
+from porch_runtime.core import (
+    NOT_CONNECTED,
+    TYPING_IDLE_SECONDS,
+    TYPING_TIMER,
+    RequestResult,
+    UploadOrder,
+    link_parts,
+    type_allowed,
+    validate_answers,
+)
+
+FIELDS = (
+    FormField(name="name", label="Your name", required=True),
+    FormField(name="email", label="Email", kind="email", required=True),
+    FormField(name="topic", label="Topic", kind="select", options=("sales", "support")),
+)
+UPLOADS = WidgetSettings(
+    app_name="Shop", upload_max_bytes=1000, upload_types=("image/*", "application/pdf")
+)
+REF = {
+    "id": "f1",
+    "name": "a.png",
+    "size": 10,
+    "content_type": "image/png",
+    "url": "/files/f1/a.png",
+}
+
+
+def visitor_message(seq: int, client_id: str, conversation_id: str = "c1") -> ChatMessage:
+    return ChatMessage(
+        id=f"v{seq}",
+        conversation_id=conversation_id,
+        seq=seq,
+        author="visitor",
+        author_name="",
+        text=f"mine {seq}",
+        created_at=seq,
+        client_id=client_id,
+    )
+
+
+def last(h: Harness, kind: str) -> dict[str, Any]:
+    return h.renders(kind)[-1]
+
+
+def sent(h: Harness, cls: type) -> list[Any]:
+    return [f for f in h.frames if isinstance(f, cls)]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.ms = 10_000
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+# --- page status and the offline form ---------------------------------------------------------
+
+
+def test_page_status_from_the_welcome_and_its_changes_reach_the_panel() -> None:
+    h = Harness()
+    h.connect(page_status="away")
+    assert last(h, "render.page_status")["status"] == "away"
+    assert last(h, "render.surface")["surface"] == "chat"
+    h.server(PageStatusChanged(status="offline"))
+    assert last(h, "render.page_status")["status"] == "offline"
+    assert last(h, "render.surface")["surface"] == "offline"
+    h.server(PageStatusChanged(status="online"))
+    assert last(h, "render.surface")["surface"] == "chat"
+
+
+def test_an_open_conversation_keeps_its_composer_when_the_page_goes_offline() -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1),))
+    h.server(PageStatusChanged(status="offline"))
+    assert last(h, "render.page_status")["status"] == "offline"
+    assert last(h, "render.surface")["surface"] == "chat"
+    h.server(ConversationEnded(conversation_id="c1", by="agent"))
+    assert last(h, "render.surface")["surface"] == "offline"
+
+
+def test_an_unchanged_status_is_not_rendered_again() -> None:
+    h = Harness()
+    h.connect(page_status="online")
+    count = len(h.renders("render.page_status"))
+    h.server(PageStatusChanged(status="online"))
+    assert len(h.renders("render.page_status")) == count
+
+
+def test_offline_form_is_validated_here_and_nothing_is_sent_when_invalid() -> None:
+    h = Harness()
+    h.connect(page_status="offline")
+    h.panel("ui.offline", name=" ", email="not-an-email", message="", questions={})
+    form = last(h, "render.form")
+    assert form["form"] == "offline" and form["state"] == "invalid"
+    assert form["errors"] == {"name": "required", "email": "email", "message": "required"}
+    assert sent(h, SubmitOffline) == []
+
+
+def test_offline_form_is_sent_with_the_apps_questions_and_confirmed_with_its_message() -> None:
+    h = Harness()
+    widget = WidgetSettings(app_name="Shop", offline_message="Back at 9", prechat_fields=FIELDS)
+    h.connect(page_status="offline", widget=widget)
+    assert [f["name"] for f in last(h, "render.surface")["fields"]] == ["name", "email", "topic"]
+    h.panel(
+        "ui.offline",
+        name=" Ada ",
+        email="ada@example.com",
+        message="Call me",
+        questions={"name": "Ada", "email": "ada@example.com", "topic": "sales"},
+    )
+    assert last(h, "render.form")["state"] == "sending"
+    (frame,) = sent(h, SubmitOffline)
+    assert (frame.name, frame.email, frame.message) == ("Ada", "ada@example.com", "Call me")
+    assert frame.questions[2] == FormAnswer(name="topic", value="sales", label="Topic")
+    h.server(RequestDone(request_id=frame.request_id))
+    assert last(h, "render.form")["state"] == "done"
+    surface = last(h, "render.surface")
+    assert surface["surface"] == "offline_sent" and surface["offline_message"] == "Back at 9"
+
+
+def test_a_server_error_on_a_form_is_shown_and_the_form_can_be_sent_again() -> None:
+    h = Harness()
+    h.connect(page_status="offline")
+    h.panel("ui.offline", name="Ada", email="ada@example.com", message="Hi", questions={})
+    first = sent(h, SubmitOffline)[0]
+    h.server(ErrorFrame(code="SERVER_ERROR", message="db down", request_id=first.request_id))
+    form = last(h, "render.form")
+    assert form["state"] == "error" and form["error"] == "SERVER_ERROR"
+    assert last(h, "render.surface")["surface"] == "offline"
+    h.panel("ui.offline", name="Ada", email="ada@example.com", message="Hi", questions={})
+    assert len(sent(h, SubmitOffline)) == 2
+    assert sent(h, SubmitOffline)[1].request_id != first.request_id
+
+
+# --- the pre-chat form ------------------------------------------------------------------------
+
+
+def test_prechat_form_shows_before_the_first_chat_and_holds_early_messages() -> None:
+    h = Harness()
+    h.start()
+    h.panel("ui.send", client_id="early", text="typed before Python loaded")
+    h.opened()
+    h.server(welcome(widget=WidgetSettings(app_name="S", prechat_fields=FIELDS)))
+    assert last(h, "render.surface")["surface"] == "prechat"
+    assert sent(h, SendMessage) == []  # held until the form is answered, never dropped
+    h.panel("ui.prechat", answers={"name": "Ada", "email": "ada@"})
+    assert last(h, "render.form")["errors"] == {"email": "email"}
+    h.panel("ui.prechat", answers={"name": "Ada", "email": "ada@example.com", "topic": "nope"})
+    assert last(h, "render.form")["errors"] == {"topic": "choice"}
+    h.panel("ui.prechat", answers={"name": "Ada", "email": "ada@example.com"})
+    (frame,) = sent(h, SubmitPrechat)
+    assert [a.name for a in frame.answers] == ["name", "email"]
+    assert frame.answers[0].label == "Your name"
+    h.server(RequestDone(request_id=frame.request_id))
+    assert last(h, "render.surface")["surface"] == "chat"
+    assert [f.client_id for f in sent(h, SendMessage)] == ["early"]
+
+
+def test_no_prechat_form_again_after_an_ended_chat() -> None:
+    h = Harness()
+    widget = WidgetSettings(app_name="S", prechat_fields=FIELDS)
+    h.connect(messages=(agent_message(1),), widget=widget, ended=True)
+    h.panel("ui.send", client_id="again", text="me again")
+    assert last(h, "render.surface")["surface"] == "chat"
+    assert [f.client_id for f in sent(h, SendMessage)] == ["again"]
+
+
+def test_the_end_button_goes_while_disconnected() -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1),))
+    assert last(h, "render.conversation")["can_end"] is True
+    h.closed(1006)
+    assert last(h, "render.conversation")["can_end"] is False
+    h.panel("ui.end")
+    assert sent(h, EndConversation) == []
+
+
+def test_no_prechat_form_for_a_visitor_who_already_has_a_conversation() -> None:
+    h = Harness()
+    h.connect(
+        messages=(agent_message(1),), widget=WidgetSettings(app_name="S", prechat_fields=FIELDS)
+    )
+    assert last(h, "render.surface")["surface"] == "chat"
+
+
+# --- typing -----------------------------------------------------------------------------------
+
+
+def test_typing_is_sent_once_then_stopped_after_the_idle_time_measured_on_the_clock() -> None:
+    clock = Clock()
+    h = Harness(now_ms=clock)
+    h.connect(messages=(agent_message(1),))
+    for _ in range(5):
+        h.panel("ui.typing", typing=True)
+        clock.ms += 500
+    assert sent(h, SetTyping) == [SetTyping(typing=True)]
+    assert h.timers[-1] == (TYPING_TIMER, TYPING_IDLE_SECONDS)
+    # The timer fires 4 s after the first keystroke, but the last one was 2 s ago: re-armed.
+    clock.ms = 10_000 + int(TYPING_IDLE_SECONDS * 1000)
+    h.runtime.timer_fired(TYPING_TIMER)
+    h.drain()
+    assert sent(h, SetTyping) == [SetTyping(typing=True)]
+    assert h.timers[-1] == (TYPING_TIMER, pytest.approx(TYPING_IDLE_SECONDS - 2.0))
+    clock.ms += 2_000
+    h.runtime.timer_fired(TYPING_TIMER)
+    h.drain()
+    assert sent(h, SetTyping) == [SetTyping(typing=True), SetTyping(typing=False)]
+
+
+def test_sending_or_leaving_the_composer_stops_typing() -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1),))
+    h.panel("ui.typing", typing=True)
+    h.panel("ui.send", client_id="c", text="done")
+    assert [f.typing for f in sent(h, SetTyping)] == [True, False]
+    h.panel("ui.typing", typing=True)
+    h.panel("ui.typing", typing=False)
+    h.panel("ui.typing", typing=False)
+    assert [f.typing for f in sent(h, SetTyping)] == [True, False, True, False]
+
+
+def test_no_typing_is_sent_before_there_is_a_conversation() -> None:
+    h = Harness()
+    h.connect()
+    h.panel("ui.typing", typing=True)
+    assert sent(h, SetTyping) == []
+
+
+def test_agents_typing_is_shown_until_they_stop_or_their_message_arrives() -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1),))
+    h.server(TypingChanged(conversation_id="c1", author="agent", name="Ann", typing=True))
+    assert last(h, "render.typing")["names"] == ["Ann"]
+    h.server(TypingChanged(conversation_id="other", author="agent", name="Bob", typing=True))
+    h.server(TypingChanged(conversation_id="c1", author="visitor", name="", typing=True))
+    assert last(h, "render.typing")["names"] == ["Ann"]
+    h.server(NewMessage(message=agent_message(2)))
+    assert last(h, "render.typing")["names"] == []
+    h.server(TypingChanged(conversation_id="c1", author="agent", name="Ann", typing=True))
+    h.closed(1006)
+    assert last(h, "render.typing")["names"] == []
+
+
+# --- read receipts ----------------------------------------------------------------------------
+
+
+def test_seen_goes_under_the_visitors_last_message_the_agent_read() -> None:
+    h = Harness()
+    messages = (visitor_message(1, "a"), agent_message(2), visitor_message(3, "b"))
+    h.connect(messages=messages, agent_read_seq=1)
+    assert last(h, "render.receipt")["key"] == "visitor:a"
+    h.server(ReadUpdated(conversation_id="c1", reader="visitor", seq=3))
+    h.server(ReadUpdated(conversation_id="c1", reader="agent", seq=2))
+    assert last(h, "render.receipt")["key"] == "visitor:a"
+    h.server(ReadUpdated(conversation_id="c1", reader="agent", seq=3))
+    assert last(h, "render.receipt")["key"] == "visitor:b"
+
+
+def test_no_receipt_before_the_agent_read_anything() -> None:
+    h = Harness()
+    h.connect(messages=(visitor_message(1, "a"),))
+    assert last(h, "render.receipt")["key"] is None
+
+
+# --- ending, rating and the next conversation -------------------------------------------------
+
+
+def test_the_visitor_ends_rates_and_the_next_message_starts_a_new_conversation() -> None:
+    h = Harness()
+    h.connect(messages=(visitor_message(1, "a"), agent_message(2)), agent_read_seq=1)
+    assert last(h, "render.conversation")["can_end"] is True
+    h.panel("ui.rate", rating=1, comment="")
+    assert sent(h, RateConversation) == []  # nothing to rate before the end
+    h.panel("ui.end")
+    assert sent(h, EndConversation) == [EndConversation()]
+    h.server(ConversationEnded(conversation_id="c1", by="visitor"))
+    state = last(h, "render.conversation")
+    assert (state["ended"], state["can_end"], state["rating"]) == (True, False, "prompt")
+    h.panel("ui.rate", rating=-1, comment="slow")
+    assert sent(h, RateConversation) == [RateConversation(rating=-1, comment="slow")]
+    assert last(h, "render.conversation")["rating"] == "thanks"
+    h.panel("ui.send", client_id="n1", text="one more thing")
+    assert h.renders("render.clear")
+    assert h.runtime.conversation_id is None and h.runtime.messages == {}
+    assert last(h, "render.receipt")["key"] is None
+    assert last(h, "render.conversation")["ended"] is False
+    # The server starts conversation c2; its seqs start at 1 again.
+    new = visitor_message(1, "n1", conversation_id="c2")
+    h.server(MessageAck(client_id="n1", message=new))
+    assert h.runtime.conversation_id == "c2" and h.runtime.last_seq == 1
+    assert last(h, "render.conversation")["can_end"] is True
+
+
+def test_an_agent_ending_the_chat_prompts_for_a_rating_and_a_welcome_remembers_it() -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1),))
+    h.server(ConversationEnded(conversation_id="c1", by="agent"))
+    assert last(h, "render.conversation")["rating"] == "prompt"
+    returning = Harness()
+    returning.connect(messages=(agent_message(1),), ended=True, rating=0)
+    state = last(returning, "render.conversation")
+    assert (state["ended"], state["rating"]) == (True, "none")
+
+
+def test_messages_of_another_conversation_replace_the_old_ones() -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1), agent_message(2)))
+    other = ChatMessage(
+        id="x1",
+        conversation_id="c9",
+        seq=1,
+        author="agent",
+        author_name="Ann",
+        text="new",
+        created_at=5,
+    )
+    h.server(NewMessage(message=other))
+    assert list(h.runtime.messages) == ["x1"] and h.runtime.conversation_id == "c9"
+    assert len(h.renders("render.clear")) == 1
+
+
+def test_system_messages_carry_the_event_and_agent_for_the_panel_to_word() -> None:
+    h = Harness()
+    h.connect()
+    joined = ChatMessage(
+        id="s1",
+        conversation_id="c1",
+        seq=1,
+        author="system",
+        author_name="",
+        text="Ann joined",
+        created_at=1,
+        event="agent_joined",
+        agent=AgentBrief(id="a1", name="Ann"),
+    )
+    h.server(NewMessage(message=joined))
+    view = last(h, "render.message")["message"]
+    assert (view["event"], view["agent_name"]) == ("agent_joined", "Ann")
+
+
+# --- uploads ----------------------------------------------------------------------------------
+
+
+def attach(
+    h: Harness, upload_id: str = "u1", size: int = 10, content_type: str = "image/png"
+) -> None:
+    h.panel("ui.attach", upload_id=upload_id, name="a.png", size=size, content_type=content_type)
+
+
+@pytest.mark.parametrize(
+    ("widget", "token", "size", "content_type", "error"),
+    [
+        (WidgetSettings(app_name="S"), "tok", 10, "image/png", "uploads_disabled"),
+        (UPLOADS, "", 10, "image/png", "uploads_disabled"),
+        (UPLOADS, "tok", 0, "image/png", "empty_file"),
+        (UPLOADS, "tok", 1001, "image/png", "too_large"),
+        (UPLOADS, "tok", 10, "text/html", "type_not_allowed"),
+    ],
+)
+def test_files_are_checked_before_any_upload(
+    widget: WidgetSettings, token: str, size: int, content_type: str, error: str
+) -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1),), widget=widget, upload_token=token)
+    attach(h, size=size, content_type=content_type)
+    notice = last(h, "render.upload_error")
+    assert notice["error"] == error and notice["name"] == "a.png"
+    assert h.runtime.uploads_to_start() == [] and h.runtime.uploads == {}
+
+
+def test_an_upload_becomes_a_file_message_and_a_failure_can_be_retried() -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1),), widget=UPLOADS, upload_token="tok")
+    assert last(h, "render.conversation")["can_upload"] is True
+    attach(h)
+    assert last(h, "render.message")["message"]["state"] == "uploading"
+    assert h.runtime.uploads_to_start() == [
+        UploadOrder("u1", "http://chat.test/api/v1/files", "tok")
+    ]
+    h.runtime.upload_failed("u1", "http_500")
+    h.drain()
+    failed = last(h, "render.message")
+    assert failed["key"] == "visitor:u1" and failed["message"]["state"] == "failed"
+    assert failed["message"]["error"] == "http_500"
+    h.panel("ui.retry", client_id="u1")
+    assert [o.upload_id for o in h.runtime.uploads_to_start()] == ["u1"]
+    h.runtime.upload_finished("u1", REF)
+    h.drain()
+    assert sent(h, SendMessage) == [SendMessage("u1", "", None, "f1")]
+    pending = last(h, "render.message")["message"]
+    assert pending["state"] == "sending"
+    assert pending["file"]["url"] == "http://chat.test/files/f1/a.png"
+    assert pending["file"]["thumbnail"] is True
+    stored = ChatMessage(
+        id="m9",
+        conversation_id="c1",
+        seq=2,
+        author="visitor",
+        author_name="",
+        text="",
+        created_at=3,
+        client_id="u1",
+        file=FileRef(**REF),
+    )
+    h.server(MessageAck(client_id="u1", message=stored))
+    assert last(h, "render.message")["key"] == "visitor:u1"
+    assert h.runtime.outbox == {} and h.runtime.uploads == {}
+
+
+def test_a_bad_upload_answer_fails_the_upload_and_keeps_it_for_a_retry() -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1),), widget=UPLOADS, upload_token="tok")
+    attach(h)
+    h.runtime.upload_finished("u1", {"id": 3})
+    h.drain()
+    assert last(h, "render.message")["message"]["error"] == "bad_response"
+    assert "u1" in h.runtime.uploads and sent(h, SendMessage) == []
+
+
+def test_an_upload_attached_while_disconnected_starts_at_the_next_welcome() -> None:
+    h = Harness()
+    h.connect(messages=(agent_message(1),), widget=UPLOADS, upload_token="tok")
+    h.closed(1006)
+    attach(h)
+    assert h.runtime.uploads_to_start() == []
+    h.runtime.timer_fired("reconnect")
+    h.drain()
+    h.opened()
+    h.server(welcome(conversation_id="c1", widget=UPLOADS, upload_token="tok2", last_seq=1))
+    assert h.runtime.uploads_to_start() == [
+        UploadOrder("u1", "http://chat.test/api/v1/files", "tok2")
+    ]
+
+
+def test_svg_and_foreign_urls_are_never_thumbnails_or_links() -> None:
+    h = Harness()
+    h.connect()
+    svg = FileRef(id="f", name="x.svg", size=1, content_type="image/svg+xml", url="/files/f/x.svg")
+    evil = FileRef(
+        id="g", name="y.png", size=1, content_type="image/png", url="javascript:alert(1)"
+    )
+    for i, ref in enumerate((svg, evil), start=1):
+        h.server(
+            NewMessage(
+                message=ChatMessage(
+                    id=f"f{i}",
+                    conversation_id="c1",
+                    seq=i,
+                    author="agent",
+                    author_name="Ann",
+                    text="",
+                    created_at=i,
+                    file=ref,
+                )
+            )
+        )
+    views = [m["message"]["file"] for m in h.renders("render.message")[-2:]]
+    assert views[0]["thumbnail"] is False and views[0]["url"].endswith("/files/f/x.svg")
+    assert views[1]["url"] == "" and views[1]["thumbnail"] is False
+
+
+# --- visitor-data requests --------------------------------------------------------------------
+
+
+def test_visitor_data_requests_are_answered_by_request_id() -> None:
+    h = Harness()
+    h.connect()
+    first = h.runtime.update_visitor(VisitorProfile(name="Ada"), {"plan": "pro"})
+    second = h.runtime.track_event("signup", {"step": 2})
+    third = h.runtime.change_tags(add=("vip",), version=3)
+    h.drain()
+    assert len({first, second, third}) == 3
+    assert sent(h, UpdateVisitor) == [
+        UpdateVisitor(
+            request_id=first, profile=VisitorProfile(name="Ada"), attributes={"plan": "pro"}
+        )
+    ]
+    assert sent(h, TrackEvent)[0].metadata == {"step": 2}
+    assert sent(h, ChangeTags)[0].version == 3
+    h.server(ErrorFrame(code="VERSION_CONFLICT", message="tags changed", request_id=third))
+    h.server(RequestDone(request_id=first))
+    h.server(TagsUpdated(visitor_uid="u1", tags=("vip",), version=4))
+    assert h.runtime.request_results() == [
+        RequestResult(third, "tags.change", "VERSION_CONFLICT", "tags changed"),
+        RequestResult(first, "visitor.update", None, ""),
+    ]
+    assert (h.runtime.tags, h.runtime.tags_version) == (("vip",), 4)
+    h.closed(1006)
+    assert h.runtime.request_results() == [
+        RequestResult(second, "visitor.event", NOT_CONNECTED, "the connection was lost")
+    ]
+
+
+def test_a_request_without_a_connection_fails_at_once() -> None:
+    h = Harness()
+    h.start()
+    request_id = h.runtime.track_event("signup")
+    h.drain()
+    assert h.frames == []
+    assert h.runtime.request_results()[0] == RequestResult(
+        request_id, "visitor.event", NOT_CONNECTED, "not connected to the chat server"
+    )
+
+
+# --- pure helpers and the bridge --------------------------------------------------------------
+
+
+def test_only_http_urls_become_links_and_markup_stays_text() -> None:
+    text = "See https://ex.com/a?b=1. <b>bold</b> javascript:alert(1) (http://x.io/p)"
+    parts = link_parts(text)
+    assert [p.get("href") for p in parts if "href" in p] == [
+        "https://ex.com/a?b=1",
+        "http://x.io/p",
+    ]
+    assert "".join(p["text"] for p in parts) == text
+    assert link_parts("<a href='http://evil'>x</a>") == [
+        {"text": "<a href='"},
+        {"text": "http://evil", "href": "http://evil"},
+        {"text": "'>x</a>"},
+    ]
+    assert link_parts("plain") == [{"text": "plain"}]
+
+
+def test_answers_validation_and_allowed_types() -> None:
+    assert validate_answers(FIELDS, {"name": "A", "email": "a@b.co"}) == {}
+    assert validate_answers(FIELDS, {}) == {"name": "required", "email": "required"}
+    assert type_allowed("image/webp", ("image/*",)) and type_allowed("x/y", ())
+    assert not type_allowed("application/zip", ("image/*", "application/pdf"))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"v": 1, "type": "ui.rate", "rating": 2},
+        {"v": 1, "type": "ui.rate", "rating": True},
+        {"v": 1, "type": "ui.rate", "rating": 1, "comment": "x" * 1001},
+        {"v": 1, "type": "ui.typing", "typing": "yes"},
+        {"v": 1, "type": "ui.prechat", "answers": ["a"]},
+        {"v": 1, "type": "ui.prechat", "answers": {"a": 1}},
+        {"v": 1, "type": "ui.offline", "name": 3},
+        {"v": 1, "type": "ui.attach", "upload_id": "u", "name": "a", "size": -1},
+        {"v": 1, "type": "ui.attach", "upload_id": "", "name": "a", "size": 1},
+    ],
+)
+def test_invalid_feature_messages_are_rejected(message: dict[str, Any]) -> None:
+    h = Harness()
+    h.connect()
+    with pytest.raises(BridgeError):
+        h.runtime.receive_host(message)
