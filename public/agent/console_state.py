@@ -650,7 +650,10 @@ class ConsoleState:
         self.messages[message.seq] = message
         own = self._settle_pending(message)
         if message.author != "agent" or not own:
-            self._to_announce.append(f"{message.author_name}: {message_words(message)}")
+            words = message_words(message)
+            self._to_announce.append(
+                words if message.author == "system" else f"{message.author_name}: {words}"
+            )
         self._mark_read()
 
     def _receive_ack(self, frame: MessageAck) -> None:

@@ -202,12 +202,15 @@
       if (m.seq != null && bySeq.has(m.seq)) continue;
       const settled = m.client_id != null ? pendingNodes.get(m.client_id) : undefined;
       if (settled && m.seq != null) {
-        // Our reply was stored: the pending bubble becomes the message.
+        // Our reply was stored: the pending bubble becomes the message (a file's link and
+        // thumbnail exist only now, with the stored file's URL).
         pendingNodes.delete(m.client_id);
-        settled.removeAttribute("data-pending");
-        settled.dataset.seq = String(m.seq);
-        settled.querySelector(".message-meta").textContent = m.meta;
-        bySeq.set(m.seq, settled);
+        const stored = m.file ? bubble(m) : settled;
+        if (stored !== settled) settled.replaceWith(stored);
+        stored.removeAttribute("data-pending");
+        stored.dataset.seq = String(m.seq);
+        stored.querySelector(".message-meta").textContent = m.meta;
+        bySeq.set(m.seq, stored);
         continue;
       }
       const node = bubble(m);

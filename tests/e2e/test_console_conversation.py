@@ -108,12 +108,16 @@ def test_join_transfer_and_end_a_chat(
     console.open_conversation(conversation_id)
     console.join()
     system = page.locator('#messages .message[data-author="system"]')
-    expect(system.last).to_have_text("Demo Agent joined the chat", timeout=LIVE_TIMEOUT_MS)
+    expect(system.last.locator(".message-text")).to_have_text(
+        "Demo Agent joined the chat", timeout=LIVE_TIMEOUT_MS
+    )
     console.show_view("mine")
     expect(console.row(conversation_id)).to_be_visible()
 
     console.transfer("Ann")
-    expect(system.last).to_have_text("The chat was transferred to Ann", timeout=LIVE_TIMEOUT_MS)
+    expect(system.last.locator(".message-text")).to_have_text(
+        "The chat was transferred to Ann", timeout=LIVE_TIMEOUT_MS
+    )
     expect(console.row(conversation_id).locator(".conversation-assignee")).to_contain_text("Ann")
     transferred = colleague.wait_for(
         lambda f: (
@@ -129,7 +133,7 @@ def test_join_transfer_and_end_a_chat(
     assert ended.by == "agent"
     expect(console.row(conversation_id).locator(".conversation-flags")).to_have_text("Ended")
     expect(page.locator("#reply-text")).to_be_disabled()
-    expect(system.last).to_have_text("Demo Agent ended the chat")
+    expect(system.last.locator(".message-text")).to_have_text("Demo Agent ended the chat")
 
 
 def test_tags_are_saved_shared_and_bad_ones_explained(

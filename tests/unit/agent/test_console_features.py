@@ -648,3 +648,10 @@ def test_the_open_conversation_stays_listed_when_it_leaves_the_view() -> None:
     assert ids(state) == ["c1", "c2"]
     state.close_conversation()
     assert ids(state) == ["c2"]
+
+
+def test_a_system_message_is_announced_in_the_consoles_words() -> None:
+    state = opened("c1", conv("c1"))
+    joined = replace(system("agent_joined", "Ann"), author_name="")
+    state.receive_frame(NewMessage(message=joined))
+    assert state.announcements_to_make() == ["Ann joined the chat"]
