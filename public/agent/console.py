@@ -59,8 +59,6 @@ from porch_protocol import (
     from_dict,
 )
 
-TOKEN_KEY = "porch.agent.token"
-AGENT_NAME_KEY = "porch.agent.name"
 STATUS_TEXT = {
     Connection.DISCONNECTED: "Disconnected",
     Connection.CONNECTING: "Connecting…",
@@ -119,7 +117,6 @@ class ConsoleApp:
     def __init__(self) -> None:
         self.base = _server_base()
         self.state = ConsoleState()
-        self.token: str | None = None
         #: True while a stored session (cookie) is being tried: a refusal is not an error then.
         self.probing = False
         self.socket: Any = None
@@ -179,14 +176,10 @@ class ConsoleApp:
         _by_id("login-fieldset").disabled = False
         self.tick_task = asyncio.ensure_future(self.tick())
         document.body.dataset.ready = "true"
-        token = window.sessionStorage.getItem(TOKEN_KEY)
-        if token:
-            self.start_session(str(token), window.sessionStorage.getItem(AGENT_NAME_KEY))
-        else:
-            # A session cookie from an earlier login may still be valid: try it quietly.
-            self.probing = True
-            _by_id("login-view").hidden = True
-            self.connect()
+        # The session cookie of an earlier login may still be valid: try it quietly.
+        self.probing = True
+        _by_id("login-view").hidden = True
+        self.connect()
 
     def show_login(self, error: str | None = None) -> None:
         _by_id("console-view").hidden = True
@@ -220,14 +213,11 @@ class ConsoleApp:
             submit.disabled = False
         if status == 200:
             _by_id("login-password").value = ""
+            # The answer's token is for API clients: the console's session is the HttpOnly
+            # cookie the same answer set, so no script here ever holds or stores it.
             agent = body.get("agent") or {}
             name = agent.get("name") if isinstance(agent, dict) else None
-            token = body.get("token") if isinstance(body.get("token"), str) else None
-            if token:  # an API-style login; cookie sessions need nothing stored here
-                window.sessionStorage.setItem(TOKEN_KEY, token)
-            if isinstance(name, str):
-                window.sessionStorage.setItem(AGENT_NAME_KEY, name)
-            self.start_session(token, name)
+            self.start_session(name if isinstance(name, str) else None)
         elif status == 401:
             self.show_login_error(body.get("message") or "Wrong email or password.")
         else:
@@ -245,8 +235,7 @@ class ConsoleApp:
         response = await js.fetch(self.base + path, init)
         return int(response.status), await _json_body(response)
 
-    def start_session(self, token: str | None, agent_name: str | None) -> None:
-        self.token = token
+    def start_session(self, agent_name: str | None) -> None:
         self.probing = False
         self.show_console(agent_name)
         self.connect()
@@ -262,10 +251,7 @@ class ConsoleApp:
         _by_id("conversations-heading").focus()
 
     def end_session(self, error: str | None = None) -> None:
-        """Forget this login entirely: socket, state, storage and everything drawn from them."""
-        window.sessionStorage.removeItem(TOKEN_KEY)
-        window.sessionStorage.removeItem(AGENT_NAME_KEY)
-        self.token = None
+        """Forget this login entirely: socket, state and everything drawn from them."""
         self.probing = False
         if self.reconnect_task is not None:
             self.reconnect_task.cancel()
@@ -307,7 +293,7 @@ class ConsoleApp:
 
     def on_socket_open(self, socket: Any) -> None:
         if socket is self.socket:
-            self.state.connection_opened(self.token or "")
+            self.state.connection_opened()
             self.flush()
 
     def on_socket_message(self, socket: Any, event: Any) -> None:
@@ -448,8 +434,7 @@ class ConsoleApp:
         conversation_id = self.state.open_id
         if conversation_id is None:
             return
-        token = self.token or ""
-        answer = json.loads(str(await self.upload_file(self.base + "/api/v1/files", token)))
+        answer = json.loads(str(await self.upload_file(self.base + "/api/v1/files")))
         status, body = int(answer["status"]), answer["body"]
         self.shown.pop("actions", None)  # view.js re-enabled the picker: redraw what is allowed
         self.schedule_render()

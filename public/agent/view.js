@@ -330,8 +330,9 @@
 
   // --- file upload: the File never leaves the page ---------------------------------------------
   // POSTs the reply box's chosen file as the raw body (its name URL-encoded in X-Filename, as
-  // the server takes uploads) and answers JSON text {status, body, name} (or {none: true}).
-  async function upload(url, token) {
+  // the server takes uploads; the session cookie authenticates) and answers JSON text
+  // {status, body, name} (or {none: true}).
+  async function upload(url) {
     const picker = $("reply-file");
     const file = picker.files[0];
     if (!file) return JSON.stringify({ none: true, status: 0, body: {}, name: "" });
@@ -339,7 +340,6 @@
       "X-Filename": encodeURIComponent(file.name),
       "Content-Type": file.type || "application/octet-stream",
     };
-    if (token) headers.Authorization = `Bearer ${token}`;
     picker.disabled = true;
     try {
       const response = await fetch(url, { method: "POST", body: file, headers, credentials: "include" });
