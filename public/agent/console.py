@@ -4,7 +4,12 @@ It runs in a PyScript *worker* (see index.html): the WebSocket and ``fetch`` liv
 and the DOM is reached through ``pyscript.document``/``window``, which needs SharedArrayBuffer,
 hence the page's COOP/COEP headers. Decisions are made by :class:`ConsoleState`; this module
 feeds it DOM events and socket frames, sends what it queues and draws what it holds. Visitor and
-agent text only ever reaches the DOM through ``textContent``.
+agent text only ever reaches the DOM through ``textContent`` (links are built with DOM APIs from
+:func:`link_segments`, http/https only).
+
+Every DOM access from the worker is a synchronous round trip to the page, so drawing is frugal:
+renders are batched per animation frame, list rows are keyed by conversation id and only the rows
+the state marked dirty are rewritten (and moved, when their activity reorders them).
 
 A worker's event handler runs after the browser has already acted on the event, so handlers whose
 default action must not happen are registered with ``{"invoke": "preventDefault"}``, which
@@ -14,7 +19,6 @@ PyScript applies on the main thread while the event is still live.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import json
 import uuid
 from typing import Any
@@ -22,20 +26,39 @@ from typing import Any
 import js  # the worker's own globals: WebSocket, fetch, Date
 from console_state import (
     AGENT_RECEIVES,
+    RATING_WORDS,
+    VIEWS,
     Connection,
     ConsoleState,
+    Notification,
     backoff,
+    format_fields,
+    format_hours,
+    link_segments,
+    message_words,
+    parse_fields,
+    parse_hours,
+    parse_lines,
+    parse_tags,
     remove_typed_newline,
+    system_text,
     unread_count,
     visitor_label,
 )
 from pyscript import document, window
 from pyscript.ffi import create_proxy, to_js
 
-from porch_protocol import AgentWelcome, ChatMessage, ProtocolError, decode, encode
+from porch_protocol import (
+    AgentWelcome,
+    AppSettings,
+    ChatMessage,
+    ConversationSummary,
+    ProtocolError,
+    VisitorDetails,
+    encode,
+    from_dict,
+)
 
-TOKEN_KEY = "porch.agent.token"
-AGENT_NAME_KEY = "porch.agent.name"
 STATUS_TEXT = {
     Connection.DISCONNECTED: "Disconnected",
     Connection.CONNECTING: "Connecting…",
@@ -43,10 +66,19 @@ STATUS_TEXT = {
     Connection.RECONNECTING: "Connection lost, reconnecting…",
 }
 WS_OPEN = 1
+#: How often idleness (typing, presence) is checked, in seconds.
+TICK_SECONDS = 1.0
+#: The search box asks the server once typing pauses this long, in seconds.
+SEARCH_PAUSE_SECONDS = 0.25
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
 def _by_id(element_id: str) -> Any:
     return document.getElementById(element_id)
+
+
+def _now() -> int:
+    return int(js.Date.now())
 
 
 def _server_base() -> str:
@@ -55,6 +87,11 @@ def _server_base() -> str:
     meta = document.querySelector('meta[name="porch-server"]')
     configured = str(meta.content).strip().rstrip("/") if meta else ""
     return configured or str(window.location.origin)
+
+
+def _is_text_field(node: Any) -> bool:
+    tag = str(node.tagName or "").lower() if node else ""
+    return tag in ("input", "textarea", "select") or bool(node and node.isContentEditable)
 
 
 class Listeners:
@@ -80,18 +117,30 @@ class ConsoleApp:
     def __init__(self) -> None:
         self.base = _server_base()
         self.state = ConsoleState()
-        self.token: str | None = None
+        #: True while a stored session (cookie) is being tried: a refusal is not an error then.
+        self.probing = False
         self.socket: Any = None
         self.socket_listeners = Listeners()
         self.page_listeners = Listeners()
         self.delays = backoff()
         self.reconnect_task: asyncio.Task[None] | None = None
-        self.items: dict[str, dict[str, Any]] = {}  # conversation id -> its list item's nodes
+        self.search_task: asyncio.Task[None] | None = None
+        self.render_scheduled = False
+        self.render_proxy = create_proxy(lambda *_: self.render())
+        # What view.js has drawn, so each frame sends only the difference.
         self.item_order: list[str] = []
-        self.shown_status: Connection | None = None
+        self.drawn_rows: set[str] = set()
+        self.shown: dict[str, Any] = {}  # what was last drawn outside the list, to skip redraws
         self.shown_id: str | None = None  # the conversation whose messages #messages holds
-        self.seq_nodes: dict[int, Any] = {}
-        self.pending_nodes: dict[str, Any] = {}
+        self.drawn_seqs: set[int] = set()
+        self.drawn_pending: set[str] = set()
+        self.seen_up_to = 0
+        self.audio: Any = None
+        self.last_activity_note = 0
+        self.tick_task: asyncio.Task[None] | None = None
+        #: view.js's entry point (a deferred script, run before PyScript starts this worker).
+        self.draw = window.porchView.render
+        self.upload_file = window.porchView.upload
 
     # --- boot, login, logout --------------------------------------------------------------------
 
@@ -100,20 +149,42 @@ class ConsoleApp:
         on(_by_id("login-form"), "submit", self.on_login_submit, prevent_default=True)
         on(_by_id("reply-form"), "submit", self.on_reply_submit, prevent_default=True)
         on(_by_id("reply-text"), "keydown", self.on_reply_keydown)
+        on(_by_id("reply-text"), "input", self.on_reply_input)
+        on(_by_id("reply-text"), "blur", lambda _e: self.act(self.state.typing_stopped))
+        on(_by_id("reply-file"), "change", self.on_file_change)
         on(_by_id("conversations"), "click", self.on_conversation_click)
+        on(_by_id("details-past"), "click", self.on_conversation_click)
+        for button in document.querySelectorAll("button[data-view]"):
+            on(button, "click", self.on_view_click)
+        on(_by_id("search"), "input", self.on_search_input)
+        on(_by_id("back"), "click", lambda _e: self.go_back())
+        on(_by_id("join"), "click", lambda _e: self.act(self.state.join))
+        on(_by_id("transfer"), "click", self.on_transfer_click)
+        on(_by_id("leave"), "click", lambda _e: self.act(self.state.leave))
+        on(_by_id("end-chat"), "click", self.on_end_click)
         on(_by_id("revoke-visitor"), "click", self.on_revoke_click)
+        on(_by_id("tags-form"), "submit", self.on_tags_submit, prevent_default=True)
+        on(_by_id("presence"), "change", self.on_presence_change)
+        on(_by_id("notify-enable"), "click", self.on_notify_enable)
+        on(_by_id("help-open"), "click", lambda _e: _by_id("help-dialog").showModal())
+        on(_by_id("settings-open"), "click", self.on_settings_open)
+        on(_by_id("settings-form"), "submit", self.on_settings_submit, prevent_default=True)
+        on(_by_id("settings-cancel"), "click", lambda _e: _by_id("settings-dialog").close())
         on(_by_id("logout"), "click", self.on_logout_click)
+        on(document, "keydown", self.on_document_keydown)
+        on(document, "pointerdown", self.on_activity)
         _by_id("login-fieldset").disabled = False
+        self.tick_task = asyncio.ensure_future(self.tick())
         document.body.dataset.ready = "true"
-        token = window.sessionStorage.getItem(TOKEN_KEY)
-        if token:
-            self.start_session(str(token), window.sessionStorage.getItem(AGENT_NAME_KEY))
-        else:
-            self.show_login()
+        # The session cookie of an earlier login may still be valid: try it quietly.
+        self.probing = True
+        _by_id("login-view").hidden = True
+        self.connect()
 
     def show_login(self, error: str | None = None) -> None:
         _by_id("console-view").hidden = True
-        _by_id("logout").hidden = True
+        for node_id in ("logout", "presence", "settings-open", "notify-enable"):
+            _by_id(node_id).hidden = True
         _by_id("agent-name").textContent = ""
         _by_id("login-view").hidden = False
         self.show_login_error(error)
@@ -140,14 +211,13 @@ class ConsoleApp:
             return
         finally:
             submit.disabled = False
-        if status == 200 and isinstance(body.get("token"), str):
+        if status == 200:
             _by_id("login-password").value = ""
+            # The answer's token is for API clients: the console's session is the HttpOnly
+            # cookie the same answer set, so no script here ever holds or stores it.
             agent = body.get("agent") or {}
             name = agent.get("name") if isinstance(agent, dict) else None
-            window.sessionStorage.setItem(TOKEN_KEY, body["token"])
-            if isinstance(name, str):
-                window.sessionStorage.setItem(AGENT_NAME_KEY, name)
-            self.start_session(body["token"], name)
+            self.start_session(name if isinstance(name, str) else None)
         elif status == 401:
             self.show_login_error(body.get("message") or "Wrong email or password.")
         else:
@@ -159,29 +229,30 @@ class ConsoleApp:
                 "method": "POST",
                 "headers": {"Content-Type": "application/json"},
                 "body": json.dumps(payload),
+                "credentials": "include",  # the session cookie, also for a split deployment
             }
         )
         response = await js.fetch(self.base + path, init)
-        try:
-            body = json.loads(str(await response.text()))
-        except ValueError:
-            body = {}
-        return int(response.status), body if isinstance(body, dict) else {}
+        return int(response.status), await _json_body(response)
 
-    def start_session(self, token: str, agent_name: str | None) -> None:
-        self.token = token
+    def start_session(self, agent_name: str | None) -> None:
+        self.probing = False
+        self.show_console(agent_name)
+        self.connect()
+
+    def show_console(self, agent_name: str | None) -> None:
         _by_id("login-view").hidden = True
         _by_id("console-view").hidden = False
         _by_id("logout").hidden = False
+        _by_id("presence").hidden = False
         _by_id("agent-name").textContent = agent_name or ""
+        permission = str(window.Notification.permission) if window.Notification else "denied"
+        _by_id("notify-enable").hidden = permission != "default"
         _by_id("conversations-heading").focus()
-        self.connect()
 
     def end_session(self, error: str | None = None) -> None:
-        """Forget this login entirely: socket, state, storage and everything drawn from them."""
-        window.sessionStorage.removeItem(TOKEN_KEY)
-        window.sessionStorage.removeItem(AGENT_NAME_KEY)
-        self.token = None
+        """Forget this login entirely: socket, state and everything drawn from them."""
+        self.probing = False
         if self.reconnect_task is not None:
             self.reconnect_task.cancel()
             self.reconnect_task = None
@@ -189,20 +260,22 @@ class ConsoleApp:
         self.state = ConsoleState()
         self.delays = backoff()
         document.body.removeAttribute("data-session")
-        _by_id("conversations").replaceChildren()
-        self.items, self.item_order = {}, []
+        window.porchView.clearList()
+        self.item_order, self.drawn_rows, self.shown = [], set(), {}
         self.render()
         self.show_login(error)
 
-    def on_logout_click(self, _event: Any) -> None:
+    async def on_logout_click(self, _event: Any) -> None:
+        try:
+            await self.post_json("/api/v1/agent/logout", {})
+        except Exception:  # offline: the cookie expires on its own; forget the login here anyway
+            js.console.warn("porch: logout did not reach the server")
         self.end_session()
 
     # --- the socket -----------------------------------------------------------------------------
 
     def connect(self) -> None:
         self.reconnect_task = None
-        if self.token is None:
-            return
         self.state.connection_started()
         self.render_status()
         url = self.base.replace("http", "ws", 1) + "/ws/agent"
@@ -219,25 +292,34 @@ class ConsoleApp:
             socket.close(code)
 
     def on_socket_open(self, socket: Any) -> None:
-        if socket is self.socket and self.token is not None:
-            self.state.connection_opened(self.token)
+        if socket is self.socket:
+            self.state.connection_opened()
             self.flush()
 
     def on_socket_message(self, socket: Any, event: Any) -> None:
         if socket is not self.socket:
             return
         try:
-            frame = decode(str(event.data), AGENT_RECEIVES)
-        except ProtocolError as exc:
+            # Not decode(): its 64 KiB cap guards the server against clients, and a welcome
+            # listing 200 conversations from our own server is larger than that.
+            frame = from_dict(json.loads(str(event.data)), AGENT_RECEIVES)
+        except (ProtocolError, ValueError) as exc:
             js.console.error(f"porch: dropped a bad frame: {exc}")
             return
         self.state.receive_frame(frame)
         if isinstance(frame, AgentWelcome):
             self.delays = backoff()
+            if self.probing:
+                self.probing = False
+                self.show_console(frame.agent_name)
             document.body.dataset.session = "ready"
+            document.body.dataset.role = frame.role
             _by_id("agent-name").textContent = frame.agent_name
+            self.state.note_activity(_now())
         self.flush()
-        self.render()
+        for note in self.state.notifications_to_make():
+            self.notify(note)
+        self.schedule_render()
 
     def on_socket_close(self, socket: Any, event: Any) -> None:
         if socket is not self.socket:
@@ -247,6 +329,8 @@ class ConsoleApp:
             self.render_status()
             delay = next(self.delays)
             self.reconnect_task = asyncio.ensure_future(self.reconnect_after(delay))
+        elif self.probing:
+            self.end_session()
         else:
             self.end_session("Your session has expired. Please sign in again.")
 
@@ -262,22 +346,72 @@ class ConsoleApp:
         for frame in frames:
             socket.send(encode(frame))
 
+    async def tick(self) -> None:
+        """Idleness has no event: check typing and presence now and then."""
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            if self.state.connection is Connection.CONNECTED:
+                now, presence = _now(), self.state.presence
+                self.state.typing_idle(now)
+                self.state.check_idle(now)
+                self.flush()
+                if self.state.presence != presence:
+                    self.schedule_render()
+
     # --- agent actions --------------------------------------------------------------------------
+
+    def act(self, action: Any, *args: Any) -> None:
+        """Run a state action, send what it queued and redraw."""
+        action(*args)
+        self.flush()
+        self.schedule_render()
+
+    def on_activity(self, _event: Any) -> None:
+        now = _now()
+        if now - self.last_activity_note >= 1_000:  # one note a second is plenty
+            self.last_activity_note = now
+            self.act(self.state.note_activity, now)
+
+    def on_view_click(self, event: Any) -> None:
+        button = event.target.closest("button[data-view]")
+        _by_id("search").value = ""
+        self.act(self.state.set_view, str(button.dataset.view))
+
+    def on_search_input(self, _event: Any) -> None:
+        if self.search_task is not None:
+            self.search_task.cancel()
+        self.search_task = asyncio.ensure_future(self.search_after_pause())
+
+    async def search_after_pause(self) -> None:
+        await asyncio.sleep(SEARCH_PAUSE_SECONDS)
+        self.act(self.state.search, str(_by_id("search").value), uuid.uuid4().hex)
 
     def on_conversation_click(self, event: Any) -> None:
         button = event.target.closest("button[data-conversation-id]")
-        if not button:
-            return
-        self.state.open_conversation(str(button.getAttribute("data-conversation-id")))
-        self.flush()
+        if button:
+            self.open(str(button.getAttribute("data-conversation-id")))
+
+    def open(self, conversation_id: str) -> None:
+        self.act(self.state.open_conversation, conversation_id)
+        _by_id("reply-text").value = ""
+        self.render()  # draw now so focus can land on enabled controls
+        target = _by_id("reply-text")
+        (target if not target.disabled else _by_id("conversation-title")).focus()
+
+    def go_back(self) -> None:
+        previous = self.state.open_id
+        self.act(self.state.close_conversation)
         self.render()
-        _by_id("reply-text").focus()
+        window.porchView.focusRow(previous or "")
 
     def on_reply_keydown(self, event: Any) -> None:
         if event.key != "Enter" or event.shiftKey or event.isComposing:
             return
         textarea = _by_id("reply-text")
         self.send_reply(remove_typed_newline(str(textarea.value), int(textarea.selectionStart)))
+
+    def on_reply_input(self, _event: Any) -> None:
+        self.act(self.state.reply_edited, str(_by_id("reply-text").value), _now())
 
     def on_reply_submit(self, _event: Any) -> None:
         self.send_reply(str(_by_id("reply-text").value))
@@ -292,7 +426,36 @@ class ConsoleApp:
             return
         _by_id("reply-text").value = ""
         self.flush()
-        self.render()
+        self.schedule_render()
+
+    async def on_file_change(self, _event: Any) -> None:
+        """Upload the chosen file (view.js sends it: the File lives on the page), then send it
+        as a message. An upload is refused with the server's reason; nothing else is lost."""
+        conversation_id = self.state.open_id
+        if conversation_id is None:
+            return
+        answer = json.loads(str(await self.upload_file(self.base + "/api/v1/files")))
+        status, body = int(answer["status"]), answer["body"]
+        self.shown.pop("actions", None)  # view.js re-enabled the picker: redraw what is allowed
+        self.schedule_render()
+        if answer.get("none"):
+            return
+        if status >= 300 or not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            reason = body.get("message") or body.get("error") if isinstance(body, dict) else None
+            self.show_console_error(f"{answer['name']} was not sent: {reason or f'HTTP {status}'}")
+            return
+        if self.state.open_id == conversation_id:
+            self.act(self.state.send_reply, "", uuid.uuid4().hex, body["id"], answer["name"])
+
+    def on_transfer_click(self, _event: Any) -> None:
+        agent_id = str(_by_id("transfer-to").value)
+        if agent_id:
+            self.act(self.state.assign, agent_id)
+
+    def on_end_click(self, _event: Any) -> None:
+        summary = self.state.open_summary
+        if summary and window.confirm(f"End the chat with {visitor_label(summary)}?"):
+            self.act(self.state.end_conversation)
 
     def on_revoke_click(self, _event: Any) -> None:
         summary = self.state.open_summary
@@ -303,168 +466,389 @@ class ConsoleApp:
             "and start over as a new visitor."
         )
         if window.confirm(question):
-            self.state.revoke_visitor()
-            self.flush()
+            self.act(self.state.revoke_visitor)
+
+    def on_tags_submit(self, _event: Any) -> None:
+        wanted = parse_tags(str(_by_id("tags-input").value))
+        self.act(self.state.change_tags, wanted, uuid.uuid4().hex)
+
+    def on_presence_change(self, _event: Any) -> None:
+        self.act(self.state.set_presence, str(_by_id("presence").value))
+
+    async def on_notify_enable(self, _event: Any) -> None:
+        """A user gesture: the only moment a browser lets a page ask for notifications and
+        start audio."""
+        self.ensure_audio()
+        permission = await window.Notification.requestPermission()
+        _by_id("notify-enable").hidden = str(permission) != "default"
+
+    def ensure_audio(self) -> None:
+        if self.audio is None and window.AudioContext:
+            self.audio = window.AudioContext.new()
+        if self.audio is not None and str(self.audio.state) == "suspended":
+            self.audio.resume()
+
+    def notify(self, note: Notification) -> None:
+        """A new chat: a short tone (Web Audio, no asset) and a desktop notification."""
+        self.ensure_audio()
+        if self.audio is not None:
+            audio, start = self.audio, float(self.audio.currentTime)
+            tone, gain = audio.createOscillator(), audio.createGain()
+            tone.frequency.value = 880
+            gain.gain.setValueAtTime(0.15, start)
+            gain.gain.exponentialRampToValueAtTime(0.001, start + 0.35)
+            tone.connect(gain)
+            gain.connect(audio.destination)
+            tone.start(start)
+            tone.stop(start + 0.35)
+        if window.Notification and str(window.Notification.permission) == "granted":
+            options = to_js({"body": note.body, "tag": f"porch-{note.conversation_id}"})
+            window.Notification.new(note.title, options)
+
+    def on_document_keydown(self, event: Any) -> None:
+        self.on_activity(event)
+        key, target = str(event.key), event.target
+        if event.altKey and key in ("ArrowDown", "ArrowUp"):
+            following = self.state.neighbour(1 if key == "ArrowDown" else -1)
+            if following is not None:
+                self.open(following)
+        elif (
+            key == "Escape"
+            and not _by_id("help-dialog").open
+            and not _by_id("settings-dialog").open
+        ):
+            if self.state.open_id is not None:
+                self.go_back()
+        elif key == "/" and not _is_text_field(target):
+            _by_id("search").focus()
+        elif key == "?" and not _is_text_field(target):
+            _by_id("help-dialog").showModal()
+
+    def on_settings_open(self, _event: Any) -> None:
+        app = self.state.app
+        if app is None:
+            return
+        _by_id("settings-name").value = app.name
+        _by_id("settings-domains").value = "\n".join(app.allowed_domains)
+        _by_id("settings-offline").value = app.offline_message
+        hours = app.business_hours
+        _by_id("settings-timezone").value = hours.timezone if hours else ""
+        _by_id("settings-hours").value = format_hours(hours)
+        _by_id("settings-fields").value = format_fields(app.prechat_fields)
+        _by_id("settings-error").hidden = True
+        _by_id("settings-dialog").showModal()
+
+    def on_settings_submit(self, _event: Any) -> None:
+        app = self.state.app
+        if app is None:
+            return
+        error = _by_id("settings-error")
+        try:
+            changed = AppSettings(
+                appid=app.appid,
+                name=str(_by_id("settings-name").value).strip() or app.name,
+                allowed_domains=parse_lines(str(_by_id("settings-domains").value)),
+                offline_message=str(_by_id("settings-offline").value).strip(),
+                business_hours=parse_hours(
+                    str(_by_id("settings-timezone").value), str(_by_id("settings-hours").value)
+                ),
+                prechat_fields=parse_fields(str(_by_id("settings-fields").value)),
+            )
+        except ValueError as exc:
+            error.textContent = str(exc)
+            error.hidden = False
+            return
+        self.act(self.state.update_app, changed, uuid.uuid4().hex)
+        _by_id("settings-dialog").close()
 
     # --- drawing --------------------------------------------------------------------------------
 
-    def render(self) -> None:
-        self.render_status()
-        self.render_list()
-        self.render_conversation()
-        for text in self.state.announcements_to_make():
-            _by_id("announcer").textContent = text
-        self.show_console_error(self.state.last_error)
+    def schedule_render(self) -> None:
+        """Draw once per animation frame, however many frames arrived meanwhile."""
+        if self.render_scheduled:
+            return
+        self.render_scheduled = True
+        if hasattr(js, "requestAnimationFrame"):
+            js.requestAnimationFrame(self.render_proxy)
+        else:
+            asyncio.get_event_loop().call_later(1 / 60, self.render)
 
-    def show_console_error(self, error: str | None) -> None:
-        node = _by_id("console-error")
-        node.textContent = error or ""
-        node.hidden = not error
+    def render(self) -> None:
+        """Send view.js what changed since the last frame, in one call (one round trip)."""
+        self.render_scheduled = False
+        started = js.performance.now()
+        state = self.state
+        patch: dict[str, Any] = {}
+        connection = state.connection
+        if self.changed("status", connection):
+            patch["status"] = [connection.value, STATUS_TEXT[connection]]
+        if state.agent_id is not None:
+            self.render_topbar(patch)
+            self.render_list(patch)
+            self.render_conversation(patch)
+            self.render_details(patch)
+        announcements = state.announcements_to_make()
+        if announcements:
+            patch["announce"] = announcements[-1]
+        if self.changed("error", state.last_error):
+            patch["error"] = state.last_error or ""
+        if "list" in patch:  # the worker's share of drawing the list, for measurements
+            patch["list"]["worker_ms"] = round(js.performance.now() - started, 1)
+        if patch:
+            self.draw(json.dumps(patch))
 
     def render_status(self) -> None:
-        connection = self.state.connection
-        if connection is not self.shown_status:
-            self.shown_status = connection
-            node = _by_id("status")
-            node.dataset.state = connection.value
-            node.textContent = STATUS_TEXT[connection]
+        """Draw the connection status now (outside a frame: login, logout)."""
+        self.render()
 
-    def render_list(self) -> None:
-        container = _by_id("conversations")
-        summaries = self.state.conversation_order()
+    def show_console_error(self, error: str | None) -> None:
+        self.state.last_error = error
+        self.schedule_render()
+
+    def changed(self, key: str, value: Any) -> bool:
+        """Whether ``value`` differs from what was drawn under ``key`` (and remember it)."""
+        if self.shown.get(key, _NOTHING) == value:
+            return False
+        self.shown[key] = value
+        return True
+
+    def render_topbar(self, patch: dict[str, Any]) -> None:
+        state = self.state
+        if self.changed("presence", state.presence):
+            patch["presence"] = state.presence
+        if self.changed("admin", state.role == "admin" and state.app is not None):
+            patch["admin"] = self.shown["admin"]
+        badges = {v: state.view_badge(v) for v in VIEWS}
+        view = state.view if state.search_results is None else None
+        if self.changed("badges", (badges, view)):
+            patch["views"] = {"badges": badges, "pressed": view}
+
+    def render_list(self, patch: dict[str, Any]) -> None:
+        """The rows that changed (all of them only for new rows or a reset) and the order when
+        it changed."""
+        reset, dirty = self.state.take_dirty()
+        summaries = self.state.visible()
         wanted = [s.id for s in summaries]
-        for gone in set(self.items) - set(wanted):
-            self.items.pop(gone)["li"].remove()
-        for summary in summaries:
-            item = self.items.get(summary.id) or self._new_item(summary.id)
-            last = summary.last_message.text if summary.last_message else ""
-            unread = unread_count(summary)
-            view = (
-                visitor_label(summary),
-                last,
-                unread,
-                summary.closed,
-                summary.id == self.state.open_id,
-            )
-            if item["view"] == view:
-                continue
-            item["view"] = view
-            item["name"].textContent = view[0] + (" (closed)" if summary.closed else "")
-            item["last"].textContent = last
-            item["unread"].textContent = str(unread) if unread else ""
-            item["unread"].hidden = not unread
-            item["unread_label"].textContent = f", {unread} unread" if unread else ""
-            item["button"].setAttribute("aria-current", "true" if view[4] else "false")
-        if wanted != self.item_order:
-            focused = document.activeElement
-            refocus = focused.getAttribute("data-conversation-id") if focused else None
-            for conversation_id in wanted:
-                container.appendChild(self.items[conversation_id]["li"])
+        rows = [
+            [s.id, self._row_view(s)]
+            for s in summaries
+            if reset or s.id in dirty or s.id not in self.drawn_rows
+        ]
+        order_changed = wanted != self.item_order
+        if rows or order_changed:
+            patch["list"] = {"order": wanted if order_changed else None, "rows": rows}
             self.item_order = wanted
-            if refocus and refocus in self.items:
-                self.items[str(refocus)]["button"].focus()
-        _by_id("conversations-empty").hidden = bool(wanted)
+            self.drawn_rows = set(wanted)
+        if self.changed("empty", (bool(wanted), bool(self.state.search_query))):
+            found = "No conversations found." if self.state.search_query else "None here."
+            patch["empty"] = "" if wanted else found
 
-    def _new_item(self, conversation_id: str) -> dict[str, Any]:
-        li = document.createElement("li")
-        button = document.createElement("button")
-        button.type = "button"
-        button.className = "conversation"
-        button.dataset.conversationId = conversation_id
-        name = document.createElement("span")
-        name.className = "conversation-name"
-        unread = document.createElement("span")
-        unread.className = "conversation-unread"
-        unread.setAttribute("aria-hidden", "true")
-        unread_label = document.createElement("span")
-        unread_label.className = "visually-hidden"
-        last = document.createElement("span")
-        last.className = "conversation-last"
-        button.append(name, unread, unread_label, last)
-        li.appendChild(button)
-        item = {
-            "li": li,
-            "button": button,
-            "name": name,
-            "last": last,
-            "unread": unread,
-            "unread_label": unread_label,
-            "view": None,
+    def _row_view(self, summary: ConversationSummary) -> dict[str, Any]:
+        assignee = self.state.assignee(summary)
+        flags = [
+            flag
+            for flag, on in (
+                ("Offline form", summary.offline),
+                ("Ended", summary.ended),
+                ("Closed", summary.closed),
+            )
+            if on
+        ]
+        if summary.rating is not None:
+            flags.append(f"Rated {RATING_WORDS[summary.rating]}")
+        return {
+            "name": visitor_label(summary),
+            "last": message_words(summary.last_message) if summary.last_message else "",
+            "unread": unread_count(summary),
+            "flags": " · ".join(flags),
+            "current": summary.id == self.state.open_id,
+            "assignee": f"{assignee.name} ({assignee.presence})" if assignee else "Unassigned",
+            "online": summary.visitor_online,
+            "ended": summary.ended,
+            "offline": summary.offline,
         }
-        self.items[conversation_id] = item
-        return item
 
-    def render_conversation(self) -> None:
-        summary = self.state.open_summary
-        messages = _by_id("messages")
-        if self.state.open_id != self.shown_id:
-            self.shown_id = self.state.open_id
-            messages.replaceChildren()
-            self.seq_nodes, self.pending_nodes = {}, {}
-            _by_id("announcer").textContent = ""
+    def render_conversation(self, patch: dict[str, Any]) -> None:
+        state = self.state
+        summary = state.open_summary
+        reset = state.open_id != self.shown_id
+        if reset:
+            self.shown_id = state.open_id
+            self.drawn_seqs, self.drawn_pending, self.seen_up_to = set(), set(), 0
+            patch["open"] = state.open_id or ""
         title = visitor_label(summary) if summary else "No conversation open"
         if summary and summary.source_title:
             title += f" — {summary.source_title}"
-        if _by_id("conversation-title").textContent != title:
-            _by_id("conversation-title").textContent = title
-        can_reply = summary is not None and not summary.closed
-        _by_id("reply-text").disabled = not can_reply
-        _by_id("reply-send").disabled = not can_reply
-        _by_id("revoke-visitor").disabled = not can_reply
-        if summary is None:
-            return
-        added = False
-        for message in self.state.open_messages():
-            if message.seq in self.seq_nodes:
-                continue
-            node = self.pending_nodes.pop(message.client_id or "", None)
-            if node is not None:  # our reply was stored: the pending bubble becomes the message
-                node.removeAttribute("data-pending")
-                node.dataset.seq = str(message.seq)
-                node.querySelector(".message-meta").textContent = _meta(message)
-            else:
-                node = _message_node(message.author, _meta(message), message.text)
-                node.dataset.seq = str(message.seq)
-                seqs = sorted(self.seq_nodes)
-                later = bisect.bisect_right(seqs, message.seq)
-                before = (
-                    self.seq_nodes[seqs[later]]
-                    if later < len(seqs)
-                    else next(iter(self.pending_nodes.values()), None)
+        if summary and summary.ended:
+            title += " (ended)"
+        if self.changed("title", title):
+            patch["title"] = title
+        self.render_actions(patch)
+        typing = state.typing.get(state.open_id or "")
+        if self.changed("typing", typing):
+            patch["typing"] = f"{typing} is typing…" if typing else ""
+        add: list[dict[str, Any]] = []
+        rating = summary.rating if summary else None
+        for message in state.open_messages():
+            if message.seq not in self.drawn_seqs:
+                add.append(_message_view(message, rating))
+                self.drawn_seqs.add(message.seq)
+        for pending in state.open_pending():
+            if pending.client_id not in self.drawn_pending:
+                add.append(
+                    {
+                        "seq": None,
+                        "client_id": pending.client_id,
+                        "author": "agent",
+                        "meta": "Sending…",
+                        "pieces": link_segments(pending.text or pending.file_name or ""),
+                        "file": None,
+                        "event": None,
+                    }
                 )
-                messages.insertBefore(node, before)
-                added = True
-            self.seq_nodes[message.seq] = node
-        for pending in self.state.open_pending():
-            if pending.client_id not in self.pending_nodes:
-                node = _message_node("agent", "Sending…", pending.text)
-                node.dataset.pending = "true"
-                messages.appendChild(node)
-                self.pending_nodes[pending.client_id] = node
-                added = True
-        if added:
-            messages.scrollTop = messages.scrollHeight
+                self.drawn_pending.add(pending.client_id)
+        seen_seq = state.visitor_read.get(state.open_id or "", 0)
+        seen = [
+            seq
+            for seq, message in state.messages.items()
+            if self.seen_up_to < seq <= seen_seq and message.author == "agent"
+        ]
+        self.seen_up_to = max(self.seen_up_to, seen_seq)
+        if reset or add or seen:
+            patch["messages"] = {"reset": reset, "add": add, "seen": sorted(seen)}
+
+    def render_actions(self, patch: dict[str, Any]) -> None:
+        state = self.state
+        summary = state.open_summary
+        mine = summary is not None and state.agent_id in summary.agent_ids
+        live = state.can_reply()
+        has_colleagues = bool(state.colleagues())
+        enabled = {
+            "reply-text": live,
+            "reply-send": live,
+            "reply-file": live,
+            "revoke-visitor": summary is not None and not summary.closed,
+            "end-chat": live,
+            "join": live and not mine,
+            "leave": live and mine,
+            "transfer": live and has_colleagues,
+            "transfer-to": live and has_colleagues,
+            "back": summary is not None,
+        }
+        if self.changed("actions", enabled):
+            patch["enabled"] = enabled
+        colleagues = [[a.id, f"{a.name} ({a.presence})"] for a in state.colleagues()]
+        if self.changed("colleagues", colleagues):
+            patch["colleagues"] = colleagues
+
+    def render_details(self, patch: dict[str, Any]) -> None:
+        state = self.state
+        details, summary = state.details, state.open_summary
+        if self.changed("details", (id(details), summary.id if summary else None)):
+            patch["details"] = _details_view(summary, details)
+        tags = summary.tags if summary else ()
+        if self.changed("tags", tags):
+            patch["tags"] = list(tags)
 
 
-def _meta(message: ChatMessage) -> str:
-    time = js.Date.new(message.created_at).toLocaleTimeString(
-        js.undefined, to_js({"hour": "2-digit", "minute": "2-digit"})
+_NOTHING = object()
+
+
+def _details_view(
+    summary: ConversationSummary | None, details: VisitorDetails | None
+) -> dict[str, Any]:
+    if summary is None:
+        return {"shown": False, "fields": [], "attributes": [], "events": [], "past": []}
+    d = details or VisitorDetails(
+        uid=summary.visitor_uid,
+        name=summary.visitor_name,
+        email=summary.visitor_email,
+        referer=summary.referer,
+        source_title=summary.source_title,
     )
-    return f"{message.author_name} · {time}"
+    fields = [
+        ("Name", d.name),
+        ("Email", d.email),
+        ("Phone", d.phone),
+        ("Page", d.referer),
+        ("Page title", d.source_title),
+        ("Locale", d.locale),
+    ]
+    events = []
+    for record in d.events:
+        meta = ", ".join(f"{k}: {v}" for k, v in sorted(record.metadata.items()))
+        events.append(f"{_time(record.created_at)} {record.name}" + (f" ({meta})" if meta else ""))
+    return {
+        "shown": True,
+        "fields": [
+            [label, link_segments(value) if label == "Page" else value, label == "Page"]
+            for label, value in fields
+            if value
+        ],
+        "attributes": [[k, str(v), False] for k, v in sorted(d.attributes.items())],
+        "events": events,
+        "past": [
+            [
+                old.id,
+                f"{_date(old.updated_at)} · "
+                + (message_words(old.last_message) if old.last_message else "(no messages)"),
+            ]
+            for old in d.past_conversations
+        ],
+    }
 
 
-def _message_node(author: str, meta: str, text: str) -> Any:
-    li = document.createElement("li")
-    li.className = f"message message-{author}"
-    li.dataset.author = author
-    meta_node = document.createElement("span")
-    meta_node.className = "message-meta"
-    meta_node.textContent = meta
-    text_node = document.createElement("p")
-    text_node.className = "message-text"
-    text_node.textContent = text
-    li.append(meta_node, text_node)
-    return li
+def _message_view(message: ChatMessage, rating: int | None) -> dict[str, Any]:
+    if message.author == "system":
+        meta, text = _time(message.created_at), system_text(message, rating)
+    else:
+        meta, text = f"{message.author_name} · {_time(message.created_at)}", message.text
+    file = None
+    if message.file is not None:
+        ref = message.file
+        file = {
+            "href": _server_base() + ref.url if ref.url.startswith("/") else ref.url,
+            "name": ref.name,
+            "label": f"{ref.name} ({_size(ref.size)})",
+            "image": ref.content_type in IMAGE_TYPES,
+        }
+    return {
+        "seq": message.seq,
+        "client_id": message.client_id,
+        "author": message.author,
+        "meta": meta,
+        "pieces": link_segments(text),
+        "file": file,
+        "event": message.event,
+    }
+
+
+async def _json_body(response: Any) -> dict[str, Any]:
+    try:
+        body = json.loads(str(await response.text()))
+    except ValueError:
+        body = {}
+    return body if isinstance(body, dict) else {}
+
+
+def _time(ms: int) -> str:
+    return str(
+        js.Date.new(ms).toLocaleTimeString(
+            js.undefined, to_js({"hour": "2-digit", "minute": "2-digit"})
+        )
+    )
+
+
+def _date(ms: int) -> str:
+    return str(js.Date.new(ms).toLocaleDateString())
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
 
 
 app = ConsoleApp()

@@ -1,44 +1,107 @@
 """The agent console's state, sans I/O.
 
 :class:`ConsoleState` takes inputs through methods (``receive_frame``, ``open_conversation``,
-``send_reply``, ``revoke_visitor``, ``connection_opened``, ``connection_lost``) and queues the
-frames to send (``frames_to_send``) and the texts to announce (``announcements_to_make``). It never
-touches the DOM, the network or a clock, so CPython tests drive it directly (tests/unit/agent/).
+``send_reply``, ``connection_opened``, ``note_activity``, ...) and queues the frames to send
+(``frames_to_send``), the texts to announce (``announcements_to_make``) and the new chats to
+notify (``notifications_to_make``). It never touches the DOM, the network or a clock (callers
+pass ``now`` in milliseconds), so CPython tests drive it directly (tests/unit/agent/).
 ``console.py`` is the only module that touches ``pyscript``/``js``: it feeds this state and draws
-what it says.
+what it says. The list is drawn incrementally: every change records the ids of the rows it
+touched (``take_dirty``), so one ``conversation.updated`` redraws one row.
 """
 
 from __future__ import annotations
 
 import enum
 import random
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from porch_protocol import (
     MAX_TEXT_CHARS,
     AgentHello,
+    AgentInfo,
+    AgentPresenceChanged,
     AgentWelcome,
+    AppSettings,
+    AppUpdated,
+    AssignConversation,
+    BusinessHours,
+    ChangeTags,
     ChatMessage,
     CloseCode,
+    ConversationEnded,
     ConversationHistory,
     ConversationSummary,
     ConversationUpdated,
+    EndConversation,
     ErrorFrame,
+    FormField,
+    LeaveConversation,
     Message,
     MessageAck,
     NewMessage,
     OpenConversation,
+    OpeningHours,
+    ReadUpdated,
     ReadUpTo,
+    RequestDone,
     RevokeVisitor,
+    SearchConversations,
+    SearchResults,
     SendMessage,
+    SetPresence,
+    SetTyping,
+    TagsUpdated,
+    TypingChanged,
+    UpdateApp,
+    VisitorDetails,
 )
+from porch_protocol.wire import Status
 
 #: Frames the agent socket may receive; anything else is a protocol error.
 AGENT_RECEIVES: frozenset[type[Message]] = frozenset(
-    {AgentWelcome, ConversationUpdated, NewMessage, ConversationHistory, MessageAck, ErrorFrame}
+    {
+        AgentWelcome,
+        ConversationUpdated,
+        NewMessage,
+        ConversationHistory,
+        MessageAck,
+        ErrorFrame,
+        TypingChanged,
+        ReadUpdated,
+        ConversationEnded,
+        TagsUpdated,
+        RequestDone,
+        SearchResults,
+        AgentPresenceChanged,
+        AppUpdated,
+    }
 )
+
+View = Literal["unassigned", "mine", "all"]
+VIEWS: tuple[View, ...] = ("unassigned", "mine", "all")
+
+#: A visitor's tags, as the server limits them.
+MAX_TAGS = 10
+#: While the agent keeps typing, ``typing.set`` true is repeated at most this often.
+TYPING_REFRESH_MS = 4_000
+#: Typing stops (``typing.set`` false) after this long without a keystroke.
+TYPING_IDLE_MS = 5_000
+#: An online agent with no activity in the console for this long is switched to away.
+AWAY_AFTER_MS = 10 * 60_000
+
+#: How ``error`` codes answering the console's requests are worded for the agent.
+REQUEST_ERRORS = {
+    "VERSION_CONFLICT": "Someone else changed these tags meanwhile. The latest tags are shown; "
+    "apply your change again.",
+    "TAG_LIMIT_EXCEEDED": f"A visitor has at most {MAX_TAGS} tags.",
+    "INVALID_TAGS": "Tags are short words without commas.",
+    "SESSION_EXPIRED": "Your session expired. Sign in again.",
+    "SERVER_ERROR": "The server failed to do that. Try again.",
+}
 
 
 class Connection(enum.Enum):
@@ -78,6 +141,16 @@ def unread_count(summary: ConversationSummary) -> int:
     return max(0, summary.last_seq - summary.agent_read_seq)
 
 
+def in_view(summary: ConversationSummary, view: View, agent_id: str | None) -> bool:
+    """``unassigned``: live chats no agent has joined; ``mine``: chats the agent is in;
+    ``all``: everything."""
+    if view == "unassigned":
+        return not summary.agent_ids and not summary.ended and not summary.closed
+    if view == "mine":
+        return agent_id is not None and agent_id in summary.agent_ids
+    return True
+
+
 def remove_typed_newline(value: str, caret_utf16: int) -> str:
     """``value`` without the newline the browser inserted just before the caret.
 
@@ -92,6 +165,73 @@ def remove_typed_newline(value: str, caret_utf16: int) -> str:
     return value
 
 
+_URL = re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)
+#: Punctuation that ends a sentence rather than the link it follows.
+_TRAILING = ".,;:!?)]}"
+
+
+def link_segments(text: str) -> list[tuple[str, str | None]]:
+    """``text`` cut into ``(text, href)`` pieces: ``href`` is set for http(s) URLs only, so no
+    ``javascript:``/``data:`` link can ever be drawn. Trailing punctuation stays text."""
+    pieces: list[tuple[str, str | None]] = []
+    start = 0
+    for match in _URL.finditer(text):
+        url = match.group(0)
+        while url[-1] in _TRAILING and not (url[-1] == ")" and url.count("(") >= url.count(")")):
+            url = url[:-1]
+        end = match.start() + len(url)
+        if match.start() > start:
+            pieces.append((text[start : match.start()], None))
+        pieces.append((url, url))
+        start = end
+    if start < len(text) or not pieces:
+        pieces.append((text[start:], None))
+    return pieces
+
+
+RATING_WORDS = {1: "good", 0: "neutral", -1: "bad"}
+
+
+def system_text(message: ChatMessage, rating: int | None = None) -> str:
+    """A ``system`` message in the console's words, from its ``event`` and ``agent``; the
+    server's English ``text`` is the fallback for events this console does not know."""
+    who = message.agent.name if message.agent else None
+    if message.event == "agent_joined" and who:
+        return f"{who} joined the chat"
+    if message.event == "agent_left" and who:
+        return f"{who} left the chat"
+    if message.event == "transferred" and who:
+        return f"The chat was transferred to {who}"
+    if message.event == "chat_ended":
+        return f"{who} ended the chat" if who else "The chat ended"
+    if message.event == "rated" and rating is not None:
+        return f"The visitor rated the chat {RATING_WORDS[rating]}"
+    if message.event == "offline_form":
+        return "Message left with the offline form" + (f": {message.text}" if message.text else "")
+    if message.event == "prechat":
+        return "Pre-chat form" + (f": {message.text}" if message.text else "")
+    return message.text
+
+
+def message_words(message: ChatMessage) -> str:
+    """What a message says, in one line: its text, its system wording or its file's name."""
+    if message.author == "system":
+        return system_text(message)
+    if message.text:
+        return message.text
+    return message.file.name if message.file else ""
+
+
+def parse_tags(text: str) -> tuple[str, ...]:
+    """Tags as an agent types them: comma-separated, trimmed, no blanks, no repeats."""
+    seen: dict[str, None] = {}
+    for part in text.split(","):
+        tag = part.strip()
+        if tag:
+            seen.setdefault(tag, None)
+    return tuple(seen)
+
+
 @dataclass(frozen=True)
 class PendingMessage:
     """A reply sent but not yet acknowledged; resent with the same ``client_id`` after a
@@ -100,6 +240,18 @@ class PendingMessage:
     client_id: str
     conversation_id: str
     text: str
+    #: An uploaded file's id, and its name to show while sending.
+    file_id: str | None = None
+    file_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A new chat to make a sound and a desktop notification for."""
+
+    conversation_id: str
+    title: str
+    body: str
 
 
 class ConsoleState:
@@ -109,15 +261,43 @@ class ConsoleState:
         self.connection = Connection.DISCONNECTED
         self.agent_id: str | None = None
         self.agent_name: str | None = None
+        self.role = "agent"
+        self.presence: Status = "online"
+        #: True while the presence is ``away`` because the agent was idle, not by choice.
+        self.auto_away = False
+        self.last_activity = 0
+        #: Colleagues (and the agent) by id, with their presence.
+        self.agents: dict[str, AgentInfo] = {}
+        #: The app's settings; admins only.
+        self.app: AppSettings | None = None
         self.conversations: dict[str, ConversationSummary] = {}
+        self.view: View = "unassigned"
+        #: The search box's query while a search is shown, and its results' ids.
+        self.search_query = ""
+        self.search_results: list[str] | None = None
+        self._search_request: str | None = None
         self.open_id: str | None = None
         #: The open conversation's messages by seq (history plus live ones).
         self.messages: dict[int, ChatMessage] = {}
+        #: The open conversation's visitor, from its history.
+        self.details: VisitorDetails | None = None
         self.pending: dict[str, PendingMessage] = {}
-        #: The latest ErrorFrame's text, for an error line; cleared by the next welcome.
+        #: Who is typing in which conversation (visitors' names).
+        self.typing: dict[str, str] = {}
+        #: Read receipts: the highest seq each conversation's visitor has seen.
+        self.visitor_read: dict[str, int] = {}
+        #: The latest error's text, for an error line; cleared by the next welcome.
         self.last_error: str | None = None
+        #: Requests sent and not answered yet, by request id: what they were.
+        self.requests: dict[str, str] = {}
+        self._typing_in: str | None = None  # the conversation our typing.set true went to
+        self._typing_sent_at = 0
+        self._last_keystroke = 0
         self._to_send: list[Message] = []
         self._to_announce: list[str] = []
+        self._to_notify: list[Notification] = []
+        self._dirty: set[str] = set()
+        self._list_reset = True
 
     # --- outputs --------------------------------------------------------------------------------
 
@@ -131,9 +311,55 @@ class ConsoleState:
         texts, self._to_announce = self._to_announce, []
         return texts
 
+    def notifications_to_make(self) -> list[Notification]:
+        """New chats since the last call (sound and desktop notification)."""
+        notes, self._to_notify = self._to_notify, []
+        return notes
+
+    def take_dirty(self) -> tuple[bool, set[str]]:
+        """What the list needs redrawn since the last call: ``(reset, ids)``. ``reset`` means
+        the visible set may have changed wholesale (welcome, view, search); else only the rows
+        ``ids`` changed (and may have moved)."""
+        reset, dirty = self._list_reset, self._dirty
+        self._list_reset, self._dirty = False, set()
+        return reset, dirty
+
+    def visible(self) -> list[ConversationSummary]:
+        """The list as shown: the search results, else the current view, plus the open
+        conversation (joining it must not make it vanish); by latest activity (ties broken by id
+        so the order is stable)."""
+        if self.search_results is not None:
+            found = [self.conversations[i] for i in self.search_results if i in self.conversations]
+        else:
+            found = [
+                s
+                for s in self.conversations.values()
+                if s.id == self.open_id or in_view(s, self.view, self.agent_id)
+            ]
+        return sorted(found, key=lambda s: (-s.updated_at, s.id))
+
     def conversation_order(self) -> list[ConversationSummary]:
-        """Summaries newest first (ties broken by id so the order is stable)."""
+        """Every known conversation, newest first."""
         return sorted(self.conversations.values(), key=lambda s: (-s.updated_at, s.id))
+
+    def view_badge(self, view: View) -> int:
+        """How many conversations in ``view`` have unread messages."""
+        return sum(
+            1
+            for s in self.conversations.values()
+            if unread_count(s) and in_view(s, view, self.agent_id)
+        )
+
+    def neighbour(self, step: int) -> str | None:
+        """The conversation ``step`` rows from the open one in the visible list (the first or
+        last when none is open); ``None`` past either end or when the list is empty."""
+        ids = [s.id for s in self.visible()]
+        if not ids:
+            return None
+        if self.open_id not in ids:
+            return ids[0] if step > 0 else ids[-1]
+        index = ids.index(self.open_id) + step
+        return ids[index] if 0 <= index < len(ids) else None
 
     def open_messages(self) -> list[ChatMessage]:
         return [self.messages[seq] for seq in sorted(self.messages)]
@@ -145,6 +371,19 @@ class ConsoleState:
     def open_summary(self) -> ConversationSummary | None:
         return self.conversations.get(self.open_id) if self.open_id else None
 
+    def can_reply(self) -> bool:
+        summary = self.open_summary
+        return summary is not None and not summary.closed and not summary.ended
+
+    def assignee(self, summary: ConversationSummary) -> AgentInfo | None:
+        return self.agents.get(summary.agent_ids[0]) if summary.agent_ids else None
+
+    def colleagues(self) -> list[AgentInfo]:
+        """Other agents, online first, then by name (for assign/transfer)."""
+        order = {"online": 0, "away": 1, "offline": 2}
+        others = [a for a in self.agents.values() if a.id != self.agent_id]
+        return sorted(others, key=lambda a: (order[a.presence], a.name.lower(), a.id))
+
     # --- connection -----------------------------------------------------------------------------
 
     def connection_started(self) -> None:
@@ -152,13 +391,15 @@ class ConsoleState:
         if self.connection is Connection.DISCONNECTED:
             self.connection = Connection.CONNECTING
 
-    def connection_opened(self, token: str) -> None:
-        """The socket is open: queue the hello. The welcome will finish the handshake."""
+    def connection_opened(self, token: str = "") -> None:
+        """The socket is open: queue the hello (no token: the session cookie authenticates).
+        The welcome will finish the handshake."""
         self._to_send.append(AgentHello(token=token))
 
     def connection_lost(self, code: int) -> bool:
         """The socket closed with ``code``. Returns whether the caller should reconnect: not when
-        the token was refused (4401), in which case the caller must go back to the login form."""
+        the session was refused (4401), in which case the caller must go back to the login form."""
+        self._typing_in = None
         if code == CloseCode.UNAUTHORIZED:
             self.connection = Connection.DISCONNECTED
             return False
@@ -167,33 +408,168 @@ class ConsoleState:
 
     # --- agent actions --------------------------------------------------------------------------
 
+    def set_view(self, view: View) -> None:
+        """Show one of :data:`VIEWS`; leaves any search."""
+        if view not in VIEWS:
+            raise ValueError(f"unknown view {view!r}")
+        self.view = view
+        self.search_query, self.search_results, self._search_request = "", None, None
+        self._list_reset = True
+
+    def search(self, query: str, request_id: str) -> None:
+        """Search by visitor name, email or text; a blank query goes back to the view."""
+        query = query.strip()
+        if query == self.search_query:
+            return
+        self.search_query = query
+        if not query:
+            self.search_results, self._search_request = None, None
+            self._list_reset = True
+            return
+        self._search_request = request_id
+        self._request(SearchConversations(request_id=request_id, query=query), "search")
+
     def open_conversation(self, conversation_id: str) -> None:
         """Show ``conversation_id``: its history is requested; ``ReadUpTo`` follows the history."""
         if conversation_id not in self.conversations:
             raise KeyError(f"unknown conversation {conversation_id!r}")
+        self.typing_stopped()
+        self._dirty.update(i for i in (self.open_id, conversation_id) if i)
         self.open_id = conversation_id
         self.messages = {}
+        self.details = None
         if self.connection is Connection.CONNECTED:
             self._to_send.append(OpenConversation(conversation_id=conversation_id))
 
-    def send_reply(self, text: str, client_id: str) -> PendingMessage | None:
-        """Queue the agent's reply to the open conversation. Returns the pending message, or
-        ``None`` when there is nothing to send (blank text, no open conversation)."""
+    def close_conversation(self) -> None:
+        """Back to the list: nothing open."""
+        self.typing_stopped()
+        if self.open_id:
+            self._dirty.add(self.open_id)
+        self.open_id, self.messages, self.details = None, {}, None
+
+    def send_reply(
+        self,
+        text: str,
+        client_id: str,
+        file_id: str | None = None,
+        file_name: str | None = None,
+    ) -> PendingMessage | None:
+        """Queue the agent's reply (text, or a file uploaded as ``file_id``) to the open
+        conversation. Returns the pending message, or ``None`` when there is nothing to send
+        (blank text and no file, no open conversation)."""
         text = text.strip()
-        if not text or self.open_id is None:
+        if (not text and file_id is None) or self.open_id is None:
             return None
         if len(text) > MAX_TEXT_CHARS:
             raise ValueError(f"a message is at most {MAX_TEXT_CHARS} characters")
-        pending = PendingMessage(client_id=client_id, conversation_id=self.open_id, text=text)
+        self.typing_stopped()
+        pending = PendingMessage(
+            client_id=client_id,
+            conversation_id=self.open_id,
+            text=text,
+            file_id=file_id,
+            file_name=file_name,
+        )
         self.pending[client_id] = pending
         if self.connection is Connection.CONNECTED:
             self._to_send.append(self._send_frame(pending))
         return pending
 
+    def reply_edited(self, text: str, now: int) -> None:
+        """The reply box changed: say we are typing (throttled), or stopped when emptied."""
+        if not text.strip():
+            self.typing_stopped()
+            return
+        self._last_keystroke = now
+        if self.open_id is None or not self.can_reply():
+            return
+        if self._typing_in != self.open_id or now - self._typing_sent_at >= TYPING_REFRESH_MS:
+            self.typing_stopped()
+            self._typing_in, self._typing_sent_at = self.open_id, now
+            self._send_if_connected(SetTyping(typing=True, conversation_id=self.open_id))
+
+    def typing_idle(self, now: int) -> None:
+        """Called now and then: typing stops after :data:`TYPING_IDLE_MS` without a keystroke."""
+        if self._typing_in is not None and now - self._last_keystroke >= TYPING_IDLE_MS:
+            self.typing_stopped()
+
+    def typing_stopped(self) -> None:
+        """The agent sent, left the reply box or moved on: stop the typing indicator."""
+        if self._typing_in is not None:
+            conversation_id, self._typing_in = self._typing_in, None
+            self._send_if_connected(SetTyping(typing=False, conversation_id=conversation_id))
+
     def revoke_visitor(self) -> None:
         """Close the open conversation's visitor session (the caller has asked for confirmation)."""
         if self.open_id is not None:
             self._to_send.append(RevokeVisitor(conversation_id=self.open_id))
+
+    def end_conversation(self) -> None:
+        if self.open_id is not None:
+            self.typing_stopped()
+            self._to_send.append(EndConversation(conversation_id=self.open_id))
+
+    def assign(self, agent_id: str) -> None:
+        """Join the open conversation (``agent_id`` is ours), or assign/transfer it."""
+        if self.open_id is not None:
+            self._to_send.append(
+                AssignConversation(conversation_id=self.open_id, agent_id=agent_id)
+            )
+
+    def join(self) -> None:
+        if self.agent_id is not None:
+            self.assign(self.agent_id)
+
+    def leave(self) -> None:
+        if self.open_id is not None:
+            self._to_send.append(LeaveConversation(conversation_id=self.open_id))
+
+    def change_tags(self, wanted: tuple[str, ...], request_id: str) -> None:
+        """Make the open conversation's visitor's tags ``wanted``, at the version shown (a
+        colleague's change in between is a ``VERSION_CONFLICT``)."""
+        summary = self.open_summary
+        if summary is None:
+            return
+        if len(wanted) > MAX_TAGS:
+            self.last_error = REQUEST_ERRORS["TAG_LIMIT_EXCEEDED"]
+            return
+        add = tuple(t for t in wanted if t not in summary.tags)
+        remove = tuple(t for t in summary.tags if t not in wanted)
+        if not add and not remove:
+            return
+        frame = ChangeTags(
+            request_id=request_id,
+            add=add,
+            remove=remove,
+            conversation_id=summary.id,
+            version=summary.tags_version,
+        )
+        self._request(frame, "tags")
+
+    def set_presence(self, status: Status) -> None:
+        """The agent chose a presence (never automatic: that is :meth:`check_idle`)."""
+        self.auto_away = False
+        self._change_presence(status)
+
+    def note_activity(self, now: int) -> None:
+        """The agent used the console: back online if idleness made them away."""
+        self.last_activity = now
+        if self.auto_away:
+            self.auto_away = False
+            self._change_presence("online")
+
+    def check_idle(self, now: int) -> None:
+        """Called now and then: an online agent idle for :data:`AWAY_AFTER_MS` becomes away."""
+        if self.presence == "online" and now - self.last_activity >= AWAY_AFTER_MS:
+            self._change_presence("away")
+            self.auto_away = True
+
+    def update_app(self, app: AppSettings, request_id: str) -> None:
+        """Admins save the app's settings."""
+        if self.role != "admin":
+            raise PermissionError("only admins edit the app")
+        self._request(UpdateApp(request_id=request_id, app=app), "app")
 
     # --- frames from the server -----------------------------------------------------------------
 
@@ -204,24 +580,53 @@ class ConsoleState:
         handler(self, frame)
 
     def _receive_welcome(self, frame: AgentWelcome) -> None:
+        first = self.connection is not Connection.CONNECTED and self.agent_id is None
         self.connection = Connection.CONNECTED
         self.agent_id, self.agent_name = frame.agent_id, frame.agent_name
+        self.role, self.app = frame.role, frame.app
+        self.agents = {a.id: a for a in frame.agents}
         self.last_error = None
+        self.requests = {}
+        known = set(self.conversations)
         self.conversations = {s.id: s for s in frame.conversations}
+        self._list_reset = True
+        if not first:
+            # Chats that started while the socket was down are new chats too.
+            for summary in frame.conversations:
+                if summary.id not in known:
+                    self._notify_if_new_chat(summary)
+        if first:
+            self.presence = frame.presence
+        elif frame.presence != self.presence:
+            # Keep the agent's own choice across a reconnection (the server may reset it).
+            self._to_send.append(SetPresence(status=self.presence))
         if self.open_id is not None and self.open_id not in self.conversations:
-            self.open_id, self.messages = None, {}
+            self.open_id, self.messages, self.details = None, {}, None
         if self.open_id is not None:
             # Back after a drop: refetch what was missed, then resend what was never acked.
             self._to_send.append(OpenConversation(conversation_id=self.open_id))
         self._to_send.extend(self._send_frame(p) for p in self.pending.values())
+        if self.search_query:
+            self.search_results = None
+            query, self.search_query = self.search_query, ""
+            self.search(query, f"{self._search_request or 'search'}-again")
 
     def _receive_updated(self, frame: ConversationUpdated) -> None:
-        self._merge_summary(frame.conversation)
+        incoming = frame.conversation
+        if incoming.id not in self.conversations:
+            self._notify_if_new_chat(incoming)
+        self._merge_summary(incoming)
+        if incoming.ended:
+            self.typing.pop(incoming.id, None)
 
     def _receive_history(self, frame: ConversationHistory) -> None:
         if frame.conversation_id != self.open_id:
             return  # the agent has moved on to another conversation
         self.messages = {m.seq: m for m in frame.messages}
+        self.details = frame.visitor
+        for old in frame.visitor.past_conversations if frame.visitor else ():
+            if old.id not in self.conversations:  # so the details panel can open them
+                self._put(old)
         for message in frame.messages:
             self._settle_pending(message)
         self._mark_read(always=True)
@@ -230,18 +635,25 @@ class ConsoleState:
         message = frame.message
         summary = self.conversations.get(message.conversation_id)
         if summary is not None and message.seq > summary.last_seq:
-            self.conversations[summary.id] = replace(
-                summary,
-                last_seq=message.seq,
-                last_message=message,
-                updated_at=max(summary.updated_at, message.created_at),
+            self._put(
+                replace(
+                    summary,
+                    last_seq=message.seq,
+                    last_message=message,
+                    updated_at=max(summary.updated_at, message.created_at),
+                )
             )
+        if message.author == "visitor":
+            self.typing.pop(message.conversation_id, None)
         if message.conversation_id != self.open_id or message.seq in self.messages:
             return
         self.messages[message.seq] = message
         own = self._settle_pending(message)
         if message.author != "agent" or not own:
-            self._to_announce.append(f"{message.author_name}: {message.text}")
+            words = message_words(message)
+            self._to_announce.append(
+                words if message.author == "system" else f"{message.author_name}: {words}"
+            )
         self._mark_read()
 
     def _receive_ack(self, frame: MessageAck) -> None:
@@ -251,16 +663,74 @@ class ConsoleState:
             self.messages[message.seq] = message
         summary = self.conversations.get(message.conversation_id)
         if summary is not None and message.seq >= summary.last_seq:
-            self.conversations[summary.id] = replace(
-                summary,
-                last_seq=message.seq,
-                last_message=message,
-                agent_read_seq=max(summary.agent_read_seq, message.seq),
-                updated_at=max(summary.updated_at, message.created_at),
+            self._put(
+                replace(
+                    summary,
+                    last_seq=message.seq,
+                    last_message=message,
+                    agent_read_seq=max(summary.agent_read_seq, message.seq),
+                    updated_at=max(summary.updated_at, message.created_at),
+                )
             )
 
     def _receive_error(self, frame: ErrorFrame) -> None:
-        self.last_error = frame.message
+        kind = self.requests.pop(frame.request_id, None) if frame.request_id else None
+        if kind == "search" and frame.request_id == self._search_request:
+            self.search_results = []
+            self._list_reset = True
+        self.last_error = REQUEST_ERRORS.get(frame.code, frame.message)
+
+    def _receive_done(self, frame: RequestDone) -> None:
+        if self.requests.pop(frame.request_id, None) is not None:
+            self.last_error = None
+
+    def _receive_typing(self, frame: TypingChanged) -> None:
+        if frame.author != "visitor":
+            return  # colleagues' typing is not shown
+        if frame.typing:
+            self.typing[frame.conversation_id] = frame.name
+        else:
+            self.typing.pop(frame.conversation_id, None)
+
+    def _receive_read(self, frame: ReadUpdated) -> None:
+        if frame.reader == "visitor":
+            seen = self.visitor_read.get(frame.conversation_id, 0)
+            self.visitor_read[frame.conversation_id] = max(seen, frame.seq)
+
+    def _receive_ended(self, frame: ConversationEnded) -> None:
+        summary = self.conversations.get(frame.conversation_id)
+        if summary is not None and not summary.ended:
+            self._put(replace(summary, ended=True))
+        self.typing.pop(frame.conversation_id, None)
+        if self._typing_in == frame.conversation_id:
+            self._typing_in = None
+
+    def _receive_tags(self, frame: TagsUpdated) -> None:
+        for summary in list(self.conversations.values()):
+            if summary.visitor_uid == frame.visitor_uid and summary.tags_version <= frame.version:
+                self._put(replace(summary, tags=frame.tags, tags_version=frame.version))
+
+    def _receive_search(self, frame: SearchResults) -> None:
+        self.requests.pop(frame.request_id, None)
+        if frame.request_id != self._search_request:
+            return  # an older query's answer
+        for summary in frame.conversations:
+            if summary.id not in self.conversations:
+                self.conversations[summary.id] = summary
+        self.search_results = [s.id for s in frame.conversations]
+        self._list_reset = True
+
+    def _receive_presence(self, frame: AgentPresenceChanged) -> None:
+        self.agents[frame.agent.id] = frame.agent
+        if frame.agent.id == self.agent_id:
+            self.presence = frame.agent.presence
+        # Rows name their assignee's presence.
+        self._dirty.update(
+            s.id for s in self.conversations.values() if s.agent_ids[:1] == (frame.agent.id,)
+        )
+
+    def _receive_app(self, frame: AppUpdated) -> None:
+        self.app = frame.app
 
     _HANDLERS: ClassVar[dict[type[Message], Callable[..., None]]] = {
         AgentWelcome: _receive_welcome,
@@ -269,14 +739,56 @@ class ConsoleState:
         NewMessage: _receive_new,
         MessageAck: _receive_ack,
         ErrorFrame: _receive_error,
+        RequestDone: _receive_done,
+        TypingChanged: _receive_typing,
+        ReadUpdated: _receive_read,
+        ConversationEnded: _receive_ended,
+        TagsUpdated: _receive_tags,
+        SearchResults: _receive_search,
+        AgentPresenceChanged: _receive_presence,
+        AppUpdated: _receive_app,
     }
 
     # --- helpers --------------------------------------------------------------------------------
 
     def _send_frame(self, pending: PendingMessage) -> SendMessage:
         return SendMessage(
-            client_id=pending.client_id, text=pending.text, conversation_id=pending.conversation_id
+            client_id=pending.client_id,
+            text=pending.text,
+            conversation_id=pending.conversation_id,
+            file_id=pending.file_id,
         )
+
+    def _send_if_connected(self, frame: Message) -> None:
+        if self.connection is Connection.CONNECTED:
+            self._to_send.append(frame)
+
+    def _request(self, frame: SearchConversations | ChangeTags | UpdateApp, kind: str) -> None:
+        self.requests[frame.request_id] = kind
+        self._to_send.append(frame)
+
+    def _change_presence(self, status: Status) -> None:
+        if status != self.presence:
+            self.presence = status
+            self._send_if_connected(SetPresence(status=status))
+
+    def _notify_if_new_chat(self, summary: ConversationSummary) -> None:
+        if summary.ended or summary.closed:
+            return
+        if summary.agent_ids and self.agent_id not in summary.agent_ids:
+            return  # a colleague's chat
+        last = summary.last_message
+        body = "Offline form" if summary.offline else "New chat"
+        if last is not None and last.text:
+            body = f"{body}: {last.text[:120]}"
+        self._to_notify.append(
+            Notification(conversation_id=summary.id, title=visitor_label(summary), body=body)
+        )
+
+    def _put(self, summary: ConversationSummary) -> None:
+        """Store a changed summary and mark its row for redrawing."""
+        self.conversations[summary.id] = summary
+        self._dirty.add(summary.id)
 
     def _settle_pending(self, message: ChatMessage) -> bool:
         """Drop the pending reply this stored message stands for; returns whether there was one."""
@@ -295,7 +807,9 @@ class ConsoleState:
                 )
             if known.agent_read_seq > incoming.agent_read_seq:
                 incoming = replace(incoming, agent_read_seq=known.agent_read_seq)
-        self.conversations[incoming.id] = incoming
+            if known.tags_version > incoming.tags_version:
+                incoming = replace(incoming, tags=known.tags, tags_version=known.tags_version)
+        self._put(incoming)
 
     def _mark_read(self, always: bool = False) -> None:
         """The agent is looking at the open conversation, so everything in it is read. Opening a
@@ -305,5 +819,74 @@ class ConsoleState:
             return
         last = max(max(self.messages, default=0), summary.last_seq)
         if last > 0 and (always or last > summary.agent_read_seq):
-            self.conversations[summary.id] = replace(summary, agent_read_seq=last)
+            self._put(replace(summary, agent_read_seq=last))
             self._to_send.append(ReadUpTo(seq=last, conversation_id=summary.id))
+
+
+# --- the settings panel's text fields -------------------------------------------------------------
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_HOURS_LINE = re.compile(r"^(\w{3})\s+(\d{2}:\d{2})\s*-\s*(\d{2}:\d{2})$")
+_FIELD_KINDS = ("text", "email", "phone", "textarea", "select")
+
+
+def parse_lines(text: str) -> tuple[str, ...]:
+    """One entry per line (allowed domains), trimmed, blanks dropped."""
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def format_hours(hours: BusinessHours | None) -> str:
+    if hours is None:
+        return ""
+    return "\n".join(f"{WEEKDAYS[d.weekday]} {d.opens}-{d.closes}" for d in hours.days)
+
+
+def parse_hours(timezone: str, text: str) -> BusinessHours | None:
+    """Business hours from lines ``Mon 09:00-17:00``; no lines means always open."""
+    days = []
+    for number, line in enumerate(parse_lines(text), 1):
+        match = _HOURS_LINE.match(line)
+        if match is None or match.group(1).title() not in WEEKDAYS:
+            raise ValueError(f"business hours, line {number}: write it like 'Mon 09:00-17:00'")
+        opens, closes = match.group(2), match.group(3)
+        if not (_is_time(opens) and _is_time(closes) and opens < closes):
+            raise ValueError(f"business hours, line {number}: opening must be before closing")
+        days.append(OpeningHours(WEEKDAYS.index(match.group(1).title()), opens, closes))
+    if not days:
+        return None
+    if not timezone.strip():
+        raise ValueError("business hours need a timezone, e.g. Europe/Berlin")
+    return BusinessHours(timezone=timezone.strip(), days=tuple(days))
+
+
+def _is_time(hh_mm: str) -> bool:
+    hours, minutes = hh_mm.split(":")
+    return int(hours) < 24 and int(minutes) < 60
+
+
+def format_fields(fields: tuple[FormField, ...]) -> str:
+    lines = []
+    for f in fields:
+        parts = [f.name, f.label, f.kind, "required" if f.required else "optional"]
+        lines.append(" | ".join(parts + list(f.options)))
+    return "\n".join(lines)
+
+
+def parse_fields(text: str) -> tuple[FormField, ...]:
+    """Pre-chat fields from lines ``name | label | kind | required|optional | options…``."""
+    fields = []
+    for number, line in enumerate(parse_lines(text), 1):
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            raise ValueError(f"pre-chat fields, line {number}: write 'name | label | kind'")
+        kind = parts[2] if len(parts) > 2 and parts[2] else "text"
+        if kind not in _FIELD_KINDS:
+            raise ValueError(
+                f"pre-chat fields, line {number}: kind is one of {', '.join(_FIELD_KINDS)}"
+            )
+        required = len(parts) > 3 and parts[3] == "required"
+        options = tuple(p for p in parts[4:] if p)
+        if kind == "select" and not options:
+            raise ValueError(f"pre-chat fields, line {number}: a select field needs options")
+        fields.append(FormField(parts[0], parts[1], kind, required, options))  # type: ignore[arg-type]
+    return tuple(fields)
