@@ -21,7 +21,9 @@ async function openSnapshotCache() {
   try {
     return await caches.open(SNAPSHOT_CACHE);
   } catch (err) {
-    return null; /* storage blocked (a third-party frame with partitioning off): no cache */
+    /* Storage blocked (a third-party frame where the browser blocks it): boot without a cache. */
+    log("no Cache Storage here (" + err + "); the snapshot is not kept");
+    return null;
   }
 }
 
