@@ -47,8 +47,13 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check runtime server tests tools public/agent
 	$(VENV)/bin/mypy
 
+# The benchmark suite (docs/performance.md): BENCH_PROFILE=full (several runs of everything,
+# minutes) or smoke (one run of each, under a minute; CI runs it to prove the suite works).
+# Results go to BENCH_OUT (bench/results/ is committed; CI writes to var/bench instead).
+BENCH_PROFILE ?= full
+BENCH_OUT     ?= bench/results
 bench: chromium build
-	$(PY) tests/bench/run.py
+	$(PY) tests/bench/run.py --profile $(BENCH_PROFILE) --out $(BENCH_OUT)
 
 clean:
 	rm -rf public/install public/vendor public/widget/*.js public/widget/*.zip public/widget/build.json public/agent/porch_protocol

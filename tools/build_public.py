@@ -12,7 +12,9 @@ What it writes (all git-ignored):
 - ``public/agent/porch_protocol/``: the protocol module the agent console imports;
 - ``public/vendor/pyodide/snapshot.bin.gz``: a Pyodide memory snapshot the worker boots from,
   when a Chromium is available to make it (see ``build_snapshot.py``; ``--no-snapshot`` skips it);
-- ``public/widget/build.json``: versions and the runtime zip's hash, for cache-busting.
+- ``public/widget/build.json``: versions and the runtime zip's hash, for cache-busting;
+- a ``.br`` and a ``.gz`` sibling of every script, wasm, zip, JSON, CSS and HTML file above (and
+  ``snapshot.bin.br``), which the Porch server sends precompressed (see :func:`precompress`).
 
 ``--server-url`` (or ``PORCH_SERVER_URL``) bakes the chat server's base URL into the loader for a
 split deployment, where ``public/`` is served by a static host and the server runs elsewhere; left
@@ -24,6 +26,7 @@ Run through ``make build``; it is incremental (unchanged large files are not cop
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import io
 import json
@@ -59,7 +62,24 @@ SERVER_URL_TOKEN = "__PORCH_SERVER_URL__"
 VERSION_TOKEN = "__PORCH_VERSION__"
 RUNTIME_HASH_TOKEN = "__PORCH_RUNTIME_HASH__"
 SNAPSHOT_HASH_TOKEN = "__PORCH_SNAPSHOT_HASH__"
-SNAPSHOT_HASH_TOKEN = "__PORCH_SNAPSHOT_HASH__"
+#: Built folders whose files get precompressed siblings, and which files are worth it.
+PRECOMPRESSED_DIRS = ("install", "widget", "vendor")
+COMPRESSIBLE = frozenset({".js", ".mjs", ".wasm", ".json", ".css", ".html", ".zip", ".whl"})
+#: Brotli at its best setting, done once per changed file by Node's zlib (no Python dependency);
+#: argv: pairs of source and target; a source ending in .gz is inflated first.
+BROTLI_JS = """
+const zlib = require("zlib"), fs = require("fs");
+const args = process.argv.slice(1);
+for (let i = 0; i < args.length; i += 2) {
+  let data = fs.readFileSync(args[i]);
+  if (args[i].endsWith(".gz")) data = zlib.gunzipSync(data);
+  fs.writeFileSync(args[i + 1], zlib.brotliCompressSync(data, { params: {
+    [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
+    [zlib.constants.BROTLI_PARAM_LGWIN]: 24,
+    [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length,
+  } }));
+}
+"""
 
 
 def _copy_if_changed(src: Path, dst: Path) -> None:
@@ -175,6 +195,39 @@ def build_loader(out: Path, tokens: dict[str, str]) -> None:
         _write_if_changed(out / dst_name, _minify(text, module=src_name != "core.js"))
 
 
+def _is_fresh(target: Path, source: Path) -> bool:
+    return target.exists() and target.stat().st_mtime >= source.stat().st_mtime
+
+
+def precompress(out: Path) -> None:
+    """Write ``.br`` and ``.gz`` siblings of the built assets, which the Porch server sends with
+    ``Content-Encoding`` to browsers that accept them (``porch_server/static.py``); a plain static
+    host ignores them and serves the files as they are. The gzipped snapshot gets a ``.br``
+    sibling of its inflated bytes, ``snapshot.bin.br``, and is itself the ``.gz`` one."""
+    brotli_jobs: list[str] = []
+    for folder in PRECOMPRESSED_DIRS:
+        for path in sorted((out / folder).rglob("*")):
+            if not path.is_file() or path.suffix not in COMPRESSIBLE:
+                continue
+            gz = path.with_name(path.name + ".gz")
+            if not _is_fresh(gz, path):
+                gz.write_bytes(gzip.compress(path.read_bytes(), 9, mtime=0))
+            br = path.with_name(path.name + ".br")
+            if not _is_fresh(br, path):
+                brotli_jobs += [str(path), str(br)]
+    snapshot = out / "vendor" / "pyodide" / "snapshot.bin.gz"
+    if snapshot.exists() and not _is_fresh(snapshot.with_name("snapshot.bin.br"), snapshot):
+        brotli_jobs += [str(snapshot), str(snapshot.with_name("snapshot.bin.br"))]
+    if brotli_jobs:
+        subprocess.run(["node", "-e", BROTLI_JS, *brotli_jobs], check=True)
+    for folder in PRECOMPRESSED_DIRS:
+        for sibling in sorted((out / folder).rglob("*")):
+            # An old build's sibling whose source is gone (the snapshot's never had one).
+            orphan = sibling.suffix in (".br", ".gz") and not sibling.with_suffix("").exists()
+            if orphan and sibling.name not in ("snapshot.bin.gz", "snapshot.bin.br"):
+                sibling.unlink()
+
+
 def _minify(source: str, *, module: bool) -> bytes:
     terser = ROOT / "node_modules" / "terser" / "bin" / "terser"
     command = ["node", str(terser), "--compress", "--mangle", "--comments", "false"]
@@ -225,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
         "server_url": server_url,
     }
     _write_if_changed(out / "widget" / "build.json", json.dumps(build_info, indent=1).encode())
+    precompress(out)
     print(f"built {out} (porch {version}, runtime {runtime_hash}, python {python})")
 
 

@@ -1,19 +1,29 @@
-"""Serving ``public/`` with the security headers each part of the site needs.
+"""Serving ``public/`` with the security headers each part of the site needs, precompressed
+bodies and cache lifetimes.
 
 The header rules are one table, :data:`HEADER_RULES`: every rule whose prefix starts the request
 path adds its headers, in order (a later rule wins on the same header).
+
+``tools/build_public.py`` writes a ``.br`` and a ``.gz`` sibling of each large built asset; a
+browser that accepts one of them gets it with ``Content-Encoding`` (Brotli first: 2.77 MB instead
+of 3.53 MB gzip for the 9.6 MB Pyodide wasm). A URL with a content hash (``?h=``) never changes,
+so it is cached as ``immutable``.
 """
 
 from __future__ import annotations
 
 import logging
+import mimetypes
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from starlette.datastructures import MutableHeaders
-from starlette.responses import PlainTextResponse
-from starlette.staticfiles import StaticFiles
+import anyio
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from porch_server import store
@@ -80,13 +90,91 @@ async def _frame_ancestors_for(scope: Scope) -> str:
     return frame_ancestors(app.allowed_domains if app is not None else ())
 
 
-def headers_for(path: str) -> dict[str, str]:
+#: Content codings of the precompressed siblings, in order of preference, and their suffixes.
+ENCODINGS: tuple[tuple[str, str], ...] = (("br", ".br"), ("gzip", ".gz"))
+#: For a URL that names its content (``?h=<hash>``): the bytes behind it never change.
+IMMUTABLE = "public, max-age=31536000, immutable"
+#: Pyodide's files are fetched by Pyodide under fixed names; they change only with the pinned
+#: Pyodide version, so a day without revalidation is safe (a stale wasm with a new snapshot
+#: fails the snapshot boot, and the worker then boots without it).
+VENDOR_MAX_AGE = "public, max-age=86400"
+
+
+def accepted_encodings(accept_encoding: str) -> set[str]:
+    """The content codings an ``Accept-Encoding`` header accepts (``q=0`` refuses one)."""
+    accepted = set()
+    for item in accept_encoding.split(","):
+        name, _, params = item.partition(";")
+        quality = params.strip().removeprefix("q=").strip() if "q=" in params else "1"
+        try:
+            refused = float(quality) == 0
+        except ValueError:
+            refused = False
+        if name.strip() and not refused:
+            accepted.add(name.strip().lower())
+    return accepted
+
+
+def headers_for(path: str, query_string: str = "") -> dict[str, str]:
     """The extra headers a static response for ``path`` gets."""
     headers: dict[str, str] = {}
     for prefix, rule in HEADER_RULES:
         if path.startswith(prefix):
             headers.update(rule)
+    if parse_qs(query_string).get("h", [""])[0]:
+        headers["Cache-Control"] = IMMUTABLE
+    elif path.startswith("/vendor/"):
+        headers["Cache-Control"] = VENDOR_MAX_AGE
     return headers
+
+
+class PrecompressedFiles(StaticFiles):
+    """StaticFiles that answers with a file's precompressed sibling when the client accepts its
+    coding, and names ``Accept-Encoding`` in ``Vary`` whenever a sibling exists, so a shared
+    cache never hands one coding to a client that asked for another. A sibling without its
+    source is served too: ``snapshot.bin`` exists only as ``snapshot.bin.br``/``.gz``."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if scope["method"] in ("GET", "HEAD"):
+            siblings = await anyio.to_thread.run_sync(self._siblings, path)
+            if siblings:
+                accepted = accepted_encodings(Headers(scope=scope).get("accept-encoding", ""))
+                for coding, (full_path, stat_result) in siblings.items():
+                    if coding in accepted:
+                        return self._encoded(path, coding, full_path, stat_result, scope)
+                response = await super().get_response(path, scope)
+                response.headers["Vary"] = "Accept-Encoding"
+                return response
+        return await super().get_response(path, scope)
+
+    def _siblings(self, path: str) -> dict[str, tuple[str, os.stat_result]]:
+        found = {}
+        for coding, suffix in ENCODINGS:
+            full_path, stat_result = self.lookup_path(path + suffix)
+            if stat_result is not None and stat.S_ISREG(stat_result.st_mode):
+                found[coding] = (full_path, stat_result)
+        return found
+
+    def _encoded(
+        self,
+        path: str,
+        coding: str,
+        full_path: str,
+        stat_result: os.stat_result,
+        scope: Scope,
+    ) -> Response:
+        media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        if path.endswith(".mjs"):
+            media_type = "text/javascript"
+        response = FileResponse(
+            full_path,
+            stat_result=stat_result,
+            media_type=media_type,
+            headers={"Content-Encoding": coding, "Vary": "Accept-Encoding"},
+        )
+        if self.is_not_modified(response.headers, Headers(scope=scope)):
+            return NotModifiedResponse(response.headers)
+        return response
 
 
 class _WithHeaders:
@@ -95,7 +183,7 @@ class _WithHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "/")
-        extra = headers_for(path)
+        extra = headers_for(path, scope.get("query_string", b"").decode("latin-1"))
         ancestors = await _frame_ancestors_for(scope) if path in FRAMED_PAGES else None
 
         async def _send(message: Message) -> None:
@@ -117,4 +205,4 @@ def static_app(public_dir: Path) -> ASGIApp:
     if not public_dir.is_dir():
         log.warning("public dir %s does not exist; static files will 404", public_dir)
         return _WithHeaders(PlainTextResponse("Not Found", status_code=404))
-    return _WithHeaders(StaticFiles(directory=public_dir, html=True))
+    return _WithHeaders(PrecompressedFiles(directory=public_dir, html=True))

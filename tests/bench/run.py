@@ -1,99 +1,367 @@
-"""Porch's benchmark: what a visitor and the host page feel, measured in real Chromium.
+"""Porch's benchmark suite: ``make bench`` (full) or ``make bench BENCH_PROFILE=smoke``.
 
-``make bench`` runs this against a real server process and prints one table (and writes
-``var/bench.json``). It asserts nothing: numbers vary with the machine, so they go in notes and
-reviews, not in pass/fail tests.
+Runs every measurement of docs/performance.md against a real server process: the browser figures
+in headless Chromium (``browser.py``), for the widget on another site than the host page and on
+the same origin, cold (fresh browser profile) and warm (a second visit); the server figures with
+a load generator in its own process (``load.py``). Each figure is taken several times and
+reported as median, p90 and min-max, next to its baseline where it has one (the same page
+without Porch, a plain Pyodide boot) and the issue's target. Results go to
+``bench/results/<UTC time>.md`` and ``.json``, a summary to stdout.
 
-Measured:
-- the size of ``core.js`` (raw and gzip), the only script the host page runs;
-- time from navigation to the launcher iframe being loaded;
-- time from a click on the launcher to ``runtime_mounted`` (Python running) and to
-  ``runtime_activated`` (connected, welcomed), in a fresh browser context (cold cache) and again
-  in the same context (warm HTTP cache);
-- long tasks on the host page and their total blocking time, from load to activation.
+It asserts nothing about time: numbers depend on the machine. CI runs the smoke profile only to
+prove the suite still works.
 """
 
 from __future__ import annotations
 
-import gzip
+import argparse
+import datetime
 import json
+import math
+import os
+import platform
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
-from test_long_tasks import LONG_TASK_OBSERVER  # noqa: E402
+import browser as bench  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
 
-from conftest import CHROMIUM_ARGS, EVENT_RECORDER, LAUNCHER, PorchServer, chromium  # noqa: E402
+from conftest import CHROMIUM_ARGS, PorchServer, chromium  # noqa: E402
 
-ROUNDS = 3
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "runs": 1,
+        "networks": [],
+        "plain_runs": 1,
+        "load": [
+            "--connections",
+            "200",
+            "--round-trips",
+            "30",
+            "--senders",
+            "10",
+            "--seconds",
+            "3",
+            "--deadline",
+            "30",
+        ],
+    },
+    "full": {
+        "runs": 5,
+        "networks": ["10mbit-40ms", "1.6mbit-150ms"],
+        "network_runs": 2,
+        "dwell_runs": 3,
+        "plain_runs": 3,
+        "load": [
+            "--connections",
+            "10000",
+            "--round-trips",
+            "300",
+            "--senders",
+            "100",
+            "--seconds",
+            "15",
+            "--deadline",
+            "400",
+        ],
+    },
+}
+
+#: figure key -> (label, unit, target, baseline key)
+FIGURES: dict[str, tuple[str, str, str, str | None]] = {
+    "pre_intent_bytes": (
+        "bytes before intent (Porch's, all frames, encoded)",
+        "B",
+        "<= 20 KB",
+        None,
+    ),
+    "pre_intent_requests": ("requests before intent", "", "", None),
+    "pre_intent_pyodide_bytes": ("Pyodide bytes before intent", "B", "0", None),
+    "host_script_ms": (
+        "host renderer script time, load to activation",
+        "ms",
+        "<= 10 ms more",
+        "baseline_host_script_ms",
+    ),
+    "host_long_tasks": ("host long tasks, load to activation", "", "0", "baseline_host_long_tasks"),
+    "host_layout_shift": ("host layout shift (CLS sum)", "", "0.000", "baseline_host_layout_shift"),
+    "launcher_visible_ms": ("launcher painted after core.js starts", "ms", "<= 100 ms", None),
+    "panel_focused_ms": ("panel composer focused after the click", "ms", "<= 100 ms", None),
+    "typing_accepted": ("typing accepted in the panel (1 = yes)", "", "1", None),
+    "click_to_mounted_ms": ("click -> runtime_mounted", "ms", "", None),
+    "click_to_activated_ms": (
+        "click -> runtime_activated",
+        "ms",
+        "<= 1000 cold / 400 warm",
+        "plain_boot_ms",
+    ),
+    "first_open_bytes": (
+        "bytes of the first open (hover to activation)",
+        "B",
+        "<= 5 MB",
+        "plain_boot_bytes",
+    ),
+    "snapshot_from_cache": ("snapshot from Cache Storage (1 = yes)", "", "", None),
+}
 
 
-def _event_time(page: Page, name: str) -> float:
-    page.wait_for_function(
-        "(n) => window.__porchEvents.some(e => e.name === n)", arg=name, timeout=120_000
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
     )
-    return float(page.evaluate("(n) => window.__porchEvents.find(e => e.name === n).t", name))
-
-
-def _one_visit(page: Page, url: str) -> dict[str, float]:
-    page.goto(url)
-    launcher = _event_time(page, "iframe_loaded")
-    page.frame_locator(LAUNCHER).locator("#launcher").click()
-    clicked = float(page.evaluate("performance.now()"))
-    mounted = _event_time(page, "runtime_mounted")
-    activated = _event_time(page, "runtime_activated")
-    tasks = page.evaluate("window.__longTasks")
+    memory = next(
+        int(line.split()[1]) // 1024
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
     return {
-        "launcher_ms": launcher,
-        "click_to_mounted_ms": mounted - clicked,
-        "click_to_activated_ms": activated - clicked,
-        "long_tasks": len(tasks),
-        "blocking_ms": sum(max(0.0, t["duration"] - 50) for t in tasks),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_mib": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_at_start": os.getloadavg(),
+        "note": os.environ.get("BENCH_NOTE", ""),
     }
 
 
+def stats(values: list[float]) -> dict[str, float]:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return {}
+    ordered = sorted(values)
+    return {
+        "n": len(values),
+        "median": statistics.median(values),
+        "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
+        "min": ordered[0],
+        "max": ordered[-1],
+    }
+
+
+def browser_figures(server: PorchServer, profile: dict[str, Any]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with sync_playwright() as playwright, bench.sites(server) as sites:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        results["chromium"] = browser.version
+        plain = [bench.plain_pyodide(browser, server) for _ in range(profile["plain_runs"])]
+        results["plain_pyodide"] = {k: stats([p[k] for p in plain]) for k in plain[0]}
+        for site in sites:
+            cold: list[dict[str, float]] = []
+            warm: list[dict[str, float]] = []
+            base: list[dict[str, float]] = []
+            for _ in range(profile["runs"]):
+                context = browser.new_context()
+                base.append(bench.baseline_visit(context, site.host_url))
+                context.close()
+                context = browser.new_context()
+                cold.append(bench.visit(context, site.host_url))
+                warm.append(bench.visit(context, site.host_url))
+                context.close()
+            for label, runs in (("cold", cold), ("warm", warm), ("baseline", base)):
+                results[f"{site.name}/{label}"] = {k: stats([r[k] for r in runs]) for k in runs[0]}
+        # A visitor's pointer rests on the launcher before the click: the hover has loaded the
+        # panel and prefetched the runtime by then (Playwright's click has no such pause).
+        for site in sites:
+            runs = []
+            for _ in range(profile.get("dwell_runs", 0)):
+                context = browser.new_context()
+                runs.append(bench.visit(context, site.host_url, dwell_ms=500))
+                context.close()
+            if runs:
+                results[f"{site.name}/cold hover 500 ms"] = {
+                    k: stats([r[k] for r in runs]) for k in runs[0]
+                }
+        same_origin = sites[-1]
+        for network in profile["networks"]:
+            for dwell in (0, 1000):
+                runs = []
+                for _ in range(profile["network_runs"]):
+                    context = browser.new_context()
+                    runs.append(
+                        bench.visit(context, same_origin.host_url, network=network, dwell_ms=dwell)
+                    )
+                    context.close()
+                results[f"same-origin/cold {network} hover {dwell} ms"] = {
+                    k: stats([r[k] for r in runs]) for k in runs[0]
+                }
+        browser.close()
+    return results
+
+
+def server_figures(server: PorchServer, profile: dict[str, Any]) -> dict[str, Any]:
+    assert server.process is not None
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("load.py")),
+            "--url",
+            server.url,
+            "--server-pid",
+            str(server.process.pid),
+            *profile["load"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr[-2000:]}
+    return dict(json.loads(done.stdout))
+
+
+def fmt(value: float, unit: str) -> str:
+    if unit == "B":
+        return f"{value / 1024:.1f} KB" if value < 1024 * 1024 else f"{value / 1048576:.2f} MB"
+    if unit == "ms":
+        return f"{value:.0f}"
+    return f"{value:.3f}" if value % 1 else f"{value:.0f}"
+
+
+def cell(s: dict[str, float], unit: str) -> list[str]:
+    if not s:
+        return ["n/a"] * 3
+    return [
+        fmt(s["median"], unit),
+        fmt(s["p90"], unit),
+        f"{fmt(s['min'], unit)}-{fmt(s['max'], unit)}",
+    ]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# Porch benchmark, {report['started']} ({report['profile']} profile)",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items() if v != ""),
+        f"Chromium {report['browser'].get('chromium', '?')}. Medians of {report['runs']} runs "
+        "unless n says otherwise. Times in ms.",
+        "",
+        "## Browser",
+        "",
+        "| figure | case | median | p90 | min-max | n | baseline median | ratio | target |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    browser = report["browser"]
+    plain = browser.get("plain_pyodide", {})
+    for case, figures in browser.items():
+        if case in ("chromium", "plain_pyodide") or case.endswith("/baseline"):
+            continue
+        base = browser.get(case.split("/")[0] + "/baseline", {})
+        for key, (label, unit, target, base_key) in FIGURES.items():
+            s = figures.get(key)
+            if not s:
+                continue
+            b: dict[str, float] = {}
+            if base_key and base_key.startswith("baseline_"):
+                b = base.get(base_key.removeprefix("baseline_"), {})
+            elif base_key:
+                b = plain.get(base_key, {})
+            ratio = ""
+            if b and b.get("median"):
+                ratio = f"{s['median'] / b['median']:.2f}"
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        label,
+                        case,
+                        *cell(s, unit),
+                        str(s["n"]),
+                        fmt(b["median"], unit) if b else "",
+                        ratio,
+                        target,
+                    ]
+                )
+                + " |"
+            )
+    if plain:
+        lines.append(
+            "| plain `loadPyodide` in a worker (baseline) | cold | "
+            + " | ".join(cell(plain["plain_boot_ms"], "ms"))
+            + f" | {plain['plain_boot_ms']['n']}"
+            + " |  |  | 2.8-4.2 s |"
+        )
+    server = report["server"]
+    lines += ["", "## Server (one process, loopback, load generator in another process)", ""]
+    if "error" in server:
+        lines.append("The load generator failed:\n\n```\n" + server["error"] + "\n```")
+    else:
+        c = server["connections"]
+        lines += [
+            "| figure | value | target |",
+            "|---|---|---|",
+            f"| idle visitor connections held (wanted {c['wanted']}) | {c['open']} "
+            f"({c['errors']} errors, {c['seconds']:.1f} s to open) | >= 10,000 |",
+            f"| memory per idle connection (RSS delta / connections) | "
+            f"{c['kib_per_connection']:.1f} KiB | <= 40 KiB |",
+        ]
+        rt = server.get("round_trip_ms", {})
+        if rt:
+            lines.append(
+                f"| visitor -> agent -> visitor, {rt['others_connected']} others connected "
+                f"(n {rt['n']}) | p50 {rt['p50']:.1f} ms, p99 {rt['p99']:.1f} ms | "
+                "p50 <= 5 ms, p99 <= 20 ms |"
+            )
+        routing = server.get("routing", {})
+        if routing:
+            ack = routing["ack_ms"]
+            lines.append(
+                f"| messages routed per second ({routing['senders']} senders, "
+                f"{routing['seconds']:.0f} s) | {routing['per_second']:.0f}/s, ack p99 "
+                f"{ack.get('p99', float('nan')):.0f} ms | >= 5,000/s, p99 <= 50 ms |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
-    core = (ROOT / "public" / "install" / "core.js").read_bytes()
-    results: dict[str, object] = {
-        "core_js_bytes": len(core),
-        "core_js_gzip_bytes": len(gzip.compress(core, 9)),
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    profile = PROFILES[args.profile]
+    # The server inherits the raised limit: it must hold thousands of sockets.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    started = datetime.datetime.now(datetime.UTC)
+    began = time.monotonic()
+    report: dict[str, Any] = {
+        "started": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "profile": args.profile,
+        "runs": profile["runs"],
+        "machine": machine(),
     }
     with tempfile.TemporaryDirectory() as tmp:
         server = PorchServer(Path(tmp))
         server.start()
         try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-                cold, warm = [], []
-                for _ in range(ROUNDS):
-                    context = browser.new_context()
-                    for bucket in (cold, warm):
-                        page = context.new_page()
-                        page.add_init_script(EVENT_RECORDER)
-                        page.add_init_script(LONG_TASK_OBSERVER)
-                        # A new visitor each time: the warm run measures the HTTP cache only.
-                        page.add_init_script("localStorage.clear()")
-                        bucket.append(_one_visit(page, f"{server.url}/demo/"))
-                        page.close()
-                    context.close()
-                browser.close()
+            report["browser"] = browser_figures(server, profile)
+            report["server"] = server_figures(server, profile)
         finally:
             server.stop()
-    for label, runs in (("cold", cold), ("warm", warm)):
-        for key in runs[0]:
-            results[f"{label}_{key}_median"] = statistics.median(r[key] for r in runs)
-            results[f"{label}_{key}_max"] = max(r[key] for r in runs)
-    (ROOT / "var").mkdir(exist_ok=True)
-    (ROOT / "var" / "bench.json").write_text(json.dumps(results, indent=1))
-    width = max(len(k) for k in results)
-    for key, value in results.items():
-        shown = f"{value:.0f}" if isinstance(value, float) else str(value)
-        print(f"{key.ljust(width)}  {shown}")
+    report["seconds"] = time.monotonic() - began
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / started.strftime("%Y-%m-%dT%H%M%SZ")
+    text = markdown(report)
+    stem.with_suffix(".md").write_text(text)
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    print(text)
+    print(f"wrote {stem}.md and .json in {report['seconds']:.0f} s")
 
 
 if __name__ == "__main__":

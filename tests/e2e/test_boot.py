@@ -1,10 +1,12 @@
-"""How the runtime boots: from the build's Pyodide memory snapshot, or without it when it fails."""
+"""How the runtime boots: from the build's Pyodide memory snapshot (sent Brotli-encoded by the
+server, or gzipped from a plain static host), from the copy kept in Cache Storage on a repeat
+visit, or without a snapshot when it fails."""
 
 from __future__ import annotations
 
 from playwright.sync_api import ConsoleMessage, Page, Route
 
-from conftest import PorchServer, open_chat
+from conftest import EVENT_RECORDER, PorchServer, open_chat
 
 
 def _runtime_logs(page: Page) -> list[str]:
@@ -18,13 +20,58 @@ def _runtime_logs(page: Page) -> list[str]:
     return logs
 
 
-def test_the_runtime_boots_from_the_memory_snapshot(
+def _snapshot_boots(logs: list[str]) -> list[str]:
+    return [line for line in logs if "booted from the snapshot" in line]
+
+
+def test_the_runtime_boots_from_the_brotli_snapshot_then_from_cache_storage(
     recorded_page: Page, porch_server: PorchServer
 ) -> None:
+    encodings: list[str | None] = []
+    recorded_page.on(
+        "response",
+        lambda r: (
+            encodings.append(r.headers.get("content-encoding"))
+            if "/snapshot.bin?" in r.url
+            else None
+        ),
+    )
     logs = _runtime_logs(recorded_page)
     recorded_page.goto(f"{porch_server.url}/demo/")
     open_chat(recorded_page)
-    assert any("booted from the snapshot" in line for line in logs), logs
+    assert [b.split(" in ")[0] for b in _snapshot_boots(logs)] == [
+        "[porch runtime] Pyodide booted from the snapshot (http)"
+    ]
+    assert encodings == ["br"]
+    # The inflated snapshot is kept after the boot: wait for that, not for a fixed time.
+    if not any("kept the snapshot" in line for line in logs):
+        recorded_page.wait_for_event("console", lambda m: "kept the snapshot" in m.text)
+
+    # A second visit in the same browser profile boots from Cache Storage, not the network.
+    again = recorded_page.context.new_page()
+    again.add_init_script(EVENT_RECORDER)
+    again_logs = _runtime_logs(again)
+    fetched: list[str] = []
+    again.on("request", lambda r: fetched.append(r.url) if "snapshot.bin" in r.url else None)
+    again.goto(f"{porch_server.url}/demo/")
+    open_chat(again)
+    assert [b.split(" in ")[0] for b in _snapshot_boots(again_logs)] == [
+        "[porch runtime] Pyodide booted from the snapshot (cache)"
+    ]
+    assert fetched == []
+
+
+def test_a_plain_static_host_serves_the_gzipped_snapshot(
+    recorded_page: Page, porch_server: PorchServer
+) -> None:
+    """No server-side coding: ``snapshot.bin`` does not exist, the worker inflates the .gz."""
+    logs = _runtime_logs(recorded_page)
+    recorded_page.route("**/snapshot.bin?*", lambda route: route.fulfill(status=404, body=b""))
+    recorded_page.goto(f"{porch_server.url}/demo/")
+    open_chat(recorded_page)
+    assert [b.split(" in ")[0] for b in _snapshot_boots(logs)] == [
+        "[porch runtime] Pyodide booted from the snapshot (http.gz)"
+    ]
 
 
 def test_a_broken_snapshot_falls_back_to_a_plain_boot(
@@ -33,9 +80,9 @@ def test_a_broken_snapshot_falls_back_to_a_plain_boot(
     logs = _runtime_logs(recorded_page)
 
     def corrupt(route: Route) -> None:
-        route.fulfill(status=200, body=b"not a gzip stream")
+        route.fulfill(status=200, body=b"not a memory snapshot")
 
-    recorded_page.route("**/snapshot.bin.gz*", corrupt)
+    recorded_page.route("**/snapshot.bin?*", corrupt)
     recorded_page.goto(f"{porch_server.url}/demo/")
     open_chat(recorded_page)
     assert any("snapshot boot failed" in line for line in logs), logs

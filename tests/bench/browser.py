@@ -1,0 +1,279 @@
+"""What the host page and the visitor feel, measured in real headless Chromium against a real
+server (``run.py`` drives this; docs/performance.md explains each figure).
+
+Times from different frames are put on one clock: every probe records
+``performance.timeOrigin + performance.now()`` (milliseconds since the epoch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request
+
+from conftest import EVENT_RECORDER, LAUNCHER, PANEL, ROOT, PorchServer, serve_directory
+
+#: Installed in every frame before its scripts. The top frame counts long tasks and layout
+#: shifts; the launcher notes when it is first painted and when it is pressed.
+PROBE = """
+(() => {
+  const now = () => performance.timeOrigin + performance.now();
+  const probe = (window.__bench = { longTasks: [], shift: 0 });
+  const path = location.pathname;
+  if (window.top === window) {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) probe.longTasks.push(e.duration);
+    }).observe({ type: "longtask", buffered: true });
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (!e.hadRecentInput) probe.shift += e.value;
+    }).observe({ type: "layout-shift", buffered: true });
+  } else if (path.endsWith("/widget/launcher.html")) {
+    document.addEventListener("DOMContentLoaded", () =>
+      requestAnimationFrame(() => requestAnimationFrame(() => { probe.visibleAt = now(); })));
+    addEventListener("pointerdown", () => { probe.pressedAt = probe.pressedAt || now(); }, true);
+  }
+})();
+"""
+#: Paths whose requests are Porch's (everything else is the host page's own).
+PORCH_PATHS = ("/install/", "/widget/", "/vendor/", "/api/", "/ws/")
+#: CDP network profiles: (name, bits per second, round-trip ms).
+NETWORKS = {"10mbit-40ms": (10e6, 40), "1.6mbit-150ms": (1.6e6, 150)}
+
+
+@dataclass
+class Site:
+    """Where the host page is and where Porch is served from."""
+
+    name: str
+    host_url: str
+
+
+@contextlib.contextmanager
+def sites(server: PorchServer) -> Iterator[list[Site]]:
+    """Two placements: the widget on another site than the host page (``localhost`` vs
+    ``127.0.0.1``), and both on one origin (the server's own demo page)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        shutil.copy(ROOT / "public" / "demo" / "demo.css", folder / "demo.css")
+        page = (ROOT / "public" / "demo" / "index.html").read_text()
+        widget = server.url.replace("127.0.0.1", "localhost")
+        (folder / "index.html").write_text(
+            page.replace('"/install/core.js', f'"{widget}/install/core.js')
+        )
+        with serve_directory(folder) as port:
+            yield [
+                Site("cross-site", f"http://127.0.0.1:{port}/index.html"),
+                Site("same-origin", f"{server.url}/demo/"),
+            ]
+
+
+class Visit:
+    """One page of a context, with every request and Porch's console lines recorded."""
+
+    def __init__(self, context: BrowserContext, *, without_porch: bool = False) -> None:
+        self.page: Page = context.new_page()
+        self.page.add_init_script(PROBE)
+        self.page.add_init_script(EVENT_RECORDER)
+        if without_porch:
+            self.page.route("**/install/core.js*", lambda route: route.abort())
+        self.finished: list[tuple[float, Request]] = []
+        self.logs: list[str] = []
+        self.page.on("requestfinished", lambda r: self.finished.append((self.clock(), r)))
+        self.page.on("console", self._console)
+        self.cdp = context.new_cdp_session(self.page)
+        self.cdp.send("Performance.enable")
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.text.startswith("[porch runtime]"):
+            self.logs.append(message.text)
+
+    def clock(self) -> float:
+        """The epoch clock the probes use (one machine, one clock)."""
+        return time.time() * 1000
+
+    def script_ms(self) -> float:
+        """Main-thread script time of the host page's renderer so far (its same-site frames
+        included: they share its main thread)."""
+        metrics = self.cdp.send("Performance.getMetrics")["metrics"]
+        return 1000 * next(m["value"] for m in metrics if m["name"] == "ScriptDuration")
+
+    def settle(self) -> None:
+        self.page.wait_for_load_state("networkidle")
+        # Observers deliver entries asynchronously: let a frame pass before reading them.
+        self.page.evaluate("new Promise((done) => requestAnimationFrame(() => setTimeout(done)))")
+
+    def probe(self) -> dict[str, Any]:
+        return dict(self.page.evaluate("window.__bench"))
+
+    def frame_probe(self, path: str) -> dict[str, Any]:
+        for frame in self.page.frames:
+            if path in frame.url:
+                return dict(frame.evaluate("window.__bench || {}"))
+        return {}
+
+    def event_at(self, name: str, timeout: float = 120_000) -> float:
+        """When a host API event fired, on the epoch clock."""
+        self.page.wait_for_function(
+            "(n) => window.__porchEvents.some((e) => e.name === n)", arg=name, timeout=timeout
+        )
+        return float(
+            self.page.evaluate(
+                "(n) => performance.timeOrigin + window.__porchEvents.find((e) => e.name === n).t",
+                name,
+            )
+        )
+
+    def porch_bytes(self, since: float = 0, until: float = float("inf")) -> dict[str, float]:
+        """Encoded bytes and count of Porch's requests finished in [since, until]."""
+        total = requests = pyodide = 0
+        for at, request in self.finished:
+            if not since <= at <= until or not any(p in request.url for p in PORCH_PATHS):
+                continue
+            sizes = request.sizes()
+            total += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+            requests += 1
+            if "/vendor/pyodide/" in request.url:
+                pyodide += sizes["responseBodySize"]
+        return {"bytes": total, "requests": requests, "pyodide_bytes": pyodide}
+
+    def wait_for_log(self, *texts: str) -> None:
+        """Until a runtime log line contains one of ``texts``."""
+        if not any(t in line for t in texts for line in self.logs):
+            self.page.wait_for_event(
+                "console", lambda m: any(t in m.text for t in texts), timeout=60_000
+            )
+
+    def close(self) -> None:
+        self.page.close()
+
+
+def visit(
+    context: BrowserContext, url: str, *, network: str | None = None, dwell_ms: float = 0
+) -> dict[str, float]:
+    """Load the host page, measure it before intent, then open the chat and measure that."""
+    v = Visit(context)
+    if network:
+        bits, rtt = NETWORKS[network]
+        v.cdp.send("Network.enable")
+        v.cdp.send(
+            "Network.emulateNetworkConditions",
+            {
+                "offline": False,
+                "latency": rtt,
+                "downloadThroughput": bits / 8,
+                "uploadThroughput": bits / 8,
+            },
+        )
+    v.page.goto(url)
+    launcher_loaded = v.event_at("iframe_loaded")
+    v.settle()
+    loaded = v.clock()
+    before = v.porch_bytes(until=loaded)
+    core_start = float(
+        v.page.evaluate(
+            "performance.timeOrigin + performance.getEntriesByName('porch:core-start')[0].startTime"
+        )
+    )
+    launcher = v.frame_probe("/widget/launcher.html")
+    host = v.probe()
+    result: dict[str, float] = {
+        "pre_intent_bytes": before["bytes"],
+        "pre_intent_requests": before["requests"],
+        "pre_intent_pyodide_bytes": before["pyodide_bytes"],
+        "pre_intent_script_ms": v.script_ms(),
+        "launcher_visible_ms": launcher.get("visibleAt", launcher_loaded) - core_start,
+    }
+    button = v.page.frame_locator(LAUNCHER).locator("#launcher")
+    intent = v.clock()
+    if dwell_ms:
+        button.hover()
+        v.page.wait_for_timeout(dwell_ms)  # a visitor's pointer resting before the click
+    button.click()
+    # Polled every animation frame of the panel from the click on: the first frame with the
+    # composer focused (focus events do not reach a probe in a frame that is not focused).
+    frame = v.page.wait_for_selector(PANEL, state="attached").content_frame()
+    assert frame is not None
+    frame.wait_for_url("**/widget/panel.html?*")
+    focused_at = float(
+        frame.wait_for_function(
+            """() => document.activeElement && document.activeElement.id === "composer-text"
+                     && performance.timeOrigin + performance.now()"""
+        ).json_value()
+    )
+    v.page.keyboard.type("x")
+    typed = frame.locator("#composer-text").input_value() == "x"
+    activated = v.event_at("runtime_activated")
+    mounted = v.event_at("runtime_mounted")
+    pressed = v.frame_probe("/widget/launcher.html")["pressedAt"]
+    v.settle()
+    opened = v.porch_bytes(since=intent, until=v.clock())
+    host = v.probe()
+    result.update(
+        {
+            "panel_focused_ms": focused_at - pressed,
+            "typing_accepted": 1.0 if typed else 0.0,
+            "click_to_mounted_ms": mounted - pressed,
+            "click_to_activated_ms": activated - pressed,
+            "first_open_bytes": opened["bytes"],
+            "first_open_requests": opened["requests"],
+            "host_long_tasks": len(host["longTasks"]),
+            "host_layout_shift": host["shift"],
+            "host_script_ms": v.script_ms(),
+            "snapshot_from_cache": 1.0 if any("snapshot (cache)" in x for x in v.logs) else 0.0,
+        }
+    )
+    if any("snapshot (" in x for x in v.logs) and not any("(cache)" in x for x in v.logs):
+        # So that the next visit can find it (or we know it cannot).
+        v.wait_for_log("kept the snapshot", "not kept", "could not keep")
+    v.close()
+    return result
+
+
+def baseline_visit(context: BrowserContext, url: str) -> dict[str, float]:
+    """The same host page with core.js blocked: what the page costs without Porch."""
+    v = Visit(context, without_porch=True)
+    v.page.goto(url)
+    v.settle()
+    host = v.probe()
+    result = {
+        "host_script_ms": v.script_ms(),
+        "host_long_tasks": float(len(host["longTasks"])),
+        "host_layout_shift": host["shift"],
+    }
+    v.close()
+    return result
+
+
+PLAIN_BOOT = """async (indexURL) => {
+  const code = `
+    const started = performance.now();
+    const { loadPyodide } = await import("${indexURL}pyodide.mjs");
+    await loadPyodide({ indexURL: "${indexURL}" });
+    postMessage(performance.now() - started);`;
+  const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+  return await new Promise((resolve, reject) => {
+    const worker = new Worker(url, { type: "module" });
+    worker.onerror = (event) => reject(new Error(event.message));
+    worker.onmessage = (event) => resolve(event.data);
+  });
+}"""
+
+
+def plain_pyodide(browser: Browser, server: PorchServer) -> dict[str, float]:
+    """A plain ``loadPyodide`` in a worker, fresh context, from the same server: the baseline of
+    the runtime figures."""
+    context = browser.new_context()
+    v = Visit(context)
+    v.page.goto(f"{server.url}/healthz")
+    elapsed = float(v.page.evaluate(PLAIN_BOOT, f"{server.url}/vendor/pyodide/"))
+    v.settle()
+    used = v.porch_bytes()
+    context.close()
+    return {"plain_boot_ms": elapsed, "plain_boot_bytes": used["bytes"]}

@@ -1,0 +1,246 @@
+"""The server's load generator: a separate process speaking the real visitor and agent protocol
+over loopback WebSockets, bounded in connections and in time. It prints one JSON object.
+
+    python tests/bench/load.py --url http://127.0.0.1:8000 --server-pid 1234 \\
+        --connections 10000 --senders 50 --seconds 10 --deadline 300
+
+Measured:
+- ``connections``: visitors that completed ``visitor.hello`` and stay connected, idle; the server's
+  RSS before and after gives the memory per idle connection;
+- ``round_trip``: with all of them connected, one visitor's message to the agent (``message.new``
+  at the agent) and the agent's reply back to that visitor, one at a time;
+- ``routing``: ``--senders`` visitors sending as fast as their acks come back, for ``--seconds``:
+  messages stored and acknowledged per second, and the latency from send to ack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+from porch_protocol import (
+    AgentHello,
+    AgentWelcome,
+    Message,
+    MessageAck,
+    NewMessage,
+    SendMessage,
+    VisitorHello,
+    VisitorWelcome,
+    decode,
+    encode,
+)
+
+APPID = "porch-demo"
+AGENT = ("agent@porch.demo", "porch-demo")
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    return {
+        "n": len(values),
+        "p50": statistics.median(values),
+        "p90": percentile(values, 0.9),
+        "p99": percentile(values, 0.99),
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+async def receive(socket: ClientConnection, kind: type[Message], timeout: float = 30) -> Any:
+    """The next frame of type ``kind``; others (status, typing, ...) are skipped."""
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = decode(await socket.recv())
+            if isinstance(frame, kind):
+                return frame
+
+
+@dataclass
+class Visitor:
+    socket: ClientConnection
+    welcome: VisitorWelcome
+    sent: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+async def open_visitor(ws_url: str, ticket: str) -> Visitor:
+    socket = await connect(ws_url + "/ws/visitor", compression=None, open_timeout=60)
+    await socket.send(encode(VisitorHello(ticket=ticket)))
+    return Visitor(socket, await receive(socket, VisitorWelcome, timeout=60))
+
+
+async def ticket(client: httpx.AsyncClient, url: str) -> str:
+    response = await client.post(
+        f"{url}/api/v1/bootstrap",
+        content=json.dumps({"appid": APPID, "identity": None}),
+        headers={"Origin": url, "Content-Type": "text/plain"},
+    )
+    response.raise_for_status()
+    return str(response.json()["ticket"])
+
+
+async def connect_many(
+    url: str, count: int, deadline: float, parallel: int = 64
+) -> tuple[list[Visitor], list[str]]:
+    """Open up to ``count`` visitors before ``deadline`` (monotonic seconds)."""
+    ws_url = url.replace("http", "ws", 1)
+    visitors: list[Visitor] = []
+    errors: list[str] = []
+    gate = asyncio.Semaphore(parallel)
+    async with httpx.AsyncClient(timeout=30) as client:
+        shared_ticket = await ticket(client, url)  # a ticket admits any number of hellos
+
+        async def one() -> None:
+            async with gate:
+                if time.monotonic() > deadline:
+                    return
+                try:
+                    visitors.append(await open_visitor(ws_url, shared_ticket))
+                except Exception as exc:  # counted and reported, not fatal
+                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
+
+        await asyncio.gather(*(one() for _ in range(count)))
+    return visitors, errors
+
+
+async def agent_socket(url: str) -> ClientConnection:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{url}/api/v1/agent/login", json={"email": AGENT[0], "password": AGENT[1]}
+        )
+        response.raise_for_status()
+    socket = await connect(url.replace("http", "ws", 1) + "/ws/agent", compression=None)
+    await socket.send(encode(AgentHello(token=response.json()["token"])))
+    await receive(socket, AgentWelcome)
+    return socket
+
+
+async def round_trips(url: str, visitor: Visitor, count: int) -> list[float]:
+    """Visitor -> agent -> visitor, one message at a time; milliseconds."""
+    agent = await agent_socket(url)
+    times = []
+    try:
+        for i in range(count):
+            started = time.perf_counter()
+            await visitor.socket.send(encode(SendMessage(client_id=f"rt-{i}", text=f"ping {i}")))
+            seen = await receive(agent, NewMessage)
+            while seen.message.client_id != f"rt-{i}":
+                seen = await receive(agent, NewMessage)
+            await agent.send(
+                encode(
+                    SendMessage(
+                        client_id=f"rt-reply-{i}",
+                        text="pong",
+                        conversation_id=seen.message.conversation_id,
+                    )
+                )
+            )
+            reply = await receive(visitor.socket, NewMessage)
+            while reply.message.client_id != f"rt-reply-{i}":
+                reply = await receive(visitor.socket, NewMessage)
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        await agent.close()
+    return times
+
+
+async def route(senders: list[Visitor], seconds: float) -> dict[str, Any]:
+    """Each sender sends, waits for its ack, sends again, until ``seconds`` pass."""
+    stop = time.monotonic() + seconds
+
+    async def run(visitor: Visitor, number: int) -> None:
+        while time.monotonic() < stop:
+            client_id = f"load-{number}-{visitor.sent}"
+            started = time.perf_counter()
+            await visitor.socket.send(encode(SendMessage(client_id=client_id, text="load")))
+            ack = await receive(visitor.socket, MessageAck)
+            while ack.client_id != client_id:
+                ack = await receive(visitor.socket, MessageAck)
+            visitor.latencies.append((time.perf_counter() - started) * 1000)
+            visitor.sent += 1
+
+    began = time.monotonic()
+    await asyncio.gather(*(run(v, n) for n, v in enumerate(senders)))
+    elapsed = time.monotonic() - began
+    latencies = [ms for v in senders for ms in v.latencies]
+    return {
+        "senders": len(senders),
+        "seconds": elapsed,
+        "messages": len(latencies),
+        "per_second": len(latencies) / elapsed,
+        "ack_ms": summary(latencies),
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    deadline = time.monotonic() + args.deadline
+    before = rss_kib(args.server_pid)
+    started = time.monotonic()
+    visitors, errors = await connect_many(args.url, args.connections, deadline)
+    connect_seconds = time.monotonic() - started
+    # Let the server settle (allocations freed after the handshakes) before reading its RSS.
+    await asyncio.sleep(1)
+    after = rss_kib(args.server_pid)
+    result: dict[str, Any] = {
+        "connections": {
+            "wanted": args.connections,
+            "open": len(visitors),
+            "errors": len(errors),
+            "first_errors": errors[:3],
+            "seconds": connect_seconds,
+            "server_rss_before_kib": before,
+            "server_rss_after_kib": after,
+            "kib_per_connection": (after - before) / max(1, len(visitors)),
+        }
+    }
+    if visitors:
+        result["round_trip_ms"] = summary(
+            await round_trips(args.url, visitors[0], args.round_trips)
+        )
+        result["round_trip_ms"]["others_connected"] = len(visitors) - 1
+        result["routing"] = await route(visitors[1 : 1 + args.senders], args.seconds)
+    await asyncio.gather(*(v.socket.close() for v in visitors), return_exceptions=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--round-trips", type=int, default=200)
+    parser.add_argument("--senders", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--deadline", type=float, default=300, help="seconds to connect at most")
+    args = parser.parse_args()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    print(json.dumps(asyncio.run(main_async(args))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""What the performance levers do, as behaviour (docs/performance.md has the numbers): Chromium
+gets the runtime's big files Brotli-encoded and they decode to the very bytes of the build, and a
+pointer on the launcher prefetches them (and nothing loads them before that)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from playwright.sync_api import Page, Request
+
+from conftest import LAUNCHER, ROOT, PorchServer, wait_for_event
+
+PYODIDE = ROOT / "public" / "vendor" / "pyodide"
+PREFETCHED = ("pyodide.asm.wasm", "python_stdlib.zip", "pyodide.asm.mjs", "snapshot.bin?h=")
+
+
+def test_brotli_assets_decode_to_the_built_bytes(page: Page, porch_server: PorchServer) -> None:
+    page.goto(f"{porch_server.url}/demo/")
+    for name in ("pyodide.asm.wasm", "pyodide.asm.mjs"):
+        url = f"{porch_server.url}/vendor/pyodide/{name}"
+        with page.expect_response(url) as response_info:
+            digest = page.evaluate(
+                """async (url) => {
+                     const body = await (await fetch(url)).arrayBuffer();
+                     const hash = await crypto.subtle.digest("SHA-256", body);
+                     return Array.from(new Uint8Array(hash),
+                       (b) => b.toString(16).padStart(2, "0")).join("");
+                   }""",
+                url,
+            )
+        assert response_info.value.headers["content-encoding"] == "br"
+        assert digest == hashlib.sha256((PYODIDE / name).read_bytes()).hexdigest()
+
+
+def test_a_pointer_on_the_launcher_prefetches_the_runtime(
+    recorded_page: Page, porch_server: PorchServer
+) -> None:
+    page = recorded_page
+    requested: list[Request] = []
+    page.on("request", lambda r: requested.append(r))
+    page.goto(f"{porch_server.url}/demo/")
+    launcher = page.frame_locator(LAUNCHER).locator("#launcher")
+    launcher.wait_for()
+    assert not [r for r in requested if "/vendor/pyodide/" in r.url]
+    with page.expect_request("**/snapshot.bin?h=*"):
+        launcher.hover()
+    prefetched = [r for r in requested if "/vendor/pyodide/" in r.url]
+    for name in PREFETCHED:
+        assert any(name in r.url for r in prefetched), (name, [r.url for r in prefetched])
+    assert {r.resource_type for r in prefetched} == {"fetch"}
+    assert {r.frame.url.split("?")[0] for r in prefetched} == {
+        f"{porch_server.url}/widget/launcher.html"
+    }
+    # Prefetching is not booting: no runtime worker until the click.
+    assert not [r for r in requested if "worker.js" in r.url and r.resource_type != "fetch"]
+    launcher.click()
+    wait_for_event(page, "runtime_activated")
