@@ -7,7 +7,7 @@ import struct
 import zlib
 
 import httpx
-from panel import Upload
+from panel import Upload, VisitorPanel
 from playwright.sync_api import Page, Route, expect
 from widget_support import (  # noqa: F401 (the *_fixture imports register fixtures)
     ChangeSettings,
@@ -20,6 +20,7 @@ from widget_support import (  # noqa: F401 (the *_fixture imports register fixtu
 )
 
 from conftest import AgentClient, PorchServer
+from host_pages import Host
 from porch_protocol import (
     ConversationHistory,
     ConversationUpdated,
@@ -295,3 +296,19 @@ def test_a_failed_upload_keeps_the_file_and_retry_sends_it(
     assert attempts == ["POST", "POST"]
     expect(panel.file_link("retry.png")).to_be_visible()
     expect(panel.messages("visitor").filter(has_text="retry.png")).to_have_count(1)
+
+
+def test_the_offline_form_and_its_errors_speak_the_visitors_language(
+    page: Page, porch_server: PorchServer, presence: SetPresenceStatus
+) -> None:
+    set_presence = presence
+    set_presence("offline")
+    Host(page, porch_server).goto({"appid": "porch-demo", "language": "de"})
+    panel = VisitorPanel(page)
+    panel.open()
+    panel.expect_page_status("offline")
+    expect(panel.status).to_have_text("Nicht erreichbar")
+    expect(panel.offline_form.get_by_label("Ihr Name")).to_be_visible()
+    panel.locator("#offline-submit").click()
+    expect(panel.locator("#offline-email-error")).to_have_text("Dieses Feld ist erforderlich.")
+    expect(panel.offline_form.get_by_role("button", name="Nachricht senden")).to_be_visible()
