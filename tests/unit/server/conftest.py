@@ -288,8 +288,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(database_url: str, public_dir: Path, clock: FakeClock) -> Settings:
-    return replace(Settings(), database_url=database_url, public_dir=public_dir, clock=clock)
+def settings(database_url: str, public_dir: Path, clock: FakeClock, tmp_path: Path) -> Settings:
+    return replace(
+        Settings(),
+        database_url=database_url,
+        public_dir=public_dir,
+        data_dir=tmp_path / "data",
+        clock=clock,
+    )
 
 
 @pytest.fixture
