@@ -3,13 +3,17 @@ search: the conversation features, over real sockets against a real SQLite file.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.testclient import WebSocketTestSession
 
 from conftest import (
     ADMIN_EMAIL,
     SECRET,
+    FakeClock,
     Porch,
+    TestClient,
     expect_error,
     receive_frame,
     receive_until,
@@ -44,6 +48,8 @@ from porch_protocol import (
     VisitorProfile,
 )
 from porch_server import apps, store
+from porch_server.app import create_app
+from porch_server.config import Settings
 
 
 def _say(ws: WebSocketTestSession, client_id: str, text: str = "hello") -> MessageAck:
@@ -111,6 +117,24 @@ def test_outside_business_hours_the_page_is_offline(porch: Porch) -> None:
     _set_hours(porch, BusinessHours("Europe/Berlin", (OpeningHours(1, "09:00", "23:30"),)))
     _, welcome = porch.visitor()
     assert welcome.page_status == "online"
+
+
+def test_opening_time_reaches_connected_visitors_without_anyone_acting(
+    settings: Settings, clock: FakeClock
+) -> None:
+    # The fake clock starts on Tuesday 2023-11-14 at 22:13:20 UTC.
+    quick = replace(settings, status_check_interval=0.02)
+    with TestClient(create_app(quick)) as client:
+        porch = Porch(client=client, settings=quick, clock=clock)
+        with porch._stack:
+            _set_hours(porch, BusinessHours("UTC", (OpeningHours(1, "22:14", "23:00"),)))
+            porch.agent()
+            visitor, welcome = porch.visitor()
+            assert welcome.page_status == "offline"
+            clock.advance(60)  # 22:14:20: open
+            assert receive_frame(visitor) == PageStatusChanged(status="online")
+            clock.advance(3600)  # 23:14:20: closed again
+            assert receive_frame(visitor) == PageStatusChanged(status="offline")
 
 
 # --- assignment ---------------------------------------------------------------------------------
