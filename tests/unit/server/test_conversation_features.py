@@ -306,3 +306,19 @@ def test_search_finds_by_name_email_and_text_literally(porch: Porch) -> None:
     assert search("l_b") == [second]
     assert search("r_b") == []  # _ is literal too
     assert search("  ") == []
+
+
+def test_summaries_say_whether_the_visitor_is_online(porch: Porch) -> None:
+    tab1, welcome = porch.visitor()
+    _say(tab1, "v1")
+    ann, listing = porch.agent()
+    assert listing.conversations[0].visitor_online
+    tab2, _ = porch.visitor(identity=welcome.identity)
+    tab1.close()  # one tab left: still online, so no update
+    tab2.close()
+    update = receive_until(ann, ConversationUpdated).conversation
+    assert not update.visitor_online
+    _, later = porch.agent()
+    assert not later.conversations[0].visitor_online
+    porch.visitor(identity=welcome.identity)
+    assert receive_until(ann, ConversationUpdated).conversation.visitor_online
