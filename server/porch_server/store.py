@@ -56,6 +56,10 @@ async def app_by_appid(session: AsyncSession, appid: str) -> App | None:
     return await session.scalar(select(App).where(App.appid == appid))
 
 
+async def all_apps(session: AsyncSession) -> list[App]:
+    return list((await session.scalars(select(App).order_by(App.appid))).all())
+
+
 async def create_app(
     session: AsyncSession,
     *,
