@@ -57,9 +57,24 @@ def colleague_account(porch_server: Any) -> tuple[str, str, str]:
     """A second agent of the demo app (the CLI reads the password from stdin only)."""
     email, name, password = COLLEAGUE
     subprocess.run(
-        [sys.executable, "-m", "porch_server", "agent", "add", "--app", "porch-demo",
-         "--email", email, "--name", name, "--password-stdin"],
-        input=password + "\n", text=True, env=porch_server.env, check=True,
+        [
+            sys.executable,
+            "-m",
+            "porch_server",
+            "agent",
+            "add",
+            "--app",
+            "porch-demo",
+            "--email",
+            email,
+            "--name",
+            name,
+            "--password-stdin",
+        ],
+        input=password + "\n",
+        text=True,
+        env=porch_server.env,
+        check=True,
         capture_output=True,
     )
     return COLLEAGUE
