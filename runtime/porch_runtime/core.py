@@ -818,8 +818,11 @@ class VisitorRuntime:
         conversation keeps its composer when the page goes offline (the agents read it later);
         a visitor without one gets the offline form."""
         open_conversation = self.conversation_id is not None and not self.ended
-        if self.page_status == "offline" and not open_conversation:
-            surface = "offline_sent" if self.offline_sent else "offline"
+        if self.page_status == "offline" and self.offline_sent:
+            # The form became a conversation; the confirmation stays while the page is offline.
+            surface = "offline_sent"
+        elif self.page_status == "offline" and not open_conversation:
+            surface = "offline"
         elif self._prechat_pending():
             surface = "prechat"
         else:
@@ -982,13 +985,14 @@ class VisitorRuntime:
         self._update_unread()
 
     def _update_unread(self) -> None:
-        """Agents' messages the panel has rendered but the visitor has not seen. Counting only
+        """Agents' messages the panel has rendered but the visitor has not seen (system notices,
+        such as an agent joining, are not messages to the visitor and do not count). Counting only
         what the panel reported keeps the count from flashing up for a message that lands in an
         open panel and is read a moment later."""
         count = sum(
             1
             for m in self.messages.values()
-            if m.author != "visitor" and self.read_seq < m.seq <= self.shown_seq
+            if m.author == "agent" and self.read_seq < m.seq <= self.shown_seq
         )
         if count != self.unread:
             self.unread = count

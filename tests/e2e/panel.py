@@ -73,7 +73,8 @@ class VisitorPanel:
         self.composer.press("Enter")
 
     def messages(self, author: Author | None = None) -> Locator:
-        selector = "#messages li.message:not(.greeting)"
+        # Messages (li.message) and system notices (li.notice), without the static greeting.
+        selector = "#messages > li:not(.greeting)"
         if author is not None:
             selector += f'[data-author="{author}"]'
         return self.locator(selector)

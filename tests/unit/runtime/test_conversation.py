@@ -157,6 +157,11 @@ def test_offline_form_is_sent_with_the_apps_questions_and_confirmed_with_its_mes
     assert last(h, "render.form")["state"] == "done"
     surface = last(h, "render.surface")
     assert surface["surface"] == "offline_sent" and surface["offline_message"] == "Back at 9"
+    # The server makes the form a conversation: its messages arrive; the confirmation stays.
+    h.server(NewMessage(message=visitor_message(1, "offline-1")))
+    assert last(h, "render.surface")["surface"] == "offline_sent"
+    h.server(PageStatusChanged(status="online"))
+    assert last(h, "render.surface")["surface"] == "chat"
 
 
 def test_a_server_error_on_a_form_is_shown_and_the_form_can_be_sent_again() -> None:
@@ -358,6 +363,26 @@ def test_messages_of_another_conversation_replace_the_old_ones() -> None:
     h.server(NewMessage(message=other))
     assert list(h.runtime.messages) == ["x1"] and h.runtime.conversation_id == "c9"
     assert len(h.renders("render.clear")) == 1
+
+
+def test_system_notices_do_not_count_as_unread() -> None:
+    h = Harness()
+    h.connect()
+    joined = ChatMessage(
+        id="s1",
+        conversation_id="c1",
+        seq=1,
+        author="system",
+        author_name="",
+        text="Ann joined",
+        created_at=1,
+        event="agent_joined",
+        agent=AgentBrief(id="a1", name="Ann"),
+    )
+    h.server(NewMessage(message=joined))
+    h.server(NewMessage(message=agent_message(2)))
+    h.panel("ui.shown", seq=2, seen=False)
+    assert h.events("unread_count_changed") == [{"count": 1}]
 
 
 def test_system_messages_carry_the_event_and_agent_for_the_panel_to_word() -> None:
