@@ -110,7 +110,7 @@ function applyLocale(next) {
   nodes.forEach((li) => { renderMeta(li); if (li.message) renderBody(li, li.message); });
   renderTyping(last.typing);
   if (last.surface) renderSurface(last.surface, true);
-  Object.values(last.forms).forEach((msg) => renderForm(msg));
+  Object.values(last.forms).forEach((msg) => renderForm(msg, true));
   if (last.uploadError) renderUploadError(last.uploadError);
   const receipt = list.querySelector(".message-receipt");
   if (receipt) receipt.textContent = t(locale, "seen");
@@ -380,7 +380,7 @@ function buildFields(container, prefix, fields) {
 
 const FORM_IDS = { prechat: "prechat", offline: "offline-form" };
 
-function renderForm(msg) {
+function renderForm(msg, relabel) {
   last.forms[msg.form] = msg;
   const element = $(FORM_IDS[msg.form]);
   const submit = element.querySelector("button[type=submit]");
@@ -400,7 +400,7 @@ function renderForm(msg) {
   general.dataset.error = msg.error || "";
   general.textContent = msg.state !== "error" ? ""
     : t(locale, msg.error === "NOT_CONNECTED" ? "not_connected" : "form_failed");
-  if (msg.state === "invalid" && firstInvalid && document.activeElement !== firstInvalid) firstInvalid.focus();
+  if (!relabel && msg.state === "invalid" && firstInvalid) firstInvalid.focus();
 }
 
 function answersOf(container) {

@@ -91,6 +91,7 @@
     set("offline", (v) => (button.dataset.offline = String(v)));
     set("online", (v) => (button.dataset.online = String(v)));
     row.view = view;
+    if (changed) button.dataset.writes = String(Number(button.dataset.writes || 0) + 1);
     return changed;
   }
 
@@ -127,6 +128,7 @@
         rows.get(focusedId).button.focus();
       }
     }
+    if (!touched && !patch.order) return; // a frame that changed nothing keeps the last stats
     const ms = performance.now() - started;
     container.dataset.domMs = ms.toFixed(1);
     container.dataset.workerMs = String(patch.worker_ms);

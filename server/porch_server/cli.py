@@ -90,6 +90,8 @@ def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.group(help=__doc__)
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Alembic narrates every migration step at INFO; a command's own output is what matters.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _serve(settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""The demo app and agent that ``porch-server demo`` creates, as fixed, documented constants.
+"""The demo app and agent that ``porch demo`` creates, as fixed, documented constants.
 
 The secret is public on purpose: scripts and tests sign demo business logins with it
 (``porch_server.signing.sign_business_user(DEMO_SECRET, sbs, ranstr)``). Never reuse it.
@@ -21,7 +21,7 @@ DEMO_AGENT_NAME = "Demo Agent"
 
 
 def banner(port: int) -> str:
-    """The lines ``porch-server demo`` prints before serving."""
+    """The lines ``porch demo`` prints before serving."""
     return "\n".join(
         (
             "Porch demo is running.",

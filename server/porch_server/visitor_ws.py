@@ -75,6 +75,15 @@ from porch_server.visitor_data import (
 #: Messages carried in a welcome; an older backlog is the runtime's to page in (not yet offered).
 WELCOME_MESSAGE_LIMIT = 200
 
+#: English fallbacks of ``rated`` system messages, by rating.
+_RATING_TEXT = {
+    -1: "The visitor disliked the chat",
+    0: "The visitor rated the chat neutral",
+    1: "The visitor liked the chat",
+}
+#: Longest rating comment kept, in characters.
+MAX_COMMENT_CHARS = 1000
+
 #: What ``auth.closed`` tells a revoked visitor.
 REVOKED_MESSAGE = "This chat session was closed by the site."
 
@@ -335,11 +344,10 @@ async def _rate(
 ) -> None:
     conversation = await _latest(session, visitor)
     conversation.rating = frame.rating
-    conversation.rating_comment = frame.comment[:1000]
-    text = {-1: "The visitor disliked the chat", 0: "The visitor rated the chat neutral",
-            1: "The visitor liked the chat"}[frame.rating]  # fmt: skip
+    conversation.rating_comment = frame.comment[:MAX_COMMENT_CHARS]
+    text = _RATING_TEXT[frame.rating]
     if frame.comment:
-        text += f": {frame.comment[:1000]}"
+        text += f": {conversation.rating_comment}"
     await chat.post_system(ctx, session, conversation, "rated", text=text)
 
 

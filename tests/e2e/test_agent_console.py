@@ -275,9 +275,7 @@ def test_the_session_lives_in_an_httponly_cookie_and_an_ended_one_returns_to_the
     assert page.evaluate("sessionStorage.length + localStorage.length") == 0  # no token kept
     # The session ends on the server (another tab logged out); the open socket learns it at
     # its next connection.
-    status = page.evaluate(
-        "fetch('/api/v1/agent/logout', {method: 'POST'}).then(r => r.status)"
-    )
+    status = page.evaluate("fetch('/api/v1/agent/logout', {method: 'POST'}).then(r => r.status)")
     assert status == 204
     porch_server.restart()
     expect(page.locator("#login-error")).to_contain_text("expired", timeout=BOOT_TIMEOUT_MS)

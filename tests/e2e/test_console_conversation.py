@@ -5,6 +5,8 @@ and the admin's settings. Visitors and colleagues are played from Python over th
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -52,17 +54,28 @@ def visitor(porch_server: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def colleague_account(porch_server: Any) -> tuple[str, str, str]:
+    """A second agent of the demo app (the CLI reads the password from stdin only)."""
     email, name, password = COLLEAGUE
-    porch_server.cli(
-        "create-agent",
-        "--appid",
-        "porch-demo",
-        "--email",
-        email,
-        "--name",
-        name,
-        "--password",
-        password,
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "porch_server",
+            "agent",
+            "add",
+            "--app",
+            "porch-demo",
+            "--email",
+            email,
+            "--name",
+            name,
+            "--password-stdin",
+        ],
+        input=password + "\n",
+        text=True,
+        env=porch_server.env,
+        check=True,
+        capture_output=True,
     )
     return COLLEAGUE
 

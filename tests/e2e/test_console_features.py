@@ -132,9 +132,13 @@ def test_the_keyboard_reaches_everything(
     )
     assert reply.message.text == "sent with ctrl+enter"
 
+    # Replying joined that chat, so it left Unassigned; go to one that stays, then back.
+    page.keyboard.press("Alt+ArrowDown")
+    expect(body).to_have_attribute("data-open", newest_first[1])
     page.keyboard.press("Escape")
     expect(body).to_have_attribute("data-open", "")
-    expect(console.row(newest_first[0])).to_be_focused()
+    expect(console.row(newest_first[1])).to_be_focused()
+    expect(console.row(newest_first[0])).to_have_count(0)
     # Every control has a name a screen reader can announce.
     controls = (
         "#console-view button, #console-view input, #console-view select, "

@@ -46,8 +46,9 @@ def test_launcher_shows_without_python_and_nothing_heavy_loads_before_intent(
 
 
 def test_lifecycle_events_fire_in_order_with_the_spec_payloads(
-    recorded_page: Page, porch_server: PorchServer
+    recorded_page: Page, porch_server: PorchServer, agent: AgentClient
 ) -> None:
+    # An agent is online, so the panel offers the composer (not the offline form).
     page = recorded_page
     page.goto(f"{porch_server.url}/demo/")
     open_chat(page)

@@ -143,11 +143,12 @@ def test_a_login_with_a_bad_signature_fails_with_login_failed_and_cleans_up(
 
 
 def test_a_cross_site_widget_keeps_the_visitor_across_reloads_in_the_hosts_storage(
-    page: Page, porch_server: PorchServer, tmp_path: Path
+    page: Page, porch_server: PorchServer, tmp_path: Path, agent: AgentClient
 ) -> None:
     """The host page on one site (localhost), Porch on another (127.0.0.1): the launcher and
     panel are third-party iframes whose storage Chromium partitions. The identity lives in the
-    host page's own localStorage, so the visitor stays the same visitor after a reload."""
+    host page's own localStorage, so the visitor stays the same visitor after a reload.
+    (``agent`` keeps the page online: offline, the panel shows the offline form.)"""
     (tmp_path / "index.html").write_text(
         host_page({"appid": "porch-demo"}, src=f"{porch_server.url}/install/core.js?version=v1.2")
     )

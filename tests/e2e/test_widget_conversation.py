@@ -7,7 +7,7 @@ import struct
 import zlib
 
 import httpx
-from panel import Upload
+from panel import Upload, VisitorPanel
 from playwright.sync_api import Page, Route, expect
 from widget_support import (  # noqa: F401 (the *_fixture imports register fixtures)
     ChangeSettings,
@@ -20,6 +20,7 @@ from widget_support import (  # noqa: F401 (the *_fixture imports register fixtu
 )
 
 from conftest import AgentClient, PorchServer
+from host_pages import Host
 from porch_protocol import (
     ConversationHistory,
     ConversationUpdated,
@@ -268,22 +269,22 @@ def test_a_failed_upload_keeps_the_file_and_retry_sends_it(
 ) -> None:
     panel = open_visitor(page, porch_server)
     first = start_conversation(panel, agent, "Sending a file on a bad network")
-    attempts: list[str] = []
+    dropped: list[str] = []
 
-    def drop_the_first_upload(route: Route) -> None:
-        attempts.append(route.request.method)
-        if len(attempts) == 1:
-            route.abort("connectionreset")
-        else:
-            route.continue_()
+    def drop_the_upload(route: Route) -> None:
+        dropped.append(route.request.method)
+        route.abort("connectionreset")
 
-    # The worker's fetch goes through the browser context's network, where it is cut once.
-    page.context.route("**/api/v1/files", drop_the_first_upload)
+    # The worker's fetch goes through the browser context's network, where the first upload is
+    # cut. (times=1: the retry must not wait on a route handler, which only runs while Playwright
+    # has the thread, not while the test blocks reading the agent's socket.)
+    page.context.route("**/api/v1/files", drop_the_upload, times=1)
     panel.attach_file(Upload("retry.png", "image/png", tiny_png()))
     failed = panel.messages("visitor").filter(has_text="retry.png")
     expect(failed).to_have_attribute("data-state", "failed")
-    retry = failed.get_by_role("button", name="Upload failed. Retry")
-    retry.click()
+    assert dropped == ["POST"]
+    failed.get_by_role("button", name="Upload failed. Retry").click()
+    expect(failed).to_have_attribute("data-state", "sent")
     received = agent.wait_for(
         lambda f: (
             isinstance(f, NewMessage)
@@ -292,6 +293,21 @@ def test_a_failed_upload_keeps_the_file_and_retry_sends_it(
         )
     )
     assert received.message.file.name == "retry.png"
-    assert attempts == ["POST", "POST"]
     expect(panel.file_link("retry.png")).to_be_visible()
     expect(panel.messages("visitor").filter(has_text="retry.png")).to_have_count(1)
+
+
+def test_the_offline_form_and_its_errors_speak_the_visitors_language(
+    page: Page, porch_server: PorchServer, presence: SetPresenceStatus
+) -> None:
+    set_presence = presence
+    set_presence("offline")
+    Host(page, porch_server).goto({"appid": "porch-demo", "language": "de"})
+    panel = VisitorPanel(page)
+    panel.open()
+    panel.expect_page_status("offline")
+    expect(panel.status).to_have_text("Nicht erreichbar")
+    expect(panel.offline_form.get_by_label("Ihr Name")).to_be_visible()
+    panel.locator("#offline-submit").click()
+    expect(panel.locator("#offline-email-error")).to_have_text("Dieses Feld ist erforderlich.")
+    expect(panel.offline_form.get_by_role("button", name="Nachricht senden")).to_be_visible()

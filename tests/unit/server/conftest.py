@@ -47,6 +47,7 @@ APPID = "acme"
 SECRET = "acme-secret"
 ORIGIN = "https://shop.acme.test"
 AGENT_EMAIL = "ann@acme.test"
+ADMIN_EMAIL = "boss@acme.test"
 AGENT_PASSWORD = "correct horse"
 
 #: Longest a test waits for a frame before failing (instead of hanging).
@@ -245,6 +246,14 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     url = f"sqlite+aiosqlite:///{path}"
     upgrade(url)
     seed_app(url)
+
+    async def add_admin(session: AsyncSession) -> None:
+        app = await store.app_by_appid(session, APPID)
+        assert app is not None
+        await seed_agent(session, app, ADMIN_EMAIL, name="Boss", role="admin")
+        await session.commit()
+
+    run_db(url, add_admin)
     return path
 
 
@@ -279,8 +288,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(database_url: str, public_dir: Path, clock: FakeClock) -> Settings:
-    return replace(Settings(), database_url=database_url, public_dir=public_dir, clock=clock)
+def settings(database_url: str, public_dir: Path, clock: FakeClock, tmp_path: Path) -> Settings:
+    return replace(
+        Settings(),
+        database_url=database_url,
+        public_dir=public_dir,
+        data_dir=tmp_path / "data",
+        clock=clock,
+    )
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from click.testing import CliRunner, Result
@@ -30,7 +31,7 @@ from porch_protocol import MessageAck, SendMessage
 from porch_server import cli, demo, store
 from porch_server.app import create_app
 from porch_server.config import Settings
-from porch_server.migrate import upgrade
+from porch_server.migrate import alembic_config, upgrade
 from porch_server.models import Base
 
 
@@ -56,6 +57,37 @@ def test_migrations_create_the_schema_the_models_describe(tmp_path: Path) -> Non
                 "alembic_version",
             }
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_a_0001_database_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    config = alembic_config(f"sqlite+aiosqlite:///{path}")
+    command.upgrade(config, "0001")
+    engine = create_engine(_sync_url(path))
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO apps (id, appid, name, secret, allowed_domains, created_at) "
+                    "VALUES (1, 'old', 'Old', 's', '[\"old.test\"]', 0)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO agents (id, app_id, email, name, password_hash, created_at) "
+                    "VALUES (1, 1, 'a@old.test', 'A', 'x', 0)"
+                )
+            )
+        upgrade(f"sqlite+aiosqlite:///{path}")
+        with engine.connect() as connection:
+            app = connection.execute(
+                text("SELECT name, offline_message, business_hours, prechat_fields FROM apps")
+            ).one()
+            assert tuple(app) == ("Old", "", None, "[]")
+            agent = connection.execute(text("SELECT role, status FROM agents")).one()
+            assert tuple(agent) == ("agent", "online")
     finally:
         engine.dispose()
 
@@ -267,6 +299,7 @@ def test_demo_command_migrates_seeds_serves_and_stops_cleanly(tmp_path: Path) ->
             json={"email": demo.DEMO_AGENT_EMAIL, "password": demo.DEMO_AGENT_PASSWORD},
         )
         assert login.json()["agent"]["appid"] == demo.DEMO_APPID
+        assert login.json()["agent"]["role"] == "admin"
         boot = httpx.post(
             f"{base}/api/v1/bootstrap",
             content='{"appid": "porch-demo"}',
