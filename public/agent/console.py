@@ -55,8 +55,8 @@ from porch_protocol import (
     ConversationSummary,
     ProtocolError,
     VisitorDetails,
+    decode,
     encode,
-    from_dict,
 )
 
 STATUS_TEXT = {
@@ -300,10 +300,8 @@ class ConsoleApp:
         if socket is not self.socket:
             return
         try:
-            # Not decode(): its 64 KiB cap guards the server against clients, and a welcome
-            # listing 200 conversations from our own server is larger than that.
-            frame = from_dict(json.loads(str(event.data)), AGENT_RECEIVES)
-        except (ProtocolError, ValueError) as exc:
+            frame = decode(str(event.data), AGENT_RECEIVES, max_chars=None)
+        except ProtocolError as exc:
             js.console.error(f"porch: dropped a bad frame: {exc}")
             return
         self.state.receive_frame(frame)

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 PROTOCOL_VERSION = 1
 
-#: Largest frame either side accepts, in characters of JSON text.
+#: Largest frame the server accepts from a client, in characters of JSON text.
 MAX_FRAME_CHARS = 64 * 1024
 #: Largest chat message text, in characters.
 MAX_TEXT_CHARS = 5000
@@ -704,20 +704,26 @@ def encode(message: Message) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
-def decode(text: str | bytes, expected: Iterable[type[Message]] | None = None) -> Message:
+def decode(
+    text: str | bytes,
+    expected: Iterable[type[Message]] | None = None,
+    *,
+    max_chars: int | None = MAX_FRAME_CHARS,
+) -> Message:
     """Parse and validate one frame.
 
     ``expected`` restricts which frame types are acceptable here (e.g. :data:`VISITOR_SENDS` on
     the server's visitor socket); anything else raises :class:`ProtocolError` with code
-    ``unexpected_type``.
+    ``unexpected_type``. ``max_chars`` guards the server against its clients; clients reading
+    the server's frames pass None, since a welcome or a history may be far larger.
     """
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ProtocolError("bad_json", "frame is not UTF-8 text") from exc
-    if len(text) > MAX_FRAME_CHARS:
-        raise ProtocolError("too_large", f"frame is {len(text)} chars, limit {MAX_FRAME_CHARS}")
+    if max_chars is not None and len(text) > max_chars:
+        raise ProtocolError("too_large", f"frame is {len(text)} chars, limit {max_chars}")
     try:
         body = json.loads(text)
     except ValueError as exc:

@@ -367,7 +367,7 @@ class VisitorRuntime:
 
     def receive_server(self, text: str) -> None:
         try:
-            frame = decode(text)
+            frame = decode(text, max_chars=None)
         except ProtocolError as exc:
             self._log(f"dropped a server frame: {exc}")
             return

@@ -242,7 +242,7 @@ class AgentClient:
         self.socket.send(self._encode(frame))
 
     def receive(self, timeout: float = 30) -> Any:
-        return self._decode(self.socket.recv(timeout=timeout))
+        return self._decode(self.socket.recv(timeout=timeout), max_chars=None)
 
     def wait_for(self, predicate: Any, timeout: float = 30) -> Any:
         """Read frames until one satisfies ``predicate``; return it."""

@@ -191,7 +191,7 @@ class PyVisitor:
         )
         profile = VisitorProfile(name=name, email=email)
         self.socket.send(encode(VisitorHello(ticket=ticket, profile=profile)))
-        welcome = decode(self.socket.recv(timeout=10))
+        welcome = decode(self.socket.recv(timeout=10), max_chars=None)
         assert isinstance(welcome, VisitorWelcome), welcome
         self.welcome = welcome
         self.conversation_id = welcome.conversation_id
@@ -214,7 +214,7 @@ class PyVisitor:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError("the visitor did not receive the expected frame")
-            frame = decode(self.socket.recv(timeout=remaining))
+            frame = decode(self.socket.recv(timeout=remaining), max_chars=None)
             if matches(frame):
                 return frame
 

@@ -76,7 +76,7 @@ class Visitor:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError("the visitor did not receive the expected frame")
-            frame = decode(self.socket.recv(timeout=remaining))
+            frame = decode(self.socket.recv(timeout=remaining), max_chars=None)
             if matches(frame):
                 return frame
 
@@ -101,7 +101,7 @@ def visitor(porch_server: Any) -> Iterator[Visitor]:
     ws_url = porch_server.url.replace("http", "ws", 1) + "/ws/visitor"
     with connect(ws_url, origin="http://127.0.0.1") as socket:  # type: ignore[arg-type]
         socket.send(encode(VisitorHello(ticket=ticket, profile=VisitorProfile(name="Ada"))))
-        welcome = decode(socket.recv(timeout=10))
+        welcome = decode(socket.recv(timeout=10), max_chars=None)
         assert isinstance(welcome, VisitorWelcome), welcome
         yield Visitor(socket=socket, welcome=welcome, conversation_id=welcome.conversation_id)
 

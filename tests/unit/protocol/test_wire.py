@@ -101,3 +101,12 @@ def test_each_side_may_send_only_its_own_frames() -> None:
     with pytest.raises(ProtocolError) as caught:
         decode('{"v":1,"type":"presence.set","status":"away"}', VISITOR_SENDS)
     assert caught.value.code == "unexpected_type"
+
+
+def test_the_frame_cap_guards_the_server_and_clients_may_lift_it() -> None:
+    big = encode(ChangeTags(request_id="r", add=("x" * 70_000,)))
+    with pytest.raises(ProtocolError) as caught:
+        decode(big)
+    assert caught.value.code == "too_large"
+    frame = decode(big, max_chars=None)
+    assert isinstance(frame, ChangeTags) and len(frame.add[0]) == 70_000

@@ -459,3 +459,12 @@ def test_unread_is_restored_from_the_servers_read_position() -> None:
     h.connect(messages=(agent_message(1), agent_message(2), agent_message(3)), last_read_seq=1)
     h.panel("ui.shown", seq=3, seen=False)
     assert h.events("unread_count_changed") == [{"count": 2}]
+
+
+def test_a_welcome_larger_than_the_client_frame_cap_is_accepted() -> None:
+    # 200 long messages make a welcome far beyond the 64 KiB the server accepts from clients.
+    messages = tuple(agent_message(seq, "x" * 1000) for seq in range(1, 201))
+    h = Harness()
+    h.connect(messages=messages)
+    assert h.events("runtime_activated") == [None]
+    assert len(h.renders("render.message")) == 200
