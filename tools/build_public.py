@@ -260,7 +260,9 @@ def main(argv: list[str] | None = None) -> None:
     build_pyscript(out)
     runtime_hash = build_runtime_zip(out)
     build_agent_protocol(out)
-    snapshot_hash = "" if args.no_snapshot else build_snapshot(out, _pyodide_version())
+    snapshot_hash = (
+        "" if args.no_snapshot else build_snapshot(out, _pyodide_version(), runtime_hash)
+    )
     build_loader(
         out,
         {
