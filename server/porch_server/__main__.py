@@ -1,7 +1,5 @@
-"""``python -m porch_server``: the same as the ``porch-server`` command."""
-
-import sys
+"""``python -m porch_server``: the same as the ``porch`` command."""
 
 from porch_server.cli import main
 
-sys.exit(main())
+main(prog_name="porch")

@@ -1,35 +1,64 @@
-"""``POST /api/v1/agent/login``: trade an agent's email and password for a bearer token.
+"""Agent logins: ``POST /api/v1/agent/login`` trades an email and password for a session,
+``POST /api/v1/agent/logout`` ends it.
 
-The console keeps the token and sends it in ``agent.hello``. Only its SHA-256 is stored.
+A login answers with a bearer token (for API clients) and sets it as an HttpOnly, SameSite=Strict
+session cookie, so the console served at ``/agent/`` never holds the token in JavaScript. Only
+the token's SHA-256 is stored.
 """
 
 from __future__ import annotations
 
-import secrets
-
 import anyio
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
 from porch_server import store
 from porch_server.bodies import BadBody, json_object
-from porch_server.context import context_of
+from porch_server.context import Context, context_of
 from porch_server.cors import preflight, with_cors
-from porch_server.models import App
+from porch_server.models import Agent, App
 from porch_server.security import (
     AGENT_SESSION_TTL_MS,
     dummy_password_hash,
+    random_token,
     token_hash,
     verify_password,
 )
+
+#: The console's session cookie; its value is the bearer token.
+SESSION_COOKIE = "porch_session"
 
 
 def _error(request: Request, status: int, error: str, message: str) -> Response:
     return with_cors(request, JSONResponse({"error": error, "message": message}, status))
 
 
+def session_token(conn: HTTPConnection) -> str | None:
+    """The agent token a request carries: ``Authorization: Bearer`` first, then the cookie."""
+    scheme, _, token = conn.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return conn.cookies.get(SESSION_COOKIE) or None
+
+
+async def agent_from_request(ctx: Context, conn: HTTPConnection) -> Agent | None:
+    """The agent logged in on this request (bearer token or session cookie), or None."""
+    token = session_token(conn)
+    if token is None:
+        return None
+    async with ctx.sessions() as session:
+        return await store.agent_for_token(session, token_hash(token), ctx.now_ms())
+
+
+def own_origin(conn: HTTPConnection) -> str:
+    """This server's origin as the browser sees it (``http(s)://host[:port]``)."""
+    scheme = {"ws": "http", "wss": "https"}.get(conn.url.scheme, conn.url.scheme)
+    return f"{scheme}://{conn.headers.get('host', conn.url.netloc)}"
+
+
 async def login(request: Request) -> Response:
-    """``{"token", "agent": {"id", "name", "email", "appid"}}``, 401 on bad credentials."""
+    """``{"token", "agent": {"id", "name", "email", "appid", "role"}}`` plus the session cookie;
+    401 on bad credentials."""
     if request.method == "OPTIONS":
         return preflight(request)
     ctx = context_of(request)
@@ -44,16 +73,54 @@ async def login(request: Request) -> Response:
     async with ctx.sessions() as session:
         agent = await store.agent_by_email(session, email)
         stored = agent.password_hash if agent is not None else dummy_password_hash()
-        # scrypt is deliberately slow: run it off the event loop so other sockets keep flowing.
+        # argon2 is deliberately slow: run it off the event loop so other sockets keep flowing.
         ok = await anyio.to_thread.run_sync(verify_password, password, stored)
         if agent is None or not ok:
             return _error(request, 401, "invalid_credentials", "wrong email or password")
         app = await session.get(App, agent.app_id)
         assert app is not None  # foreign key
-        token = secrets.token_urlsafe(32)
+        token = random_token(32)
         await store.add_agent_session(
             session, agent, token_hash(token), ctx.now_ms() + AGENT_SESSION_TTL_MS
         )
         await session.commit()
-    agent_json = {"id": str(agent.id), "name": agent.name, "email": agent.email, "appid": app.appid}
-    return with_cors(request, JSONResponse({"token": token, "agent": agent_json}))
+    agent_json = {
+        "id": str(agent.id),
+        "name": agent.name,
+        "email": agent.email,
+        "appid": app.appid,
+        "role": agent.role,
+    }
+    response = JSONResponse({"token": token, "agent": agent_json})
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=AGENT_SESSION_TTL_MS // 1000,
+        path="/",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return with_cors(request, response)
+
+
+async def logout(request: Request) -> Response:
+    """End the session named by the bearer token or cookie (if any) and clear the cookie;
+    always 204, so logging out twice is harmless."""
+    if request.method == "OPTIONS":
+        return preflight(request)
+    ctx = context_of(request)
+    token = session_token(request)
+    if token is not None:
+        async with ctx.sessions() as session:
+            await store.delete_agent_session(session, token_hash(token))
+            await session.commit()
+    response = Response(status_code=204)
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return with_cors(request, response)

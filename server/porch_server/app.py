@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from porch_server import store
-from porch_server.agent_auth import login
+from porch_server.agent_auth import login, logout
 from porch_server.agent_ws import agent_socket
 from porch_server.bootstrap import bootstrap
 from porch_server.config import Settings
@@ -23,6 +24,8 @@ from porch_server.context import Context
 from porch_server.db import create_engine, session_factory
 from porch_server.hub import Hub, MemoryHub
 from porch_server.static import static_app
+from porch_server.status import StatusBoard
+from porch_server.uploads import download, upload
 from porch_server.visitor_ws import visitor_socket
 
 
@@ -41,7 +44,13 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
             sessions = session_factory(engine)
             async with sessions() as session:
                 secret = await store.ticket_secret(session)
-            yield {"porch": Context(settings, engine, sessions, the_hub, secret)}
+            board = StatusBoard()
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(
+                    board.watch, sessions, the_hub, settings.now_ms, settings.status_check_interval
+                )
+                yield {"porch": Context(settings, engine, sessions, the_hub, secret, board)}
+                tasks.cancel_scope.cancel()
         finally:
             await engine.dispose()
 
@@ -49,6 +58,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/api/v1/bootstrap", bootstrap, methods=["POST", "OPTIONS"]),
         Route("/api/v1/agent/login", login, methods=["POST", "OPTIONS"]),
+        Route("/api/v1/agent/logout", logout, methods=["POST", "OPTIONS"]),
+        Route("/api/v1/files", upload, methods=["POST", "OPTIONS"]),
+        Route("/files/{file_id}/{name}", download, methods=["GET", "HEAD"]),
         WebSocketRoute("/ws/visitor", visitor_socket),
         WebSocketRoute("/ws/agent", agent_socket),
         Mount("/", app=static_app(settings.public_dir)),

@@ -20,6 +20,7 @@ from porch_server.cors import preflight, with_cors
 from porch_server.models import App
 from porch_server.origins import hostname_allowed, origin_hostname
 from porch_server.security import issue_ticket, verify_visitor
+from porch_server.status import current_status
 
 
 def _error(request: Request, status: int, error: str, message: str) -> Response:
@@ -55,7 +56,8 @@ async def _resume(
 
 
 async def bootstrap(request: Request) -> Response:
-    """Answer with ``{"v": 1, "ticket", "expires_at", "resume", "unread"}`` or an error object."""
+    """Answer with ``{"v": 1, "ticket", "expires_at", "resume", "unread", "page_status"}`` or an
+    error object."""
     if request.method == "OPTIONS":
         return preflight(request)
     ctx = context_of(request)
@@ -81,6 +83,7 @@ async def bootstrap(request: Request) -> Response:
                 f"origin {origin!r} is not on the allowed domains of app {appid!r}",
             )
         resume, unread = await _resume(session, app, identity)
+        status = await current_status(session, ctx.hub, app, ctx.now_ms())
 
     ticket, expires_at = issue_ticket(ctx.ticket_secret, appid, origin, ctx.now_ms())
     payload = {
@@ -89,5 +92,6 @@ async def bootstrap(request: Request) -> Response:
         "expires_at": expires_at,
         "resume": resume,
         "unread": unread,
+        "page_status": status,
     }
     return with_cors(request, JSONResponse(payload))

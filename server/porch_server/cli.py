@@ -1,28 +1,33 @@
-"""``porch-server``: serve, migrate, and create apps and agents.
+"""``porch``: serve, migrate, run the demo, and manage apps and agents.
 
 Every command runs the schema migrations it needs first, so a fresh checkout needs no set-up
-step. See ``porch-server --help``.
+step. Settings come from the environment (``PORT``, ``PORCH_DATABASE_URL``, ... see
+docs/server.md) and the options below. A mistake the user can fix exits with status 2 and says
+what to change. ``python -m porch_server`` is the same command.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
+import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import click
 import uvicorn
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from porch_server import demo, migrate, store
+from porch_protocol import AppSettings, BusinessHours, FormField
+from porch_server import apps, demo, migrate, store
 from porch_server.app import create_app
 from porch_server.config import Settings
 from porch_server.db import create_engine, session_factory
+from porch_server.models import App
+from porch_server.records import app_settings
 from porch_server.security import hash_password, random_token
 
 log = logging.getLogger("porch_server")
@@ -30,168 +35,377 @@ log = logging.getLogger("porch_server")
 _T = TypeVar("_T")
 
 
-class CommandError(Exception):
-    """A command failed in a way the user can fix; the message says how."""
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_env()
-    for name in ("host", "port", "database_url", "public_dir"):
-        value = getattr(args, name, None)
-        if value is not None:
-            settings = replace(settings, **{name: value})
-    return settings
-
-
-async def _with_session(database_url: str, work: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
-    engine = create_engine(database_url)
+def _settings(**overrides: Any) -> Settings:
     try:
-        async with session_factory(engine)() as session:
-            return await work(session)
-    finally:
-        await engine.dispose()
+        settings = Settings.from_env()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    given = {name: value for name, value in overrides.items() if value is not None}
+    return replace(settings, **given)
+
+
+def _run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
+    """Migrate, then run ``work`` in a session of its own engine."""
+    migrate.upgrade(settings.database_url)
+
+    async def go() -> _T:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+_database_option = click.option(
+    "--database-url",
+    help="SQLAlchemy async URL (env PORCH_DATABASE_URL; default sqlite+aiosqlite:///var/porch.db).",
+)
+
+
+def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        (
+            click.option("--host", help="Interface to listen on (env PORCH_HOST; 127.0.0.1)."),
+            click.option("--port", type=int, help="Port (env PORT; default 8000)."),
+            click.option(
+                "--public-dir",
+                type=click.Path(path_type=Path),
+                help="Static site root (env PORCH_PUBLIC_DIR; default <repo>/public).",
+            ),
+            click.option(
+                "--data-dir",
+                type=click.Path(path_type=Path),
+                help="Where uploads are stored (env PORCH_DATA_DIR; default <repo>/var/data).",
+            ),
+            _database_option,
+        )
+    ):
+        command = option(command)
+    return command
+
+
+@click.group(help=__doc__)
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
 
 def _serve(settings: Settings) -> None:
     log.info("Porch server on http://%s:%d/", settings.host, settings.port)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        # Per-message compression keeps a zlib context per socket: memory that thousands of
+        # idle widget sockets cannot afford for frames of a few hundred bytes.
+        ws_per_message_deflate=False,
+        ws_max_size=settings.ws_max_size,
+        ws_ping_interval=settings.ws_ping_interval,
+        backlog=settings.backlog,
+    )
 
 
-def _cmd_serve(args: argparse.Namespace) -> None:
-    settings = _settings(args)
+@main.command()
+@_server_options
+def serve(**options: Any) -> None:
+    """Run migrations, then serve HTTP and WebSockets."""
+    settings = _settings(**options)
     migrate.upgrade(settings.database_url)
     _serve(settings)
 
 
-def _cmd_migrate(args: argparse.Namespace) -> None:
-    settings = _settings(args)
+@main.command(name="migrate")
+@_database_option
+def migrate_command(database_url: str | None) -> None:
+    """Bring the database schema up to date."""
+    settings = _settings(database_url=database_url)
     migrate.upgrade(settings.database_url)
-    print(f"Database is up to date: {settings.database_url}")
+    click.echo(f"Database is up to date: {settings.database_url}")
 
 
-def _cmd_create_app(args: argparse.Namespace) -> None:
-    settings = _settings(args)
-    migrate.upgrade(settings.database_url)
-    secret: str = args.secret or random_token(32)
-
-    async def work(session: AsyncSession) -> None:
-        if await store.app_by_appid(session, args.appid) is not None:
-            raise CommandError(f"an app with appid {args.appid!r} already exists")
-        await store.create_app(
-            session,
-            appid=args.appid,
-            name=args.name,
-            allowed_domains=[d.strip().lower() for d in args.domain],
-            secret=secret,
-            now_ms=settings.now_ms(),
-        )
-        await session.commit()
-
-    asyncio.run(_with_session(settings.database_url, work))
-    print(
-        f"Created app {args.appid!r}; its signing secret (keep it on your server):", file=sys.stderr
-    )
-    print(secret)
-
-
-def _cmd_create_agent(args: argparse.Namespace) -> None:
-    settings = _settings(args)
-    migrate.upgrade(settings.database_url)
-
-    async def work(session: AsyncSession) -> None:
-        app = await store.app_by_appid(session, args.appid)
-        if app is None:
-            raise CommandError(f"no app with appid {args.appid!r}; create it with create-app")
-        try:
-            await store.create_agent(
-                session,
-                app=app,
-                email=args.email,
-                name=args.name,
-                password_hash=hash_password(args.password),
-                now_ms=settings.now_ms(),
-            )
-            await session.commit()
-        except IntegrityError as exc:
-            raise CommandError(f"an agent with email {args.email!r} already exists") from exc
-
-    asyncio.run(_with_session(settings.database_url, work))
-    print(f"Created agent {args.email} for app {args.appid!r}")
-
-
-def _cmd_demo(args: argparse.Namespace) -> None:
-    settings = _settings(args)
-    migrate.upgrade(settings.database_url)
+@main.command(name="demo")
+@_server_options
+def demo_command(**options: Any) -> None:
+    """Create the demo app (porch-demo) and its admin agent, then serve."""
+    settings = _settings(**options)
 
     async def work(session: AsyncSession) -> None:
         await demo.ensure_demo(session, settings.now_ms())
 
-    asyncio.run(_with_session(settings.database_url, work))
-    print(demo.banner(settings.port), flush=True)
+    _run_db(settings, work)
+    click.echo(demo.banner(settings.port))
     _serve(settings)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="porch-server", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def database(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "--database-url",
-            help="SQLAlchemy async URL (env PORCH_DATABASE_URL; default "
-            "sqlite+aiosqlite:///<repo>/var/porch.db)",
-        )
-
-    def server(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
-        sub.add_argument("--port", type=int, help="port (env PORT; default 8000)")
-        sub.add_argument("--public-dir", type=Path, help="static site root (default <repo>/public)")
-        database(sub)
-
-    serve = commands.add_parser("serve", help="run migrations, then serve HTTP and WebSockets")
-    server(serve)
-    serve.set_defaults(run=_cmd_serve)
-
-    mig = commands.add_parser("migrate", help="bring the database schema up to date")
-    database(mig)
-    mig.set_defaults(run=_cmd_migrate)
-
-    app = commands.add_parser("create-app", help="register a site; prints its signing secret")
-    app.add_argument("--appid", required=True)
-    app.add_argument("--name", required=True)
-    app.add_argument(
-        "--domain",
-        action="append",
-        required=True,
-        help="allowed hostname; repeat for more; '*.example.com' allows subdomains",
-    )
-    app.add_argument("--secret", help="signing secret (default: a new random one)")
-    database(app)
-    app.set_defaults(run=_cmd_create_app)
-
-    agent = commands.add_parser("create-agent", help="add an agent who can log in to the console")
-    agent.add_argument("--appid", required=True)
-    agent.add_argument("--email", required=True)
-    agent.add_argument("--name", required=True)
-    agent.add_argument("--password", required=True)
-    database(agent)
-    agent.set_defaults(run=_cmd_create_agent)
-
-    dem = commands.add_parser(
-        "demo", help=f"create the demo app ({demo.DEMO_APPID}) and agent, then serve"
-    )
-    server(dem)
-    dem.set_defaults(run=_cmd_demo)
-    return parser
+# --- apps ---------------------------------------------------------------------------------------
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the process exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    args = _parser().parse_args(argv)
+def _hours(specs: Sequence[str], timezone: str | None) -> BusinessHours | None:
+    if not specs:
+        if timezone:
+            raise click.UsageError("--timezone needs --hours (e.g. --hours 'mon-fri 09:00-17:00')")
+        return None
+    if not timezone:
+        raise click.UsageError("--hours needs --timezone (an IANA name, e.g. Europe/Berlin)")
     try:
-        args.run(args)
-    except CommandError as exc:
-        print(f"porch-server: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return apps.parse_hours(specs, timezone)
+    except apps.InvalidSettings as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _fields(specs: Sequence[str]) -> tuple[FormField, ...]:
+    try:
+        return apps.check_prechat_fields([apps.parse_prechat_field(s) for s in specs])
+    except apps.InvalidSettings as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _checked(settings: AppSettings) -> AppSettings:
+    try:
+        return apps.checked_settings(settings)
+    except apps.InvalidSettings as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _describe(app: App) -> str:
+    settings = app_settings(app)
+    hours = "always open"
+    if settings.business_hours is not None:
+        days = ", ".join(
+            f"{['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'][d.weekday]} {d.opens}-{d.closes}"
+            for d in settings.business_hours.days
+        )
+        hours = f"{days} ({settings.business_hours.timezone})"
+    fields = ", ".join(f.name + ("*" if f.required else "") for f in settings.prechat_fields)
+    return (
+        f"{app.appid}\t{app.name}\tdomains: {' '.join(settings.allowed_domains)}\t"
+        f"hours: {hours}\tprechat: {fields or '-'}"
+    )
+
+
+_hours_option = click.option(
+    "--hours",
+    multiple=True,
+    metavar="'DAYS HH:MM-HH:MM'",
+    help="Business hours, e.g. 'mon-fri 09:00-17:00'; repeat for more. Needs --timezone.",
+)
+_timezone_option = click.option("--timezone", help="IANA timezone of --hours, e.g. Europe/Berlin.")
+_prechat_option = click.option(
+    "--prechat-field",
+    multiple=True,
+    metavar="name:Label[:kind[:required[:a|b]]]",
+    help="A pre-chat question (kind: text, email, phone, textarea, select); repeat for more.",
+)
+
+
+@main.group()
+def app() -> None:
+    """Create, change and list apps (sites)."""
+
+
+@app.command(name="create")
+@click.option("--name", required=True, help="Shown to visitors and agents.")
+@click.option(
+    "--domain",
+    "domains",
+    multiple=True,
+    required=True,
+    help="Allowed hostname; repeat for more; '*.example.com' allows subdomains.",
+)
+@click.option("--appid", help="The id the snippet names (default: a new random one).")
+@click.option("--secret", help="Signing secret for business logins (default: a new random one).")
+@click.option("--offline-message", default="", help="Shown to visitors while nobody is online.")
+@_hours_option
+@_timezone_option
+@_prechat_option
+@_database_option
+def app_create(
+    name: str,
+    domains: tuple[str, ...],
+    appid: str | None,
+    secret: str | None,
+    offline_message: str,
+    hours: tuple[str, ...],
+    timezone: str | None,
+    prechat_field: tuple[str, ...],
+    database_url: str | None,
+) -> None:
+    """Register a site; prints its appid, then its signing secret."""
+    settings = _settings(database_url=database_url)
+    appid = appid or secrets.token_hex(6)
+    secret = secret or random_token(32)
+    wanted = _checked(
+        AppSettings(
+            appid=appid,
+            name=name,
+            allowed_domains=domains,
+            offline_message=offline_message,
+            business_hours=_hours(hours, timezone),
+            prechat_fields=_fields(prechat_field),
+        )
+    )
+
+    async def work(session: AsyncSession) -> None:
+        if await store.app_by_appid(session, appid) is not None:
+            raise click.UsageError(f"an app with appid {appid!r} already exists; pick another")
+        created = await store.create_app(
+            session,
+            appid=appid,
+            name=wanted.name,
+            allowed_domains=wanted.allowed_domains,
+            secret=secret,
+            now_ms=settings.now_ms(),
+        )
+        store.apply_app_settings(created, wanted)
+        await session.commit()
+
+    _run_db(settings, work)
+    click.echo(f"Created app {appid!r}. Its appid, then its signing secret:", err=True)
+    click.echo(appid)
+    click.echo(secret)
+
+
+@app.command(name="edit")
+@click.argument("appid")
+@click.option("--name", help="A new name.")
+@click.option(
+    "--domain", "domains", multiple=True, help="Replace the allowed hostnames; repeat for more."
+)
+@click.option("--offline-message", help="A new offline message ('' to clear).")
+@_hours_option
+@_timezone_option
+@click.option("--always-open", is_flag=True, help="Remove the business hours.")
+@_prechat_option
+@click.option("--no-prechat", is_flag=True, help="Remove the pre-chat form.")
+@_database_option
+def app_edit(
+    appid: str,
+    name: str | None,
+    domains: tuple[str, ...],
+    offline_message: str | None,
+    hours: tuple[str, ...],
+    timezone: str | None,
+    always_open: bool,
+    prechat_field: tuple[str, ...],
+    no_prechat: bool,
+    database_url: str | None,
+) -> None:
+    """Change an app's settings; what is not given stays as it is."""
+    settings = _settings(database_url=database_url)
+    if always_open and hours:
+        raise click.UsageError("give either --hours or --always-open, not both")
+    if no_prechat and prechat_field:
+        raise click.UsageError("give either --prechat-field or --no-prechat, not both")
+    new_hours = _hours(hours, timezone)
+    new_fields = _fields(prechat_field)
+
+    async def work(session: AsyncSession) -> str:
+        found = await store.app_by_appid(session, appid)
+        if found is None:
+            raise click.UsageError(f"no app with appid {appid!r}; see 'porch app list'")
+        current = app_settings(found)
+        wanted = _checked(
+            replace(
+                current,
+                name=name if name is not None else current.name,
+                allowed_domains=domains or current.allowed_domains,
+                offline_message=(
+                    offline_message if offline_message is not None else current.offline_message
+                ),
+                business_hours=None if always_open else (new_hours or current.business_hours),
+                prechat_fields=() if no_prechat else (new_fields or current.prechat_fields),
+            )
+        )
+        store.apply_app_settings(found, wanted)
+        await session.commit()
+        return _describe(found)
+
+    click.echo(_run_db(settings, work))
+
+
+@app.command(name="list")
+@_database_option
+def app_list(database_url: str | None) -> None:
+    """One line per app: appid, name, domains, hours, pre-chat fields (* = required)."""
+    settings = _settings(database_url=database_url)
+
+    async def work(session: AsyncSession) -> list[str]:
+        return [_describe(a) for a in await store.all_apps(session)]
+
+    for line in _run_db(settings, work):
+        click.echo(line)
+
+
+# --- agents -------------------------------------------------------------------------------------
+
+
+@main.group()
+def agent() -> None:
+    """Add and list agents."""
+
+
+@agent.command(name="add")
+@click.option("--app", "appid", required=True, help="The appid the agent works for.")
+@click.option("--email", required=True, help="Their login.")
+@click.option("--name", required=True, help="Shown to visitors.")
+@click.option("--role", type=click.Choice(["admin", "agent"]), default="agent", show_default=True)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (one line)."
+)
+@_database_option
+def agent_add(
+    appid: str, email: str, name: str, role: str, password_stdin: bool, database_url: str | None
+) -> None:
+    """Add an agent who can log in to the console. The password is read from standard input
+    (--password-stdin) or asked for without echo; it never appears on the command line."""
+    settings = _settings(database_url=database_url)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    if len(password) < 8:
+        raise click.UsageError("the password must have at least 8 characters")
+    password_hash = hash_password(password)
+
+    async def work(session: AsyncSession) -> None:
+        found = await store.app_by_appid(session, appid)
+        if found is None:
+            raise click.UsageError(
+                f"no app with appid {appid!r}; create it with 'porch app create'"
+            )
+        if await store.agent_by_email(session, email) is not None:
+            raise click.UsageError(f"an agent with email {email!r} already exists")
+        await store.create_agent(
+            session,
+            app=found,
+            email=email,
+            name=name,
+            password_hash=password_hash,
+            now_ms=settings.now_ms(),
+            role=role,
+        )
+        await session.commit()
+
+    _run_db(settings, work)
+    click.echo(f"Added {role} {email.strip().lower()} to app {appid!r}")
+
+
+@agent.command(name="list")
+@click.option("--app", "appid", help="Only this app's agents.")
+@_database_option
+def agent_list(appid: str | None, database_url: str | None) -> None:
+    """One line per agent: appid, email, name, role."""
+    settings = _settings(database_url=database_url)
+
+    async def work(session: AsyncSession) -> list[str]:
+        lines = []
+        for found in await store.all_apps(session):
+            if appid is None or found.appid == appid:
+                for member in await store.agents_of_app(session, found.id):
+                    lines.append(f"{found.appid}\t{member.email}\t{member.name}\t{member.role}")
+        return lines
+
+    for line in _run_db(settings, work):
+        click.echo(line)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 #: The checkout's root: ``server/porch_server/config.py`` sits two folders below it.
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +26,11 @@ def default_public_dir() -> Path:
     return REPO_ROOT / "public"
 
 
+def default_data_dir() -> Path:
+    """Where uploads are stored: outside ``public/``, so the static site never serves them."""
+    return REPO_ROOT / "var" / "data"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the server needs to start. ``clock`` returns seconds since the epoch; tests
@@ -34,21 +40,48 @@ class Settings:
     port: int = 8000
     database_url: str = field(default_factory=default_database_url)
     public_dir: Path = field(default_factory=default_public_dir)
+    data_dir: Path = field(default_factory=default_data_dir)
+    #: Largest upload, in bytes.
+    upload_max_bytes: int = 10 * 1024 * 1024
     #: Seconds a new socket has to send its hello frame before it is closed.
     hello_timeout: float = 10.0
+    #: Seconds between checks of business hours (the page status changes at opening time).
+    status_check_interval: float = 30.0
+    #: uvicorn: largest WebSocket message in bytes, ping interval in seconds, listen backlog.
+    ws_max_size: int = 1024 * 1024
+    ws_ping_interval: float = 20.0
+    backlog: int = 2048
     clock: Callable[[], float] = time.time
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Settings from ``PORT`` and ``PORCH_DATABASE_URL``; anything unset keeps its default."""
+        """Settings from the environment (see :data:`ENVIRONMENT`); anything unset keeps its
+        default. Raises ValueError naming the variable when a value does not parse."""
         env = os.environ if environ is None else environ
-        settings = cls()
-        if env.get("PORT"):
-            settings = replace(settings, port=int(env["PORT"]))
-        if env.get("PORCH_DATABASE_URL"):
-            settings = replace(settings, database_url=env["PORCH_DATABASE_URL"])
-        return settings
+        values: dict[str, Any] = {}
+        for variable, (name, parse) in ENVIRONMENT.items():
+            raw = env.get(variable)
+            if raw:
+                try:
+                    values[name] = parse(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{variable}={raw!r}: {exc}") from exc
+        return replace(cls(), **values)
 
     def now_ms(self) -> int:
         """The current time in integer milliseconds, as every timestamp on the wire is."""
         return int(self.clock() * 1000)
+
+
+#: Environment variable -> (Settings field, parser).
+ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
+    "PORT": ("port", int),
+    "PORCH_HOST": ("host", str),
+    "PORCH_DATABASE_URL": ("database_url", str),
+    "PORCH_PUBLIC_DIR": ("public_dir", Path),
+    "PORCH_DATA_DIR": ("data_dir", Path),
+    "PORCH_UPLOAD_MAX_BYTES": ("upload_max_bytes", int),
+    "PORCH_WS_MAX_SIZE": ("ws_max_size", int),
+    "PORCH_WS_PING_INTERVAL": ("ws_ping_interval", float),
+    "PORCH_BACKLOG": ("backlog", int),
+}

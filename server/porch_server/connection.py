@@ -8,6 +8,7 @@ touches the socket's send side, so frames from fan-out and from the handler neve
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -30,9 +31,36 @@ _TRY_AGAIN_LATER = 1013
 FATAL_PROTOCOL_CODES = frozenset({"bad_json", "bad_version", "too_large"})
 
 
+#: Where a failed field means a tawk.to error code rather than a protocol one: values of custom
+#: attributes and event metadata must be scalars, tags strings.
+_FIELD_CODES = (
+    ("visitor.update.attributes", "CONTAINS_INVALID_VALUE"),
+    ("visitor.event.metadata", "CONTAINS_INVALID_VALUE"),
+    ("tags.change.add", "INVALID_TAGS"),
+    ("tags.change.remove", "INVALID_TAGS"),
+)
+
+
 @dataclass(frozen=True)
 class _Close:
     code: int
+
+
+@dataclass(frozen=True)
+class BadFrame:
+    """A frame that failed validation, and the ``request_id`` it carried (if any) so the error
+    answering it can name the request."""
+
+    error: ProtocolError
+    request_id: str | None = None
+
+    @property
+    def code(self) -> str:
+        if self.error.code == "bad_field":
+            for prefix, code in _FIELD_CODES:
+                if str(self.error).startswith(prefix):
+                    return code
+        return self.error.code
 
 
 class Disconnected(Exception):
@@ -102,9 +130,9 @@ class Connection:
             except (WebSocketDisconnect, OSError, RuntimeError):
                 return  # the client is gone; nothing more can be delivered
 
-    async def receive(self, expected: Iterable[type[Message]]) -> Message | ProtocolError:
-        """The next frame, or the :class:`ProtocolError` it raised (the caller decides whether
-        that error is fatal). Raises :class:`Disconnected` when the client hung up."""
+    async def receive(self, expected: Iterable[type[Message]]) -> Message | BadFrame:
+        """The next frame, or the :class:`BadFrame` it was (the caller decides whether that
+        error is fatal). Raises :class:`Disconnected` when the client hung up."""
         event = await self.websocket.receive()
         if event["type"] == "websocket.disconnect":
             raise Disconnected
@@ -114,7 +142,16 @@ class Connection:
         try:
             return decode(raw, expected)
         except ProtocolError as exc:
-            return exc
+            return BadFrame(exc, _request_id(raw) if exc.code == "bad_field" else None)
+
+
+def _request_id(raw: str | bytes) -> str | None:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    value = body.get("request_id") if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
 
 
 async def receive_hello(
@@ -132,16 +169,16 @@ async def receive_hello(
             CloseCode.PROTOCOL_ERROR,
         )
         return None
-    if isinstance(frame, ProtocolError):
-        conn.fail(frame.code, f"first frame: {frame}", CloseCode.PROTOCOL_ERROR)
+    if isinstance(frame, BadFrame):
+        conn.fail(frame.error.code, f"first frame: {frame.error}", CloseCode.PROTOCOL_ERROR)
         return None
     return frame
 
 
-def reject_frame(conn: Connection, error: ProtocolError) -> None:
+def reject_frame(conn: Connection, bad: BadFrame) -> None:
     """Answer a bad frame after hello: malformed JSON, wrong version or size ends the socket;
     a well-formed frame of the wrong type or with a bad field gets a non-fatal error."""
-    if error.code in FATAL_PROTOCOL_CODES:
-        conn.fail(error.code, str(error), CloseCode.PROTOCOL_ERROR)
+    if bad.error.code in FATAL_PROTOCOL_CODES:
+        conn.fail(bad.error.code, str(bad.error), CloseCode.PROTOCOL_ERROR)
     else:
-        conn.send(ErrorFrame(code=error.code, message=str(error)))
+        conn.send(ErrorFrame(code=bad.code, message=str(bad.error), request_id=bad.request_id))

@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection
 
 from porch_server.config import Settings
 from porch_server.hub import Hub
+from porch_server.status import StatusBoard
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,9 @@ class Context:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     hub: Hub
-    #: Signs bootstrap tickets; loaded from (or created in) the database at startup.
+    #: Signs bootstrap tickets and upload tokens; loaded from (or created in) the database.
     ticket_secret: bytes
+    status: StatusBoard
 
     def now_ms(self) -> int:
         return self.settings.now_ms()

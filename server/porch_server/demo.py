@@ -1,4 +1,4 @@
-"""The demo app and agent that ``porch-server demo`` creates, as fixed, documented constants.
+"""The demo app and agent that ``porch demo`` creates, as fixed, documented constants.
 
 The secret is public on purpose: scripts and tests sign demo business logins with it
 (``porch_server.signing.sign_business_user(DEMO_SECRET, sbs, ranstr)``). Never reuse it.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from porch_server import store
-from porch_server.security import hash_password
+from porch_server.security import hash_password, verify_password
 
 DEMO_APPID = "porch-demo"
 DEMO_APP_NAME = "Porch demo"
@@ -21,7 +21,7 @@ DEMO_AGENT_NAME = "Demo Agent"
 
 
 def banner(port: int) -> str:
-    """The lines ``porch-server demo`` prints before serving."""
+    """The lines ``porch demo`` prints before serving."""
     return "\n".join(
         (
             "Porch demo is running.",
@@ -33,7 +33,8 @@ def banner(port: int) -> str:
 
 
 async def ensure_demo(session: AsyncSession, now_ms: int) -> None:
-    """Create the demo app and agent unless they exist; commits."""
+    """Create the demo app and its admin agent unless they exist, and reset the agent's password
+    and role if someone changed them (or an older release hashed it differently); commits."""
     app = await store.app_by_appid(session, DEMO_APPID)
     if app is None:
         app = await store.create_app(
@@ -44,7 +45,8 @@ async def ensure_demo(session: AsyncSession, now_ms: int) -> None:
             secret=DEMO_SECRET,
             now_ms=now_ms,
         )
-    if await store.agent_by_email(session, DEMO_AGENT_EMAIL) is None:
+    agent = await store.agent_by_email(session, DEMO_AGENT_EMAIL)
+    if agent is None:
         await store.create_agent(
             session,
             app=app,
@@ -52,5 +54,10 @@ async def ensure_demo(session: AsyncSession, now_ms: int) -> None:
             name=DEMO_AGENT_NAME,
             password_hash=hash_password(DEMO_AGENT_PASSWORD),
             now_ms=now_ms,
+            role="admin",
         )
+    else:
+        agent.role = "admin"
+        if not verify_password(DEMO_AGENT_PASSWORD, agent.password_hash):
+            agent.password_hash = hash_password(DEMO_AGENT_PASSWORD)
     await session.commit()

@@ -15,7 +15,10 @@ from typing import Literal, Protocol
 
 from porch_protocol import Message
 
-Role = Literal["visitor", "agent"]
+#: ``agents``/``admins``: the consoles of an app (admins also listen on ``admins``); ``agent``: one
+#: agent's sockets (their presence); ``visitor``: one visitor's tabs; ``visitors``: every visitor
+#: socket of an app (page status).
+Role = Literal["agents", "admins", "agent", "visitor", "visitors"]
 
 
 class Peer(Protocol):
@@ -29,24 +32,40 @@ class Peer(Protocol):
 
 @dataclass(frozen=True)
 class Channel:
-    """Where a peer listens: all agents of an app, or all tabs of one visitor."""
+    """Where a peer listens. ``key`` is the app's, agent's or visitor's row id (see ``role``)."""
 
     role: Role
-    key: int  # the app's id for agents, the visitor's id for visitors
+    key: int
 
     @classmethod
     def agents(cls, app_id: int) -> Channel:
-        return cls("agent", app_id)
+        return cls("agents", app_id)
+
+    @classmethod
+    def admins(cls, app_id: int) -> Channel:
+        return cls("admins", app_id)
+
+    @classmethod
+    def agent(cls, agent_id: int) -> Channel:
+        return cls("agent", agent_id)
 
     @classmethod
     def visitor(cls, visitor_id: int) -> Channel:
         return cls("visitor", visitor_id)
+
+    @classmethod
+    def visitors(cls, app_id: int) -> Channel:
+        return cls("visitors", app_id)
 
 
 class Hub(Protocol):
     def join(self, channel: Channel, peer: Peer) -> None: ...
 
     def leave(self, channel: Channel, peer: Peer) -> None: ...
+
+    async def listener_count(self, channel: Channel) -> int:
+        """How many peers listen on ``channel`` (in every process: who is online)."""
+        ...
 
     async def publish(
         self, channel: Channel, frames: Iterable[Message], *, exclude: Peer | None = None
@@ -76,6 +95,9 @@ class MemoryHub:
             peers.remove(peer)
         if not peers:
             del self._peers[channel]  # keep the registry as small as the set of live sockets
+
+    async def listener_count(self, channel: Channel) -> int:
+        return len(self._peers.get(channel, ()))
 
     def peers(self, channel: Channel) -> tuple[Peer, ...]:
         """The peers listening on ``channel`` now (tests use this to await joins)."""

@@ -1,6 +1,6 @@
 """Bring a database's schema up to date with the Alembic revisions shipped in this package.
 
-Call :func:`upgrade` before serving (``porch-server serve``/``demo``/``migrate`` do). It runs its
+Call :func:`upgrade` before serving (``porch serve``/``demo``/``migrate`` do). It runs its
 own event loop, so call it from synchronous code, never from inside a running loop.
 """
 

@@ -9,8 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 class Base(DeclarativeBase):
@@ -29,9 +39,17 @@ class App(Base):
     secret: Mapped[str] = mapped_column(String(200))
     allowed_domains: Mapped[list[Any]] = mapped_column(JSON)
     created_at: Mapped[int] = mapped_column(BigInteger)
+    offline_message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: ``BusinessHours`` as JSON (see :mod:`porch_server.apps`); None means always open.
+    business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: ``FormField`` list as JSON.
+    prechat_fields: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class Agent(Base):
+    """``role`` is ``admin`` or ``agent``; ``status`` is the presence the agent chose
+    (``online``/``away``/``offline``), shown only while they have a socket open."""
+
     __tablename__ = "agents"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -40,6 +58,8 @@ class Agent(Base):
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[int] = mapped_column(BigInteger)
+    role: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
+    status: Mapped[str] = mapped_column(String(16), default="online", server_default="online")
 
 
 class AgentSession(Base):
@@ -72,6 +92,23 @@ class Visitor(Base):
     locale: Mapped[str | None] = mapped_column(String(35))
     created_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    #: Custom attributes (``visitor.update``, pre-chat answers): key -> scalar.
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    #: Bumped by every tag change; ``tags.change`` with a stale ``version`` is refused.
+    tags_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class VisitorEvent(Base):
+    """A custom event (``visitor.event``) with its metadata, in the order it happened."""
+
+    __tablename__ = "visitor_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    event_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+    created_at: Mapped[int] = mapped_column(BigInteger)
 
 
 class Conversation(Base):
@@ -86,6 +123,14 @@ class Conversation(Base):
     agent_read_seq: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    #: Agent ids in the chat, the assignee first.
+    agent_ids: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    ended_at: Mapped[int | None] = mapped_column(BigInteger)
+    ended_by: Mapped[str | None] = mapped_column(String(16))
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: Started from the offline form.
+    offline: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class ChatMessageRow(Base):
@@ -107,6 +152,28 @@ class ChatMessageRow(Base):
     author_name: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
     client_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    #: For ``system`` messages: what happened, and the agent involved (``{"id", "name"}``).
+    event: Mapped[str | None] = mapped_column(String(32))
+    agent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    file_id: Mapped[str | None] = mapped_column(ForeignKey("files.id"))
+    #: Loaded with the message: a message and its attachment always go on the wire together.
+    file: Mapped[StoredFile | None] = relationship(lazy="joined")
+
+
+class StoredFile(Base):
+    """An upload. The bytes live in the data dir under ``id``; ``uploader`` is ``visitor`` or
+    ``agent`` and ``uploader_id`` their row id, so only the uploader can attach it."""
+
+    __tablename__ = "files"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    uploader: Mapped[str] = mapped_column(String(16))
+    uploader_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -2,14 +2,66 @@
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Iterable
+from typing import Any, cast
+from urllib.parse import quote
 
-from porch_protocol import ChatMessage, ConversationSummary
-from porch_protocol.wire import Author
-from porch_server.models import ChatMessageRow, Conversation, Visitor
+from porch_protocol import (
+    AgentBrief,
+    AgentInfo,
+    AppSettings,
+    ChatMessage,
+    ConversationSummary,
+    FileRef,
+    VisitorDetails,
+    VisitorEventRecord,
+    WidgetSettings,
+)
+from porch_protocol.wire import Author, Rating, Role, Scalar, Status, SystemEvent
+from porch_server.apps import fields_from_json, hours_from_json
+from porch_server.models import (
+    Agent,
+    App,
+    ChatMessageRow,
+    Conversation,
+    StoredFile,
+    Visitor,
+    VisitorEvent,
+)
+
+
+def file_ref(row: StoredFile) -> FileRef:
+    return FileRef(
+        id=row.id,
+        name=row.name,
+        size=row.size,
+        content_type=row.content_type,
+        url=f"/files/{row.id}/{quote(row.name, safe='')}",
+    )
+
+
+def agent_brief(agent: Agent) -> AgentBrief:
+    return AgentBrief(id=str(agent.id), name=agent.name)
+
+
+def agent_json(agent: Agent) -> dict[str, Any]:
+    """How a message stores the agent a system event names."""
+    return {"id": str(agent.id), "name": agent.name}
+
+
+def agent_info(agent: Agent, connected: bool) -> AgentInfo:
+    """``presence`` is the agent's chosen status while connected, ``offline`` otherwise."""
+    return AgentInfo(
+        id=str(agent.id),
+        name=agent.name,
+        email=agent.email,
+        role=cast(Role, agent.role),
+        presence=cast(Status, agent.status) if connected else "offline",
+    )
 
 
 def chat_message(row: ChatMessageRow) -> ChatMessage:
+    agent = row.agent
     return ChatMessage(
         id=row.id,
         conversation_id=row.conversation_id,
@@ -19,11 +71,21 @@ def chat_message(row: ChatMessageRow) -> ChatMessage:
         text=row.text,
         created_at=row.created_at,
         client_id=row.client_id,
+        file=file_ref(row.file) if row.file is not None else None,
+        event=cast(SystemEvent | None, row.event),
+        agent=AgentBrief(id=agent["id"], name=agent["name"]) if agent else None,
     )
 
 
+def rating_of(conversation: Conversation | None) -> Rating | None:
+    return cast(Rating | None, conversation.rating) if conversation is not None else None
+
+
 def conversation_summary(
-    conversation: Conversation, visitor: Visitor, last: ChatMessageRow | None
+    conversation: Conversation,
+    visitor: Visitor,
+    last: ChatMessageRow | None,
+    visitor_online: bool = False,
 ) -> ConversationSummary:
     """What the agent console lists; ``closed`` once the visitor's authentication was revoked."""
     return ConversationSummary(
@@ -38,4 +100,57 @@ def conversation_summary(
         updated_at=conversation.updated_at,
         last_message=chat_message(last) if last is not None else None,
         closed=visitor.revoked_at is not None,
+        ended=conversation.ended_at is not None,
+        agent_ids=tuple(str(a) for a in conversation.agent_ids),
+        rating=rating_of(conversation),
+        tags=tuple(visitor.tags),
+        tags_version=visitor.tags_version,
+        visitor_online=visitor_online,
+        offline=conversation.offline,
+    )
+
+
+def visitor_details(
+    visitor: Visitor,
+    events: Iterable[VisitorEvent],
+    past: Iterable[ConversationSummary],
+) -> VisitorDetails:
+    return VisitorDetails(
+        uid=visitor.uid,
+        name=visitor.name,
+        nickname=visitor.nickname,
+        email=visitor.email,
+        phone=visitor.phone,
+        referer=visitor.referer,
+        source_title=visitor.source_title,
+        locale=visitor.locale,
+        attributes=cast(dict[str, Scalar], dict(visitor.attributes)),
+        events=tuple(
+            VisitorEventRecord(
+                name=e.name, metadata=dict(e.event_metadata), created_at=e.created_at
+            )
+            for e in events
+        ),
+        past_conversations=tuple(past),
+    )
+
+
+def app_settings(app: App) -> AppSettings:
+    return AppSettings(
+        appid=app.appid,
+        name=app.name,
+        allowed_domains=tuple(str(d) for d in app.allowed_domains),
+        offline_message=app.offline_message,
+        business_hours=hours_from_json(app.business_hours),
+        prechat_fields=fields_from_json(app.prechat_fields),
+    )
+
+
+def widget_settings(app: App, upload_max_bytes: int, upload_types: Iterable[str]) -> WidgetSettings:
+    return WidgetSettings(
+        app_name=app.name,
+        offline_message=app.offline_message,
+        prechat_fields=fields_from_json(app.prechat_fields),
+        upload_max_bytes=upload_max_bytes,
+        upload_types=tuple(upload_types),
     )

@@ -15,6 +15,9 @@ import json
 import secrets
 from dataclasses import dataclass
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
 #: How long a bootstrap ticket stays valid: 24 hours, in milliseconds. Long enough for a tab left
 #: open all day to reconnect; the origin inside it is re-checked on every connect anyway.
 TICKET_TTL_MS = 24 * 60 * 60 * 1000
@@ -22,8 +25,11 @@ TICKET_TTL_MS = 24 * 60 * 60 * 1000
 #: How long an agent login lasts: 30 days, in milliseconds.
 AGENT_SESSION_TTL_MS = 30 * 24 * 60 * 60 * 1000
 
-# scrypt cost: n=2**14, r=8, p=1 is the interactive-login setting (~16 MiB, tens of ms).
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SCRYPT_LEN = 2**14, 8, 1, 32
+#: How long a visitor's upload token lasts: a welcome issues a fresh one on every connection.
+UPLOAD_TOKEN_TTL_MS = 24 * 60 * 60 * 1000
+
+#: argon2id with argon2-cffi's defaults (RFC 9106's low-memory profile: t=3, 64 MiB, p=4).
+_HASHER = PasswordHasher()
 
 
 def b64url(data: bytes) -> str:
@@ -114,21 +120,15 @@ def token_hash(token: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    """``scrypt$n$r$p$salt$hash`` with a fresh random salt; store the whole string."""
-    salt = secrets.token_bytes(16)
-    digest = _scrypt(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${b64url(salt)}${b64url(digest)}"
+    """An argon2id hash in PHC form (``$argon2id$v=19$m=...``) with a fresh salt."""
+    return _HASHER.hash(password)
 
 
 def verify_password(password: str, stored: str) -> bool:
     """Whether ``password`` matches a :func:`hash_password` string; False for any malformed one."""
     try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        actual = _scrypt(password, _b64url_decode(salt), int(n), int(r), int(p))
-        return hmac.compare_digest(actual, _b64url_decode(digest))
-    except (ValueError, binascii.Error):
+        return _HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
         return False
 
 
@@ -139,7 +139,23 @@ def dummy_password_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=_SCRYPT_LEN, maxmem=64 * 2**20
-    )
+# --- visitor upload tokens ----------------------------------------------------------------------
+
+
+def issue_upload_token(server_secret: bytes, visitor_id: int, now_ms: int) -> str:
+    """``"<visitor id>.<expiry ms>.<base64url HMAC>"``: lets one visitor upload files until the
+    expiry; ``visitor.welcome`` hands it out."""
+    payload = f"{visitor_id}.{now_ms + UPLOAD_TOKEN_TTL_MS}"
+    return f"{payload}.{b64url(_hmac_sha256(server_secret, 'upload:' + payload))}"
+
+
+def verify_upload_token(server_secret: bytes, token: str, now_ms: int) -> int | None:
+    """The visitor id the token was issued to, or None when forged, malformed or expired."""
+    payload, _, signature = token.rpartition(".")
+    expected = b64url(_hmac_sha256(server_secret, "upload:" + payload))
+    if not payload or not hmac.compare_digest(expected.encode(), signature.encode("utf-8")):
+        return None
+    visitor_id, _, exp = payload.partition(".")
+    if not (visitor_id.isdigit() and exp.isdigit()) or int(exp) <= now_ms:
+        return None
+    return int(visitor_id)

@@ -6,25 +6,37 @@ fan-out, hand every later frame to the endpoint, and leave the hub however the s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, TypeVar, cast
 
+import anyio
 from starlette.websockets import WebSocket
 
-from porch_protocol import Message, ProtocolError
-from porch_server.connection import Connection, receive_hello, reject_frame
+from porch_protocol import ErrorFrame, Message
+from porch_server.connection import BadFrame, Connection, receive_hello, reject_frame
 from porch_server.hub import Channel, Hub
+from porch_server.visitor_data import RequestFailed
+
+log = logging.getLogger(__name__)
 
 
 class Session(Protocol):
-    """Who is on the socket once the welcome is sent; ``channel`` is where fan-out finds them."""
+    """Who is on the socket once the welcome is sent; ``channels`` are where fan-out finds
+    them."""
 
     @property
-    def channel(self) -> Channel: ...
+    def channels(self) -> tuple[Channel, ...]: ...
 
 
 _Hello = TypeVar("_Hello", bound=Message)
 _Who = TypeVar("_Who", bound=Session)
+
+
+def request_id_of(frame: Message) -> str | None:
+    """The ``request_id`` of a request frame, None for others."""
+    value = getattr(frame, "request_id", None)
+    return value if isinstance(value, str) else None
 
 
 async def serve_session(
@@ -35,12 +47,21 @@ async def serve_session(
     after_hello: Iterable[type[Message]],
     welcome: Callable[[Connection, _Hello], Awaitable[_Who | None]],
     handle: Callable[[Connection, _Who, Message], Awaitable[None]],
+    presence: Callable[[Connection, _Who, bool], Awaitable[None]] | None = None,
 ) -> None:
     """Serve ``websocket`` until it closes.
 
     ``welcome`` authenticates the hello and sends the welcome, returning the session, or None once
     it has queued a fatal error (the socket then closes). ``handle`` gets each valid later frame;
-    invalid ones are answered by :func:`~porch_server.connection.reject_frame`.
+    invalid ones are answered by :func:`~porch_server.connection.reject_frame`. A
+    :class:`RequestFailed` from ``handle`` becomes an ``error`` with its code, any other
+    exception a logged ``SERVER_ERROR``; the socket stays up either way.
+
+    Database work is shielded from cancellation: a frame once read is handled to the end (its
+    transaction commits or rolls back) even when the client hangs up meanwhile, so no
+    half-finished transaction is ever abandoned; only the wait for the next frame is cancelled.
+    ``presence(conn, who, True)`` runs once the socket joined the hub, ``presence(conn, who,
+    False)`` once it left.
     """
     await websocket.accept()
     conn = Connection(websocket)
@@ -52,19 +73,52 @@ async def serve_session(
         hello = await receive_hello(conn, hello_type, hello_timeout)
         if hello is None:
             return
-        who = await welcome(conn, cast(_Hello, hello))
-        if who is None:
+        welcomed = await _admit(cast(_Hello, hello))
+        if welcomed is None:
             return
-        hub.join(who.channel, conn)
+        who = welcomed
+        await _serve_frames(welcomed)
+
+    async def _admit(hello: _Hello) -> _Who | None:
+        with anyio.CancelScope(shield=True):
+            welcomed = await welcome(conn, hello)
+            if welcomed is not None:
+                for channel in welcomed.channels:
+                    hub.join(channel, conn)
+                if presence is not None:
+                    await presence(conn, welcomed, True)
+        return welcomed
+
+    async def _serve_frames(who: _Who) -> None:
         while not conn.closing:
             frame = await conn.receive(expected)
-            if isinstance(frame, ProtocolError):
+            if isinstance(frame, BadFrame):
                 reject_frame(conn, frame)
             else:
-                await handle(conn, who, frame)
+                with anyio.CancelScope(shield=True):
+                    await _handle_one(conn, who, frame)
+
+    async def _handle_one(conn: Connection, who: _Who, frame: Message) -> None:
+        try:
+            await handle(conn, who, frame)
+        except RequestFailed as exc:
+            conn.send(ErrorFrame(code=exc.code, message=str(exc), request_id=request_id_of(frame)))
+        except Exception:
+            log.exception("handling %s failed", frame.TYPE)
+            conn.send(
+                ErrorFrame(
+                    code="SERVER_ERROR",
+                    message="the server failed to handle this frame; it was logged",
+                    request_id=request_id_of(frame),
+                )
+            )
 
     try:
         await conn.serve(_read)
     finally:
         if who is not None:
-            hub.leave(who.channel, conn)
+            for channel in who.channels:
+                hub.leave(channel, conn)
+            if presence is not None:
+                with anyio.CancelScope(shield=True):
+                    await presence(conn, who, False)

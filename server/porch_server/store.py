@@ -6,14 +6,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from porch_protocol import ConversationSummary, VisitorProfile
+from porch_protocol import AppSettings, ConversationSummary, VisitorProfile
 from porch_protocol.wire import Author
-from porch_server import records
+from porch_server import apps, records
 from porch_server.models import (
     Agent,
     AgentSession,
@@ -21,7 +22,9 @@ from porch_server.models import (
     ChatMessageRow,
     Conversation,
     ServerSetting,
+    StoredFile,
     Visitor,
+    VisitorEvent,
 )
 from porch_server.security import random_token
 
@@ -53,6 +56,10 @@ async def app_by_appid(session: AsyncSession, appid: str) -> App | None:
     return await session.scalar(select(App).where(App.appid == appid))
 
 
+async def all_apps(session: AsyncSession) -> list[App]:
+    return list((await session.scalars(select(App).order_by(App.appid))).all())
+
+
 async def create_app(
     session: AsyncSession,
     *,
@@ -74,12 +81,28 @@ async def create_app(
     return app
 
 
+def apply_app_settings(app: App, settings: AppSettings) -> None:
+    """Copy checked settings (:func:`porch_server.apps.checked_settings`) onto the app."""
+    app.name = settings.name
+    app.allowed_domains = list(settings.allowed_domains)
+    app.offline_message = settings.offline_message
+    app.business_hours = apps.hours_to_json(settings.business_hours)
+    app.prechat_fields = apps.fields_to_json(settings.prechat_fields)
+
+
 async def agent_by_email(session: AsyncSession, email: str) -> Agent | None:
     return await session.scalar(select(Agent).where(Agent.email == email.strip().lower()))
 
 
 async def create_agent(
-    session: AsyncSession, *, app: App, email: str, name: str, password_hash: str, now_ms: int
+    session: AsyncSession,
+    *,
+    app: App,
+    email: str,
+    name: str,
+    password_hash: str,
+    now_ms: int,
+    role: str = "agent",
 ) -> Agent:
     agent = Agent(
         app_id=app.id,
@@ -87,6 +110,8 @@ async def create_agent(
         name=name,
         password_hash=password_hash,
         created_at=now_ms,
+        role=role,
+        status="online",
     )
     session.add(agent)
     await session.flush()
@@ -106,6 +131,25 @@ async def agent_for_token(session: AsyncSession, token_hash: str, now_ms: int) -
     if row is None or row.expires_at <= now_ms:
         return None
     return await session.get(Agent, row.agent_id)
+
+
+async def agents_of_app(session: AsyncSession, app_id: int) -> list[Agent]:
+    rows = await session.scalars(select(Agent).where(Agent.app_id == app_id).order_by(Agent.id))
+    return list(rows.all())
+
+
+async def agent_in_app(session: AsyncSession, app_id: int, agent_id: str) -> Agent | None:
+    """The agent with this (wire) id when it belongs to the app."""
+    if not agent_id.isdigit():
+        return None
+    agent = await session.get(Agent, int(agent_id))
+    return agent if agent is not None and agent.app_id == app_id else None
+
+
+async def delete_agent_session(session: AsyncSession, token_hash: str) -> None:
+    row = await session.get(AgentSession, token_hash)
+    if row is not None:
+        await session.delete(row)
 
 
 # --- visitors -----------------------------------------------------------------------------------
@@ -147,6 +191,53 @@ def apply_profile(visitor: Visitor, profile: VisitorProfile | None, locale: str 
                 setattr(visitor, name, value)
     if locale:
         visitor.locale = locale
+
+
+async def add_visitor_event(
+    session: AsyncSession, visitor: Visitor, name: str, metadata: dict[str, Any], now_ms: int
+) -> None:
+    session.add(
+        VisitorEvent(visitor_id=visitor.id, name=name, event_metadata=metadata, created_at=now_ms)
+    )
+    await session.flush()
+
+
+async def visitor_events(session: AsyncSession, visitor_id: int, limit: int) -> list[VisitorEvent]:
+    """The visitor's latest ``limit`` events, oldest first."""
+    rows = await session.scalars(
+        select(VisitorEvent)
+        .where(VisitorEvent.visitor_id == visitor_id)
+        .order_by(VisitorEvent.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(rows.all()))
+
+
+async def set_tags(
+    session: AsyncSession, visitor: Visitor, tags: Sequence[str], expected_version: int
+) -> bool:
+    """Store ``tags`` if the visitor's tags are still at ``expected_version`` (one UPDATE, so
+    two concurrent changes cannot both win); False when someone changed them first."""
+    updated = await session.execute(
+        update(Visitor)
+        .where(Visitor.id == visitor.id, Visitor.tags_version == expected_version)
+        .values(tags=list(tags), tags_version=expected_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(visitor)
+    return bool(getattr(updated, "rowcount", 0))
+
+
+# --- files --------------------------------------------------------------------------------------
+
+
+async def add_file(session: AsyncSession, row: StoredFile) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def file_by_id(session: AsyncSession, file_id: str) -> StoredFile | None:
+    return await session.get(StoredFile, file_id)
 
 
 # --- conversations and messages -----------------------------------------------------------------
@@ -223,7 +314,7 @@ class Posted:
     created: bool
 
 
-async def _by_client_id(
+async def message_by_client_id(
     session: AsyncSession, conversation_id: str, author: str, client_id: str
 ) -> ChatMessageRow | None:
     return await session.scalar(
@@ -242,14 +333,19 @@ async def post_message(
     author: Author,
     author_name: str,
     text: str,
-    client_id: str,
+    client_id: str | None,
     now_ms: int,
+    event: str | None = None,
+    agent: dict[str, Any] | None = None,
+    file: StoredFile | None = None,
 ) -> Posted:
     """Store a message with the next ``seq``, or return the one already stored under this
-    ``client_id``. Commits: the caller may acknowledge as soon as this returns."""
-    existing = await _by_client_id(session, conversation.id, author, client_id)
-    if existing is not None:
-        return Posted(existing, created=False)
+    ``client_id`` (system messages have none). Commits, together with any change already made
+    in ``session`` (an assignment, an end): the caller may acknowledge as soon as this returns."""
+    if client_id is not None:
+        existing = await message_by_client_id(session, conversation.id, author, client_id)
+        if existing is not None:
+            return Posted(existing, created=False)
     # Incrementing in one UPDATE takes the write lock first, so two writers to one conversation
     # (visitor and agent at once) are serialized by the database and never share a seq.
     seq = await session.scalar(
@@ -269,6 +365,10 @@ async def post_message(
         text=text,
         client_id=client_id,
         created_at=now_ms,
+        event=event,
+        agent=agent,
+        file_id=file.id if file is not None else None,
+        file=file,
     )
     session.add(row)
     try:
@@ -276,7 +376,11 @@ async def post_message(
     except IntegrityError:
         # The same client_id raced in from another socket and won; that one is the message.
         await session.rollback()
-        existing = await _by_client_id(session, conversation.id, author, client_id)
+        existing = (
+            await message_by_client_id(session, conversation.id, author, client_id)
+            if client_id is not None
+            else None
+        )
         if existing is None:
             raise
         return Posted(existing, created=False)
@@ -297,7 +401,9 @@ async def mark_read(
     await session.flush()
 
 
-async def summary(session: AsyncSession, conversation: Conversation) -> ConversationSummary:
+async def summary(
+    session: AsyncSession, conversation: Conversation, visitor_online: bool = False
+) -> ConversationSummary:
     visitor = await session.get(Visitor, conversation.visitor_id)
     assert visitor is not None  # foreign key
     last = await session.scalar(
@@ -306,12 +412,11 @@ async def summary(session: AsyncSession, conversation: Conversation) -> Conversa
             ChatMessageRow.seq == conversation.last_seq,
         )
     )
-    return records.conversation_summary(conversation, visitor, last)
+    return records.conversation_summary(conversation, visitor, last, visitor_online)
 
 
-async def summaries(session: AsyncSession, app_id: int, limit: int) -> list[ConversationSummary]:
-    """The app's conversations, most recently updated first."""
-    result = await session.execute(
+def _summary_query() -> Any:
+    return (
         select(Conversation, Visitor, ChatMessageRow)
         .join(Visitor, Visitor.id == Conversation.visitor_id)
         .outerjoin(
@@ -321,11 +426,58 @@ async def summaries(session: AsyncSession, app_id: int, limit: int) -> list[Conv
                 ChatMessageRow.seq == Conversation.last_seq,
             ),
         )
-        .where(Conversation.app_id == app_id)
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
-        .limit(limit)
     )
-    return [records.conversation_summary(c, v, m) for c, v, m in result]
+
+
+async def summary_rows(
+    session: AsyncSession, app_id: int, limit: int
+) -> list[tuple[Conversation, Visitor, ChatMessageRow | None]]:
+    """The app's conversations, most recently updated first, with what a summary needs."""
+    result = await session.execute(
+        _summary_query().where(Conversation.app_id == app_id).limit(limit)
+    )
+    return [(c, v, m) for c, v, m in result.unique()]
+
+
+async def visitor_conversation_rows(
+    session: AsyncSession, visitor_id: int, limit: int
+) -> list[tuple[Conversation, Visitor, ChatMessageRow | None]]:
+    """A visitor's conversations, most recently updated first."""
+    result = await session.execute(
+        _summary_query().where(Conversation.visitor_id == visitor_id).limit(limit)
+    )
+    return [(c, v, m) for c, v, m in result.unique()]
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, with its own ``%``, ``_`` and ``\\`` taken
+    literally (the query says ``ESCAPE '\\'``)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search_rows(
+    session: AsyncSession, app_id: int, query: str, limit: int
+) -> list[tuple[Conversation, Visitor, ChatMessageRow | None]]:
+    """The app's conversations whose visitor's name, nickname or email, or any message text,
+    contains ``query`` (case-insensitive for ASCII, as SQLite's LIKE is)."""
+    pattern = _like(query)
+    in_text = (
+        select(ChatMessageRow.conversation_id)
+        .join(Conversation, Conversation.id == ChatMessageRow.conversation_id)
+        .where(Conversation.app_id == app_id, ChatMessageRow.text.like(pattern, escape="\\"))
+    )
+    matches = or_(
+        Visitor.name.like(pattern, escape="\\"),
+        Visitor.nickname.like(pattern, escape="\\"),
+        Visitor.email.like(pattern, escape="\\"),
+        Conversation.id.in_(in_text),
+    )
+    result = await session.execute(
+        _summary_query().where(Conversation.app_id == app_id, matches).limit(limit)
+    )
+    return [(c, v, m) for c, v, m in result.unique()]
 
 
 async def visitor_of(session: AsyncSession, conversation: Conversation) -> Visitor:

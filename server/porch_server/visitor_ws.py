@@ -1,50 +1,93 @@
 """``/ws/visitor``: the visitor runtime's socket.
 
 The first frame must be ``visitor.hello`` with a bootstrap ticket; the server answers
-``visitor.welcome`` (who the visitor is, and what they missed), then accepts ``message.send`` and
-``conversation.read``. Several sockets (tabs) may belong to one visitor.
+``visitor.welcome`` (who the visitor is, and what they missed), then accepts the frames of
+:data:`porch_protocol.VISITOR_SENDS`. Several sockets (tabs) may belong to one visitor. A visitor
+only ever reaches its own latest conversation: no frame names another.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocket
 
 from porch_protocol import (
+    VISITOR_SENDS,
+    AgentBrief,
     AuthClosed,
+    ChangeTags,
     CloseCode,
     ConversationUpdated,
-    ErrorFrame,
+    EndConversation,
+    FormAnswer,
     Message,
     MessageAck,
-    NewMessage,
+    RateConversation,
+    ReadUpdated,
     ReadUpTo,
+    RequestDone,
     SendMessage,
+    SetTyping,
+    SubmitOffline,
+    SubmitPrechat,
+    TrackEvent,
+    TypingChanged,
+    UpdateVisitor,
     VisitorHello,
     VisitorIdentity,
+    VisitorProfile,
     VisitorWelcome,
 )
 from porch_protocol.wire import IdentitySource
-from porch_server import records, store
+from porch_server import chat, records, store
+from porch_server.apps import fields_from_json
 from porch_server.connection import Connection
 from porch_server.context import Context, context_of
 from porch_server.hub import Channel
-from porch_server.messages import message_problem
-from porch_server.models import App, Visitor
+from porch_server.messages import attachment, message_problem
+from porch_server.models import App, Conversation, Visitor
 from porch_server.origins import hostname_allowed, origin_hostname
-from porch_server.security import sign_visitor, verify_ticket, verify_visitor
+from porch_server.security import (
+    issue_upload_token,
+    sign_visitor,
+    verify_ticket,
+    verify_visitor,
+)
 from porch_server.sessions import serve_session
 from porch_server.signing import verify_business_user
+from porch_server.status import current_status
+from porch_server.uploads import UPLOAD_TYPES
+from porch_server.visitor_data import (
+    PROFILE_ANSWERS,
+    RequestFailed,
+    check_event_name,
+    check_offline,
+    check_prechat,
+    check_profile,
+    check_scalars,
+    merge_attributes,
+)
 
 #: Messages carried in a welcome; an older backlog is the runtime's to page in (not yet offered).
 WELCOME_MESSAGE_LIMIT = 200
 
+#: English fallbacks of ``rated`` system messages, by rating.
+_RATING_TEXT = {
+    -1: "The visitor disliked the chat",
+    0: "The visitor rated the chat neutral",
+    1: "The visitor liked the chat",
+}
+#: Longest rating comment kept, in characters.
+MAX_COMMENT_CHARS = 1000
+
 #: What ``auth.closed`` tells a revoked visitor.
 REVOKED_MESSAGE = "This chat session was closed by the site."
 
-_AFTER_HELLO = (SendMessage, ReadUpTo)
+_AFTER_HELLO = VISITOR_SENDS - {VisitorHello}
 
 
 @dataclass(frozen=True)
@@ -55,8 +98,8 @@ class _Visitor:
     visitor_id: int
 
     @property
-    def channel(self) -> Channel:
-        return Channel.visitor(self.visitor_id)
+    def channels(self) -> tuple[Channel, ...]:
+        return (Channel.visitor(self.visitor_id), Channel.visitors(self.app_id))
 
 
 class _LoginFailed(Exception):
@@ -70,13 +113,26 @@ async def visitor_socket(websocket: WebSocket) -> None:
         return await _welcome(ctx, conn, hello)
 
     async def handle(conn: Connection, who: _Visitor, frame: Message) -> None:
-        if isinstance(frame, SendMessage):
-            await _send(ctx, conn, who, frame)
-        elif isinstance(frame, ReadUpTo):
-            await _read_up_to(ctx, who, frame)
+        async with ctx.sessions() as session:
+            visitor = await session.get(Visitor, who.visitor_id)
+            assert visitor is not None
+            if visitor.revoked_at is not None:
+                # The sockets are being closed (auth.closed); a frame that raced it gets this.
+                raise RequestFailed("SESSION_EXPIRED", "this visitor's session was closed")
+            await _HANDLERS[type(frame)](ctx, session, conn, visitor, frame)
+
+    async def presence(_conn: Connection, who: _Visitor, joined: bool) -> None:
+        await _visitor_presence(ctx, who, joined)
 
     await serve_session(
-        websocket, ctx.hub, ctx.settings.hello_timeout, VisitorHello, _AFTER_HELLO, welcome, handle
+        websocket,
+        ctx.hub,
+        ctx.settings.hello_timeout,
+        VisitorHello,
+        _AFTER_HELLO,
+        welcome,
+        handle,
+        presence,
     )
 
 
@@ -110,10 +166,14 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
 
         conversation = await store.latest_conversation(session, visitor)
         rows = []
+        agents: tuple[AgentBrief, ...] = ()
         if conversation is not None:
             rows = await store.messages_after(
                 session, conversation.id, hello.last_seq, WELCOME_MESSAGE_LIMIT
             )
+            agents = await chat.agent_briefs(session, conversation)
+        status = await current_status(session, ctx.hub, app, ctx.now_ms())
+    ctx.status.told(app.id, status)
     conn.send(
         VisitorWelcome(
             visitor_uid=visitor.uid,
@@ -126,9 +186,33 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
             messages=tuple(records.chat_message(r) for r in rows),
             last_read_seq=conversation.visitor_read_seq if conversation else 0,
             last_seq=conversation.last_seq if conversation else 0,
+            page_status=status,
+            widget=records.widget_settings(app, ctx.settings.upload_max_bytes, UPLOAD_TYPES),
+            upload_token=issue_upload_token(ctx.ticket_secret, visitor.id, ctx.now_ms()),
+            ended=conversation is not None and conversation.ended_at is not None,
+            rating=records.rating_of(conversation),
+            agents=agents,
+            tags=tuple(visitor.tags),
+            tags_version=visitor.tags_version,
+            agent_read_seq=conversation.agent_read_seq if conversation else 0,
         )
     )
     return _Visitor(app_id=app.id, visitor_id=visitor.id)
+
+
+async def _visitor_presence(ctx: Context, who: _Visitor, joined: bool) -> None:
+    """When a visitor's first tab connects or last tab leaves, consoles see ``visitor_online``
+    change on the visitor's latest conversation."""
+    tabs = await ctx.hub.listener_count(Channel.visitor(who.visitor_id))
+    if tabs != (1 if joined else 0):
+        return
+    async with ctx.sessions() as session:
+        visitor = await session.get(Visitor, who.visitor_id)
+        conversation = await store.latest_conversation(session, visitor) if visitor else None
+        if conversation is None:
+            return
+        updated = await chat.summary(ctx, session, conversation)
+    await ctx.hub.publish(Channel.agents(who.app_id), [ConversationUpdated(updated)])
 
 
 async def _resolve_visitor(
@@ -171,46 +255,211 @@ def _display_name(visitor: Visitor) -> str:
     return visitor.name or visitor.nickname or "Visitor"
 
 
-async def _send(ctx: Context, conn: Connection, who: _Visitor, frame: SendMessage) -> None:
+async def _open_conversation(ctx: Context, session: AsyncSession, visitor: Visitor) -> Conversation:
+    """The visitor's current conversation; after an end (or before any) a new one."""
+    conversation = await store.latest_conversation(session, visitor)
+    if conversation is None or conversation.ended_at is not None:
+        conversation = await store.create_conversation(session, visitor, ctx.now_ms())
+    return conversation
+
+
+async def _latest(session: AsyncSession, visitor: Visitor) -> Conversation:
+    conversation = await store.latest_conversation(session, visitor)
+    if conversation is None:
+        raise RequestFailed("not_found", "this visitor has no conversation yet")
+    return conversation
+
+
+async def _send(
+    ctx: Context, session: AsyncSession, conn: Connection, visitor: Visitor, frame: SendMessage
+) -> None:
     problem = message_problem(frame)
     if problem is not None:
-        conn.send(ErrorFrame(code="bad_message", message=problem))
-        return
-    async with ctx.sessions() as session:
-        visitor = await session.get(Visitor, who.visitor_id)
-        assert visitor is not None
-        conversation = await store.latest_conversation(session, visitor)
-        if conversation is None:
-            conversation = await store.create_conversation(session, visitor, ctx.now_ms())
-        posted = await store.post_message(
-            session,
-            conversation,
-            author="visitor",
-            author_name=_display_name(visitor),
-            text=frame.text,
-            client_id=frame.client_id,
-            now_ms=ctx.now_ms(),
-        )
-        message = records.chat_message(posted.message)
-        summary = await store.summary(session, conversation) if posted.created else None
-    conn.send(MessageAck(client_id=frame.client_id, message=message))
-    if summary is None:
-        return  # a resend: everyone else saw it the first time
-    await ctx.hub.publish(who.channel, [NewMessage(message)], exclude=conn)
-    await ctx.hub.publish(
-        Channel.agents(who.app_id), [NewMessage(message), ConversationUpdated(summary)]
+        raise RequestFailed("bad_message", problem)
+    file = await attachment(session, frame, "visitor", visitor.id)
+    conversation = await _open_conversation(ctx, session, visitor)
+    posted = await store.post_message(
+        session,
+        conversation,
+        author="visitor",
+        author_name=_display_name(visitor),
+        text=frame.text,
+        client_id=frame.client_id,
+        now_ms=ctx.now_ms(),
+        file=file,
     )
+    message = records.chat_message(posted.message)
+    conn.send(MessageAck(client_id=frame.client_id, message=message))
+    if posted.created:  # a resend: everyone else saw it the first time
+        updated = await chat.summary(ctx, session, conversation)
+        await chat.publish_message(ctx, conversation, message, updated, sender=conn)
 
 
-async def _read_up_to(ctx: Context, who: _Visitor, frame: ReadUpTo) -> None:
-    async with ctx.sessions() as session:
-        visitor = await session.get(Visitor, who.visitor_id)
-        assert visitor is not None
-        conversation = await store.latest_conversation(session, visitor)
-        if conversation is None:
-            return
-        await store.mark_read(session, conversation, frame.seq, by="visitor")
-        await session.commit()
+async def _read_up_to(
+    ctx: Context, session: AsyncSession, _conn: Connection, visitor: Visitor, frame: ReadUpTo
+) -> None:
+    conversation = await store.latest_conversation(session, visitor)
+    if conversation is None:
+        return
+    await store.mark_read(session, conversation, frame.seq, by="visitor")
+    await session.commit()
+    receipt = ReadUpdated(
+        conversation_id=conversation.id, reader="visitor", seq=conversation.visitor_read_seq
+    )
+    await ctx.hub.publish(Channel.agents(visitor.app_id), [receipt])
+
+
+async def _typing(
+    ctx: Context, session: AsyncSession, _conn: Connection, visitor: Visitor, frame: SetTyping
+) -> None:
+    """Relayed to the consoles, never stored; ignored when there is no open conversation."""
+    conversation = await store.latest_conversation(session, visitor)
+    if conversation is None or conversation.ended_at is not None:
+        return
+    changed = TypingChanged(
+        conversation_id=conversation.id,
+        author="visitor",
+        name=_display_name(visitor),
+        typing=frame.typing,
+    )
+    await ctx.hub.publish(Channel.agents(visitor.app_id), [changed])
+
+
+async def _end(
+    ctx: Context,
+    session: AsyncSession,
+    _conn: Connection,
+    visitor: Visitor,
+    _frame: EndConversation,
+) -> None:
+    await chat.end(ctx, session, await _latest(session, visitor), "visitor", None)
+
+
+async def _rate(
+    ctx: Context,
+    session: AsyncSession,
+    _conn: Connection,
+    visitor: Visitor,
+    frame: RateConversation,
+) -> None:
+    conversation = await _latest(session, visitor)
+    conversation.rating = frame.rating
+    conversation.rating_comment = frame.comment[:MAX_COMMENT_CHARS]
+    text = _RATING_TEXT[frame.rating]
+    if frame.comment:
+        text += f": {conversation.rating_comment}"
+    await chat.post_system(ctx, session, conversation, "rated", text=text)
+
+
+async def _tags(
+    ctx: Context, session: AsyncSession, conn: Connection, visitor: Visitor, frame: ChangeTags
+) -> None:
+    await chat.update_tags(ctx, session, visitor, frame.add, frame.remove, frame.version)
+    conn.send(RequestDone(request_id=frame.request_id))
+
+
+async def _publish_visitor_changed(ctx: Context, session: AsyncSession, visitor: Visitor) -> None:
+    """Consoles refresh the name and email they list for the visitor's latest conversation."""
+    conversation = await store.latest_conversation(session, visitor)
+    if conversation is not None:
+        updated = await chat.summary(ctx, session, conversation)
+        await ctx.hub.publish(Channel.agents(visitor.app_id), [ConversationUpdated(updated)])
+
+
+async def _update(
+    ctx: Context, session: AsyncSession, conn: Connection, visitor: Visitor, frame: UpdateVisitor
+) -> None:
+    attributes = merge_attributes(visitor.attributes, frame.attributes)
+    if frame.profile is not None:
+        store.apply_profile(visitor, check_profile(frame.profile), None)
+    visitor.attributes = attributes
+    await session.commit()
+    conn.send(RequestDone(request_id=frame.request_id))
+    await _publish_visitor_changed(ctx, session, visitor)
+
+
+async def _event(
+    ctx: Context, session: AsyncSession, conn: Connection, visitor: Visitor, frame: TrackEvent
+) -> None:
+    name = check_event_name(frame.name)
+    metadata = check_scalars(frame.metadata)
+    await store.add_visitor_event(session, visitor, name, metadata, ctx.now_ms())
+    await session.commit()
+    conn.send(RequestDone(request_id=frame.request_id))
+
+
+def _answers_text(title: str, answers: tuple[FormAnswer, ...]) -> str:
+    lines = [title, *(f"{a.label or a.name}: {a.value}" for a in answers)]
+    return "\n".join(lines)
+
+
+async def _prechat(
+    ctx: Context, session: AsyncSession, conn: Connection, visitor: Visitor, frame: SubmitPrechat
+) -> None:
+    app = await session.get(App, visitor.app_id)
+    assert app is not None
+    answers = check_prechat(fields_from_json(app.prechat_fields), frame.answers)
+    _store_answers(visitor, answers)
+    conversation = await _open_conversation(ctx, session, visitor)
+    await chat.post_system(
+        ctx, session, conversation, "prechat", text=_answers_text("Pre-chat form", answers)
+    )
+    conn.send(RequestDone(request_id=frame.request_id))
+
+
+def _store_answers(visitor: Visitor, answers: tuple[FormAnswer, ...]) -> None:
+    """Name, email and phone fill the profile; other answers become custom attributes."""
+    profile = {a.name: a.value for a in answers if a.name in PROFILE_ANSWERS}
+    store.apply_profile(visitor, VisitorProfile(**profile), None)
+    others = {a.name: a.value for a in answers if a.name not in PROFILE_ANSWERS}
+    if others:
+        visitor.attributes = merge_attributes(visitor.attributes, others)
+
+
+async def _offline(
+    ctx: Context, session: AsyncSession, conn: Connection, visitor: Visitor, frame: SubmitOffline
+) -> None:
+    name, email, text = check_offline(frame.name, frame.email, frame.message, frame.questions)
+    store.apply_profile(visitor, VisitorProfile(name=name, email=email), None)
+    conversation = await store.create_conversation(session, visitor, ctx.now_ms())
+    conversation.offline = True
+    details = (FormAnswer("name", name, "Name"), FormAnswer("email", email, "Email"))
+    await chat.post_system(
+        ctx,
+        session,
+        conversation,
+        "offline_form",
+        text=_answers_text("Offline form", details + tuple(frame.questions)),
+    )
+    posted = await store.post_message(
+        session,
+        conversation,
+        author="visitor",
+        author_name=name,
+        text=text,
+        client_id=None,
+        now_ms=ctx.now_ms(),
+    )
+    message = records.chat_message(posted.message)
+    await chat.publish_message(
+        ctx, conversation, message, await chat.summary(ctx, session, conversation)
+    )
+    conn.send(RequestDone(request_id=frame.request_id))
+
+
+_Handler = Callable[[Context, AsyncSession, Connection, Visitor, Any], Awaitable[None]]
+_HANDLERS: dict[type[Message], _Handler] = {
+    SendMessage: _send,
+    ReadUpTo: _read_up_to,
+    SetTyping: _typing,
+    EndConversation: _end,
+    RateConversation: _rate,
+    ChangeTags: _tags,
+    UpdateVisitor: _update,
+    TrackEvent: _event,
+    SubmitPrechat: _prechat,
+    SubmitOffline: _offline,
+}
 
 
 def auth_closed(reason: str) -> AuthClosed:

@@ -107,7 +107,7 @@ def free_port() -> int:
 
 
 class PorchServer:
-    """A real ``porch-server demo`` process on a free port, with its own SQLite file."""
+    """A real ``porch demo`` process on a free port, with its own SQLite file."""
 
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
@@ -157,7 +157,7 @@ class PorchServer:
         self.start()
 
     def cli(self, *args: str) -> str:
-        """Run ``porch-server`` against this server's database (apps, agents, ...)."""
+        """Run ``porch`` against this server's database (apps, agents, ...)."""
         done = subprocess.run(
             [sys.executable, "-m", "porch_server", *args],
             cwd=ROOT,

@@ -188,7 +188,7 @@ def test_a_domain_not_on_the_apps_list_is_refused_by_the_server(
 ) -> None:
     appid = f"elsewhere-{uuid.uuid4().hex[:8]}"
     porch_server.cli(
-        "create-app", "--appid", appid, "--name", "Elsewhere", "--domain", "example.com")
+        "app", "create", "--appid", appid, "--name", "Elsewhere", "--domain", "example.com")
     host = Host(page, porch_server)
     with page.expect_response("**/api/v1/bootstrap") as response:
         host.goto({"appid": appid})

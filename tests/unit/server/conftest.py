@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import shutil
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
@@ -39,12 +40,14 @@ from porch_server.app import create_app
 from porch_server.config import Settings
 from porch_server.db import create_engine, session_factory
 from porch_server.migrate import upgrade
-from porch_server.security import hash_password
+from porch_server.models import Agent, App
+from porch_server.security import AGENT_SESSION_TTL_MS, hash_password, token_hash
 
 APPID = "acme"
 SECRET = "acme-secret"
 ORIGIN = "https://shop.acme.test"
 AGENT_EMAIL = "ann@acme.test"
+ADMIN_EMAIL = "boss@acme.test"
 AGENT_PASSWORD = "correct horse"
 
 #: Longest a test waits for a frame before failing (instead of hanging).
@@ -81,6 +84,36 @@ def run_db(database_url: str, work: Callable[[AsyncSession], Awaitable[_T]]) -> 
     return asyncio.run(_go())
 
 
+def seeded_token(email: str) -> str:
+    """The agent token :func:`seed_agent` stores a session for (argon2 makes every real login
+    cost most of a second on a busy machine; tests of login itself still log in)."""
+    return f"token-of-{email}"
+
+
+@functools.cache
+def _password_hash() -> str:
+    return hash_password(AGENT_PASSWORD)
+
+
+async def seed_agent(
+    session: AsyncSession, app: App, email: str, *, name: str = "Ann", role: str = "agent"
+) -> Agent:
+    """An agent with password AGENT_PASSWORD and a session for :func:`seeded_token`, valid for
+    the session lifetime from the fake clock's start."""
+    agent = await store.create_agent(
+        session,
+        app=app,
+        email=email,
+        name=name,
+        password_hash=_password_hash(),
+        now_ms=0,
+        role=role,
+    )
+    expires = int(FakeClock().now * 1000) + AGENT_SESSION_TTL_MS
+    await store.add_agent_session(session, agent, token_hash(seeded_token(email)), expires)
+    return agent
+
+
 def seed_app(
     database_url: str,
     *,
@@ -88,20 +121,14 @@ def seed_app(
     secret: str = SECRET,
     domains: tuple[str, ...] = ("shop.acme.test", "*.acme.example"),
     agent_email: str | None = AGENT_EMAIL,
+    agent_role: str = "agent",
 ) -> None:
     async def work(session: AsyncSession) -> None:
         app = await store.create_app(
             session, appid=appid, name=appid, allowed_domains=domains, secret=secret, now_ms=0
         )
         if agent_email is not None:
-            await store.create_agent(
-                session,
-                app=app,
-                email=agent_email,
-                name="Ann",
-                password_hash=hash_password(AGENT_PASSWORD),
-                now_ms=0,
-            )
+            await seed_agent(session, app, agent_email, role=agent_role)
         await session.commit()
 
     run_db(database_url, work)
@@ -193,9 +220,12 @@ class Porch:
         assert response.status_code == 200, response.text
         return str(response.json()["token"])
 
-    def agent(self, token: str | None = None) -> tuple[WebSocketTestSession, AgentWelcome]:
+    def agent(
+        self, token: str | None = None, email: str = AGENT_EMAIL
+    ) -> tuple[WebSocketTestSession, AgentWelcome]:
+        """An agent socket past its welcome, with ``token`` or the seeded one of ``email``."""
         ws = self.connect("/ws/agent")
-        send_frame(ws, AgentHello(token=token or self.login()))
+        send_frame(ws, AgentHello(token=token or seeded_token(email)))
         welcome = receive_frame(ws)
         assert isinstance(welcome, AgentWelcome), welcome
         return ws, welcome
@@ -216,6 +246,14 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     url = f"sqlite+aiosqlite:///{path}"
     upgrade(url)
     seed_app(url)
+
+    async def add_admin(session: AsyncSession) -> None:
+        app = await store.app_by_appid(session, APPID)
+        assert app is not None
+        await seed_agent(session, app, ADMIN_EMAIL, name="Boss", role="admin")
+        await session.commit()
+
+    run_db(url, add_admin)
     return path
 
 
@@ -250,8 +288,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(database_url: str, public_dir: Path, clock: FakeClock) -> Settings:
-    return replace(Settings(), database_url=database_url, public_dir=public_dir, clock=clock)
+def settings(database_url: str, public_dir: Path, clock: FakeClock, tmp_path: Path) -> Settings:
+    return replace(
+        Settings(),
+        database_url=database_url,
+        public_dir=public_dir,
+        data_dir=tmp_path / "data",
+        clock=clock,
+    )
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ def test_welcome_lists_conversations_newest_first(porch: Porch) -> None:
 def test_agents_see_only_their_own_apps_conversations(porch: Porch) -> None:
     _, conversation_id = _visitor_message(porch)
     seed_app(porch.settings.database_url, appid="other", secret=SECRET, agent_email="o@o.test")
-    other, welcome = porch.agent(porch.login(email="o@o.test"))
+    other, welcome = porch.agent(email="o@o.test")
     assert welcome.conversations == ()
     send_frame(other, OpenConversation(conversation_id=conversation_id))
     expect_error(other, "not_found")
@@ -103,17 +103,29 @@ def test_reply_reaches_every_visitor_tab_and_other_agents(porch: Porch) -> None:
     send_frame(
         agent, SendMessage(client_id="a1", text="How can I help?", conversation_id=conversation_id)
     )
-    ack = receive_frame(agent)
-    assert isinstance(ack, MessageAck)
-    assert (ack.message.author, ack.message.author_name, ack.message.seq) == ("agent", "Ann", 2)
+    # The first reply claims the conversation: an agent_joined message comes first.
+    joined = receive_until(tab1, NewMessage).message
+    assert (joined.seq, joined.author, joined.event) == (2, "system", "agent_joined")
+    assert joined.agent is not None and joined.agent.name == "Ann"
+    ack = receive_until(agent, MessageAck)
+    assert (ack.message.author, ack.message.author_name, ack.message.seq) == ("agent", "Ann", 3)
     assert receive_frame(tab1) == NewMessage(ack.message)
+    # (receive_until: the colleague may also hear the agent's own presence, depending on timing)
+    assert receive_until(colleague, NewMessage) == NewMessage(joined)
+    joined_update = receive_frame(colleague)
+    assert isinstance(joined_update, ConversationUpdated)
+    assert joined_update.conversation.agent_ids == (welcome_agent_id(porch),)
     assert receive_frame(colleague) == NewMessage(ack.message)
-    assert receive_frame(colleague) == receive_frame(agent)  # both get the same summary
+    assert receive_frame(colleague) == receive_until(agent, ConversationUpdated)  # same summary
     # Idempotent for agents too.
     send_frame(
         agent, SendMessage(client_id="a1", text="How can I help?", conversation_id=conversation_id)
     )
     assert receive_frame(agent) == ack
+
+
+def welcome_agent_id(porch: Porch) -> str:
+    return porch.agent()[1].agent_id
 
 
 def test_agent_send_without_conversation_is_bad_message(porch: Porch) -> None:
@@ -141,7 +153,7 @@ def test_revoke_closes_every_tab_with_auth_closed(porch: Porch) -> None:
     agent, _ = porch.agent()
     send_frame(agent, RevokeVisitor(conversation_id=conversation_id, reason="abuse"))
     for tab in (tab1, tab2):
-        closed = receive_frame(tab)
+        closed = receive_until(tab, AuthClosed)
         assert closed == AuthClosed(
             reason="abuse",
             message="This chat session was closed by the site.",

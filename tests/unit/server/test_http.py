@@ -143,6 +143,7 @@ def test_agent_login_returns_token_and_agent(porch: Porch) -> None:
         "name": "Ann",
         "email": "ann@acme.test",
         "appid": APPID,
+        "role": "agent",
     }
 
 

@@ -9,14 +9,20 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from conftest import Porch, receive_frame, receive_until, send_frame
-from porch_protocol import MAX_TEXT_CHARS, MessageAck, NewMessage, SendMessage
+from porch_protocol import (
+    MAX_TEXT_CHARS,
+    AssignConversation,
+    MessageAck,
+    NewMessage,
+    SendMessage,
+)
 
 _texts = st.text(min_size=1, max_size=MAX_TEXT_CHARS).filter(lambda t: t.strip() != "")
 
 
 def test_any_valid_text_round_trips_through_send_and_ack_as_is(porch: Porch) -> None:
-    ws, welcome = porch.visitor()
     agent, _ = porch.agent()
+    ws, welcome = porch.visitor()
     ids = (f"p{n}" for n in itertools.count())
 
     @hypothesis_settings(
@@ -48,11 +54,15 @@ def test_interleaved_senders_get_unique_consecutive_seqs(porch: Porch) -> None:
     visitor, _ = porch.visitor()
     send_frame(visitor, SendMessage(client_id="start", text="start"))
     conversation_id = receive_until(visitor, MessageAck).message.conversation_id
-    agent, _ = porch.agent()
+    agent, welcome = porch.agent()
+    send_frame(
+        agent, AssignConversation(conversation_id=conversation_id, agent_id=welcome.agent_id)
+    )
+    assert receive_until(visitor, NewMessage).message.seq == 2  # agent_joined
     # Send everything before reading any ack, so both handlers write at the same time.
     for n in range(15):
         send_frame(visitor, SendMessage(client_id=f"v{n}", text="v"))
         send_frame(agent, SendMessage(client_id=f"a{n}", text="a", conversation_id=conversation_id))
     seqs = [receive_until(visitor, MessageAck).message.seq for _ in range(15)]
     seqs += [receive_until(agent, MessageAck).message.seq for _ in range(15)]
-    assert sorted(seqs) == list(range(2, 32))
+    assert sorted(seqs) == list(range(3, 33))

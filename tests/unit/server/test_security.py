@@ -59,12 +59,14 @@ def test_business_signature_rejects_empty_fields() -> None:
 
 def test_password_hash_is_salted_and_verifies() -> None:
     first, second = hash_password("pw"), hash_password("pw")
-    assert first != second and first.startswith("scrypt$")
+    assert first != second and first.startswith("$argon2id$")
     assert verify_password("pw", first) and verify_password("pw", second)
     assert not verify_password("pW", first)
 
 
-@pytest.mark.parametrize("stored", ["", "plain", "scrypt$1$2$3$!!$!!", "md5$a$b$c$d$e"])
+@pytest.mark.parametrize(
+    "stored", ["", "plain", "$argon2id$v=19$m=65536,t=3,p=4$!!$!!", "md5$a$b$c$d$e"]
+)
 def test_malformed_password_hash_never_verifies(stored: str) -> None:
     assert not verify_password("pw", stored)
 

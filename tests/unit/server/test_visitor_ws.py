@@ -31,8 +31,11 @@ from porch_protocol import (
     ConversationUpdated,
     MessageAck,
     NewMessage,
+    PageStatusChanged,
     ReadUpTo,
+    RequestDone,
     SendMessage,
+    TrackEvent,
     VisitorHello,
     VisitorIdentity,
     VisitorProfile,
@@ -174,6 +177,7 @@ def test_business_login_resolves_to_the_business_user(porch: Porch) -> None:
     _, same = porch.visitor(identity=welcome.identity, login=_login(ranstr="third"))
     assert (same.source, same.visitor_uid) == ("initial", welcome.visitor_uid)
     agent, _ = porch.agent()
+    assert receive_frame(ws) == PageStatusChanged(status="online")
     _send(ws, "b1")
     update = receive_until(agent, ConversationUpdated)
     assert update.conversation.visitor_name == "Bea"
@@ -225,9 +229,9 @@ def test_business_login_signature_is_lowercase_hex_hmac_of_sbs_colon_ranstr() ->
 
 
 def test_send_is_acked_and_fans_out_to_agents_and_other_tabs(porch: Porch) -> None:
+    agent, _ = porch.agent()  # first, so the tabs see no page status change
     tab1, welcome = porch.visitor()
     tab2, _ = porch.visitor(identity=welcome.identity)
-    agent, _ = porch.agent()
     ack = _send(tab1, "c1", "Is anyone there?")
     message = ack.message
     assert (ack.client_id, message.author, message.seq, message.text) == (
@@ -302,9 +306,15 @@ def test_read_seq_is_clamped_and_never_goes_back(porch: Porch) -> None:
         _, again = porch.visitor(identity=welcome.identity)
         return again.last_read_seq
 
-    send_frame(ws, ReadUpTo(seq=99))
+    def read_up_to(seq: int) -> None:
+        send_frame(ws, ReadUpTo(seq=seq))
+        # Frames are handled in order: once a later request is done, the read is stored.
+        send_frame(ws, TrackEvent(request_id=f"sync-{seq}", name="sync"))
+        assert receive_until(ws, RequestDone).request_id == f"sync-{seq}"
+
+    read_up_to(99)
     assert read_seq() == 2  # clamped to last_seq
-    send_frame(ws, ReadUpTo(seq=1))
+    read_up_to(1)
     assert read_seq() == 2  # never backwards
 
 
@@ -316,6 +326,8 @@ def test_read_seq_drives_bootstrap_unread(porch: Porch) -> None:
         agent, SendMessage(client_id="a1", text="hi", conversation_id=ack.message.conversation_id)
     )
     reply = receive_until(ws, NewMessage).message
+    while reply.author != "agent":  # the agent_joined system message comes first
+        reply = receive_until(ws, NewMessage).message
     assert porch.bootstrap(identity=welcome.identity)["unread"] == 1
     send_frame(ws, ReadUpTo(seq=reply.seq))
     _send(ws, "sync")  # frames are handled in order: the read is stored once this is acked

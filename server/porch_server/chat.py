@@ -1,0 +1,174 @@
+"""Conversation operations shared by the visitor and agent sockets: summaries with who is
+online, posting and fanning out messages (system ones included), ending, tags.
+
+Each function opens no session of its own unless it says so; the caller's transaction is
+committed by :func:`porch_server.store.post_message` before anything is published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from porch_protocol import (
+    AgentBrief,
+    ChatMessage,
+    ConversationEnded,
+    ConversationSummary,
+    ConversationUpdated,
+    NewMessage,
+    TagsUpdated,
+)
+from porch_protocol.wire import Author, SystemEvent
+from porch_server import records, store
+from porch_server.context import Context
+from porch_server.hub import Channel, Peer
+from porch_server.models import Agent, ChatMessageRow, Conversation, Visitor
+from porch_server.visitor_data import RequestFailed, change_tags
+
+#: English fallbacks of system events (clients word them from ``event`` and ``agent``).
+_SYSTEM_TEXT: dict[SystemEvent, str] = {
+    "agent_joined": "{agent} joined the chat",
+    "agent_left": "{agent} left the chat",
+    "transferred": "The chat was transferred to {agent}",
+    "chat_ended": "The chat ended",
+    "rated": "The visitor rated the chat",
+    "offline_form": "The visitor left a message",
+    "prechat": "The visitor answered the pre-chat form",
+}
+
+
+async def visitor_online(ctx: Context, visitor_id: int) -> bool:
+    return await ctx.hub.listener_count(Channel.visitor(visitor_id)) > 0
+
+
+async def summaries(
+    ctx: Context, rows: Sequence[tuple[Conversation, Visitor, ChatMessageRow | None]]
+) -> tuple[ConversationSummary, ...]:
+    return tuple(
+        [records.conversation_summary(c, v, m, await visitor_online(ctx, v.id)) for c, v, m in rows]
+    )
+
+
+async def summary(
+    ctx: Context, session: AsyncSession, conversation: Conversation
+) -> ConversationSummary:
+    online = await visitor_online(ctx, conversation.visitor_id)
+    return await store.summary(session, conversation, online)
+
+
+async def agent_briefs(session: AsyncSession, conversation: Conversation) -> tuple[AgentBrief, ...]:
+    """The agents in the chat as the visitor sees them, the assignee first."""
+    briefs = []
+    for agent_id in conversation.agent_ids:
+        agent = await session.get(Agent, int(agent_id))
+        if agent is not None:
+            briefs.append(records.agent_brief(agent))
+    return tuple(briefs)
+
+
+async def publish_message(
+    ctx: Context,
+    conversation: Conversation,
+    message: ChatMessage,
+    updated: ConversationSummary,
+    sender: Peer | None = None,
+) -> None:
+    """A new message reaches the visitor's tabs and the app's consoles (not ``sender``, who got
+    its ack), with the conversation's new summary for the consoles."""
+    await ctx.hub.publish(
+        Channel.visitor(conversation.visitor_id), [NewMessage(message)], exclude=sender
+    )
+    await ctx.hub.publish(
+        Channel.agents(conversation.app_id), [NewMessage(message)], exclude=sender
+    )
+    await ctx.hub.publish(Channel.agents(conversation.app_id), [ConversationUpdated(updated)])
+
+
+async def post_system(
+    ctx: Context,
+    session: AsyncSession,
+    conversation: Conversation,
+    event: SystemEvent,
+    *,
+    agent: Agent | None = None,
+    text: str | None = None,
+) -> ChatMessage:
+    """Post a ``system`` message recording ``event`` (committing whatever the session holds)
+    and publish it to both sides."""
+    wording = (
+        text if text is not None else _SYSTEM_TEXT[event].format(agent=agent.name if agent else "")
+    )
+    posted = await store.post_message(
+        session,
+        conversation,
+        author="system",
+        author_name="",
+        text=wording,
+        client_id=None,
+        now_ms=ctx.now_ms(),
+        event=event,
+        agent=records.agent_json(agent) if agent is not None else None,
+    )
+    message = records.chat_message(posted.message)
+    await publish_message(ctx, conversation, message, await summary(ctx, session, conversation))
+    return message
+
+
+async def join(
+    ctx: Context, session: AsyncSession, conversation: Conversation, agent: Agent
+) -> None:
+    """Add ``agent`` to the chat (no-op when already in it), with an ``agent_joined`` message."""
+    if agent.id in conversation.agent_ids:
+        return
+    conversation.agent_ids = [*conversation.agent_ids, agent.id]
+    await post_system(ctx, session, conversation, "agent_joined", agent=agent)
+
+
+def check_open(conversation: Conversation) -> None:
+    if conversation.ended_at is not None:
+        raise RequestFailed("conversation_ended", f"conversation {conversation.id} has ended")
+
+
+async def end(
+    ctx: Context, session: AsyncSession, conversation: Conversation, by: Author, agent: Agent | None
+) -> None:
+    """End the chat: ``conversation.ended`` to both sides and a ``chat_ended`` message. The
+    visitor's next message starts a new conversation."""
+    check_open(conversation)
+    conversation.ended_at = ctx.now_ms()
+    conversation.ended_by = by
+    await post_system(ctx, session, conversation, "chat_ended", agent=agent)
+    ended = ConversationEnded(conversation_id=conversation.id, by=by)
+    await ctx.hub.publish(Channel.visitor(conversation.visitor_id), [ended])
+    await ctx.hub.publish(Channel.agents(conversation.app_id), [ended])
+
+
+async def update_tags(
+    ctx: Context,
+    session: AsyncSession,
+    visitor: Visitor,
+    add: Sequence[str],
+    remove: Sequence[str],
+    version: int | None,
+) -> None:
+    """Apply a ``tags.change`` and publish ``tags.updated`` to the visitor's tabs and the
+    consoles. With ``version`` the change applies only at that version (else
+    ``VERSION_CONFLICT``); without, it retries on top of a concurrent change."""
+    while True:
+        await session.refresh(visitor)
+        if version is not None and version != visitor.tags_version:
+            raise RequestFailed(
+                "VERSION_CONFLICT",
+                f"tags are at version {visitor.tags_version}, not {version}",
+            )
+        tags = change_tags(visitor.tags, add, remove)
+        if await store.set_tags(session, visitor, tags, visitor.tags_version):
+            await session.commit()
+            break
+    updated = TagsUpdated(
+        visitor_uid=visitor.uid, tags=tuple(visitor.tags), version=visitor.tags_version
+    )
+    await ctx.hub.publish(Channel.visitor(visitor.id), [updated])
+    await ctx.hub.publish(Channel.agents(visitor.app_id), [updated])

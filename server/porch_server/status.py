@@ -1,0 +1,82 @@
+"""Agent presence and the page status visitors see, pushed as ``status.changed`` when it changes.
+
+An agent's presence is what they chose (``presence.set``, stored on the agent) while they have a
+socket open, ``offline`` otherwise; the hub knows who has a socket. The page status follows from
+the presences and the app's business hours (:func:`porch_server.apps.page_status`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import anyio
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from porch_protocol import AgentInfo, PageStatusChanged
+from porch_protocol.wire import Status
+from porch_server import records, store
+from porch_server.apps import hours_from_json, page_status
+from porch_server.hub import Channel, Hub
+from porch_server.models import Agent, App
+
+log = logging.getLogger(__name__)
+
+
+async def agent_info(hub: Hub, agent: Agent) -> AgentInfo:
+    """The agent as colleagues see them, with their effective presence."""
+    connected = await hub.listener_count(Channel.agent(agent.id)) > 0
+    return records.agent_info(agent, connected)
+
+
+async def team(session: AsyncSession, hub: Hub, app_id: int) -> list[AgentInfo]:
+    return [await agent_info(hub, a) for a in await store.agents_of_app(session, app_id)]
+
+
+async def current_status(session: AsyncSession, hub: Hub, app: App, now_ms: int) -> Status:
+    """The page status of ``app`` now."""
+    presences = [info.presence for info in await team(session, hub, app.id)]
+    return page_status(hours_from_json(app.business_hours), presences, now_ms)
+
+
+class StatusBoard:
+    """The page status each app's visitors were last told, so a change is pushed once."""
+
+    def __init__(self) -> None:
+        self._told: dict[int, Status] = {}
+
+    def told(self, app_id: int, status: Status) -> None:
+        """A visitor of the app was just told ``status`` (in its welcome)."""
+        self._told.setdefault(app_id, status)
+
+    async def refresh(
+        self, sessions: async_sessionmaker[AsyncSession], hub: Hub, app_id: int, now_ms: int
+    ) -> None:
+        """Recompute the app's page status; push ``status.changed`` to its visitors when it is
+        not what they were last told. Call after anything that may change it."""
+        async with sessions() as session:
+            app = await session.get(App, app_id)
+            if app is None:
+                return
+            status = await current_status(session, hub, app, now_ms)
+        if self._told.get(app_id) == status:
+            return
+        self._told[app_id] = status
+        await hub.publish(Channel.visitors(app_id), [PageStatusChanged(status=status)])
+
+    async def watch(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        hub: Hub,
+        now_ms: Callable[[], int],
+        interval: float,
+    ) -> None:
+        """Refresh every known app each ``interval`` seconds, so opening and closing times
+        reach visitors without anyone acting; runs until cancelled."""
+        while True:
+            await anyio.sleep(interval)
+            for app_id in list(self._told):
+                try:
+                    await self.refresh(sessions, hub, app_id, now_ms())
+                except Exception:  # one app's failure must not stop the others' updates
+                    log.exception("refreshing the page status of app %d failed", app_id)

@@ -1,0 +1,161 @@
+"""Validating what a visitor (or the site through its host API) may store about itself: custom
+attributes, events, tags, profile changes and the pre-chat and offline forms.
+
+Pure functions that raise :class:`RequestFailed` with tawk.to's error codes; the socket answers
+with an ``error`` carrying the code and the request's ``request_id``. The limits are documented
+in docs/server.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from porch_protocol import MAX_TEXT_CHARS, FormAnswer, FormField, VisitorProfile
+from porch_protocol.wire import Scalar
+from porch_server.apps import valid_key
+
+#: Longest string value of an attribute or event metadata entry.
+MAX_VALUE_CHARS = 255
+#: Most custom attributes one visitor may have (after merging an update).
+MAX_ATTRIBUTES = 50
+#: Longest event name.
+MAX_EVENT_NAME_CHARS = 100
+#: Most tags one visitor may carry, and the longest tag.
+MAX_TAGS = 10
+MAX_TAG_CHARS = 255
+#: Longest profile field (name, nickname, email, phone) and form answer.
+MAX_PROFILE_CHARS = 200
+MAX_ANSWER_CHARS = 1000
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: The profile fields a visitor may change; referer and title come from the page.
+PROFILE_FIELDS = ("name", "nickname", "email", "phone", "referer", "source_title")
+#: Pre-chat and offline answers with these names fill the visitor's profile.
+PROFILE_ANSWERS = ("name", "email", "phone")
+
+
+class RequestFailed(Exception):
+    """A request frame that cannot be carried out: ``code`` goes on the wire unchanged."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def check_scalars(values: Mapping[str, Scalar], current_count: int = 0) -> dict[str, Scalar]:
+    """Attributes or event metadata: keys of letters, digits and ``-``; values strings of at
+    most 255 characters (the wire already admits only strings, numbers and booleans); at most 50
+    in all (``current_count`` counts stored keys the update does not name)."""
+    for key, value in values.items():
+        if not valid_key(key):
+            raise RequestFailed(
+                "CONTAINS_INVALID_KEY", f"key {key!r}: use only letters, digits and '-'"
+            )
+        if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+            raise RequestFailed(
+                "CONTAINS_INVALID_VALUE", f"{key}: at most {MAX_VALUE_CHARS} characters"
+            )
+    if current_count + len(values) > MAX_ATTRIBUTES:
+        raise RequestFailed(
+            "ATTRIBUTE_LIMIT_EXCEEDED", f"at most {MAX_ATTRIBUTES} attributes per visitor"
+        )
+    return dict(values)
+
+
+def merge_attributes(
+    stored: Mapping[str, Scalar], update: Mapping[str, Scalar]
+) -> dict[str, Scalar]:
+    """``stored`` updated with ``update``, once the update is valid and within the limit."""
+    untouched = sum(1 for key in stored if key not in update)
+    return {**stored, **check_scalars(update, untouched)}
+
+
+def check_event_name(name: str) -> str:
+    if not valid_key(name) or len(name) > MAX_EVENT_NAME_CHARS:
+        raise RequestFailed(
+            "INVALID_EVENT_NAME",
+            f"event name {name[:120]!r}: 1-{MAX_EVENT_NAME_CHARS} letters, digits or '-'",
+        )
+    return name
+
+
+def check_profile(profile: VisitorProfile) -> VisitorProfile:
+    for name in PROFILE_FIELDS:
+        value = getattr(profile, name)
+        limit = MAX_PROFILE_CHARS if name not in ("referer", "source_title") else 2000
+        if value is not None and len(value) > limit:
+            raise RequestFailed("CONTAINS_INVALID_VALUE", f"{name}: at most {limit} characters")
+    if profile.email and not _EMAIL.match(profile.email):
+        raise RequestFailed("CONTAINS_INVALID_VALUE", f"email {profile.email!r} is not an email")
+    return profile
+
+
+def change_tags(
+    current: Sequence[str], add: Iterable[str], remove: Iterable[str]
+) -> tuple[str, ...]:
+    """The tags after adding and removing (order kept, no duplicates)."""
+    add, remove = tuple(add), tuple(remove)
+    for tag in (*add, *remove):
+        if not tag.strip() or len(tag) > MAX_TAG_CHARS:
+            raise RequestFailed(
+                "INVALID_TAGS", f"tags must be non-empty strings of at most {MAX_TAG_CHARS} chars"
+            )
+    result = [t for t in current if t not in remove]
+    for tag in add:
+        if tag not in result and tag not in remove:
+            result.append(tag)
+    if len(result) > MAX_TAGS:
+        raise RequestFailed("TAG_LIMIT_EXCEEDED", f"a visitor may have at most {MAX_TAGS} tags")
+    return tuple(result)
+
+
+def check_prechat(
+    fields: Sequence[FormField], answers: Sequence[FormAnswer]
+) -> tuple[FormAnswer, ...]:
+    """The answers to the app's fields, labelled and in the fields' order; unknown names are
+    refused so nothing is silently dropped."""
+    by_name = {a.name: a for a in answers}
+    unknown = sorted(set(by_name) - {f.name for f in fields})
+    if unknown:
+        raise RequestFailed("INVALID_FORM", f"no pre-chat field named {unknown[0]!r}")
+    result = []
+    for field in fields:
+        answer = by_name.get(field.name)
+        value = answer.value.strip() if answer is not None else ""
+        if not value:
+            if field.required:
+                raise RequestFailed("INVALID_FORM", f"{field.name}: this field is required")
+            continue
+        _check_answer(field.name, value, field.kind == "email")
+        if field.kind == "select" and value not in field.options:
+            raise RequestFailed("INVALID_FORM", f"{field.name}: choose one of the options")
+        result.append(FormAnswer(name=field.name, value=value, label=field.label))
+    return tuple(result)
+
+
+def check_offline(
+    name: str, email: str, message: str, questions: Sequence[FormAnswer]
+) -> tuple[str, str, str]:
+    """The offline form's name, email and message, stripped; each is required."""
+    name, email = name.strip(), email.strip()
+    if not name:
+        raise RequestFailed("INVALID_FORM", "name: this field is required")
+    _check_answer("name", name, False)
+    if not email:
+        raise RequestFailed("INVALID_FORM", "email: this field is required")
+    _check_answer("email", email, True)
+    if not message.strip():
+        raise RequestFailed("INVALID_FORM", "message: this field is required")
+    if len(message) > MAX_TEXT_CHARS:
+        raise RequestFailed("INVALID_FORM", f"message: at most {MAX_TEXT_CHARS} characters")
+    for question in questions:
+        _check_answer(question.name or "question", question.value, False)
+    return name, email, message
+
+
+def _check_answer(name: str, value: str, is_email: bool) -> None:
+    if len(value) > MAX_ANSWER_CHARS:
+        raise RequestFailed("INVALID_FORM", f"{name}: at most {MAX_ANSWER_CHARS} characters")
+    if is_email and not _EMAIL.match(value):
+        raise RequestFailed("INVALID_FORM", f"{name}: {value!r} is not an email address")
