@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request
+from playwright.sync_api import Error as PlaywrightError
 
 from conftest import PANEL, ROOT, PorchServer, serve_directory
 
@@ -123,7 +124,9 @@ class Visit:
         return 1000 * next(m["value"] for m in metrics if m["name"] == "ScriptDuration")
 
     def settle(self) -> None:
-        self.page.wait_for_load_state("networkidle")
+        # Network idle, or 15 s at most (a loaded machine can keep a prefetch going that long).
+        with contextlib.suppress(PlaywrightError):
+            self.page.wait_for_load_state("networkidle", timeout=15_000)
         # Observers deliver entries asynchronously: let a frame pass before reading them.
         self.page.evaluate("new Promise((done) => requestAnimationFrame(() => setTimeout(done)))")
 
