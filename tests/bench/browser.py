@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Frame, Page, Request
 from playwright.sync_api import Error as PlaywrightError
 
-from conftest import PANEL, ROOT, PorchServer, serve_directory
+from conftest import ROOT, PorchServer, serve_directory
 
 #: Installed in every frame before its scripts. The top frame counts long tasks and layout
 #: shifts; the launcher notes when it is first painted and when it is pressed.
@@ -148,6 +148,17 @@ class Visit:
             self.page.wait_for_timeout(10)  # lets the binding's calls in; runs nothing in the page
         return self.events[name]
 
+    def panel_frame(self, timeout: float = 60) -> Frame:
+        """The panel's frame once it has navigated, looked up from here: waiting with a selector
+        would run script in the host page."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for frame in self.page.frames:
+                if "/widget/panel.html" in frame.url:
+                    return frame
+            self.page.wait_for_timeout(5)
+        raise TimeoutError(f"no panel frame in {timeout} s")
+
     def porch_bytes(self, since: float = 0, until: float = float("inf")) -> dict[str, float]:
         """Encoded bytes and count of Porch's requests finished in [since, until]."""
         total = requests = pyodide = 0
@@ -222,9 +233,7 @@ def visit(
     v.page.mouse.up()
     # Polled every animation frame of the panel from the click on: the first frame with the
     # composer focused (focus events do not reach a probe in a frame that is not focused).
-    frame = v.page.wait_for_selector(PANEL, state="attached").content_frame()
-    assert frame is not None
-    frame.wait_for_url("**/widget/panel.html?*")
+    frame = v.panel_frame()
     focused_at = float(
         frame.wait_for_function(
             """() => document.activeElement && document.activeElement.id === "composer-text"
