@@ -57,8 +57,9 @@ async function keepSnapshot(cache, bytes) {
 
 /* Boot from the snapshot when it loads; it is a private Pyodide API, so any failure falls back to
  * a plain boot rather than leaving the visitor without a chat. */
+let bootStarted = 0;
 async function boot() {
-  const started = performance.now();
+  const started = (bootStarted = performance.now());
   const cache = await openSnapshotCache();
   try {
     const snapshot = await fetchSnapshot(cache);
@@ -85,8 +86,13 @@ const runtimeArchive = fetch(new URL("porch_runtime.zip?h=__PORCH_RUNTIME_HASH__
 const pyodide = await boot();
 const archive = await runtimeArchive;
 if (!archive.ok) throw new Error("porch_runtime.zip: HTTP " + archive.status);
+/* The same folder as in the snapshot (build_snapshot.RUNTIME_DIR), whose packages are already
+ * imported there; a plain boot imports them from here. */
 pyodide.unpackArchive(await archive.arrayBuffer(), "zip", { extractDir: "/porch" });
-pyodide.runPython("import sys; sys.path.insert(0, '/porch')");
+pyodide.runPython("import sys\nif '/porch' not in sys.path: sys.path.insert(0, '/porch')");
 const receive = pyodide.pyimport("porch_runtime.browser").attach((text) => self.postMessage(text));
 self.onmessage = (event) => receive(event.data);
+/* Where a boot's time goes, for docs/performance.md (ms since this worker was created). */
+log("runtime imported at " + Math.round(performance.now()) + " ms (Pyodide started at " +
+  Math.round(bootStarted) + " ms)");
 early.splice(0).forEach((text) => receive(text));

@@ -213,7 +213,7 @@ def precompress(out: Path) -> None:
             if not _is_fresh(gz, path):
                 gz.write_bytes(gzip.compress(path.read_bytes(), 9, mtime=0))
             br = path.with_name(path.name + ".br")
-            if not _is_fresh(br, path):
+            if not _is_fresh(br, path) and not _reuse_sibling(out, path, br):
                 brotli_jobs += [str(path), str(br)]
     snapshot = out / "vendor" / "pyodide" / "snapshot.bin.gz"
     if snapshot.exists() and not _is_fresh(snapshot.with_name("snapshot.bin.br"), snapshot):
@@ -226,6 +226,22 @@ def precompress(out: Path) -> None:
             orphan = sibling.suffix in (".br", ".gz") and not sibling.with_suffix("").exists()
             if orphan and sibling.name not in ("snapshot.bin.gz", "snapshot.bin.br"):
                 sibling.unlink()
+
+
+def _reuse_sibling(out: Path, path: Path, sibling: Path) -> bool:
+    """A split-deployment build (``--out``) copies the Brotli sibling of an identical file from
+    ``public/`` instead of compressing it again (a minute for Pyodide's files)."""
+    main = ROOT / "public"
+    if out.resolve() == main.resolve():
+        return False
+    twin = main / path.relative_to(out)
+    twin_sibling = twin.with_name(sibling.name)
+    if not (twin.exists() and _is_fresh(twin_sibling, twin)):
+        return False
+    if twin.stat().st_size != path.stat().st_size or twin.read_bytes() != path.read_bytes():
+        return False
+    shutil.copyfile(twin_sibling, sibling)
+    return True
 
 
 def _minify(source: str, *, module: bool) -> bytes:
@@ -260,7 +276,9 @@ def main(argv: list[str] | None = None) -> None:
     build_pyscript(out)
     runtime_hash = build_runtime_zip(out)
     build_agent_protocol(out)
-    snapshot_hash = "" if args.no_snapshot else build_snapshot(out, _pyodide_version())
+    snapshot_hash = (
+        "" if args.no_snapshot else build_snapshot(out, _pyodide_version(), runtime_hash)
+    )
     build_loader(
         out,
         {

@@ -23,8 +23,11 @@ import shutil
 import threading
 from pathlib import Path
 
-#: Standard-library modules the runtime imports: imported once, before the snapshot is taken.
-#: Never ``js`` or anything holding JavaScript objects: those cannot be snapshotted.
+#: Modules imported once, before the snapshot is taken: the standard-library ones the runtime
+#: imports, and the runtime's own pure-Python modules (the protocol's ~70 dataclasses take seconds
+#: to create in Pyodide on a slow machine; in the snapshot they are already made). Never ``js``
+#: or anything holding JavaScript objects: those cannot be snapshotted, which is why
+#: ``porch_runtime.browser`` is imported by the worker after the boot.
 PRELOADED = (
     "json",
     "random",
@@ -34,7 +37,13 @@ PRELOADED = (
     "typing",
     "types",
     "collections.abc",
+    "porch_protocol",
+    "porch_runtime.bridge",
+    "porch_runtime.core",
 )
+#: Where the worker unpacks ``porch_runtime.zip``; the snapshot's imported packages remember
+#: this path, so the worker must use the same one.
+RUNTIME_DIR = "/porch"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -43,10 +52,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-MAKE_SNAPSHOT = """async (indexURL) => {
+MAKE_SNAPSHOT = """async ([indexURL, runtimeURL]) => {
   const code = `
     import { loadPyodide } from "${indexURL}pyodide.mjs";
     const py = await loadPyodide({ indexURL: "${indexURL}", _makeSnapshot: true });
+    const runtime = await (await fetch("${runtimeURL}")).arrayBuffer();
+    py.unpackArchive(runtime, "zip", { extractDir: "__RUNTIME_DIR__" });
+    py.runPython("import sys; sys.path.insert(0, '__RUNTIME_DIR__')");
     py.runPython(${JSON.stringify("import " + __PRELOADED__)});
     const snapshot = py.makeMemorySnapshot();
     const gzip = await new Response(new Blob([snapshot]).stream()
@@ -63,7 +75,9 @@ MAKE_SNAPSHOT = """async (indexURL) => {
     text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
   }
   return btoa(text);
-}""".replace("__PRELOADED__", json.dumps(", ".join(PRELOADED)))
+}""".replace("__PRELOADED__", json.dumps(", ".join(PRELOADED))).replace(
+    "__RUNTIME_DIR__", RUNTIME_DIR
+)
 
 
 def chromium() -> str | None:
@@ -73,13 +87,13 @@ def chromium() -> str | None:
     return shutil.which("chromium")
 
 
-def build_snapshot(out: Path, pyodide_version: str) -> str:
-    """Write ``vendor/pyodide/snapshot.bin.gz`` under ``out`` if it is missing or stale; return a
-    short hash of it for cache-busting, or ``""`` when no snapshot could be made (the worker then
-    boots without one)."""
+def build_snapshot(out: Path, pyodide_version: str, runtime_hash: str) -> str:
+    """Write ``vendor/pyodide/snapshot.bin.gz`` under ``out`` if it is missing or stale (another
+    Pyodide, other preloaded modules, another runtime zip); return a short hash of it for
+    cache-busting, or ``""`` when no snapshot could be made (the worker then boots without one)."""
     folder = out / "vendor" / "pyodide"
     target, meta_path = folder / "snapshot.bin.gz", folder / "snapshot.json"
-    key = {"pyodide": pyodide_version, "preloaded": list(PRELOADED)}
+    key = {"pyodide": pyodide_version, "preloaded": list(PRELOADED), "runtime": runtime_hash}
     if (
         target.exists()
         and meta_path.exists()
@@ -103,7 +117,10 @@ def build_snapshot(out: Path, pyodide_version: str) -> str:
             browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
             page = browser.new_page()
             page.goto(f"{origin}/widget/build.json")
-            encoded = page.evaluate(MAKE_SNAPSHOT, f"{origin}/vendor/pyodide/")
+            encoded = page.evaluate(
+                MAKE_SNAPSHOT,
+                [f"{origin}/vendor/pyodide/", f"{origin}/widget/porch_runtime.zip"],
+            )
             browser.close()
     except PlaywrightError as exc:
         print(f"no usable Chromium ({exc.message.splitlines()[0]}): skipping the Pyodide snapshot")

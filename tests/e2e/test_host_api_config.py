@@ -175,8 +175,8 @@ def test_loading_intent_boots_nothing_before_a_click_and_eager_is_covered_elsewh
     runtime_requests: list[str] = []
 
     def note(request: Request) -> None:
-        # The worker itself, as a worker (the launcher's prefetch of its file is a fetch).
-        if "worker.js" in request.url and request.resource_type != "fetch":
+        # The worker itself, not the launcher's prefetch of its file.
+        if "worker.js" in request.url and request.all_headers().get("sec-purpose") != "prefetch":
             runtime_requests.append(request.url)
 
     page.on("request", note)
