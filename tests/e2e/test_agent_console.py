@@ -7,40 +7,26 @@ created) and pytest-playwright's ``page`` come from tests/e2e/conftest.py.
 
 from __future__ import annotations
 
-import json
 import re
-import time
-import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
 
+from console_page import LIVE_TIMEOUT_MS, PyVisitor
 from porch_protocol import (
     AuthClosed,
-    MessageAck,
     NewMessage,
-    SendMessage,
-    VisitorHello,
-    VisitorProfile,
-    VisitorWelcome,
-    decode,
-    encode,
 )
 
 pytestmark = pytest.mark.e2e
 
 AGENT_EMAIL = "agent@porch.demo"
 AGENT_PASSWORD = "porch-demo"
-APPID = "porch-demo"
 #: Pyodide boots in a worker in a fresh browser context: allow for a slow CI machine.
 BOOT_TIMEOUT_MS = 60_000
-LIVE_TIMEOUT_MS = 10_000
 #: A stored message's seq (a pending one has none).
 STORED_SEQ = re.compile(r"^[1-9][0-9]*$")
 #: Installed before any page script: every main-thread long task's duration, in ms.
@@ -52,58 +38,11 @@ new PerformanceObserver((list) => {
 """
 
 
-@dataclass
-class Visitor:
-    """A visitor's socket, driven from the test."""
-
-    socket: ClientConnection
-    welcome: VisitorWelcome
-    conversation_id: str | None = None
-
-    def say(self, text: str) -> str:
-        """Send ``text``; returns the conversation id it was stored in."""
-        client_id = uuid.uuid4().hex
-        self.socket.send(encode(SendMessage(client_id=client_id, text=text)))
-        ack = self.wait_for(lambda f: isinstance(f, MessageAck) and f.client_id == client_id)
-        assert isinstance(ack, MessageAck)
-        self.conversation_id = ack.message.conversation_id
-        return self.conversation_id
-
-    def wait_for(self, matches: Any, timeout: float = LIVE_TIMEOUT_MS / 1000) -> Any:
-        """The first frame from the server that ``matches``, skipping the others."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the visitor did not receive the expected frame")
-            frame = decode(self.socket.recv(timeout=remaining), max_chars=None)
-            if matches(frame):
-                return frame
-
-
-def _bootstrap_ticket(server_url: str) -> str:
-    request = urllib.request.Request(
-        f"{server_url}/api/v1/bootstrap",
-        data=json.dumps({"appid": APPID}).encode(),
-        headers={"Content-Type": "application/json", "Origin": "http://127.0.0.1"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = json.loads(response.read())
-    ticket = body["ticket"]
-    assert isinstance(ticket, str)
-    return ticket
-
-
 @pytest.fixture
-def visitor(porch_server: Any) -> Iterator[Visitor]:
-    ticket = _bootstrap_ticket(porch_server.url)
-    ws_url = porch_server.url.replace("http", "ws", 1) + "/ws/visitor"
-    with connect(ws_url, origin="http://127.0.0.1") as socket:  # type: ignore[arg-type]
-        socket.send(encode(VisitorHello(ticket=ticket, profile=VisitorProfile(name="Ada"))))
-        welcome = decode(socket.recv(timeout=10), max_chars=None)
-        assert isinstance(welcome, VisitorWelcome), welcome
-        yield Visitor(socket=socket, welcome=welcome, conversation_id=welcome.conversation_id)
+def visitor(porch_server: Any) -> Iterator[PyVisitor]:
+    visitor = PyVisitor(porch_server.url)
+    yield visitor
+    visitor.close()
 
 
 def _open_console(page: Page, server_url: str) -> None:
@@ -166,7 +105,7 @@ def test_login_connects_survives_a_reload_and_logs_out(page: Page, porch_server:
 
 
 def test_a_visitor_conversation_appears_live_and_the_agent_reply_reaches_the_visitor(
-    page: Page, porch_server: Any, visitor: Visitor
+    page: Page, porch_server: Any, visitor: PyVisitor
 ) -> None:
     _log_in(page, porch_server.url)
     conversation_id = visitor.say("Hello, is anyone there?")
@@ -209,7 +148,7 @@ def test_a_visitor_conversation_appears_live_and_the_agent_reply_reaches_the_vis
 
 
 def test_shift_enter_adds_a_line_and_the_send_button_sends(
-    page: Page, porch_server: Any, visitor: Visitor
+    page: Page, porch_server: Any, visitor: PyVisitor
 ) -> None:
     _log_in(page, porch_server.url)
     conversation_id = visitor.say("Multi-line please")
@@ -225,7 +164,9 @@ def test_shift_enter_adds_a_line_and_the_send_button_sends(
     expect(reply).to_have_text("line one\nline two", timeout=LIVE_TIMEOUT_MS)
 
 
-def test_html_in_messages_is_shown_as_text(page: Page, porch_server: Any, visitor: Visitor) -> None:
+def test_html_in_messages_is_shown_as_text(
+    page: Page, porch_server: Any, visitor: PyVisitor
+) -> None:
     hostile = "<img src=x onerror=alert(1)>"
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -245,7 +186,7 @@ def test_html_in_messages_is_shown_as_text(page: Page, porch_server: Any, visito
 
 
 def test_closing_the_visitor_session_revokes_the_visitor(
-    page: Page, porch_server: Any, visitor: Visitor
+    page: Page, porch_server: Any, visitor: PyVisitor
 ) -> None:
     _log_in(page, porch_server.url)
     conversation_id = visitor.say("Please close my session")
@@ -283,7 +224,7 @@ def test_the_session_lives_in_an_httponly_cookie_and_an_ended_one_returns_to_the
 
 
 def test_the_console_reconnects_after_a_server_restart_and_sends_what_was_typed_meanwhile(
-    page: Page, porch_server: Any, visitor: Visitor
+    page: Page, porch_server: Any, visitor: PyVisitor
 ) -> None:
     _log_in(page, porch_server.url)
     conversation_id = visitor.say("Are you still there?")

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from console_page import LIVE_TIMEOUT_MS, ConsolePage, PyVisitor
 from playwright.sync_api import Page, expect
 
 from conftest import AgentClient
+from console_page import LIVE_TIMEOUT_MS, ConsolePage, PyVisitor
 from porch_protocol import (
     AgentPresenceChanged,
     AppUpdated,

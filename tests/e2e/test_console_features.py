@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from console_page import LIVE_TIMEOUT_MS, ConsolePage, PyVisitor
 from playwright.sync_api import Page, expect
+
+from console_page import LIVE_TIMEOUT_MS, ConsolePage, PyVisitor
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,9 @@ import time
 from typing import Any
 
 import pytest
-from console_page import LIVE_TIMEOUT_MS, ConsolePage, PyVisitor
 from playwright.sync_api import Page, expect
+
+from console_page import LIVE_TIMEOUT_MS, ConsolePage, PyVisitor
 
 pytestmark = pytest.mark.e2e
 

@@ -4,38 +4,21 @@ real server. Every wait is on a DOM state or a frame."""
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page, expect
+
 from console_page import LIVE_TIMEOUT_MS, ConsolePage
 from panel import Upload, VisitorPanel
-from playwright.sync_api import Browser, Page, expect
-from widget_support import open_visitor
+from widget_support import open_visitor, tiny_png
 
 pytestmark = pytest.mark.e2e
 
 #: The widget boots Pyodide and reconnects with backoff: allow for a slow shared machine.
 WIDGET_TIMEOUT_MS = 30_000
-
-
-def tiny_png() -> bytes:
-    """A valid 1x1 PNG (the server checks the bytes, not the name)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture

@@ -3,24 +3,12 @@ is the protocol client from conftest. Every wait is on a DOM state or a frame.""
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import httpx
-from panel import Upload, VisitorPanel
 from playwright.sync_api import Page, Route, expect
-from widget_support import (  # noqa: F401 (the *_fixture imports register fixtures)
-    ChangeSettings,
-    SetPresenceStatus,
-    app_settings_fixture,
-    open_visitor,
-    presence_fixture,
-    start_conversation,
-    upload_as_agent,
-)
 
 from conftest import AgentClient, PorchServer
 from host_pages import Host
+from panel import Upload, VisitorPanel
 from porch_protocol import (
     ConversationHistory,
     ConversationUpdated,
@@ -33,22 +21,16 @@ from porch_protocol import (
     SetTyping,
     TypingChanged,
 )
-
-
-def tiny_png() -> bytes:
-    """A valid 1x1 PNG (the server checks the bytes, not the name)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
-        + chunk(b"IEND", b"")
-    )
+from widget_support import (  # noqa: F401 (the *_fixture imports register fixtures)
+    ChangeSettings,
+    SetPresenceStatus,
+    app_settings_fixture,
+    open_visitor,
+    presence_fixture,
+    start_conversation,
+    tiny_png,
+    upload_as_agent,
+)
 
 
 def test_urls_become_safe_links_and_markup_stays_text(

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import struct
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from panel import VisitorPanel
 from playwright.sync_api import Page
 
 from conftest import EVENT_RECORDER, AgentClient, PorchServer
+from panel import VisitorPanel
 from porch_protocol import (
     AppSettings,
     ErrorFrame,
@@ -117,3 +119,19 @@ def upload_as_agent(server: PorchServer, name: str, content_type: str, body: byt
     )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
+
+
+def tiny_png() -> bytes:
+    """A valid 1x1 PNG (the server checks the bytes, not the name)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
