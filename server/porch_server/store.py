@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from porch_protocol import AppSettings, ConversationSummary, VisitorProfile
 from porch_protocol.wire import Author
@@ -386,6 +387,69 @@ async def post_message(
         return Posted(existing, created=False)
     await session.refresh(conversation)
     return Posted(row, created=True)
+
+
+@dataclass(frozen=True)
+class NewPost:
+    """A message for :func:`post_messages`: a visitor's or agent's, with its client id."""
+
+    conversation_id: str
+    author: Author
+    author_name: str
+    text: str
+    client_id: str
+    now_ms: int
+    file: StoredFile | None = None
+
+
+async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list[Posted]:
+    """Store ``posts`` in order in one transaction and commit once (the group commit's batch,
+    :mod:`porch_server.group_commit`). Each gets the next ``seq`` of its conversation, or is the
+    message already stored under its client id, earlier in this batch or before. Raises, having
+    rolled back, when the transaction fails."""
+    written: dict[tuple[str, str, str], ChatMessageRow] = {}
+    results: list[Posted] = []
+    try:
+        for post in posts:
+            key = (post.conversation_id, post.author, post.client_id)
+            existing = written.get(key) or await message_by_client_id(session, *key)
+            if existing is not None:
+                results.append(Posted(existing, created=False))
+                continue
+            # The UPDATE takes the write lock and numbers the conversation's messages (as in
+            # post_message, which may run at the same time for system messages).
+            seq = await session.scalar(
+                update(Conversation)
+                .where(Conversation.id == post.conversation_id)
+                .values(last_seq=Conversation.last_seq + 1, updated_at=post.now_ms)
+                .returning(Conversation.last_seq)
+                .execution_options(synchronize_session=False)
+            )
+            if seq is None:
+                raise LookupError(f"no conversation {post.conversation_id}")
+            row = ChatMessageRow(
+                id="m_" + secrets.token_hex(12),
+                conversation_id=post.conversation_id,
+                seq=seq,
+                author=post.author,
+                author_name=post.author_name,
+                text=post.text,
+                client_id=post.client_id,
+                created_at=post.now_ms,
+                file_id=post.file.id if post.file is not None else None,
+            )
+            session.add(row)
+            written[key] = row
+            results.append(Posted(row, created=True))
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    for post, posted in zip(posts, results, strict=True):
+        # The file row belongs to the caller's session; the message only points at it.
+        if posted.created:
+            set_committed_value(posted.message, "file", post.file)
+    return results
 
 
 async def mark_read(
