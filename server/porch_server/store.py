@@ -4,11 +4,12 @@ caller, so a caller can group several calls in one transaction and commit before
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -406,28 +407,50 @@ async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list
     """Store ``posts`` in order in one transaction and commit once (the group commit's batch,
     :mod:`porch_server.group_commit`). Each gets the next ``seq`` of its conversation, or is the
     message already stored under its client id, earlier in this batch or before. Raises, having
-    rolled back, when the transaction fails."""
-    written: dict[tuple[str, str, str], ChatMessageRow] = {}
-    results: list[Posted] = []
+    rolled back, when the transaction fails (an unknown conversation, a lost race).
+
+    A query per batch, not per post: one lookup of the client ids, one UPDATE per conversation
+    that reserves its seqs, one multi-row INSERT."""
+    keys: list[tuple[str, str, str]] = [(p.conversation_id, p.author, p.client_id) for p in posts]
     try:
-        for post in posts:
-            key = (post.conversation_id, post.author, post.client_id)
-            existing = written.get(key) or await message_by_client_id(session, *key)
-            if existing is not None:
-                results.append(Posted(existing, created=False))
-                continue
-            # The UPDATE takes the write lock and numbers the conversation's messages (as in
-            # post_message, which may run at the same time for system messages).
-            seq = await session.scalar(
+        found = await session.scalars(
+            select(ChatMessageRow).where(
+                tuple_(
+                    ChatMessageRow.conversation_id, ChatMessageRow.author, ChatMessageRow.client_id
+                ).in_(set(keys))
+            )
+        )
+        known: dict[tuple[str, str, str | None], ChatMessageRow] = {
+            (row.conversation_id, row.author, row.client_id): row for row in found
+        }
+        new: dict[tuple[str, str, str], NewPost] = {}
+        for key, post in zip(keys, posts, strict=True):
+            if key not in known and key not in new:
+                new[key] = post
+        counts = Counter(post.conversation_id for post in new.values())
+        updated_at = {post.conversation_id: post.now_ms for post in new.values()}  # the last's
+        next_seq: dict[str, int] = {}
+        for conversation_id, count in counts.items():
+            # The UPDATE takes the write lock and reserves ``count`` seqs (post_message, for
+            # system messages, may run at the same time and is serialized by that lock).
+            last = await session.scalar(
                 update(Conversation)
-                .where(Conversation.id == post.conversation_id)
-                .values(last_seq=Conversation.last_seq + 1, updated_at=post.now_ms)
+                .where(Conversation.id == conversation_id)
+                .values(
+                    last_seq=Conversation.last_seq + count,
+                    updated_at=updated_at[conversation_id],
+                )
                 .returning(Conversation.last_seq)
                 .execution_options(synchronize_session=False)
             )
-            if seq is None:
-                raise LookupError(f"no conversation {post.conversation_id}")
-            row = ChatMessageRow(
+            if last is None:
+                raise LookupError(f"no conversation {conversation_id}")
+            next_seq[conversation_id] = last - count + 1
+        created: dict[tuple[str, str, str], ChatMessageRow] = {}
+        for key, post in new.items():
+            seq = next_seq[post.conversation_id]
+            next_seq[post.conversation_id] = seq + 1
+            created[key] = ChatMessageRow(
                 id="m_" + secrets.token_hex(12),
                 conversation_id=post.conversation_id,
                 seq=seq,
@@ -438,18 +461,22 @@ async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list
                 created_at=post.now_ms,
                 file_id=post.file.id if post.file is not None else None,
             )
-            session.add(row)
-            written[key] = row
-            results.append(Posted(row, created=True))
+        session.add_all(created.values())
         await session.commit()
     except BaseException:
         await session.rollback()
         raise
-    for post, posted in zip(posts, results, strict=True):
+    for key, post in new.items():
         # The file row belongs to the caller's session; the message only points at it.
-        if posted.created:
-            set_committed_value(posted.message, "file", post.file)
-    return results
+        set_committed_value(created[key], "file", post.file)
+    # Only the first post under a client id created its message; a resend in the same batch
+    # gets that message back as an existing one.
+    return [
+        Posted(known[key], created=False)
+        if key in known
+        else Posted(created[key], created=new[key] is post)
+        for key, post in zip(keys, posts, strict=True)
+    ]
 
 
 async def mark_read(
