@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy import and_, case, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -409,8 +409,8 @@ async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list
     message already stored under its client id, earlier in this batch or before. Raises, having
     rolled back, when the transaction fails (an unknown conversation, a lost race).
 
-    A query per batch, not per post: one lookup of the client ids, one UPDATE per conversation
-    that reserves its seqs, one multi-row INSERT."""
+    Three statements per batch, not per post: a lookup of the client ids, an UPDATE reserving
+    each conversation's seqs, a multi-row INSERT."""
     keys: list[tuple[str, str, str]] = [(p.conversation_id, p.author, p.client_id) for p in posts]
     try:
         found = await session.scalars(
@@ -430,22 +430,23 @@ async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list
         counts = Counter(post.conversation_id for post in new.values())
         updated_at = {post.conversation_id: post.now_ms for post in new.values()}  # the last's
         next_seq: dict[str, int] = {}
-        for conversation_id, count in counts.items():
-            # The UPDATE takes the write lock and reserves ``count`` seqs (post_message, for
-            # system messages, may run at the same time and is serialized by that lock).
-            last = await session.scalar(
+        if counts:
+            # One UPDATE takes the write lock and reserves each conversation's seqs (post_message,
+            # for system messages, may run at the same time and is serialized by that lock).
+            reserved = await session.execute(
                 update(Conversation)
-                .where(Conversation.id == conversation_id)
+                .where(Conversation.id.in_(counts))
                 .values(
-                    last_seq=Conversation.last_seq + count,
-                    updated_at=updated_at[conversation_id],
+                    last_seq=Conversation.last_seq + case(counts, value=Conversation.id),
+                    updated_at=case(updated_at, value=Conversation.id),
                 )
-                .returning(Conversation.last_seq)
+                .returning(Conversation.id, Conversation.last_seq)
                 .execution_options(synchronize_session=False)
             )
-            if last is None:
-                raise LookupError(f"no conversation {conversation_id}")
-            next_seq[conversation_id] = last - count + 1
+            next_seq = {cid: last - counts[cid] + 1 for cid, last in reserved}
+            missing = counts.keys() - next_seq.keys()
+            if missing:
+                raise LookupError(f"no conversation {min(missing)}")
         created: dict[tuple[str, str, str], ChatMessageRow] = {}
         for key, post in new.items():
             seq = next_seq[post.conversation_id]
