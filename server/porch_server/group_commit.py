@@ -40,8 +40,6 @@ class GroupCommit(Generic[_Item, _Result]):
         self._queue: asyncio.Queue[tuple[_Item, asyncio.Future[_Result]] | None] = asyncio.Queue()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        #: Sizes of the batches written so far (for tests and the load figures).
-        self.batches: list[int] = []
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
@@ -80,7 +78,6 @@ class GroupCommit(Generic[_Item, _Result]):
                 return
 
     async def _write(self, batch: list[tuple[_Item, asyncio.Future[_Result]]]) -> None:
-        self.batches.append(len(batch))
         try:
             results = await self._write_batch([item for item, _ in batch])
         except Exception as error:
