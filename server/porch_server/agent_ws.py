@@ -30,7 +30,6 @@ from porch_protocol import (
     EndConversation,
     LeaveConversation,
     Message,
-    MessageAck,
     OpenConversation,
     ReadUpdated,
     ReadUpTo,
@@ -214,9 +213,8 @@ async def _send(
         chat.check_open(conversation)
         # The first reply in a conversation the agent is not in claims (or joins) it.
         await chat.join(ctx, session, conversation, agent)
-    posted = await store.post_message(
-        session,
-        conversation,
+    post = store.NewPost(
+        conversation_id=conversation.id,
         author="agent",
         author_name=agent.name,
         text=frame.text,
@@ -224,11 +222,8 @@ async def _send(
         now_ms=ctx.now_ms(),
         file=file,
     )
-    message = records.chat_message(posted.message)
-    conn.send(MessageAck(client_id=frame.client_id, message=message))
-    if posted.created:  # a resend: everyone else saw it the first time
-        updated = await chat.summary(ctx, session, conversation)
-        await chat.publish_message(ctx, conversation, message, updated, sender=conn)
+    visitor = await store.visitor_of(session, conversation)
+    await chat.post_and_publish(ctx, session, conn, conversation, visitor, post)
 
 
 async def _read_up_to(

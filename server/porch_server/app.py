@@ -7,7 +7,7 @@ create tables itself.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import anyio
 from starlette.applications import Starlette
@@ -22,6 +22,7 @@ from porch_server.bootstrap import bootstrap
 from porch_server.config import Settings
 from porch_server.context import Context
 from porch_server.db import create_engine, session_factory
+from porch_server.group_commit import GroupCommit
 from porch_server.hub import Hub, MemoryHub
 from porch_server.static import static_app
 from porch_server.status import StatusBoard
@@ -45,12 +46,27 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
             async with sessions() as session:
                 secret = await store.ticket_secret(session)
             board = StatusBoard()
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(
-                    board.watch, sessions, the_hub, settings.now_ms, settings.status_check_interval
-                )
-                yield {"porch": Context(settings, engine, sessions, the_hub, secret, board)}
-                tasks.cancel_scope.cancel()
+
+            async def write_messages(posts: Sequence[store.NewPost]) -> list[store.Posted]:
+                async with sessions() as session:
+                    return await store.post_messages(session, posts)
+
+            shared = (settings, engine, sessions, the_hub, secret, board)
+            messages = GroupCommit(write_messages)
+            messages.start()
+            try:
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(
+                        board.watch,
+                        sessions,
+                        the_hub,
+                        settings.now_ms,
+                        settings.status_check_interval,
+                    )
+                    yield {"porch": Context(*shared, messages)}
+                    tasks.cancel_scope.cancel()
+            finally:
+                await messages.aclose()  # what is queued is written before the engine goes
         finally:
             await engine.dispose()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from porch_protocol import (
     AgentBrief,
@@ -17,11 +18,13 @@ from porch_protocol import (
     ConversationEnded,
     ConversationSummary,
     ConversationUpdated,
+    MessageAck,
     NewMessage,
     TagsUpdated,
 )
 from porch_protocol.wire import Author, SystemEvent
 from porch_server import records, store
+from porch_server.connection import Connection
 from porch_server.context import Context
 from porch_server.hub import Channel, Peer
 from porch_server.models import Agent, ChatMessageRow, Conversation, Visitor
@@ -66,6 +69,32 @@ async def agent_briefs(session: AsyncSession, conversation: Conversation) -> tup
         if agent is not None:
             briefs.append(records.agent_brief(agent))
     return tuple(briefs)
+
+
+async def post_and_publish(
+    ctx: Context,
+    session: AsyncSession,
+    conn: Connection,
+    conversation: Conversation,
+    visitor: Visitor,
+    post: store.NewPost,
+) -> None:
+    """Write a visitor's or agent's message through the group commit, acknowledge it to ``conn``
+    once committed, and publish it (with the conversation's summary, built from what is at hand
+    rather than read again) unless it is a resend."""
+    # Whatever ``session`` holds (a new conversation, an assignment) must be visible to the writer.
+    await session.commit()
+    posted = await ctx.messages.submit(post)
+    message = records.chat_message(posted.message)
+    conn.send(MessageAck(client_id=post.client_id, message=message))
+    if posted.created:  # a resend: everyone else saw it the first time
+        # This message is the conversation's latest as far as this summary goes; a later one in
+        # the same batch publishes its own summary right after.
+        set_committed_value(conversation, "last_seq", posted.message.seq)
+        set_committed_value(conversation, "updated_at", posted.message.created_at)
+        online = await visitor_online(ctx, visitor.id)
+        updated = records.conversation_summary(conversation, visitor, posted.message, online)
+        await publish_message(ctx, conversation, message, updated, sender=conn)
 
 
 async def publish_message(

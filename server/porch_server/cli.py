@@ -9,6 +9,7 @@ what to change. ``python -m porch_server`` is the same command.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import secrets
 import sys
@@ -94,8 +95,16 @@ def main() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+#: The cyclic garbage collector's thresholds for the server: young collections every 50,000
+#: allocations, not 700 (fewer short-lived frames and rows survive into the old generations), and
+#: a full collection considered after 100 middle ones, not 10. With 10,000 sockets held, each
+#: full collection scans millions of objects and stopped the process for 1.5-4.8 s at a time.
+SERVER_GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def _serve(settings: Settings) -> None:
     log.info("Porch server on http://%s:%d/", settings.host, settings.port)
+    gc.set_threshold(*SERVER_GC_THRESHOLDS)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

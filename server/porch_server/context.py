@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from porch_server.config import Settings
+from porch_server.group_commit import GroupCommit
 from porch_server.hub import Hub
 from porch_server.status import StatusBoard
+from porch_server.store import NewPost, Posted
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class Context:
     #: Signs bootstrap tickets and upload tokens; loaded from (or created in) the database.
     ticket_secret: bytes
     status: StatusBoard
+    #: Where visitors' and agents' messages are written, many to a transaction.
+    messages: GroupCommit[NewPost, Posted]
 
     def now_ms(self) -> int:
         return self.settings.now_ms()

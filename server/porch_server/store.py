@@ -4,13 +4,15 @@ caller, so a caller can group several calls in one transaction and commit before
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from porch_protocol import AppSettings, ConversationSummary, VisitorProfile
 from porch_protocol.wire import Author
@@ -386,6 +388,96 @@ async def post_message(
         return Posted(existing, created=False)
     await session.refresh(conversation)
     return Posted(row, created=True)
+
+
+@dataclass(frozen=True)
+class NewPost:
+    """A message for :func:`post_messages`: a visitor's or agent's, with its client id."""
+
+    conversation_id: str
+    author: Author
+    author_name: str
+    text: str
+    client_id: str
+    now_ms: int
+    file: StoredFile | None = None
+
+
+async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list[Posted]:
+    """Store ``posts`` in order in one transaction and commit once (the group commit's batch,
+    :mod:`porch_server.group_commit`). Each gets the next ``seq`` of its conversation, or is the
+    message already stored under its client id, earlier in this batch or before. Raises, having
+    rolled back, when the transaction fails (an unknown conversation, a lost race).
+
+    Three statements per batch, not per post: a lookup of the client ids, an UPDATE reserving
+    each conversation's seqs, a multi-row INSERT."""
+    keys: list[tuple[str, str, str]] = [(p.conversation_id, p.author, p.client_id) for p in posts]
+    try:
+        found = await session.scalars(
+            select(ChatMessageRow).where(
+                tuple_(
+                    ChatMessageRow.conversation_id, ChatMessageRow.author, ChatMessageRow.client_id
+                ).in_(set(keys))
+            )
+        )
+        known: dict[tuple[str, str, str | None], ChatMessageRow] = {
+            (row.conversation_id, row.author, row.client_id): row for row in found
+        }
+        new: dict[tuple[str, str, str], NewPost] = {}
+        for key, post in zip(keys, posts, strict=True):
+            if key not in known and key not in new:
+                new[key] = post
+        counts = Counter(post.conversation_id for post in new.values())
+        updated_at = {post.conversation_id: post.now_ms for post in new.values()}  # the last's
+        next_seq: dict[str, int] = {}
+        if counts:
+            # One UPDATE takes the write lock and reserves each conversation's seqs (post_message,
+            # for system messages, may run at the same time and is serialized by that lock).
+            reserved = await session.execute(
+                update(Conversation)
+                .where(Conversation.id.in_(counts))
+                .values(
+                    last_seq=Conversation.last_seq + case(counts, value=Conversation.id),
+                    updated_at=case(updated_at, value=Conversation.id),
+                )
+                .returning(Conversation.id, Conversation.last_seq)
+                .execution_options(synchronize_session=False)
+            )
+            next_seq = {cid: last - counts[cid] + 1 for cid, last in reserved}
+            missing = counts.keys() - next_seq.keys()
+            if missing:
+                raise LookupError(f"no conversation {min(missing)}")
+        created: dict[tuple[str, str, str], ChatMessageRow] = {}
+        for key, post in new.items():
+            seq = next_seq[post.conversation_id]
+            next_seq[post.conversation_id] = seq + 1
+            created[key] = ChatMessageRow(
+                id="m_" + secrets.token_hex(12),
+                conversation_id=post.conversation_id,
+                seq=seq,
+                author=post.author,
+                author_name=post.author_name,
+                text=post.text,
+                client_id=post.client_id,
+                created_at=post.now_ms,
+                file_id=post.file.id if post.file is not None else None,
+            )
+        session.add_all(created.values())
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    for key, post in new.items():
+        # The file row belongs to the caller's session; the message only points at it.
+        set_committed_value(created[key], "file", post.file)
+    # Only the first post under a client id created its message; a resend in the same batch
+    # gets that message back as an existing one.
+    return [
+        Posted(known[key], created=False)
+        if key in known
+        else Posted(created[key], created=new[key] is post)
+        for key, post in zip(keys, posts, strict=True)
+    ]
 
 
 async def mark_read(

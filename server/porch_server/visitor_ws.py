@@ -25,7 +25,6 @@ from porch_protocol import (
     EndConversation,
     FormAnswer,
     Message,
-    MessageAck,
     RateConversation,
     ReadUpdated,
     ReadUpTo,
@@ -278,9 +277,8 @@ async def _send(
         raise RequestFailed("bad_message", problem)
     file = await attachment(session, frame, "visitor", visitor.id)
     conversation = await _open_conversation(ctx, session, visitor)
-    posted = await store.post_message(
-        session,
-        conversation,
+    post = store.NewPost(
+        conversation_id=conversation.id,
         author="visitor",
         author_name=_display_name(visitor),
         text=frame.text,
@@ -288,11 +286,7 @@ async def _send(
         now_ms=ctx.now_ms(),
         file=file,
     )
-    message = records.chat_message(posted.message)
-    conn.send(MessageAck(client_id=frame.client_id, message=message))
-    if posted.created:  # a resend: everyone else saw it the first time
-        updated = await chat.summary(ctx, session, conversation)
-        await chat.publish_message(ctx, conversation, message, updated, sender=conn)
+    await chat.post_and_publish(ctx, session, conn, conversation, visitor, post)
 
 
 async def _read_up_to(

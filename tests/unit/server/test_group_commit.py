@@ -1,0 +1,282 @@
+"""The group commit writer: batching, order, failure isolation, shutdown (with a recording
+``write_batch`` in place of the database), and :func:`store.post_messages`, its database side,
+on a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from porch_server import store
+from porch_server.db import create_engine, session_factory
+from porch_server.group_commit import GroupCommit, WriterClosed
+from porch_server.models import App, ChatMessageRow, Conversation
+
+_T = TypeVar("_T")
+
+
+@dataclass
+class Ledger:
+    """A stand-in database: ``write_batch`` commits a batch whole (or not at all when an item is
+    in ``poison``) and records each commit; a result is the item's position in the ledger."""
+
+    poison: set[str] = field(default_factory=set)
+    committed: list[str] = field(default_factory=list)
+    commits: list[list[str]] = field(default_factory=list)
+    #: Set while a batch is "in the database", so a test can queue more meanwhile.
+    writing: asyncio.Event | None = None
+    release: asyncio.Event | None = None
+
+    async def write_batch(self, items: Sequence[str]) -> list[int]:
+        if self.writing is not None and self.release is not None:
+            self.writing.set()
+            await self.release.wait()
+            self.writing = self.release = None
+        bad = [item for item in items if item in self.poison]
+        if bad:
+            raise ValueError(f"cannot write {bad[0]}")
+        start = len(self.committed)
+        self.committed.extend(items)
+        self.commits.append(list(items))
+        return list(range(start, start + len(items)))
+
+
+def run(work: Callable[[], Awaitable[_T]]) -> _T:
+    return asyncio.run(work())
+
+
+def test_concurrent_submits_share_one_commit_in_submission_order() -> None:
+    ledger = Ledger()
+
+    async def go() -> list[int]:
+        writer = GroupCommit(ledger.write_batch)
+        writer.start()
+        ledger.writing, ledger.release = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(writer.submit("a0"))
+        await ledger.writing.wait()  # "a0" is being written; the rest queue behind it
+        rest = [asyncio.create_task(writer.submit(f"b{i}")) for i in range(5)]
+        await asyncio.sleep(0)
+        ledger.release.set()
+        results = [await first] + [await task for task in rest]
+        await writer.aclose()
+        return results
+
+    assert run(go) == [0, 1, 2, 3, 4, 5]
+    assert ledger.commits == [["a0"], ["b0", "b1", "b2", "b3", "b4"]]
+
+
+def test_batches_are_capped() -> None:
+    ledger = Ledger()
+
+    async def go() -> None:
+        writer = GroupCommit(ledger.write_batch, max_batch=2)
+        writer.start()
+        await asyncio.gather(*(writer.submit(str(i)) for i in range(5)))
+        await writer.aclose()
+
+    run(go)
+    assert ledger.commits == [["0", "1"], ["2", "3"], ["4"]]
+
+
+def test_no_result_before_its_commit() -> None:
+    ledger = Ledger()
+
+    async def go() -> None:
+        writer = GroupCommit(ledger.write_batch)
+        writer.start()
+        ledger.writing, ledger.release = asyncio.Event(), asyncio.Event()
+        pending = asyncio.create_task(writer.submit("x"))
+        await ledger.writing.wait()
+        await asyncio.sleep(0)
+        assert not pending.done() and ledger.committed == []
+        ledger.release.set()
+        assert await pending == 0
+        assert ledger.committed == ["x"]
+        await writer.aclose()
+
+    run(go)
+
+
+def test_a_failing_item_gets_its_error_and_the_others_are_written() -> None:
+    ledger = Ledger(poison={"bad"})
+
+    async def go() -> list[object]:
+        writer = GroupCommit(ledger.write_batch)
+        writer.start()
+        results = await asyncio.gather(
+            *(writer.submit(item) for item in ("a", "bad", "c")), return_exceptions=True
+        )
+        await writer.aclose()
+        return results
+
+    a, bad, c = run(go)
+    assert isinstance(bad, ValueError) and "bad" in str(bad)
+    assert ledger.committed == ["a", "c"]
+    assert (a, c) == (0, 1)
+    # The batch failed whole, then each item was written alone.
+    assert ledger.commits == [["a"], ["c"]]
+
+
+def test_the_writer_keeps_going_after_a_failure() -> None:
+    ledger = Ledger(poison={"bad"})
+
+    async def go() -> int:
+        writer = GroupCommit(ledger.write_batch)
+        writer.start()
+        with pytest.raises(ValueError):
+            await writer.submit("bad")
+        result = await writer.submit("good")
+        await writer.aclose()
+        return result
+
+    assert run(go) == 0
+    assert ledger.committed == ["good"]
+
+
+def test_shutdown_writes_what_is_queued_then_refuses() -> None:
+    ledger = Ledger()
+
+    async def go() -> list[int]:
+        writer = GroupCommit(ledger.write_batch)
+        writer.start()
+        queued = [asyncio.create_task(writer.submit(str(i))) for i in range(3)]
+        await asyncio.sleep(0)  # queued, not yet written
+        await writer.aclose()
+        with pytest.raises(WriterClosed):
+            await writer.submit("late")
+        return [await task for task in queued]
+
+    assert run(go) == [0, 1, 2]
+    assert ledger.committed == ["0", "1", "2"]
+
+
+def test_a_cancelled_caller_still_has_its_item_written_once() -> None:
+    ledger = Ledger()
+
+    async def go() -> None:
+        writer = GroupCommit(ledger.write_batch)
+        writer.start()
+        ledger.writing, ledger.release = asyncio.Event(), asyncio.Event()
+        waiting = asyncio.create_task(writer.submit("x"))
+        await ledger.writing.wait()
+        waiting.cancel()
+        ledger.release.set()
+        await writer.aclose()
+
+    run(go)
+    assert ledger.committed == ["x"]
+
+
+# --- store.post_messages on SQLite ----------------------------------------------------------------
+
+
+def _post(conversation_id: str, client_id: str, text: str = "hi") -> store.NewPost:
+    return store.NewPost(
+        conversation_id=conversation_id,
+        author="visitor",
+        author_name="Visitor",
+        text=text,
+        client_id=client_id,
+        now_ms=1_000,
+    )
+
+
+async def _conversations(session: AsyncSession, count: int) -> list[str]:
+    app = await session.scalar(select(App).where(App.appid == "acme"))
+    assert app is not None
+    ids = []
+    for _ in range(count):
+        visitor = await store.create_visitor(session, app, 1_000)
+        ids.append((await store.create_conversation(session, visitor, 1_000)).id)
+    await session.commit()
+    return ids
+
+
+def _with_writer(database_url: str, work: Callable[..., Awaitable[_T]]) -> _T:
+    """Run ``work(writer, sessions)`` with a group commit over ``store.post_messages``."""
+
+    async def go() -> _T:
+        engine = create_engine(database_url)
+        sessions = session_factory(engine)
+
+        async def write(posts: Sequence[store.NewPost]) -> list[store.Posted]:
+            async with sessions() as session:
+                return await store.post_messages(session, posts)
+
+        writer = GroupCommit(write)
+        writer.start()
+        try:
+            return await work(writer, sessions)
+        finally:
+            await writer.aclose()
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def test_post_messages_numbers_in_order_and_dedupes_within_and_across_batches(
+    database_url: str,
+) -> None:
+    async def work(
+        writer: GroupCommit[store.NewPost, store.Posted], sessions: Callable[[], AsyncSession]
+    ) -> tuple[list[store.Posted], list[store.Posted], list[tuple[str, int, str | None]]]:
+        async with sessions() as session:
+            one, two = await _conversations(session, 2)
+        first = await asyncio.gather(
+            writer.submit(_post(one, "a")),
+            writer.submit(_post(two, "a")),  # the same client id in another conversation
+            writer.submit(_post(one, "b")),
+            writer.submit(_post(one, "a", "resent")),  # a resend within the batch
+        )
+        again = await asyncio.gather(
+            writer.submit(_post(one, "b", "resent")),  # a resend in a later batch
+            writer.submit(_post(one, "c")),
+        )
+        async with sessions() as session:
+            rows = await session.scalars(
+                select(ChatMessageRow).order_by(ChatMessageRow.conversation_id, ChatMessageRow.seq)
+            )
+            stored = [(r.conversation_id, r.seq, r.client_id) for r in rows]
+            last = {c.id: c.last_seq for c in await session.scalars(select(Conversation))}
+            assert last == {one: 3, two: 1}
+        return list(first), list(again), stored
+
+    first, again, stored = _with_writer(database_url, work)
+    assert [(p.message.seq, p.created) for p in first] == [
+        (1, True),
+        (1, True),
+        (2, True),
+        (1, False),
+    ]
+    assert first[3].message.id == first[0].message.id and first[3].message.text == "hi"
+    assert [(p.message.seq, p.created) for p in again] == [(2, False), (3, True)]
+    assert again[0].message.id == first[2].message.id
+    one, two = first[0].message.conversation_id, first[1].message.conversation_id
+    assert sorted(stored) == sorted([(one, 1, "a"), (one, 2, "b"), (one, 3, "c"), (two, 1, "a")])
+
+
+def test_post_messages_failure_in_one_post_keeps_the_others(database_url: str) -> None:
+    async def work(
+        writer: GroupCommit[store.NewPost, store.Posted], sessions: Callable[[], AsyncSession]
+    ) -> tuple[list[object], list[tuple[int, str | None]]]:
+        async with sessions() as session:
+            (one,) = await _conversations(session, 1)
+        results = await asyncio.gather(
+            writer.submit(_post(one, "a")),
+            writer.submit(_post("c_missing", "x")),
+            writer.submit(_post(one, "b")),
+            return_exceptions=True,
+        )
+        async with sessions() as session:
+            rows = await session.scalars(select(ChatMessageRow).order_by(ChatMessageRow.seq))
+            return list(results), [(r.seq, r.client_id) for r in rows]
+
+    results, stored = _with_writer(database_url, work)
+    assert isinstance(results[1], LookupError)
+    assert stored == [(1, "a"), (2, "b")]
