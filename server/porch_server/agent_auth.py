@@ -2,7 +2,8 @@
 ``POST /api/v1/agent/logout`` ends it.
 
 A login answers with a bearer token (for API clients) and sets it as an HttpOnly, SameSite=Strict
-session cookie, so the console served at ``/agent/`` never holds the token in JavaScript. Only
+session cookie, so the console served at ``/agent/`` never holds the token in JavaScript; the
+cookie is set only for this server's own origin. Only
 the token's SHA-256 is stored.
 """
 
@@ -92,6 +93,11 @@ async def login(request: Request) -> Response:
         "role": agent.role,
     }
     response = JSONResponse({"token": token, "agent": agent_json})
+    origin = request.headers.get("origin")
+    if origin is not None and origin != own_origin(request):
+        # Login CSRF: a page elsewhere could sign this browser into an account of its choosing.
+        # Only the console's own origin (or a client that sends no Origin) gets the cookie.
+        return with_cors(request, response)
     response.set_cookie(
         SESSION_COOKIE,
         token,

@@ -1,7 +1,8 @@
 """CORS for the two JSON endpoints the browser calls across origins (bootstrap, agent login).
 
-Neither endpoint relies on cookies or other ambient credentials, so reflecting the caller's
-``Origin`` is safe; the bootstrap's real domain check is its allowed-domains rule, not CORS.
+Neither endpoint accepts cookies or other ambient credentials (a login sets its session cookie
+only for the server's own origin), so reflecting the caller's ``Origin`` is safe; the
+bootstrap's real domain check is its allowed-domains rule, not CORS.
 """
 
 from __future__ import annotations

@@ -57,6 +57,27 @@ def test_login_over_https_marks_the_cookie_secure(porch: Porch) -> None:
     assert "secure" in response.headers["set-cookie"].lower()
 
 
+@pytest.mark.parametrize("origin", ["https://evil.test", "http://testserver.evil.test"])
+def test_a_login_from_another_origin_gets_a_token_but_no_cookie(porch: Porch, origin: str) -> None:
+    response = porch.client.post(
+        "/api/v1/agent/login",
+        json={"email": AGENT_EMAIL, "password": AGENT_PASSWORD},
+        headers={"origin": origin},
+    )
+    assert response.status_code == 200 and response.json()["token"]
+    assert "set-cookie" not in response.headers
+    assert SESSION_COOKIE not in porch.client.cookies
+
+
+def test_a_login_from_the_console_origin_gets_the_cookie(porch: Porch) -> None:
+    response = porch.client.post(
+        "/api/v1/agent/login",
+        json={"email": AGENT_EMAIL, "password": AGENT_PASSWORD},
+        headers={"origin": "http://testserver"},
+    )
+    assert response.headers["set-cookie"].startswith(f"{SESSION_COOKIE}=")
+
+
 def test_console_socket_authenticates_with_the_cookie_from_its_own_origin(porch: Porch) -> None:
     _cookie_login(porch)
     ws = porch.client.websocket_connect("/ws/agent", headers={"origin": "http://testserver"})
