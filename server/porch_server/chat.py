@@ -105,14 +105,17 @@ async def publish_message(
     sender: Peer | None = None,
 ) -> None:
     """A new message reaches the visitor's tabs and the app's consoles (not ``sender``, who got
-    its ack), with the conversation's new summary for the consoles."""
+    its ack), with the conversation's new summary for the consoles.
+
+    Consoles get the summary *before* the message: a console words some system messages (a
+    rating) from the summary, so the summary must be current whenever the message is drawn."""
     await ctx.hub.publish(
         Channel.visitor(conversation.visitor_id), [NewMessage(message)], exclude=sender
     )
+    await ctx.hub.publish(Channel.agents(conversation.app_id), [ConversationUpdated(updated)])
     await ctx.hub.publish(
         Channel.agents(conversation.app_id), [NewMessage(message)], exclude=sender
     )
-    await ctx.hub.publish(Channel.agents(conversation.app_id), [ConversationUpdated(updated)])
 
 
 async def post_system(

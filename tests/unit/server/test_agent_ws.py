@@ -111,12 +111,13 @@ def test_reply_reaches_every_visitor_tab_and_other_agents(porch: Porch) -> None:
     assert (ack.message.author, ack.message.author_name, ack.message.seq) == ("agent", "Ann", 3)
     assert receive_frame(tab1) == NewMessage(ack.message)
     # (receive_until: the colleague may also hear the agent's own presence, depending on timing)
-    assert receive_until(colleague, NewMessage) == NewMessage(joined)
-    joined_update = receive_frame(colleague)
-    assert isinstance(joined_update, ConversationUpdated)
+    # Consoles get each message's summary before the message itself.
+    joined_update = receive_until(colleague, ConversationUpdated)
     assert joined_update.conversation.agent_ids == (welcome_agent_id(porch),)
+    assert receive_frame(colleague) == NewMessage(joined)
+    reply_update = receive_frame(colleague)
+    assert reply_update == receive_until(agent, ConversationUpdated)  # same summary
     assert receive_frame(colleague) == NewMessage(ack.message)
-    assert receive_frame(colleague) == receive_until(agent, ConversationUpdated)  # same summary
     # Idempotent for agents too.
     send_frame(
         agent, SendMessage(client_id="a1", text="How can I help?", conversation_id=conversation_id)

@@ -243,12 +243,13 @@ def test_send_is_acked_and_fans_out_to_agents_and_other_tabs(porch: Porch) -> No
     assert message.id.startswith("m_") and message.conversation_id.startswith("c_")
     assert message.created_at == porch.settings.now_ms()
     assert receive_frame(tab2) == NewMessage(message)
-    assert receive_frame(agent) == NewMessage(message)
+    # Consoles get the new summary first, then the message.
     update = receive_frame(agent)
     assert isinstance(update, ConversationUpdated)
     assert update.conversation.id == message.conversation_id
     assert update.conversation.last_message == message
     assert update.conversation.visitor_uid == welcome.visitor_uid
+    assert receive_frame(agent) == NewMessage(message)
     # The sender gets no NewMessage echo: its next frame is the next ack.
     assert _send(tab1, "c2").message.seq == 2
 
