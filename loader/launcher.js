@@ -14,7 +14,7 @@ const SNAPSHOT_HASH = "__PORCH_SNAPSHOT_HASH__";
 const PREFETCH = [
   new URL("worker.js", import.meta.url),
   new URL("porch_runtime.zip?h=__PORCH_RUNTIME_HASH__", import.meta.url),
-  ...["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"]
+  ...["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "__PORCH_BOOT_STDLIB__"]
     .map((name) => new URL(name, PYODIDE)),
 ];
 

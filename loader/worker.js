@@ -5,7 +5,15 @@
 import { loadPyodide } from "../vendor/pyodide/pyodide.mjs";
 
 const SNAPSHOT_HASH = "__PORCH_SNAPSHOT_HASH__";
+const SNAPSHOT_DELTA_BYTES = __PORCH_SNAPSHOT_DELTA_BYTES__;
 const indexURL = new URL("../vendor/pyodide/", import.meta.url).href;
+/* A snapshot boot starts with the trimmed standard library the snapshot was made with
+ * (tools/build_snapshot.py); an import it lacks fetches the full one (mountFullStdlib). */
+const bootStdlibURL = new URL("__PORCH_BOOT_STDLIB__", indexURL).href;
+const fullStdlibURL = new URL("python_stdlib.zip", indexURL).href;
+/* The runtime loads no package: a lock with none (and the served lock's info, whose ABI version
+ * Pyodide checks) saves fetching pyodide-lock.json. */
+const lockFileContents = { info: __PORCH_PYODIDE_LOCK_INFO__, packages: {} };
 /* The inflated snapshot, kept in the widget origin's Cache Storage: a repeat visit skips the
  * download and the inflate (31.5 MB). One entry: a new build's hash replaces the old one. */
 const SNAPSHOT_CACHE = "porch-snapshot";
@@ -27,11 +35,10 @@ async function openSnapshotCache() {
   }
 }
 
-/* The snapshot's bytes and where they came from, or null when the build has none. Porch's server
+/* The snapshot's bytes and where they came from. Porch's server
  * sends `snapshot.bin` Brotli- or gzip-encoded (the browser inflates it natively); a plain static
  * host has only `snapshot.bin.gz`, which is inflated here with DecompressionStream. */
 async function fetchSnapshot(cache) {
-  if (!SNAPSHOT_HASH) return null;
   const cached = cache && (await cache.match(snapshotKey));
   if (cached) return { bytes: new Uint8Array(await cached.arrayBuffer()), source: "cache" };
   const encoded = await fetch(snapshotKey);
@@ -42,41 +49,105 @@ async function fetchSnapshot(cache) {
   return { bytes: new Uint8Array(await new Response(inflated).arrayBuffer()), source: "http.gz" };
 }
 
-/* After a successful boot, so it never delays one; older builds' snapshots are dropped. */
-async function keepSnapshot(cache, bytes) {
+/* After a successful boot, so it never delays one; older builds' snapshots are dropped. `body` is
+ * the snapshot as served (its delta not undone). */
+async function keepSnapshot(cache, body) {
   try {
     for (const request of await cache.keys()) {
       if (request.url !== snapshotKey) await cache.delete(request);
     }
-    await cache.put(snapshotKey, new Response(bytes));
+    await cache.put(snapshotKey, new Response(body));
     log("kept the snapshot for the next visit");
   } catch (err) {
     log("could not keep the snapshot for the next visit (" + err + ")");
   }
 }
 
+/* The snapshot's memory starts with a delta: its first SNAPSHOT_DELTA_BYTES are XORed with the
+ * wasm's data segments (build_snapshot.delta_against_data), which are in the memory right after
+ * the wasm is instantiated. XORed again with that memory, in place, before Pyodide restores the
+ * snapshot; returns the snapshot as served, for Cache Storage. */
+function snapshotHeapStart(bytes) {
+  const heap = bytes.length >= 8 ? new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(4, true) : 0;
+  /* Checked before the wasm is instantiated: a throw in Pyodide's instantiation callback would
+   * leave loadPyodide pending forever instead of falling back. */
+  if (heap < 8 || heap % 4 || bytes.byteOffset % 4 || heap + SNAPSHOT_DELTA_BYTES > bytes.length) {
+    throw new Error("not a snapshot of this build");
+  }
+  return heap;
+}
+
+function undoDelta(bytes, memory) {
+  const heap = snapshotHeapStart(bytes);
+  const delta = bytes.slice(heap, heap + SNAPSHOT_DELTA_BYTES);
+  const words = SNAPSHOT_DELTA_BYTES >>> 2;
+  const target = new Uint32Array(bytes.buffer, bytes.byteOffset + heap, words);
+  const source = new Uint32Array(memory, 0, words);
+  for (let i = 0; i < words; i++) target[i] ^= source[i];
+  const tail = new Uint8Array(memory);
+  for (let i = words * 4; i < SNAPSHOT_DELTA_BYTES; i++) bytes[heap + i] ^= tail[i];
+  return new Blob([bytes.subarray(0, heap), delta, bytes.subarray(heap + delta.length)]);
+}
+
+/* Pyodide's module factory (loadPyodide's createPyodideModule option), wrapped to reach the
+ * memory between the wasm's instantiation and the snapshot's restore. */
+function restoringFactory(factory, fetching) {
+  return async (settings) => {
+    const snapshot = await fetching; /* already there: Pyodide awaited it before this call */
+    snapshotHeapStart(snapshot.bytes);
+    const instantiate = settings.instantiateWasm;
+    settings.instantiateWasm = (imports, done) => instantiate(imports, (instance, module) => {
+      const memory = instance.exports.memory || imports.env.memory;
+      snapshot.served = undoDelta(snapshot.bytes, memory.buffer);
+      done(instance, module);
+    });
+    return (await factory)(settings);
+  };
+}
+
+/* Writes the full standard library at `path` (porch_runtime.stdlib calls it on the first import
+ * the trimmed one lacks). Synchronous, because an import cannot wait; workers may do that. */
+function mountFullStdlib(pyodide, path) {
+  const request = new XMLHttpRequest();
+  request.open("GET", fullStdlibURL, false);
+  request.responseType = "arraybuffer";
+  request.send();
+  if (request.status !== 200) throw new Error("python_stdlib.zip: HTTP " + request.status);
+  pyodide.FS.writeFile(path, new Uint8Array(request.response));
+  log("fetched the full standard library for an import the trimmed one lacks");
+}
+
 /* Boot from the snapshot when it loads; it is a private Pyodide API, so any failure falls back to
- * a plain boot rather than leaving the visitor without a chat. */
+ * a plain boot (with the full standard library) rather than leaving the visitor without a chat. */
 let bootStarted = 0;
 async function boot() {
   const started = (bootStarted = performance.now());
+  /* Pyodide's own import of it, started now rather than after the snapshot arrives. */
+  const factory = import(indexURL + "pyodide.asm.mjs").then((m) => m.default);
   const cache = await openSnapshotCache();
-  try {
-    const snapshot = await fetchSnapshot(cache);
-    if (snapshot) {
-      const fetched = performance.now();
-      const pyodide = await loadPyodide({ indexURL, _loadSnapshot: snapshot.bytes });
-      log("Pyodide booted from the snapshot (" + snapshot.source + ") in " +
-        Math.round(performance.now() - started) + " ms, of which fetching it " +
+  if (SNAPSHOT_HASH) {
+    try {
+      let fetched = 0;
+      const snapshot = fetchSnapshot(cache).then((s) => ((fetched = performance.now()), s));
+      /* Pyodide fetches its own files first and awaits the snapshot only then. */
+      const pyodide = await loadPyodide({
+        indexURL, lockFileContents, stdLibURL: bootStdlibURL,
+        _loadSnapshot: snapshot.then((s) => s.bytes),
+        createPyodideModule: restoringFactory(factory, snapshot),
+      });
+      const { served, source } = await snapshot;
+      log("Pyodide booted from the snapshot (" + source + ") in " +
+        Math.round(performance.now() - started) + " ms, the snapshot fetched at " +
         Math.round(fetched - started) + " ms");
-      if (cache && snapshot.source !== "cache") keepSnapshot(cache, snapshot.bytes);
+      pyodide.pyimport("porch_runtime.stdlib").install((path) => mountFullStdlib(pyodide, path));
+      if (cache && source !== "cache") keepSnapshot(cache, served);
       return pyodide;
+    } catch (err) {
+      log("snapshot boot failed (" + err + "); booting without it");
+      if (cache) cache.delete(snapshotKey).catch(() => {});
     }
-  } catch (err) {
-    log("snapshot boot failed (" + err + "); booting without it");
-    if (cache) cache.delete(snapshotKey).catch(() => {});
   }
-  const pyodide = await loadPyodide({ indexURL });
+  const pyodide = await loadPyodide({ indexURL, lockFileContents });
   log("Pyodide booted in " + Math.round(performance.now() - started) + " ms");
   return pyodide;
 }

@@ -11,7 +11,8 @@ What it writes (all git-ignored):
 - ``public/vendor/pyscript/``: PyScript from the pinned npm package, for the agent console;
 - ``public/agent/porch_protocol/``: the protocol module the agent console imports;
 - ``public/vendor/pyodide/snapshot.bin.gz``: a Pyodide memory snapshot the worker boots from,
-  when a Chromium is available to make it (see ``build_snapshot.py``; ``--no-snapshot`` skips it);
+  when a Chromium is available to make it, and ``python_stdlib_trimmed.zip``, the standard library
+  it boots with (see ``build_snapshot.py``; ``--no-snapshot`` skips both);
 - ``public/widget/build.json``: versions and the runtime zip's hash, for cache-busting;
 - a ``.br`` and a ``.gz`` sibling of every script, wasm, zip, JSON, CSS and HTML file above (and
   ``snapshot.bin.br``), which the Porch server sends precompressed (see :func:`precompress`).
@@ -37,7 +38,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from build_snapshot import build_snapshot
+from build_snapshot import TRIMMED_STDLIB, build_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 PYODIDE_FILES = (
@@ -62,6 +63,13 @@ SERVER_URL_TOKEN = "__PORCH_SERVER_URL__"
 VERSION_TOKEN = "__PORCH_VERSION__"
 RUNTIME_HASH_TOKEN = "__PORCH_RUNTIME_HASH__"
 SNAPSHOT_HASH_TOKEN = "__PORCH_SNAPSHOT_HASH__"
+#: The standard library a snapshot boot starts with (the trimmed one), relative to Pyodide's folder.
+BOOT_STDLIB_TOKEN = "__PORCH_BOOT_STDLIB__"
+#: ``info`` of Pyodide's lock file: the worker passes a lock with no package (the runtime loads
+#: none) instead of fetching the 120 KB file; Pyodide checks its ABI version.
+LOCK_INFO_TOKEN = "__PORCH_PYODIDE_LOCK_INFO__"
+#: How many bytes of the snapshot's memory are a delta against the wasm's data (build_snapshot.py).
+SNAPSHOT_DELTA_TOKEN = "__PORCH_SNAPSHOT_DELTA_BYTES__"
 #: Built folders whose files get precompressed siblings, and which files are worth it.
 PRECOMPRESSED_DIRS = ("install", "widget", "vendor")
 COMPRESSIBLE = frozenset({".js", ".mjs", ".wasm", ".json", ".css", ".html", ".zip", ".whl"})
@@ -116,7 +124,8 @@ def _package_version() -> str:
     raise SystemExit("pyproject.toml has no version")
 
 
-def build_pyodide(out: Path) -> str:
+def build_pyodide(out: Path) -> dict[str, object]:
+    """Copy Pyodide and the wheels; return the ``info`` of the lock file it serves."""
     src = ROOT / "node_modules" / "pyodide"
     if not (src / "pyodide.mjs").exists():
         raise SystemExit("node_modules/pyodide is missing: run `npm ci` (make build does)")
@@ -154,7 +163,7 @@ def build_pyodide(out: Path) -> str:
         # that matches what is served, or Pyodide refuses the file.
         entry["sha256"] = _sha256(wheel)
     _write_if_changed(dst / "pyodide-lock.json", json.dumps(lock, indent=1).encode())
-    return str(lock["info"]["python"])
+    return dict(lock["info"])
 
 
 def build_pyscript(out: Path) -> None:
@@ -272,13 +281,16 @@ def main(argv: list[str] | None = None) -> None:
             ignore=shutil.ignore_patterns("vendor", "install"),
         )
     version = _package_version()
-    python = build_pyodide(out)
+    lock_info = build_pyodide(out)
+    python = str(lock_info["python"])
     build_pyscript(out)
     runtime_hash = build_runtime_zip(out)
     build_agent_protocol(out)
-    snapshot_hash = (
-        "" if args.no_snapshot else build_snapshot(out, _pyodide_version(), runtime_hash)
-    )
+    snapshot = None if args.no_snapshot else build_snapshot(out, _pyodide_version(), runtime_hash)
+    if snapshot is None:
+        (out / "vendor" / "pyodide" / TRIMMED_STDLIB).unlink(missing_ok=True)
+    snapshot_hash = snapshot.snapshot if snapshot else ""
+    boot_stdlib = f"{TRIMMED_STDLIB}?h={snapshot.stdlib}" if snapshot else "python_stdlib.zip"
     build_loader(
         out,
         {
@@ -286,6 +298,9 @@ def main(argv: list[str] | None = None) -> None:
             VERSION_TOKEN: version,
             RUNTIME_HASH_TOKEN: runtime_hash,
             SNAPSHOT_HASH_TOKEN: snapshot_hash,
+            BOOT_STDLIB_TOKEN: boot_stdlib,
+            SNAPSHOT_DELTA_TOKEN: str(snapshot.delta_bytes if snapshot else 0),
+            LOCK_INFO_TOKEN: json.dumps(lock_info),
         },
     )
     build_info = {

@@ -1,4 +1,5 @@
-"""Make the Pyodide memory snapshot the runtime worker boots from.
+"""Make the Pyodide memory snapshot the runtime worker boots from, and the trimmed standard library
+it boots with.
 
 A snapshot is Pyodide's memory right after start-up, with the standard-library modules the runtime
 imports already imported. Booting from it skips most of Pyodide's start-up (measured on 2 cores:
@@ -6,21 +7,37 @@ imports already imported. Booting from it skips most of Pyodide's start-up (meas
 serve it, and stored gzipped (31 MB -> 6 MB): the worker inflates it with DecompressionStream, so
 any static host can serve it without compression settings.
 
+A runtime restored from the snapshot imports nearly nothing more from the standard library: the
+modules it needs are already in memory. So it boots with ``python_stdlib_trimmed.zip`` (what
+:data:`KEPT_STDLIB` names, stored uncompressed so that Brotli compresses it as a whole) instead of
+Pyodide's 2.5 MB ``python_stdlib.zip``; an import of anything else fetches the full zip then
+(``porch_runtime.stdlib``). The snapshot is made with that trimmed zip in place and with
+``zipimport``'s caches emptied, so it remembers no directory of either zip.
+
+Before the snapshot is taken, the memory Python and the C allocator have freed is zeroed
+(:data:`SCRUB_FREED_MEMORY`): freed chunks keep old bytes (zip data, source text, compiler
+garbage) that Brotli would otherwise have to carry.
+
 ``loadPyodide({_makeSnapshot})`` / ``_loadSnapshot`` are private Pyodide APIs: the snapshot is
-keyed to the pinned Pyodide version and to :data:`PRELOADED`, rebuilt when either changes, and the
-worker falls back to a plain boot whenever it is missing or fails to load.
+keyed to the pinned Pyodide version, :data:`PRELOADED`, the runtime zip, the trimmed standard
+library and the way it is made; it is rebuilt when any changes, and the worker falls back to a
+plain boot (with the full standard library) whenever it is missing or fails to load.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import gzip
 import hashlib
 import http.server
+import io
 import json
 import os
 import shutil
 import threading
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 #: Modules imported once, before the snapshot is taken: the standard-library ones the runtime
@@ -40,7 +57,35 @@ PRELOADED = (
     "porch_protocol",
     "porch_runtime.bridge",
     "porch_runtime.core",
+    "porch_runtime.stdlib",
 )
+#: What the trimmed standard library holds: modules a restored runtime may import that the snapshot
+#: has not imported already. Tracing the imports from the zip while the e2e widget and host-API
+#: tests ran found none (``porch_runtime.browser`` imports only what the snapshot holds), so this
+#: is a margin: the codecs a ``bytes.decode`` may look up and Pyodide's own lazily imported helpers.
+#: Anything else still imports, at the price of fetching the full zip (``porch_runtime.stdlib``);
+#: ``tests/e2e/test_boot.py`` checks that a chat never needs it.
+KEPT_STDLIB = (
+    "encodings.ascii",
+    "encodings.charmap",
+    "encodings.cp1252",
+    "encodings.idna",
+    "encodings.latin_1",
+    "encodings.punycode",
+    "encodings.raw_unicode_escape",
+    "encodings.unicode_escape",
+    "encodings.utf_16",
+    "encodings.utf_16_be",
+    "encodings.utf_16_le",
+    "encodings.utf_32",
+    "encodings.utf_8_sig",
+    "stringprep",
+    "pyodide.ffi.wrappers",
+    "pyodide.http",
+    "pyodide.http._exceptions",
+    "pyodide.http._pyfetch",
+)
+TRIMMED_STDLIB = "python_stdlib_trimmed.zip"
 #: Where the worker unpacks ``porch_runtime.zip``; the snapshot's imported packages remember
 #: this path, so the worker must use the same one.
 RUNTIME_DIR = "/porch"
@@ -52,14 +97,63 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-MAKE_SNAPSHOT = """async ([indexURL, runtimeURL]) => {
+#: Zero what is free in the wasm memory: every chunk the C allocator hands out below the heap's
+#: current top (allocated in descending sizes, a size given up once an allocation reaches past that
+#: top: the allocator has nothing of that size left below it), the memory above the top, and the
+#: unused part of the stack; then free the chunks again. Python has let go of everything it could
+#: first (``gc.collect``, the caches of ``linecache`` and the importers). The sizes stay under half
+#: of the memory above the top, so the memory never grows (the snapshot is all of it). Runs while
+#: no wasm code does: nothing lives in what it zeroes.
+SCRUB_FREED_MEMORY = """(M) => {
+  const top = M._sbrk(0), length = M.HEAPU8.length;
+  const taken = [];
+  let size = 16;
+  while (size * 4 <= length - top) size *= 2;
+  for (; size >= 16; size >>>= 1) {
+    for (;;) {
+      const pointer = M._malloc(size);
+      if (!pointer) break;
+      taken.push(pointer);
+      M.HEAPU8.fill(0, pointer, pointer + size);
+      if (pointer + size > top) break;
+    }
+  }
+  taken.forEach((pointer) => M._free(pointer));
+  M.HEAPU8.fill(0, M._sbrk(0), length);
+  M.HEAPU8.fill(0, M._emscripten_stack_get_end(), M._emscripten_stack_get_current() - 64);
+  if (M.HEAPU8.length !== length) throw new Error("the memory grew while it was being scrubbed");
+  console.log("scrubbed", taken.length, "chunks; top", top, "->", M._sbrk(0), "of", length);
+}"""
+MAKE_SNAPSHOT = (
+    """async ([indexURL, runtimeURL, stdlibURL]) => {
   const code = `
     import { loadPyodide } from "${indexURL}pyodide.mjs";
-    const py = await loadPyodide({ indexURL: "${indexURL}", _makeSnapshot: true });
-    const runtime = await (await fetch("${runtimeURL}")).arrayBuffer();
+    /* -OO: no docstrings or asserts in what the snapshot imports (the restored interpreter keeps
+     * the flag); 0.2 MB less Brotli. */
+    const py = await loadPyodide({
+      indexURL: "${indexURL}", _makeSnapshot: true, env: { PYTHONOPTIMIZE: "2" },
+    });
+    const get = async (url) => {
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(url + ": HTTP " + response.status);
+      return new Uint8Array(await response.arrayBuffer());
+    };
+    const runtime = await get("${runtimeURL}");
     py.unpackArchive(runtime, "zip", { extractDir: "__RUNTIME_DIR__" });
     py.runPython("import sys; sys.path.insert(0, '__RUNTIME_DIR__')");
     py.runPython(${JSON.stringify("import " + __PRELOADED__)});
+    /* The standard library the snapshot will be restored with replaces the full one; zipimport
+     * forgets both zips' directories, so it reads the one it finds after the restore. */
+    const stdlib = await get("${stdlibURL}");
+    py.FS.writeFile(py.runPython("import porch_runtime.stdlib as s; s.STDLIB_ZIP"), stdlib);
+    py.runPython(\\`
+import gc, linecache, sys, zipimport
+zipimport._zip_directory_cache.clear()
+sys.path_importer_cache.clear()
+linecache.clearcache()
+gc.collect()
+\\`);
+    (__SCRUB__)(py._module);
     const snapshot = py.makeMemorySnapshot();
     const gzip = await new Response(new Blob([snapshot]).stream()
       .pipeThrough(new CompressionStream("gzip"))).arrayBuffer();
@@ -75,9 +169,78 @@ MAKE_SNAPSHOT = """async ([indexURL, runtimeURL]) => {
     text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
   }
   return btoa(text);
-}""".replace("__PRELOADED__", json.dumps(", ".join(PRELOADED))).replace(
-    "__RUNTIME_DIR__", RUNTIME_DIR
+}""".replace("__PRELOADED__", json.dumps(", ".join(PRELOADED)))
+    .replace("__RUNTIME_DIR__", RUNTIME_DIR)
+    .replace("__SCRUB__", SCRUB_FREED_MEMORY)
 )
+
+
+def wasm_data_image(wasm: bytes) -> bytes:
+    """The wasm memory's first bytes right after instantiation: the module's active data segments
+    at their offsets (Pyodide's are all at constant offsets), zeros between them."""
+    segments: list[tuple[int, int, int]] = []
+    at = 8
+    while at < len(wasm):
+        section = wasm[at]
+        size, at = _leb128(wasm, at + 1)
+        end = at + size
+        if section == 11:  # the data section
+            count, at = _leb128(wasm, at)
+            for _ in range(count):
+                flags, at = _leb128(wasm, at)
+                if flags == 1:  # passive: not in memory until memory.init
+                    length, at = _leb128(wasm, at)
+                    at += length
+                    continue
+                if flags == 2:
+                    _, at = _leb128(wasm, at)
+                if wasm[at] != 0x41:  # i32.const
+                    raise ValueError(f"a data segment at a non-constant offset (opcode {wasm[at]})")
+                offset, at = _leb128(wasm, at + 1, signed=True)
+                if wasm[at] != 0x0B:
+                    raise ValueError("a data segment offset that is not one i32.const")
+                length, at = _leb128(wasm, at + 1)
+                segments.append((offset, at, length))
+                at += length
+        at = end
+    image = bytearray(max((offset + length for offset, _, length in segments), default=0))
+    for offset, start, length in segments:
+        image[offset : offset + length] = wasm[start : start + length]
+    return bytes(image)
+
+
+def _leb128(data: bytes, at: int, *, signed: bool = False) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            if signed and byte & 0x40:
+                value -= 1 << shift
+            return value, at
+
+
+def delta_against_data(snapshot: bytes, image: bytes) -> bytes:
+    """The snapshot with its memory's first ``len(image)`` bytes XORed with ``image``. Those bytes
+    are mostly the wasm's data segments, unchanged since instantiation, which the browser has
+    already downloaded with the wasm: XORed, they are zeros (1 MB less Brotli). Its own inverse;
+    the worker applies it to the snapshot with the instantiated memory (loader/worker.js)."""
+    heap = int.from_bytes(snapshot[4:8], "little")  # Pyodide's header: where the memory starts
+    end = heap + len(image)
+    mixed = int.from_bytes(snapshot[heap:end], "little") ^ int.from_bytes(image, "little")
+    return snapshot[:heap] + mixed.to_bytes(len(image), "little") + snapshot[end:]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the build made: short hashes for cache-busting URLs, and how many bytes of the
+    snapshot's memory are a delta against the wasm's data (:func:`delta_against_data`)."""
+
+    snapshot: str
+    stdlib: str
+    delta_bytes: int
 
 
 def chromium() -> str | None:
@@ -87,25 +250,66 @@ def chromium() -> str | None:
     return shutil.which("chromium")
 
 
-def build_snapshot(out: Path, pyodide_version: str, runtime_hash: str) -> str:
-    """Write ``vendor/pyodide/snapshot.bin.gz`` under ``out`` if it is missing or stale (another
-    Pyodide, other preloaded modules, another runtime zip); return a short hash of it for
-    cache-busting, or ``""`` when no snapshot could be made (the worker then boots without one)."""
+def trimmed_stdlib(full: bytes, modules: tuple[str, ...] = KEPT_STDLIB) -> bytes:
+    """The entries of the full standard-library zip that ``modules`` need (each module's file,
+    its packages' ``__init__.py``), stored uncompressed, sorted, with fixed timestamps: the same
+    input always gives the same bytes."""
+    with zipfile.ZipFile(io.BytesIO(full)) as source:
+        names = set(source.namelist())
+        wanted: set[str] = set()
+        for module in modules:
+            parts = module.split(".")
+            for depth in range(1, len(parts)):
+                wanted.add("/".join(parts[:depth]) + "/__init__.py")
+            path = "/".join(parts)
+            found = [n for n in (path + ".py", path + "/__init__.py") if n in names]
+            if not found:
+                raise ValueError(f"{module} is not in the standard library zip")
+            wanted.update(found)
+        missing = sorted(wanted - names)
+        if missing:
+            raise ValueError(f"not in the standard library zip: {missing}")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for name in sorted(wanted):
+                info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+                archive.writestr(info, source.read(name))
+    return buffer.getvalue()
+
+
+def build_snapshot(out: Path, pyodide_version: str, runtime_hash: str) -> Snapshot | None:
+    """Write ``vendor/pyodide/python_stdlib_trimmed.zip`` and ``snapshot.bin.gz`` under ``out``
+    if they are missing or stale (another Pyodide, other preloaded modules, another runtime zip,
+    another trimmed standard library, another way of making them); return their short hashes, or
+    ``None`` when no snapshot could be made (the worker then boots without one)."""
     folder = out / "vendor" / "pyodide"
     target, meta_path = folder / "snapshot.bin.gz", folder / "snapshot.json"
-    key = {"pyodide": pyodide_version, "preloaded": list(PRELOADED), "runtime": runtime_hash}
+    stdlib = trimmed_stdlib((folder / "python_stdlib.zip").read_bytes())
+    stdlib_hash = hashlib.sha256(stdlib).hexdigest()[:16]
+    stdlib_path = folder / TRIMMED_STDLIB
+    if not (stdlib_path.exists() and stdlib_path.read_bytes() == stdlib):
+        stdlib_path.write_bytes(stdlib)
+    key = {
+        "pyodide": pyodide_version,
+        "preloaded": list(PRELOADED),
+        "runtime": runtime_hash,
+        "stdlib": stdlib_hash,
+        "recipe": hashlib.sha256(MAKE_SNAPSHOT.encode()).hexdigest()[:16],
+        "delta": "xor-wasm-data",
+    }
     if (
         target.exists()
         and meta_path.exists()
         and json.loads(meta_path.read_text()).get("key") == key
     ):
-        return str(json.loads(meta_path.read_text())["hash"])
+        meta = json.loads(meta_path.read_text())
+        return Snapshot(str(meta["hash"]), stdlib_hash, int(meta["delta_bytes"]))
     try:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
     except ImportError:
         print("no Playwright: skipping the Pyodide snapshot (the runtime boots without one)")
-        return ""
+        return None
     handler = functools.partial(_QuietHandler, directory=str(out))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -119,20 +323,26 @@ def build_snapshot(out: Path, pyodide_version: str, runtime_hash: str) -> str:
             page.goto(f"{origin}/widget/build.json")
             encoded = page.evaluate(
                 MAKE_SNAPSHOT,
-                [f"{origin}/vendor/pyodide/", f"{origin}/widget/porch_runtime.zip"],
+                [
+                    f"{origin}/vendor/pyodide/",
+                    f"{origin}/widget/porch_runtime.zip",
+                    f"{origin}/vendor/pyodide/{TRIMMED_STDLIB}",
+                ],
             )
             browser.close()
     except PlaywrightError as exc:
         print(f"no usable Chromium ({exc.message.splitlines()[0]}): skipping the Pyodide snapshot")
-        return ""
+        return None
     finally:
         server.shutdown()
-    data = base64.b64decode(encoded)
+    image = wasm_data_image((folder / "pyodide.asm.wasm").read_bytes())
+    data = gzip.compress(delta_against_data(gzip.decompress(base64.b64decode(encoded)), image), 6)
     target.write_bytes(data)
     digest = hashlib.sha256(data).hexdigest()[:16]
-    meta_path.write_text(json.dumps({"key": key, "hash": digest, "bytes": len(data)}, indent=1))
+    meta = {"key": key, "hash": digest, "bytes": len(data), "delta_bytes": len(image)}
+    meta_path.write_text(json.dumps(meta, indent=1))
     print(f"made the Pyodide snapshot: {len(data) / 1e6:.1f} MB gzipped")
-    return digest
+    return Snapshot(digest, stdlib_hash, len(image))
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
