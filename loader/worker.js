@@ -155,6 +155,8 @@ async function boot() {
 /* Fetched while Pyodide boots, not after. */
 const runtimeArchive = fetch(new URL("porch_runtime.zip?h=__PORCH_RUNTIME_HASH__", import.meta.url));
 const pyodide = await boot();
+/* For diagnostics (the devtools console of this worker, the e2e tests): the interpreter. */
+self.pyodide = pyodide;
 const archive = await runtimeArchive;
 if (!archive.ok) throw new Error("porch_runtime.zip: HTTP " + archive.status);
 /* The same folder as in the snapshot (build_snapshot.RUNTIME_DIR), whose packages are already

@@ -1,12 +1,19 @@
 """How the runtime boots: from the build's Pyodide memory snapshot (sent Brotli-encoded by the
-server, or gzipped from a plain static host), from the copy kept in Cache Storage on a repeat
-visit, or without a snapshot when it fails."""
+server, or gzipped from a plain static host) with the trimmed standard library, from the copy kept
+in Cache Storage on a repeat visit, or without a snapshot when it fails; and how an import the
+trimmed standard library lacks still works."""
 
 from __future__ import annotations
 
-from playwright.sync_api import ConsoleMessage, Page, Route
+import zipfile
 
-from conftest import EVENT_RECORDER, PorchServer, open_chat
+from playwright.sync_api import ConsoleMessage, Page, Request, Route
+
+from conftest import EVENT_RECORDER, ROOT, AgentClient, PorchServer, open_chat
+from porch_protocol import SendMessage
+from widget_support import open_visitor, start_conversation
+
+PYODIDE = ROOT / "public" / "vendor" / "pyodide"
 
 
 def _runtime_logs(page: Page) -> list[str]:
@@ -37,11 +44,15 @@ def test_the_runtime_boots_from_the_brotli_snapshot_then_from_cache_storage(
         ),
     )
     logs = _runtime_logs(recorded_page)
+    pyodide_files = _pyodide_requests(recorded_page)
     recorded_page.goto(f"{porch_server.url}/demo/")
     open_chat(recorded_page)
     assert [b.split(" in ")[0] for b in _snapshot_boots(logs)] == [
         "[porch runtime] Pyodide booted from the snapshot (http)"
     ]
+    # The trimmed standard library, not the full one; no lock file (the worker passes its own).
+    assert any("/python_stdlib_trimmed.zip?h=" in url for url in pyodide_files), pyodide_files
+    assert not [u for u in pyodide_files if "/python_stdlib.zip" in u or "lock.json" in u]
     # The launcher's prefetch on hover and the worker's own request: both Brotli-encoded.
     assert encodings and set(encodings) == {"br"}
     # The inflated snapshot is kept after the boot: wait for that, not for a fixed time.
@@ -88,3 +99,49 @@ def test_a_broken_snapshot_falls_back_to_a_plain_boot(
     open_chat(recorded_page)
     assert any("snapshot boot failed" in line for line in logs), logs
     assert any(line.startswith("[porch runtime] Pyodide booted in") for line in logs), logs
+
+
+def _pyodide_requests(page: Page) -> list[str]:
+    urls: list[str] = []
+
+    def keep(request: Request) -> None:
+        if "/vendor/pyodide/" in request.url:
+            urls.append(request.url)
+
+    page.on("request", keep)
+    return urls
+
+
+def test_a_chat_needs_only_the_trimmed_stdlib_and_other_imports_fetch_the_full_one(
+    page: Page, porch_server: PorchServer, agent: AgentClient
+) -> None:
+    pyodide_files = _pyodide_requests(page)
+    panel = open_visitor(page, porch_server)
+    first = start_conversation(panel, agent, "Is the standard library enough?")
+    agent.send(
+        SendMessage(
+            client_id="stdlib-1", text="It is.", conversation_id=first.message.conversation_id
+        )
+    )
+    panel.wait_for_message("It is.", author="agent")
+    assert not [url for url in pyodide_files if "/python_stdlib.zip" in url]
+
+    # A module the trimmed zip lacks (and the snapshot never imported) still imports: the full
+    # standard library is fetched then, once.
+    with zipfile.ZipFile(PYODIDE / "python_stdlib_trimmed.zip") as trimmed:
+        assert not [name for name in trimmed.namelist() if name.startswith("difflib")]
+    worker = next(w for w in page.workers if "/widget/worker.js" in w.url)
+    ratio = worker.evaluate(
+        """() => self.pyodide.runPython(
+             "import difflib, sys\\n"
+             + "assert 'difflib' in sys.modules\\n"
+             + "difflib.SequenceMatcher(None, 'porch', 'perch').ratio()")"""
+    )
+    assert ratio == 0.8
+    assert [url for url in pyodide_files if "/python_stdlib.zip" in url] == [
+        f"{porch_server.url}/vendor/pyodide/python_stdlib.zip"
+    ]
+    assert worker.evaluate(
+        "() => self.pyodide.runPython('import colorsys; colorsys.__file__')"
+    ) == ("/lib/python_stdlib_full.zip/colorsys.py")
+    assert len([url for url in pyodide_files if "/python_stdlib.zip" in url]) == 1

@@ -11,7 +11,13 @@ from playwright.sync_api import Page, Request
 from conftest import LAUNCHER, ROOT, PorchServer, wait_for_event
 
 PYODIDE = ROOT / "public" / "vendor" / "pyodide"
-PREFETCHED = ("pyodide.asm.wasm", "python_stdlib.zip", "pyodide.asm.mjs", "snapshot.bin?h=")
+#: What the worker fetches for a snapshot boot: the trimmed standard library, not the full one.
+PREFETCHED = (
+    "pyodide.asm.wasm",
+    "python_stdlib_trimmed.zip?h=",
+    "pyodide.asm.mjs",
+    "snapshot.bin?h=",
+)
 
 
 def _is_prefetch(request: Request) -> bool:
@@ -51,6 +57,7 @@ def test_a_pointer_on_the_launcher_prefetches_the_runtime(
     prefetched = [r for r in requested if "/vendor/pyodide/" in r.url]
     for name in PREFETCHED:
         assert any(name in r.url for r in prefetched), (name, [r.url for r in prefetched])
+    assert not [r for r in prefetched if "/python_stdlib.zip" in r.url or "lock.json" in r.url]
     # The browser's own prefetch (<link rel=prefetch>), not a fetch() through page script.
     assert all(_is_prefetch(r) for r in prefetched)
     assert {r.frame.url.split("?")[0] for r in prefetched} == {
