@@ -49,14 +49,16 @@ async function fetchSnapshot(cache) {
   return { bytes: new Uint8Array(await new Response(inflated).arrayBuffer()), source: "http.gz" };
 }
 
-/* After a successful boot, so it never delays one; older builds' snapshots are dropped. `body` is
- * the snapshot as served (its delta not undone). */
-async function keepSnapshot(cache, body) {
+/* After a successful boot, so it never delays one; older builds' snapshots are dropped. Kept as
+ * served: `delta` is what undoDelta overwrote. */
+async function keepSnapshot(cache, bytes, delta) {
   try {
     for (const request of await cache.keys()) {
       if (request.url !== snapshotKey) await cache.delete(request);
     }
-    await cache.put(snapshotKey, new Response(body));
+    const heap = snapshotHeapStart(bytes);
+    const served = [bytes.subarray(0, heap), delta, bytes.subarray(heap + delta.length)];
+    await cache.put(snapshotKey, new Response(new Blob(served)));
     log("kept the snapshot for the next visit");
   } catch (err) {
     log("could not keep the snapshot for the next visit (" + err + ")");
@@ -66,7 +68,7 @@ async function keepSnapshot(cache, body) {
 /* The snapshot's memory starts with a delta: its first SNAPSHOT_DELTA_BYTES are XORed with the
  * wasm's data segments (build_snapshot.delta_against_data), which are in the memory right after
  * the wasm is instantiated. XORed again with that memory, in place, before Pyodide restores the
- * snapshot; returns the snapshot as served, for Cache Storage. */
+ * snapshot; returns the delta as served, for Cache Storage. */
 function snapshotHeapStart(bytes) {
   const heap = bytes.length >= 8 ? new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(4, true) : 0;
   /* Checked before the wasm is instantiated: a throw in Pyodide's instantiation callback would
@@ -86,7 +88,7 @@ function undoDelta(bytes, memory) {
   for (let i = 0; i < words; i++) target[i] ^= source[i];
   const tail = new Uint8Array(memory);
   for (let i = words * 4; i < SNAPSHOT_DELTA_BYTES; i++) bytes[heap + i] ^= tail[i];
-  return new Blob([bytes.subarray(0, heap), delta, bytes.subarray(heap + delta.length)]);
+  return delta;
 }
 
 /* Pyodide's module factory (loadPyodide's createPyodideModule option), wrapped to reach the
@@ -98,7 +100,9 @@ function restoringFactory(factory, fetching) {
     const instantiate = settings.instantiateWasm;
     settings.instantiateWasm = (imports, done) => instantiate(imports, (instance, module) => {
       const memory = instance.exports.memory || imports.env.memory;
-      snapshot.served = undoDelta(snapshot.bytes, memory.buffer);
+      const undoing = performance.now();
+      snapshot.delta = undoDelta(snapshot.bytes, memory.buffer);
+      snapshot.undoMs = performance.now() - undoing;
       done(instance, module);
     });
     return (await factory)(settings);
@@ -135,12 +139,12 @@ async function boot() {
         _loadSnapshot: snapshot.then((s) => s.bytes),
         createPyodideModule: restoringFactory(factory, snapshot),
       });
-      const { served, source } = await snapshot;
+      const { bytes, delta, source, undoMs } = await snapshot;
       log("Pyodide booted from the snapshot (" + source + ") in " +
         Math.round(performance.now() - started) + " ms, the snapshot fetched at " +
-        Math.round(fetched - started) + " ms");
+        Math.round(fetched - started) + " ms, its delta undone in " + Math.round(undoMs) + " ms");
       pyodide.pyimport("porch_runtime.stdlib").install((path) => mountFullStdlib(pyodide, path));
-      if (cache && source !== "cache") keepSnapshot(cache, served);
+      if (cache && source !== "cache") keepSnapshot(cache, bytes, delta);
       return pyodide;
     } catch (err) {
       log("snapshot boot failed (" + err + "); booting without it");
