@@ -14,8 +14,9 @@ const fullStdlibURL = new URL("python_stdlib.zip", indexURL).href;
 /* The runtime loads no package: a lock with none (and the served lock's info, whose ABI version
  * Pyodide checks) saves fetching pyodide-lock.json. */
 const lockFileContents = { info: __PORCH_PYODIDE_LOCK_INFO__, packages: {} };
-/* The inflated snapshot, kept in the widget origin's Cache Storage: a repeat visit skips the
- * download and the inflate (31.5 MB). One entry: a new build's hash replaces the old one. */
+/* The inflated snapshot (packed: 16 of its 31.5 MB), kept in the widget origin's Cache Storage: a
+ * repeat visit skips the download and the inflate. One entry: a new build's hash replaces the old
+ * one. */
 const SNAPSHOT_CACHE = "porch-snapshot";
 const snapshotKey = new URL("snapshot.bin?h=" + SNAPSHOT_HASH, indexURL).href;
 const early = [];
@@ -35,60 +36,73 @@ async function openSnapshotCache() {
   }
 }
 
-/* The snapshot's bytes and where they came from. Porch's server
- * sends `snapshot.bin` Brotli- or gzip-encoded (the browser inflates it natively); a plain static
- * host has only `snapshot.bin.gz`, which is inflated here with DecompressionStream. */
+/* The snapshot as served and where it came from. Porch's server sends `snapshot.bin` Brotli- or
+ * gzip-encoded (the browser inflates it natively); a plain static host has only `snapshot.bin.gz`,
+ * which is inflated here with DecompressionStream. */
 async function fetchSnapshot(cache) {
   const cached = cache && (await cache.match(snapshotKey));
-  if (cached) return { bytes: new Uint8Array(await cached.arrayBuffer()), source: "cache" };
+  if (cached) return { served: new Uint8Array(await cached.arrayBuffer()), source: "cache" };
   const encoded = await fetch(snapshotKey);
-  if (encoded.ok) return { bytes: new Uint8Array(await encoded.arrayBuffer()), source: "http" };
+  if (encoded.ok) return { served: new Uint8Array(await encoded.arrayBuffer()), source: "http" };
   const gzipped = await fetch(new URL("snapshot.bin.gz?h=" + SNAPSHOT_HASH, indexURL));
   if (!gzipped.ok) throw new Error("HTTP " + gzipped.status);
   const inflated = gzipped.body.pipeThrough(new DecompressionStream("gzip"));
-  return { bytes: new Uint8Array(await new Response(inflated).arrayBuffer()), source: "http.gz" };
+  return { served: new Uint8Array(await new Response(inflated).arrayBuffer()), source: "http.gz" };
 }
 
 /* After a successful boot, so it never delays one; older builds' snapshots are dropped. Kept as
- * served: `delta` is what undoDelta overwrote. */
-async function keepSnapshot(cache, bytes, delta) {
+ * served (packed, the delta not undone). */
+async function keepSnapshot(cache, served) {
   try {
     for (const request of await cache.keys()) {
       if (request.url !== snapshotKey) await cache.delete(request);
     }
-    const heap = snapshotHeapStart(bytes);
-    const served = [bytes.subarray(0, heap), delta, bytes.subarray(heap + delta.length)];
-    await cache.put(snapshotKey, new Response(new Blob(served)));
+    await cache.put(snapshotKey, new Response(served));
     log("kept the snapshot for the next visit");
   } catch (err) {
     log("could not keep the snapshot for the next visit (" + err + ")");
   }
 }
 
-/* The snapshot's memory starts with a delta: its first SNAPSHOT_DELTA_BYTES are XORed with the
- * wasm's data segments (build_snapshot.delta_against_data), which are in the memory right after
- * the wasm is instantiated. XORed again with that memory, in place, before Pyodide restores the
- * snapshot; returns the delta as served, for Cache Storage. */
-function snapshotHeapStart(bytes) {
-  const heap = bytes.length >= 8 ? new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(4, true) : 0;
-  /* Checked before the wasm is instantiated: a throw in Pyodide's instantiation callback would
-   * leave loadPyodide pending forever instead of falling back. */
-  if (heap < 8 || heap % 4 || bytes.byteOffset % 4 || heap + SNAPSHOT_DELTA_BYTES > bytes.length) {
+/* The snapshot as Pyodide takes it, from the build's packed form
+ * (build_snapshot.without_zero_pages): "PRCH", the length of Pyodide's header, the memory's
+ * length, one byte per 64 KiB page of memory (1: kept), the header, the kept pages. The pages it
+ * dropped are zeros, as a new array's are. */
+const PAGE = 65536;
+function unpackSnapshot(packed) {
+  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
+  const valid = packed.length >= 12 && view.getUint32(0, true) === 0x48435250; /* "PRCH" */
+  const header = valid ? view.getUint32(4, true) : 0;
+  const length = valid ? view.getUint32(8, true) : 0;
+  const pages = length / PAGE;
+  let at = 12 + pages + header;
+  /* Checked here, before the wasm is instantiated: a throw in Pyodide's instantiation callback
+   * (undoDelta) would leave loadPyodide pending forever instead of falling back. */
+  if (!valid || header < 8 || header % 4 || !Number.isInteger(pages) || at > packed.length ||
+      SNAPSHOT_DELTA_BYTES > length) {
     throw new Error("not a snapshot of this build");
   }
-  return heap;
+  const snapshot = new Uint8Array(header + length);
+  snapshot.set(packed.subarray(12 + pages, at));
+  for (let page = 0; page < pages; page++) {
+    if (!packed[12 + page]) continue;
+    if (at + PAGE > packed.length) throw new Error("not a snapshot of this build");
+    snapshot.set(packed.subarray(at, at + PAGE), header + page * PAGE);
+    at += PAGE;
+  }
+  return { bytes: snapshot, heap: header };
 }
 
-function undoDelta(bytes, memory) {
-  const heap = snapshotHeapStart(bytes);
-  const delta = bytes.slice(heap, heap + SNAPSHOT_DELTA_BYTES);
+/* The snapshot's memory starts with a delta: its first SNAPSHOT_DELTA_BYTES are XORed with the
+ * wasm's data segments (build_snapshot.delta_against_data), which are in the memory right after
+ * the wasm is instantiated. XORed again with that memory, in place, before Pyodide restores it. */
+function undoDelta({ bytes, heap }, memory) {
   const words = SNAPSHOT_DELTA_BYTES >>> 2;
-  const target = new Uint32Array(bytes.buffer, bytes.byteOffset + heap, words);
+  const target = new Uint32Array(bytes.buffer, heap, words);
   const source = new Uint32Array(memory, 0, words);
   for (let i = 0; i < words; i++) target[i] ^= source[i];
   const tail = new Uint8Array(memory);
   for (let i = words * 4; i < SNAPSHOT_DELTA_BYTES; i++) bytes[heap + i] ^= tail[i];
-  return delta;
 }
 
 /* Pyodide's module factory (loadPyodide's createPyodideModule option), wrapped to reach the
@@ -96,12 +110,11 @@ function undoDelta(bytes, memory) {
 function restoringFactory(factory, fetching) {
   return async (settings) => {
     const snapshot = await fetching; /* already there: Pyodide awaited it before this call */
-    snapshotHeapStart(snapshot.bytes);
     const instantiate = settings.instantiateWasm;
     settings.instantiateWasm = (imports, done) => instantiate(imports, (instance, module) => {
       const memory = instance.exports.memory || imports.env.memory;
-      const undoing = performance.now();
-      snapshot.delta = undoDelta(snapshot.bytes, memory.buffer);
+      const undoing = (snapshot.instantiated = performance.now());
+      undoDelta(snapshot.unpacked, memory.buffer);
       snapshot.undoMs = performance.now() - undoing;
       done(instance, module);
     });
@@ -132,19 +145,24 @@ async function boot() {
   if (SNAPSHOT_HASH) {
     try {
       let fetched = 0;
-      const snapshot = fetchSnapshot(cache).then((s) => ((fetched = performance.now()), s));
+      const snapshot = fetchSnapshot(cache).then((s) => {
+        fetched = performance.now();
+        return { ...s, unpacked: unpackSnapshot(s.served) };
+      });
       /* Pyodide fetches its own files first and awaits the snapshot only then. */
       const pyodide = await loadPyodide({
         indexURL, lockFileContents, stdLibURL: bootStdlibURL,
-        _loadSnapshot: snapshot.then((s) => s.bytes),
+        _loadSnapshot: snapshot.then((s) => s.unpacked.bytes),
         createPyodideModule: restoringFactory(factory, snapshot),
       });
-      const { bytes, delta, source, undoMs } = await snapshot;
+      const { served, source, instantiated, undoMs } = await snapshot;
       log("Pyodide booted from the snapshot (" + source + ") in " +
-        Math.round(performance.now() - started) + " ms, the snapshot fetched at " +
-        Math.round(fetched - started) + " ms, its delta undone in " + Math.round(undoMs) + " ms");
+        Math.round(performance.now() - started) + " ms: the snapshot fetched at " +
+        Math.round(fetched - started) + " ms, the wasm instantiated at " +
+        Math.round(instantiated - started) + " ms, the delta undone in " + Math.round(undoMs) +
+        " ms");
       pyodide.pyimport("porch_runtime.stdlib").install((path) => mountFullStdlib(pyodide, path));
-      if (cache && source !== "cache") keepSnapshot(cache, bytes, delta);
+      if (cache && source !== "cache") keepSnapshot(cache, served);
       return pyodide;
     } catch (err) {
       log("snapshot boot failed (" + err + "); booting without it");

@@ -12,7 +12,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools"))
 
-from build_snapshot import delta_against_data, trimmed_stdlib, wasm_data_image
+from build_snapshot import (
+    PAGE,
+    delta_against_data,
+    trimmed_stdlib,
+    wasm_data_image,
+    without_zero_pages,
+)
 
 
 def _full_stdlib() -> bytes:
@@ -100,3 +106,20 @@ def test_the_delta_zeroes_unchanged_data_leaves_the_header_and_is_its_own_invers
     assert delta[16:48] == bytes(5) + bytes([image[5]]) + bytes(26)
     assert delta[48:] == b"heap"
     assert delta_against_data(delta, image) == snapshot
+
+
+def test_zero_pages_are_dropped_and_listed() -> None:
+    header = b"MAGC" + (16).to_bytes(4, "little") + b"\xee" * 8
+    pages = [b"\1" * PAGE, bytes(PAGE), bytes(PAGE - 1) + b"\2", bytes(PAGE)]
+    packed = without_zero_pages(header + b"".join(pages))
+    assert packed[:4] == b"PRCH"
+    assert int.from_bytes(packed[4:8], "little") == 16
+    assert int.from_bytes(packed[8:12], "little") == 4 * PAGE
+    assert packed[12:16] == bytes([1, 0, 1, 0])
+    assert packed[16:32] == header
+    assert packed[32:] == pages[0] + pages[2]
+
+
+def test_a_memory_of_partial_pages_stops_the_build() -> None:
+    with pytest.raises(ValueError, match="whole number of wasm pages"):
+        without_zero_pages((8).to_bytes(4, "little") * 2 + bytes(100))
