@@ -4,8 +4,8 @@ it boots with.
 A snapshot is Pyodide's memory right after start-up, with the standard-library modules the runtime
 imports already imported. Booting from it skips most of Pyodide's start-up (measured on 2 cores:
 1.2-2.3 s instead of 5-7 s). It is made in headless Chromium by the very Pyodide files that will
-serve it, and stored gzipped (31 MB -> 6 MB): the worker inflates it with DecompressionStream, so
-any static host can serve it without compression settings.
+serve it, and stored gzipped (the Porch server sends a Brotli sibling instead; a plain static host
+the gzip file, which the worker inflates with DecompressionStream).
 
 A runtime restored from the snapshot imports nearly nothing more from the standard library: the
 modules it needs are already in memory. So it boots with ``python_stdlib_trimmed.zip`` (what
@@ -14,9 +14,12 @@ Pyodide's 2.5 MB ``python_stdlib.zip``; an import of anything else fetches the f
 (``porch_runtime.stdlib``). The snapshot is made with that trimmed zip in place and with
 ``zipimport``'s caches emptied, so it remembers no directory of either zip.
 
-Before the snapshot is taken, the memory Python and the C allocator have freed is zeroed
-(:data:`SCRUB_FREED_MEMORY`): freed chunks keep old bytes (zip data, source text, compiler
-garbage) that Brotli would otherwise have to carry.
+What is stored is made to compress (``snapshot.bin.br``: 4.12 MB before, 2.45 MB after): before
+the snapshot is taken, the memory Python and the C allocator have freed is zeroed
+(:data:`SCRUB_FREED_MEMORY`: freed chunks keep zip data, source text, compiler garbage) and the
+interpreter runs with ``-OO`` (no docstrings); its first bytes, mostly the wasm's data segments
+unchanged, are stored as a delta against them (:func:`delta_against_data`), and its all-zero pages
+are left out (:func:`without_zero_pages`). ``loader/worker.js`` undoes both.
 
 ``loadPyodide({_makeSnapshot})`` / ``_loadSnapshot`` are private Pyodide APIs: the snapshot is
 keyed to the pinned Pyodide version, :data:`PRELOADED`, the runtime zip, the trimmed standard
