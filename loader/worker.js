@@ -179,6 +179,9 @@ const runtimeArchive = fetch(new URL("porch_runtime.zip?h=__PORCH_RUNTIME_HASH__
 const pyodide = await boot();
 /* For diagnostics (the devtools console of this worker, the e2e tests): the interpreter. */
 self.pyodide = pyodide;
+/* The snapshot froze `random`'s state: without a new seed every visitor's runtime would draw the
+ * same numbers (its reconnect delays would all jitter alike). Seeded from crypto.getRandomValues. */
+pyodide.runPython("import random\nrandom.seed()");
 const archive = await runtimeArchive;
 if (!archive.ok) throw new Error("porch_runtime.zip: HTTP " + archive.status);
 /* The same folder as in the snapshot (build_snapshot.RUNTIME_DIR), whose packages are already

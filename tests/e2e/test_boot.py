@@ -71,6 +71,14 @@ def test_the_runtime_boots_from_the_brotli_snapshot_then_from_cache_storage(
         "[porch runtime] Pyodide booted from the snapshot (cache)"
     ]
     assert fetched == []
+    # Both runtimes came from one snapshot, yet `random` was seeded anew in each.
+    draws = [
+        next(w for w in p.workers if "/widget/worker.js" in w.url).evaluate(
+            "() => self.pyodide.runPython('import random; random.getrandbits(48)')"
+        )
+        for p in (recorded_page, again)
+    ]
+    assert draws[0] != draws[1], draws
 
 
 def test_a_plain_static_host_serves_the_gzipped_snapshot(
