@@ -93,7 +93,8 @@ function applyHostState(state) {
   }
   if (state.visibility && state.visibility !== visibility) {
     visibility = state.visibility;
-    if (visibility === "maximized") requestAnimationFrame(focusSurface);
+    /* Focus at once; a frame the host has only just shown may take it only from its next frame. */
+    if (visibility === "maximized" && !focusSurface()) requestAnimationFrame(focusSurface);
     reportShown();
   }
 }
@@ -321,6 +322,7 @@ function focusSurface() {
     : surface === "offline" ? $("offline-name")
     : surface === "offline_sent" ? $("offline-done") : input;
   if (target) target.focus();
+  return Boolean(target) && document.activeElement === target && document.hasFocus();
 }
 
 /* One labelled control per field, keeping what the visitor already typed (a language change

@@ -65,6 +65,7 @@ WIDGET_PAGES = ("launcher.html", "panel.html")
 #: A module's import of a sibling module, which bundle() inlines.
 SIBLING_IMPORT = re.compile(r'^import \{([^}]*)\} from "\./([\w-]+\.js)";\n', re.M)
 STYLESHEET_LINK = re.compile(r'<link rel="stylesheet" href="([\w-]+\.css)">')
+SCRIPT_SRC = re.compile(r'src="([\w-]+\.js)"')
 #: Only the launcher's strings of strings.js (its LAUNCHER_KEYS), with the same t(), as a module.
 LAUNCHER_STRINGS_JS = """
 const m = await import(process.argv[1]);
@@ -244,7 +245,9 @@ def bundle(entry: str, sources: dict[str, str]) -> str:
 
 def build_widget_pages(out: Path) -> None:
     """The widget's pages with their stylesheets inlined and comments dropped: a page is then
-    one request, painted as soon as it arrives (a linked stylesheet blocks the first paint)."""
+    one request, painted as soon as it arrives (a linked stylesheet blocks the first paint). Its
+    script's URL names the built script's content (``?h=``, cached as immutable), so a repeat
+    visit does not ask for it again."""
     loader = ROOT / "loader"
     for name in WIDGET_PAGES:
         page = (loader / name).read_text()
@@ -252,6 +255,9 @@ def build_widget_pages(out: Path) -> None:
         page = STYLESHEET_LINK.sub(
             lambda link: "<style>\n" + _strip_css_comments((loader / link[1]).read_text()) + "</style>",
             page,
+        )
+        page = SCRIPT_SRC.sub(
+            lambda src: f'src="{src[1]}?h={_sha256(out / "widget" / src[1])[:16]}"', page
         )
         _write_if_changed(out / "widget" / name, page.encode())
 
@@ -344,7 +350,6 @@ def main(argv: list[str] | None = None) -> None:
     snapshot_hash = (
         "" if args.no_snapshot else build_snapshot(out, _pyodide_version(), runtime_hash)
     )
-    build_widget_pages(out)
     build_loader(
         out,
         {
@@ -354,6 +359,7 @@ def main(argv: list[str] | None = None) -> None:
             SNAPSHOT_HASH_TOKEN: snapshot_hash,
         },
     )
+    build_widget_pages(out)
     build_info = {
         "version": version,
         "python": python,
