@@ -157,8 +157,21 @@ function renderMessage(key, message) {
   renderBody(li, message);
   renderMeta(li);
   place(li);
-  if (visibility === "maximized") li.scrollIntoView({ block: "end" });
+  if (visibility === "maximized") scrollIntoViewSoon(li);
   queueMicrotask(reportShown);
+}
+
+/* Scrolling lays the panel out: once per frame for the last message rendered, not once per
+ * message (a page on the widget's own site shares its main thread with this one). */
+let scrollTarget = null;
+function scrollIntoViewSoon(li) {
+  if (!scrollTarget) {
+    requestAnimationFrame(() => {
+      if (scrollTarget.isConnected) scrollTarget.scrollIntoView({ block: "end" });
+      scrollTarget = null;
+    });
+  }
+  scrollTarget = li;
 }
 
 /* The bubble: system events worded in the visitor's language, text with its links, a file. */

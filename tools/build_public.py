@@ -71,7 +71,8 @@ LAUNCHER_STRINGS_JS = """
 const m = await import(process.argv[1]);
 const table = Object.fromEntries(Object.entries(m.STRINGS).map(([locale, strings]) =>
   [locale, Object.fromEntries(m.LAUNCHER_KEYS.map((key) => [key, strings[key]]))]));
-process.stdout.write("export const STRINGS = " + JSON.stringify(table) + ";\\nexport " + m.t + "\\n");
+process.stdout.write(
+  "export const STRINGS = " + JSON.stringify(table) + ";\\nexport " + m.t + "\\n");
 """
 SERVER_URL_TOKEN = "__PORCH_SERVER_URL__"
 VERSION_TOKEN = "__PORCH_VERSION__"
@@ -207,7 +208,13 @@ def build_loader(out: Path, tokens: dict[str, str]) -> None:
     loader = ROOT / "loader"
     sources = {path.name: path.read_text() for path in loader.glob("*.js")}
     launcher_strings = subprocess.run(
-        ["node", "--input-type=module", "-e", LAUNCHER_STRINGS_JS, (loader / "strings.js").as_uri()],
+        [
+            "node",
+            "--input-type=module",
+            "-e",
+            LAUNCHER_STRINGS_JS,
+            (loader / "strings.js").as_uri(),
+        ],
         capture_output=True,
         check=True,
         text=True,
@@ -239,7 +246,9 @@ def bundle(entry: str, sources: dict[str, str]) -> str:
 
     visit(entry)
     parts = [SIBLING_IMPORT.sub("", sources[name]) for name in order]
-    inlined = [re.sub(r"^export (?=const |let |function |class )", "", p, flags=re.M) for p in parts[:-1]]
+    inlined = [
+        re.sub(r"^export (?=const |let |function |class )", "", p, flags=re.M) for p in parts[:-1]
+    ]
     return "\n".join([*inlined, parts[-1]])
 
 
@@ -253,7 +262,9 @@ def build_widget_pages(out: Path) -> None:
         page = (loader / name).read_text()
         page = re.sub(r"\s*<!--.*?-->", "", page, flags=re.S)
         page = STYLESHEET_LINK.sub(
-            lambda link: "<style>\n" + _strip_css_comments((loader / link[1]).read_text()) + "</style>",
+            lambda link: (
+                "<style>\n" + _strip_css_comments((loader / link[1]).read_text()) + "</style>"
+            ),
             page,
         )
         page = SCRIPT_SRC.sub(
