@@ -46,11 +46,8 @@ PROBE = """
   } else if (path.endsWith("/widget/panel.html")) {
     const poll = () => {
       const el = document.activeElement;
-      if (!probe.focusedAt && el && el.id === "composer-text") probe.focusedAt = now();
-      /* The binding can reach a frame after its first frames: report once it is there. */
-      if (probe.focusedAt && typeof window.__benchEvent === "function") {
-        window.__benchEvent("panel_focused", probe.focusedAt);
-      } else requestAnimationFrame(poll);
+      if (el && el.id === "composer-text") window.__benchEvent("panel_focused", now());
+      else requestAnimationFrame(poll);
     };
     requestAnimationFrame(poll);
     addEventListener("input", (event) => { probe.typed = event.target.value; }, true);
