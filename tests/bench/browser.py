@@ -16,17 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Frame, Page, Request
 from playwright.sync_api import Error as PlaywrightError
 
 from conftest import ROOT, PorchServer, serve_directory
 
 #: Installed in every frame before its scripts. The top frame counts long tasks and layout
-#: shifts; the launcher notes when it is first painted and when it is pressed; the panel reports
-#: its first animation frame with the composer focused, and what is typed there. The panel's probe
-#: is this small script and a binding call, not a Playwright wait in the frame: on one site the
-#: panel shares the host's main thread, whose script time is measured meanwhile (Playwright's
-#: injected scripts cost it 10-30 ms there).
+#: shifts; the launcher notes when it is first painted and when it is pressed.
 PROBE = """
 (() => {
   const now = () => performance.timeOrigin + performance.now();
@@ -43,14 +39,6 @@ PROBE = """
     document.addEventListener("DOMContentLoaded", () =>
       requestAnimationFrame(() => requestAnimationFrame(() => { probe.visibleAt = now(); })));
     addEventListener("pointerdown", () => { probe.pressedAt = probe.pressedAt || now(); }, true);
-  } else if (path.endsWith("/widget/panel.html")) {
-    const poll = () => {
-      const el = document.activeElement;
-      if (el && el.id === "composer-text") window.__benchEvent("panel_focused", now());
-      else requestAnimationFrame(poll);
-    };
-    requestAnimationFrame(poll);
-    addEventListener("input", (event) => { probe.typed = event.target.value; }, true);
   }
 })();
 """
@@ -160,6 +148,17 @@ class Visit:
             self.page.wait_for_timeout(10)  # lets the binding's calls in; runs nothing in the page
         return self.events[name]
 
+    def panel_frame(self, timeout: float = 60) -> Frame:
+        """The panel's frame once it has navigated, looked up from here: waiting with a selector
+        would run script in the host page."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for frame in self.page.frames:
+                if "/widget/panel.html" in frame.url:
+                    return frame
+            self.page.wait_for_timeout(5)
+        raise TimeoutError(f"no panel frame in {timeout} s")
+
     def porch_bytes(self, since: float = 0, until: float = float("inf")) -> dict[str, float]:
         """Encoded bytes and count of Porch's requests finished in [since, until]."""
         total = requests = pyodide = 0
@@ -232,13 +231,19 @@ def visit(
         v.page.wait_for_timeout(dwell_ms)  # a visitor's pointer resting before the click
     v.page.mouse.down()
     v.page.mouse.up()
-    # The panel's probe polls every animation frame: the first frame with the composer focused
-    # (focus events do not reach a probe in a frame that is not focused).
-    focused_at = v.event_at("panel_focused", timeout=60)
+    # Polled every animation frame of the panel from the click on: the first frame with the
+    # composer focused (focus events do not reach a probe in a frame that is not focused).
+    frame = v.panel_frame()
+    focused_at = float(
+        frame.wait_for_function(
+            """() => document.activeElement && document.activeElement.id === "composer-text"
+                     && performance.timeOrigin + performance.now()"""
+        ).json_value()
+    )
     v.page.keyboard.type("x")
+    typed = frame.locator("#composer-text").input_value() == "x"
     activated = v.event_at("runtime_activated")
     script_at_activation = v.script_ms()
-    typed = v.frame_probe("/widget/panel.html").get("typed") == "x"
     mounted = v.event_at("runtime_mounted")
     pressed = v.frame_probe("/widget/launcher.html")["pressedAt"]
     v.settle()
