@@ -5,6 +5,10 @@
  * rules ("1 unread messages" is wrong in English, French, German and Portuguese alike).
  * Keys: launcher = the launcher document's title; title = the panel's heading and document title.
  */
+/* The keys the launcher uses: its script carries only these (tools/build_public.py), since it
+ * loads on every page before intent, where each byte counts. */
+export const LAUNCHER_KEYS = ["launcher", "open", "close", "unread"];
+
 export const STRINGS = {
   en: {
     launcher: "Chat button", open: "Open chat", close: "Close chat", unread: "Unread messages: {n}",

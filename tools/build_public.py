@@ -3,7 +3,10 @@
 What it writes (all git-ignored):
 
 - ``public/install/core.js``: the host SDK, from ``loader/core.js``, minified;
-- ``public/widget/*.js``: the launcher, panel and worker scripts, from ``loader/``, minified;
+- ``public/widget/*.js``: the launcher, panel and worker scripts, from ``loader/``, each bundled
+  with the modules it imports (see :func:`bundle`) and minified;
+- ``public/widget/launcher.html``, ``panel.html``: the widget's pages, from ``loader/``, with their
+  stylesheets inlined (see :func:`build_widget_pages`);
 - ``public/widget/porch_runtime.zip``: the Python runtime (``porch_protocol`` + ``porch_runtime``)
   that the worker unpacks into Pyodide's ``site-packages``;
 - ``public/vendor/pyodide/``: Pyodide from the pinned npm package, plus the micropip and packaging
@@ -32,6 +35,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,15 +54,27 @@ PYODIDE_FILES = (
 #: Wheels Pyodide's loader may ask for (PyScript installs micropip when a page lists packages).
 #: Versions are those of the pinned Pyodide's lock file; the build checks they agree.
 WHEELS = ("micropip==0.11.1", "packaging==26.1")
-#: loader/ source -> public/ destination
+#: loader/ source -> public/ destination (the widget's modules bring what they import along)
 LOADER_FILES = {
     "core.js": "install/core.js",
-    "bridge.js": "widget/bridge.js",
-    "strings.js": "widget/strings.js",
     "launcher.js": "widget/launcher.js",
     "panel.js": "widget/panel.js",
     "worker.js": "widget/worker.js",
 }
+#: The widget's pages (loader/ -> public/widget/); each <link rel="stylesheet"> becomes a <style>.
+WIDGET_PAGES = ("launcher.html", "panel.html")
+#: A module's import of a sibling module, which bundle() inlines.
+SIBLING_IMPORT = re.compile(r'^import \{([^}]*)\} from "\./([\w-]+\.js)";\n', re.M)
+STYLESHEET_LINK = re.compile(r'<link rel="stylesheet" href="([\w-]+\.css)">')
+SCRIPT_SRC = re.compile(r'src="([\w-]+\.js)"')
+#: Only the launcher's strings of strings.js (its LAUNCHER_KEYS), with the same t(), as a module.
+LAUNCHER_STRINGS_JS = """
+const m = await import(process.argv[1]);
+const table = Object.fromEntries(Object.entries(m.STRINGS).map(([locale, strings]) =>
+  [locale, Object.fromEntries(m.LAUNCHER_KEYS.map((key) => [key, strings[key]]))]));
+process.stdout.write(
+  "export const STRINGS = " + JSON.stringify(table) + ";\\nexport " + m.t + "\\n");
+"""
 SERVER_URL_TOKEN = "__PORCH_SERVER_URL__"
 VERSION_TOKEN = "__PORCH_VERSION__"
 RUNTIME_HASH_TOKEN = "__PORCH_RUNTIME_HASH__"
@@ -195,13 +211,79 @@ def build_agent_protocol(out: Path) -> None:
 
 
 def build_loader(out: Path, tokens: dict[str, str]) -> None:
-    """Fill in the build's values and minify: core.js runs on every page of the customer's site,
-    so its bytes are the cost every visitor pays (the sources in loader/ stay readable)."""
+    """Fill in the build's values, bundle and minify: core.js runs on every page of the
+    customer's site, and the launcher's script on every page that shows the widget, so their bytes
+    are the cost every visitor pays (the sources in loader/ stay readable)."""
+    loader = ROOT / "loader"
+    sources = {path.name: path.read_text() for path in loader.glob("*.js")}
+    launcher_strings = subprocess.run(
+        [
+            "node",
+            "--input-type=module",
+            "-e",
+            LAUNCHER_STRINGS_JS,
+            (loader / "strings.js").as_uri(),
+        ],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
     for src_name, dst_name in LOADER_FILES.items():
-        text = (ROOT / "loader" / src_name).read_text()
+        module = src_name != "core.js"
+        own = {"strings.js": launcher_strings} if src_name == "launcher.js" else {}
+        text = bundle(src_name, {**sources, **own}) if module else sources[src_name]
         for token, value in tokens.items():
             text = text.replace(token, value)
-        _write_if_changed(out / dst_name, _minify(text, module=src_name != "core.js"))
+        _write_if_changed(out / dst_name, _minify(text, module=module))
+
+
+def bundle(entry: str, sources: dict[str, str]) -> str:
+    """The module ``entry`` with every module it imports from ``./`` inlined ahead of it, so a
+    page waits for one download, not for a chain of them (the launcher's first paint did: page,
+    launcher.js, then bridge.js and strings.js). Imports must use the exported names as they are;
+    the modules share one scope, where a name declared twice is a syntax error at build time."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        for names, dependency in SIBLING_IMPORT.findall(sources[name]):
+            if " as " in names:
+                raise SystemExit(f"loader/{name}: bundle() does not rename imports ({names})")
+            visit(dependency)
+        order.append(name)
+
+    visit(entry)
+    parts = [SIBLING_IMPORT.sub("", sources[name]) for name in order]
+    inlined = [
+        re.sub(r"^export (?=const |let |function |class )", "", p, flags=re.M) for p in parts[:-1]
+    ]
+    return "\n".join([*inlined, parts[-1]])
+
+
+def build_widget_pages(out: Path) -> None:
+    """The widget's pages with their stylesheets inlined and comments dropped: a page is then
+    one request, painted as soon as it arrives (a linked stylesheet blocks the first paint). Its
+    script's URL names the built script's content (``?h=``, cached as immutable), so a repeat
+    visit does not ask for it again."""
+    loader = ROOT / "loader"
+    for name in WIDGET_PAGES:
+        page = (loader / name).read_text()
+        page = re.sub(r"\s*<!--.*?-->", "", page, flags=re.S)
+        page = STYLESHEET_LINK.sub(
+            lambda link: (
+                "<style>\n" + _strip_css_comments((loader / link[1]).read_text()) + "</style>"
+            ),
+            page,
+        )
+        page = SCRIPT_SRC.sub(
+            lambda src: f'src="{src[1]}?h={_sha256(out / "widget" / src[1])[:16]}"', page
+        )
+        _write_if_changed(out / "widget" / name, page.encode())
+
+
+def _strip_css_comments(css: str) -> str:
+    return re.sub(r"/\*.*?\*/\n?", "", css, flags=re.S)
 
 
 def _is_fresh(target: Path, source: Path) -> bool:
@@ -303,6 +385,7 @@ def main(argv: list[str] | None = None) -> None:
             LOCK_INFO_TOKEN: json.dumps(lock_info),
         },
     )
+    build_widget_pages(out)
     build_info = {
         "version": version,
         "python": python,

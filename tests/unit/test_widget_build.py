@@ -1,0 +1,72 @@
+"""The build's widget bundling (tools/build_public.py), without a browser: a page's script carries
+the modules it imports, each once, ahead of it; the launcher's script carries only its strings."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import build_public  # noqa: E402
+
+SOURCES = {
+    "entry.js": 'import { a, b } from "./one.js";\nimport { c } from "./two.js";\nuse(a, b, c);\n',
+    "one.js": 'import { c } from "./two.js";\nexport const a = c;\nexport function b() {}\n',
+    "two.js": "export const c = 1;\n",
+}
+
+
+def test_dependencies_come_first_once_without_their_exports() -> None:
+    bundled = build_public.bundle("entry.js", SOURCES)
+    assert "import" not in bundled
+    assert "export" not in bundled
+    assert bundled.count("const c = 1;") == 1
+    assert bundled.index("const c = 1;") < bundled.index("const a = c;") < bundled.index("use(")
+
+
+def test_a_renamed_import_is_refused() -> None:
+    sources = {**SOURCES, "entry.js": 'import { a as z } from "./one.js";\nuse(z);\n'}
+    with pytest.raises(SystemExit, match="rename"):
+        build_public.bundle("entry.js", sources)
+
+
+def test_the_real_widget_scripts_bundle_into_valid_modules() -> None:
+    loader = ROOT / "loader"
+    sources = {path.name: path.read_text() for path in loader.glob("*.js")}
+    for entry in ("launcher.js", "panel.js"):
+        bundled = build_public.bundle(entry, sources)
+        assert not re.search(r'^import .* from "\./', bundled, re.M), entry
+        # Node parses it as a module: a name declared by two of the modules would fail here.
+        done = subprocess.run(
+            ["node", "--input-type=module", "--check"],
+            input=bundled,
+            text=True,
+            capture_output=True,
+        )
+        assert done.returncode == 0, done.stderr
+
+
+def test_the_launcher_carries_only_its_strings() -> None:
+    build = subprocess.run(
+        [
+            "node",
+            "--input-type=module",
+            "-e",
+            build_public.LAUNCHER_STRINGS_JS,
+            (ROOT / "loader" / "strings.js").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    table = re.search(r"export const STRINGS = (\{.*?\});\n", build)
+    assert table is not None
+    keys = set(re.findall(r'"(\w+)":"', table[1]))
+    assert keys == {"launcher", "open", "close", "unread"}
+    assert "export function t(" in build
