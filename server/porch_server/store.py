@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, tuple_, update
+from sqlalchemy import and_, case, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from porch_protocol import AppSettings, ConversationSummary, VisitorProfile
@@ -310,10 +311,15 @@ async def unread_for_visitor(session: AsyncSession, conversation: Conversation) 
 
 @dataclass(frozen=True)
 class Posted:
-    """The outcome of :func:`post_message`: ``created`` is False for an idempotent resend."""
+    """The outcome of :func:`post_message` and :func:`post_messages`: ``created`` is False for
+    an idempotent resend. From :func:`post_messages`, a created message also comes with its
+    conversation and visitor as the batch committed them (what the consoles' summary needs, read
+    in the same transaction)."""
 
     message: ChatMessageRow
     created: bool
+    conversation: Conversation | None = None
+    visitor: Visitor | None = None
 
 
 async def message_by_client_id(
@@ -392,25 +398,51 @@ async def post_message(
 
 @dataclass(frozen=True)
 class NewPost:
-    """A message for :func:`post_messages`: a visitor's or agent's, with its client id."""
+    """A message for :func:`post_messages`: a visitor's or agent's, with its client id.
+
+    ``author_name`` None means the visitor's display name as stored when the post is written.
+    A ``guarded`` post is a visitor's message to the conversation its socket last knew as open,
+    sent without reading anything first: it is refused (written nowhere) unless that conversation
+    is still the visitor's latest, not ended, and the visitor's session not revoked."""
 
     conversation_id: str
     author: Author
-    author_name: str
+    author_name: str | None
     text: str
     client_id: str
     now_ms: int
     file: StoredFile | None = None
+    guarded: bool = False
 
 
-async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list[Posted]:
+def _guard_holds() -> Any:
+    """For an UPDATE of ``conversations``: the row is its visitor's latest conversation (the
+    order of :func:`latest_conversation`), not ended, and the visitor is not revoked."""
+    later = aliased(Conversation)
+    return and_(
+        Conversation.ended_at.is_(None),
+        ~exists().where(Visitor.id == Conversation.visitor_id, Visitor.revoked_at.is_not(None)),
+        ~exists().where(
+            later.visitor_id == Conversation.visitor_id,
+            or_(
+                later.created_at > Conversation.created_at,
+                and_(later.created_at == Conversation.created_at, later.id > Conversation.id),
+            ),
+        ),
+    )
+
+
+async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list[Posted | None]:
     """Store ``posts`` in order in one transaction and commit once (the group commit's batch,
     :mod:`porch_server.group_commit`). Each gets the next ``seq`` of its conversation, or is the
-    message already stored under its client id, earlier in this batch or before. Raises, having
-    rolled back, when the transaction fails (an unknown conversation, a lost race).
+    message already stored under its client id, earlier in this batch or before; a ``guarded``
+    post whose guard fails is None. Raises, having rolled back, when the transaction fails (an
+    unknown conversation, a lost race, an unguarded post in a conversation whose guard failed:
+    the group commit then writes each post alone).
 
-    Three statements per batch, not per post: a lookup of the client ids, an UPDATE reserving
-    each conversation's seqs, a multi-row INSERT."""
+    Four statements per batch, not per post: a lookup of the client ids, an UPDATE reserving each
+    conversation's seqs (and checking the guards), a read of the conversations and visitors
+    written to, a multi-row INSERT."""
     keys: list[tuple[str, str, str]] = [(p.conversation_id, p.author, p.client_id) for p in posts]
     try:
         found = await session.scalars(
@@ -429,14 +461,17 @@ async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list
                 new[key] = post
         counts = Counter(post.conversation_id for post in new.values())
         updated_at = {post.conversation_id: post.now_ms for post in new.values()}  # the last's
+        guarded = {post.conversation_id for post in new.values() if post.guarded}
         next_seq: dict[str, int] = {}
+        written: dict[str, tuple[Conversation, Visitor]] = {}
         if counts:
             # One UPDATE takes the write lock and reserves each conversation's seqs (post_message,
             # for system messages, may run at the same time and is serialized by that lock).
+            reserve = update(Conversation).where(Conversation.id.in_(counts))
+            if guarded:
+                reserve = reserve.where(or_(Conversation.id.not_in(guarded), _guard_holds()))
             reserved = await session.execute(
-                update(Conversation)
-                .where(Conversation.id.in_(counts))
-                .values(
+                reserve.values(
                     last_seq=Conversation.last_seq + case(counts, value=Conversation.id),
                     updated_at=case(updated_at, value=Conversation.id),
                 )
@@ -444,40 +479,77 @@ async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list
                 .execution_options(synchronize_session=False)
             )
             next_seq = {cid: last - counts[cid] + 1 for cid, last in reserved}
-            missing = counts.keys() - next_seq.keys()
-            if missing:
-                raise LookupError(f"no conversation {min(missing)}")
+            refused = counts.keys() - next_seq.keys()
+            unguarded = [p for p in new.values() if p.conversation_id in refused and not p.guarded]
+            if unguarded:
+                raise LookupError(f"no open conversation {unguarded[0].conversation_id}")
+            if next_seq:
+                pairs = await session.execute(
+                    select(Conversation, Visitor)
+                    .join(Visitor, Visitor.id == Conversation.visitor_id)
+                    .where(Conversation.id.in_(next_seq))
+                )
+                written = {c.id: (c, v) for c, v in pairs}
         created: dict[tuple[str, str, str], ChatMessageRow] = {}
         for key, post in new.items():
+            if post.conversation_id not in next_seq:
+                continue  # refused by its guard
             seq = next_seq[post.conversation_id]
             next_seq[post.conversation_id] = seq + 1
+            _, visitor = written[post.conversation_id]
             created[key] = ChatMessageRow(
                 id="m_" + secrets.token_hex(12),
                 conversation_id=post.conversation_id,
                 seq=seq,
                 author=post.author,
-                author_name=post.author_name,
+                author_name=post.author_name
+                if post.author_name is not None
+                else records.display_name(visitor),
                 text=post.text,
                 client_id=post.client_id,
                 created_at=post.now_ms,
                 file_id=post.file.id if post.file is not None else None,
             )
-        session.add_all(created.values())
+        if created:
+            # A bulk INSERT of plain values: no unit of work to track the rows through.
+            await session.execute(
+                insert(ChatMessageRow),
+                [
+                    {
+                        "id": row.id,
+                        "conversation_id": row.conversation_id,
+                        "seq": row.seq,
+                        "author": row.author,
+                        "author_name": row.author_name,
+                        "text": row.text,
+                        "client_id": row.client_id,
+                        "created_at": row.created_at,
+                        "file_id": row.file_id,
+                    }
+                    for row in created.values()
+                ],
+            )
         await session.commit()
     except BaseException:
         await session.rollback()
         raise
-    for key, post in new.items():
+    for key, row in created.items():
         # The file row belongs to the caller's session; the message only points at it.
-        set_committed_value(created[key], "file", post.file)
-    # Only the first post under a client id created its message; a resend in the same batch
-    # gets that message back as an existing one.
-    return [
-        Posted(known[key], created=False)
-        if key in known
-        else Posted(created[key], created=new[key] is post)
-        for key, post in zip(keys, posts, strict=True)
-    ]
+        set_committed_value(row, "file", new[key].file)
+    results: list[Posted | None] = []
+    for key, post in zip(keys, posts, strict=True):
+        if key in known:
+            results.append(Posted(known[key], created=False))
+        elif key not in created:
+            results.append(None)
+        elif new[key] is post:
+            conversation, visitor = written[post.conversation_id]
+            results.append(Posted(created[key], True, conversation, visitor))
+        else:
+            # Only the first post under a client id created its message; a resend in the same
+            # batch gets that message back as an existing one.
+            results.append(Posted(created[key], created=False))
+    return results
 
 
 async def mark_read(
