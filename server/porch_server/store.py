@@ -7,12 +7,11 @@ import secrets
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, case, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from porch_protocol import AppSettings, ConversationSummary, VisitorProfile
@@ -415,21 +414,31 @@ class NewPost:
     guarded: bool = False
 
 
-def _guard_holds() -> Any:
-    """For an UPDATE of ``conversations``: the row is its visitor's latest conversation (the
-    order of :func:`latest_conversation`), not ended, and the visitor is not revoked."""
-    later = aliased(Conversation)
-    return and_(
-        Conversation.ended_at.is_(None),
-        ~exists().where(Visitor.id == Conversation.visitor_id, Visitor.revoked_at.is_not(None)),
-        ~exists().where(
-            later.visitor_id == Conversation.visitor_id,
-            or_(
-                later.created_at > Conversation.created_at,
-                and_(later.created_at == Conversation.created_at, later.id > Conversation.id),
-            ),
-        ),
-    )
+#: The guard of a ``guarded`` post, in the UPDATE of :func:`post_messages`: the conversation
+#: is its visitor's latest (the order of :func:`latest_conversation`), not ended, and the visitor
+#: not revoked.
+_GUARD_SQL = (
+    "(ended_at IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM visitors v"
+    " WHERE v.id = conversations.visitor_id AND v.revoked_at IS NOT NULL)"
+    " AND NOT EXISTS (SELECT 1 FROM conversations later"
+    " WHERE later.visitor_id = conversations.visitor_id"
+    " AND (later.created_at > conversations.created_at"
+    " OR (later.created_at = conversations.created_at AND later.id > conversations.id))))"
+)
+_INSERT_MESSAGES_SQL = (
+    "INSERT INTO messages (id, conversation_id, seq, author, author_name, text, client_id,"
+    " created_at, file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_WRITTEN_TO = (
+    select(Conversation, Visitor)
+    .join(Visitor, Visitor.id == Conversation.visitor_id)
+    .where(Conversation.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
 
 
 async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list[Posted | None]:
@@ -442,53 +451,57 @@ async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list
 
     Four statements per batch, not per post: a lookup of the client ids, an UPDATE reserving each
     conversation's seqs (and checking the guards), a read of the conversations and visitors
-    written to, a multi-row INSERT."""
+    written to, a multi-row INSERT. The hot ones are SQLite's SQL written out, not built with
+    the ORM: building and compiling them cost more than running them."""
     keys: list[tuple[str, str, str]] = [(p.conversation_id, p.author, p.client_id) for p in posts]
     try:
-        found = await session.scalars(
-            select(ChatMessageRow).where(
-                tuple_(
-                    ChatMessageRow.conversation_id, ChatMessageRow.author, ChatMessageRow.client_id
-                ).in_(set(keys))
-            )
+        conn = await session.connection()
+        unique = list(dict.fromkeys(keys))
+        found = await conn.exec_driver_sql(
+            "SELECT id FROM messages WHERE (conversation_id, author, client_id)"
+            f" IN (VALUES {', '.join(['(?, ?, ?)'] * len(unique))})",
+            tuple(value for key in unique for value in key),
         )
-        known: dict[tuple[str, str, str | None], ChatMessageRow] = {
-            (row.conversation_id, row.author, row.client_id): row for row in found
-        }
+        known: dict[tuple[str, str, str | None], ChatMessageRow] = {}
+        known_ids = [row[0] for row in cast(list[tuple[str]], found.all())]
+        if known_ids:  # resends are rare: load them whole, with their files
+            rows = await session.scalars(
+                select(ChatMessageRow).where(ChatMessageRow.id.in_(known_ids))
+            )
+            known = {(row.conversation_id, row.author, row.client_id): row for row in rows}
         new: dict[tuple[str, str, str], NewPost] = {}
         for key, post in zip(keys, posts, strict=True):
             if key not in known and key not in new:
                 new[key] = post
         counts = Counter(post.conversation_id for post in new.values())
         updated_at = {post.conversation_id: post.now_ms for post in new.values()}  # the last's
-        guarded = {post.conversation_id for post in new.values() if post.guarded}
+        guarded = list({post.conversation_id for post in new.values() if post.guarded})
         next_seq: dict[str, int] = {}
         written: dict[str, tuple[Conversation, Visitor]] = {}
         if counts:
             # One UPDATE takes the write lock and reserves each conversation's seqs (post_message,
             # for system messages, may run at the same time and is serialized by that lock).
-            reserve = update(Conversation).where(Conversation.id.in_(counts))
-            if guarded:
-                reserve = reserve.where(or_(Conversation.id.not_in(guarded), _guard_holds()))
-            reserved = await session.execute(
-                reserve.values(
-                    last_seq=Conversation.last_seq + case(counts, value=Conversation.id),
-                    updated_at=case(updated_at, value=Conversation.id),
-                )
-                .returning(Conversation.id, Conversation.last_seq)
-                .execution_options(synchronize_session=False)
+            ids = list(counts)
+            when = " ".join(["WHEN ? THEN ?"] * len(ids))
+            sql = (
+                f"UPDATE conversations SET last_seq = last_seq + CASE id {when} END,"
+                f" updated_at = CASE id {when} END WHERE id IN ({_marks(len(ids))})"
             )
-            next_seq = {cid: last - counts[cid] + 1 for cid, last in reserved}
+            params: list[Any] = [v for cid in ids for v in (cid, counts[cid])]
+            params += [v for cid in ids for v in (cid, updated_at[cid])]
+            params += ids
+            if guarded:
+                sql += f" AND (id NOT IN ({_marks(len(guarded))}) OR {_GUARD_SQL})"
+                params += guarded
+            reserved = await conn.exec_driver_sql(sql + " RETURNING id, last_seq", tuple(params))
+            rows_seq = cast(list[tuple[str, int]], reserved.all())
+            next_seq = {cid: last - counts[cid] + 1 for cid, last in rows_seq}
             refused = counts.keys() - next_seq.keys()
             unguarded = [p for p in new.values() if p.conversation_id in refused and not p.guarded]
             if unguarded:
                 raise LookupError(f"no open conversation {unguarded[0].conversation_id}")
             if next_seq:
-                pairs = await session.execute(
-                    select(Conversation, Visitor)
-                    .join(Visitor, Visitor.id == Conversation.visitor_id)
-                    .where(Conversation.id.in_(next_seq))
-                )
+                pairs = await session.execute(_WRITTEN_TO, {"ids": list(next_seq)})
                 written = {c.id: (c, v) for c, v in pairs}
         created: dict[tuple[str, str, str], ChatMessageRow] = {}
         for key, post in new.items():
@@ -511,21 +524,20 @@ async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list
                 file_id=post.file.id if post.file is not None else None,
             )
         if created:
-            # A bulk INSERT of plain values: no unit of work to track the rows through.
-            await session.execute(
-                insert(ChatMessageRow),
+            await conn.exec_driver_sql(
+                _INSERT_MESSAGES_SQL,
                 [
-                    {
-                        "id": row.id,
-                        "conversation_id": row.conversation_id,
-                        "seq": row.seq,
-                        "author": row.author,
-                        "author_name": row.author_name,
-                        "text": row.text,
-                        "client_id": row.client_id,
-                        "created_at": row.created_at,
-                        "file_id": row.file_id,
-                    }
+                    (
+                        row.id,
+                        row.conversation_id,
+                        row.seq,
+                        row.author,
+                        row.author_name,
+                        row.text,
+                        row.client_id,
+                        row.created_at,
+                        row.file_id,
+                    )
                     for row in created.values()
                 ],
             )

@@ -79,6 +79,20 @@ async def receive(socket: ClientConnection, kind: type[Message], timeout: float 
                 return frame
 
 
+async def await_frame(socket: ClientConnection, kind: type[Message], key: str, value: str) -> Any:
+    """The next frame of type ``kind`` whose ``key`` (``client_id`` of the frame or of its
+    ``message``) is ``value``, as parsed JSON; others are skipped. The hot loops use this rather
+    than :func:`receive`: validating every frame into dataclasses took a third of this process's
+    CPU, on the same two cores as the server it measures."""
+    async with asyncio.timeout(30):
+        while True:
+            body = json.loads(await socket.recv())
+            if body.get("type") == kind.TYPE:
+                holder = body.get("message", body) if key == "message.client_id" else body
+                if holder.get("client_id") == value:
+                    return body
+
+
 @dataclass
 class Visitor:
     socket: ClientConnection
@@ -147,21 +161,17 @@ async def round_trips(url: str, visitor: Visitor, count: int) -> list[float]:
         for i in range(count):
             started = time.perf_counter()
             await visitor.socket.send(encode(SendMessage(client_id=f"rt-{i}", text=f"ping {i}")))
-            seen = await receive(agent, NewMessage)
-            while seen.message.client_id != f"rt-{i}":
-                seen = await receive(agent, NewMessage)
+            seen = await await_frame(agent, NewMessage, "message.client_id", f"rt-{i}")
             await agent.send(
                 encode(
                     SendMessage(
                         client_id=f"rt-reply-{i}",
                         text="pong",
-                        conversation_id=seen.message.conversation_id,
+                        conversation_id=seen["message"]["conversation_id"],
                     )
                 )
             )
-            reply = await receive(visitor.socket, NewMessage)
-            while reply.message.client_id != f"rt-reply-{i}":
-                reply = await receive(visitor.socket, NewMessage)
+            await await_frame(visitor.socket, NewMessage, "message.client_id", f"rt-reply-{i}")
             times.append((time.perf_counter() - started) * 1000)
     finally:
         await agent.close()
@@ -177,9 +187,7 @@ async def route(senders: list[Visitor], seconds: float) -> dict[str, Any]:
             client_id = f"load-{number}-{visitor.sent}"
             started = time.perf_counter()
             await visitor.socket.send(encode(SendMessage(client_id=client_id, text="load")))
-            ack = await receive(visitor.socket, MessageAck)
-            while ack.client_id != client_id:
-                ack = await receive(visitor.socket, MessageAck)
+            await await_frame(visitor.socket, MessageAck, "client_id", client_id)
             visitor.latencies.append((time.perf_counter() - started) * 1000)
             visitor.sent += 1
 
