@@ -85,6 +85,12 @@ async def post_and_publish(ctx: Context, conn: Connection, post: store.NewPost) 
     if posted.created:  # a resend: everyone else saw it the first time
         conversation, visitor = posted.conversation, posted.visitor
         assert conversation is not None and visitor is not None
+        if not await ctx.hub.listener_count(Channel.agents(conversation.app_id)):
+            # No console open anywhere: the visitor's other tabs get the message, and no
+            # summary is built for nobody.
+            channel = Channel.visitor(conversation.visitor_id)
+            await ctx.hub.publish(channel, [NewMessage(message)], exclude=conn)
+            return True
         online = await visitor_online(ctx, visitor.id)
         updated = records.conversation_summary(conversation, visitor, posted.message, online)
         # This message is the conversation's latest as far as this summary goes; a later one in
