@@ -208,11 +208,16 @@ async def _send(
         raise RequestFailed("bad_message", problem)
     conversation = await _conversation(session, agent, frame.conversation_id)
     file = await attachment(session, frame, "agent", agent.id)
-    resend = await store.message_by_client_id(session, conversation.id, "agent", frame.client_id)
-    if resend is None:
-        chat.check_open(conversation)
-        # The first reply in a conversation the agent is not in claims (or joins) it.
-        await chat.join(ctx, session, conversation, agent)
+    if conversation.ended_at is not None or agent.id not in conversation.agent_ids:
+        # A new message needs the chat open, and the first reply in a conversation the agent is
+        # not in claims (or joins) it; a resend of a stored message does neither. In the common
+        # case (open, joined) the writer alone tells a resend, with no lookup here.
+        stored = await store.message_by_client_id(
+            session, conversation.id, "agent", frame.client_id
+        )
+        if stored is None:
+            chat.check_open(conversation)
+            await chat.join(ctx, session, conversation, agent)  # commits with its system message
     post = store.NewPost(
         conversation_id=conversation.id,
         author="agent",
@@ -222,8 +227,8 @@ async def _send(
         now_ms=ctx.now_ms(),
         file=file,
     )
-    visitor = await store.visitor_of(session, conversation)
-    await chat.post_and_publish(ctx, session, conn, conversation, visitor, post)
+    posted = await chat.post_and_publish(ctx, conn, post)  # nothing uncommitted in the session
+    assert posted  # an agent's post is not guarded
 
 
 async def _read_up_to(

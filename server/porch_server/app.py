@@ -47,7 +47,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
                 secret = await store.ticket_secret(session)
             board = StatusBoard()
 
-            async def write_messages(posts: Sequence[store.NewPost]) -> list[store.Posted]:
+            async def write_messages(
+                posts: Sequence[store.NewPost],
+            ) -> list[store.Posted | None]:
                 async with sessions() as session:
                     return await store.post_messages(session, posts)
 

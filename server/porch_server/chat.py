@@ -8,9 +8,9 @@ committed by :func:`porch_server.store.post_message` before anything is publishe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from porch_protocol import (
     AgentBrief,
@@ -71,30 +71,33 @@ async def agent_briefs(session: AsyncSession, conversation: Conversation) -> tup
     return tuple(briefs)
 
 
-async def post_and_publish(
-    ctx: Context,
-    session: AsyncSession,
-    conn: Connection,
-    conversation: Conversation,
-    visitor: Visitor,
-    post: store.NewPost,
-) -> None:
+async def post_and_publish(ctx: Context, conn: Connection, post: store.NewPost) -> bool:
     """Write a visitor's or agent's message through the group commit, acknowledge it to ``conn``
-    once committed, and publish it (with the conversation's summary, built from what is at hand
-    rather than read again) unless it is a resend."""
-    # Whatever ``session`` holds (a new conversation, an assignment) must be visible to the writer.
-    await session.commit()
+    once committed, and publish it (with the conversation's summary as the writer's transaction
+    left it) unless it is a resend. False when a ``guarded`` post was refused: nothing was
+    written or sent. The caller commits its own session first: whatever it holds (a new
+    conversation, an assignment) must be visible to the writer."""
     posted = await ctx.messages.submit(post)
+    if posted is None:
+        return False
     message = records.chat_message(posted.message)
     conn.send(MessageAck(client_id=post.client_id, message=message))
     if posted.created:  # a resend: everyone else saw it the first time
-        # This message is the conversation's latest as far as this summary goes; a later one in
-        # the same batch publishes its own summary right after.
-        set_committed_value(conversation, "last_seq", posted.message.seq)
-        set_committed_value(conversation, "updated_at", posted.message.created_at)
+        conversation, visitor = posted.conversation, posted.visitor
+        assert conversation is not None and visitor is not None
+        if not await ctx.hub.listener_count(Channel.agents(conversation.app_id)):
+            # No console open anywhere: the visitor's other tabs get the message, and no
+            # summary is built for nobody.
+            channel = Channel.visitor(conversation.visitor_id)
+            await ctx.hub.publish(channel, [NewMessage(message)], exclude=conn)
+            return True
         online = await visitor_online(ctx, visitor.id)
         updated = records.conversation_summary(conversation, visitor, posted.message, online)
+        # This message is the conversation's latest as far as this summary goes; a later one in
+        # the same batch publishes its own summary right after.
+        updated = replace(updated, last_seq=message.seq, updated_at=message.created_at)
         await publish_message(ctx, conversation, message, updated, sender=conn)
+    return True
 
 
 async def publish_message(

@@ -105,8 +105,13 @@ SERVER_GC_THRESHOLDS = (50_000, 20, 100)
 def _serve(settings: Settings) -> None:
     log.info("Porch server on http://%s:%d/", settings.host, settings.port)
     gc.set_threshold(*SERVER_GC_THRESHOLDS)
+    app = create_app(settings)
+    # What is loaded by now (modules, the app) lives as long as the process: the collector need
+    # never scan it again.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         # Per-message compression keeps a zlib context per socket: memory that thousands of

@@ -28,7 +28,7 @@ class Context:
     ticket_secret: bytes
     status: StatusBoard
     #: Where visitors' and agents' messages are written, many to a transaction.
-    messages: GroupCommit[NewPost, Posted]
+    messages: GroupCommit[NewPost, Posted | None]
 
     def now_ms(self) -> int:
         return self.settings.now_ms()

@@ -77,6 +77,11 @@ def chat_message(row: ChatMessageRow) -> ChatMessage:
     )
 
 
+def display_name(visitor: Visitor) -> str:
+    """How the visitor's messages are signed."""
+    return visitor.name or visitor.nickname or "Visitor"
+
+
 def rating_of(conversation: Conversation | None) -> Rating | None:
     return cast(Rating | None, conversation.rating) if conversation is not None else None
 

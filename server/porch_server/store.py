@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, tuple_, update
+import aiosqlite
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -310,10 +311,15 @@ async def unread_for_visitor(session: AsyncSession, conversation: Conversation) 
 
 @dataclass(frozen=True)
 class Posted:
-    """The outcome of :func:`post_message`: ``created`` is False for an idempotent resend."""
+    """The outcome of :func:`post_message` and :func:`post_messages`: ``created`` is False for
+    an idempotent resend. From :func:`post_messages`, a created message also comes with its
+    conversation and visitor as the batch committed them (what the consoles' summary needs, read
+    in the same transaction)."""
 
     message: ChatMessageRow
     created: bool
+    conversation: Conversation | None = None
+    visitor: Visitor | None = None
 
 
 async def message_by_client_id(
@@ -392,92 +398,174 @@ async def post_message(
 
 @dataclass(frozen=True)
 class NewPost:
-    """A message for :func:`post_messages`: a visitor's or agent's, with its client id."""
+    """A message for :func:`post_messages`: a visitor's or agent's, with its client id.
+
+    ``author_name`` None means the visitor's display name as stored when the post is written.
+    A ``guarded`` post is a visitor's message to the conversation its socket last knew as open,
+    sent without reading anything first: it is refused (written nowhere) unless that conversation
+    is still the visitor's latest, not ended, and the visitor's session not revoked."""
 
     conversation_id: str
     author: Author
-    author_name: str
+    author_name: str | None
     text: str
     client_id: str
     now_ms: int
     file: StoredFile | None = None
+    guarded: bool = False
 
 
-async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list[Posted]:
+#: The guard of a ``guarded`` post, in the UPDATE of :func:`post_messages`: the conversation
+#: is its visitor's latest (the order of :func:`latest_conversation`), not ended, and the visitor
+#: not revoked.
+_GUARD_SQL = (
+    "(ended_at IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM visitors v"
+    " WHERE v.id = conversations.visitor_id AND v.revoked_at IS NOT NULL)"
+    " AND NOT EXISTS (SELECT 1 FROM conversations later"
+    " WHERE later.visitor_id = conversations.visitor_id"
+    " AND (later.created_at > conversations.created_at"
+    " OR (later.created_at = conversations.created_at AND later.id > conversations.id))))"
+)
+_INSERT_MESSAGES_SQL = (
+    "INSERT INTO messages (id, conversation_id, seq, author, author_name, text, client_id,"
+    " created_at, file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_WRITTEN_TO = (
+    select(Conversation, Visitor)
+    .join(Visitor, Visitor.id == Conversation.visitor_id)
+    .where(Conversation.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+async def post_messages(session: AsyncSession, posts: Sequence[NewPost]) -> list[Posted | None]:
     """Store ``posts`` in order in one transaction and commit once (the group commit's batch,
     :mod:`porch_server.group_commit`). Each gets the next ``seq`` of its conversation, or is the
-    message already stored under its client id, earlier in this batch or before. Raises, having
-    rolled back, when the transaction fails (an unknown conversation, a lost race).
+    message already stored under its client id, earlier in this batch or before; a ``guarded``
+    post whose guard fails is None. Raises, having rolled back, when the transaction fails (an
+    unknown conversation, a lost race, an unguarded post in a conversation whose guard failed:
+    the group commit then writes each post alone).
 
-    Three statements per batch, not per post: a lookup of the client ids, an UPDATE reserving
-    each conversation's seqs, a multi-row INSERT."""
+    Four statements per batch, not per post: a lookup of the client ids, an UPDATE reserving each
+    conversation's seqs (and checking the guards), a read of the conversations and visitors
+    written to, a multi-row INSERT. The hot ones are SQLite's SQL written out, not built with
+    the ORM: building and compiling them cost more than running them."""
     keys: list[tuple[str, str, str]] = [(p.conversation_id, p.author, p.client_id) for p in posts]
     try:
-        found = await session.scalars(
-            select(ChatMessageRow).where(
-                tuple_(
-                    ChatMessageRow.conversation_id, ChatMessageRow.author, ChatMessageRow.client_id
-                ).in_(set(keys))
-            )
+        # aiosqlite's own connection, under the session's transaction: one hop to its thread per
+        # statement (execute and fetch together), where SQLAlchemy's cursor takes three or four.
+        raw = await (await session.connection()).get_raw_connection()
+        db = raw.driver_connection
+        assert isinstance(db, aiosqlite.Connection)
+        unique = list(dict.fromkeys(keys))
+        found = await db.execute_fetchall(
+            "SELECT id FROM messages WHERE (conversation_id, author, client_id)"
+            f" IN (VALUES {', '.join(['(?, ?, ?)'] * len(unique))})",
+            tuple(value for key in unique for value in key),
         )
-        known: dict[tuple[str, str, str | None], ChatMessageRow] = {
-            (row.conversation_id, row.author, row.client_id): row for row in found
-        }
+        known: dict[tuple[str, str, str | None], ChatMessageRow] = {}
+        known_ids = [row[0] for row in found]
+        if known_ids:  # resends are rare: load them whole, with their files
+            rows = await session.scalars(
+                select(ChatMessageRow).where(ChatMessageRow.id.in_(known_ids))
+            )
+            known = {(row.conversation_id, row.author, row.client_id): row for row in rows}
         new: dict[tuple[str, str, str], NewPost] = {}
         for key, post in zip(keys, posts, strict=True):
             if key not in known and key not in new:
                 new[key] = post
         counts = Counter(post.conversation_id for post in new.values())
         updated_at = {post.conversation_id: post.now_ms for post in new.values()}  # the last's
+        guarded = list({post.conversation_id for post in new.values() if post.guarded})
         next_seq: dict[str, int] = {}
+        written: dict[str, tuple[Conversation, Visitor]] = {}
         if counts:
             # One UPDATE takes the write lock and reserves each conversation's seqs (post_message,
             # for system messages, may run at the same time and is serialized by that lock).
-            reserved = await session.execute(
-                update(Conversation)
-                .where(Conversation.id.in_(counts))
-                .values(
-                    last_seq=Conversation.last_seq + case(counts, value=Conversation.id),
-                    updated_at=case(updated_at, value=Conversation.id),
-                )
-                .returning(Conversation.id, Conversation.last_seq)
-                .execution_options(synchronize_session=False)
+            ids = list(counts)
+            when = " ".join(["WHEN ? THEN ?"] * len(ids))
+            sql = (
+                f"UPDATE conversations SET last_seq = last_seq + CASE id {when} END,"
+                f" updated_at = CASE id {when} END WHERE id IN ({_marks(len(ids))})"
             )
+            params: list[Any] = [v for cid in ids for v in (cid, counts[cid])]
+            params += [v for cid in ids for v in (cid, updated_at[cid])]
+            params += ids
+            if guarded:
+                sql += f" AND (id NOT IN ({_marks(len(guarded))}) OR {_GUARD_SQL})"
+                params += guarded
+            reserved = await db.execute_fetchall(sql + " RETURNING id, last_seq", params)
             next_seq = {cid: last - counts[cid] + 1 for cid, last in reserved}
-            missing = counts.keys() - next_seq.keys()
-            if missing:
-                raise LookupError(f"no conversation {min(missing)}")
+            refused = counts.keys() - next_seq.keys()
+            unguarded = [p for p in new.values() if p.conversation_id in refused and not p.guarded]
+            if unguarded:
+                raise LookupError(f"no open conversation {unguarded[0].conversation_id}")
+            if next_seq:
+                pairs = await session.execute(_WRITTEN_TO, {"ids": list(next_seq)})
+                written = {c.id: (c, v) for c, v in pairs}
         created: dict[tuple[str, str, str], ChatMessageRow] = {}
         for key, post in new.items():
+            if post.conversation_id not in next_seq:
+                continue  # refused by its guard
             seq = next_seq[post.conversation_id]
             next_seq[post.conversation_id] = seq + 1
+            _, visitor = written[post.conversation_id]
             created[key] = ChatMessageRow(
                 id="m_" + secrets.token_hex(12),
                 conversation_id=post.conversation_id,
                 seq=seq,
                 author=post.author,
-                author_name=post.author_name,
+                author_name=post.author_name
+                if post.author_name is not None
+                else records.display_name(visitor),
                 text=post.text,
                 client_id=post.client_id,
                 created_at=post.now_ms,
                 file_id=post.file.id if post.file is not None else None,
             )
-        session.add_all(created.values())
+        if created:
+            await db.executemany(
+                _INSERT_MESSAGES_SQL,
+                [
+                    (
+                        row.id,
+                        row.conversation_id,
+                        row.seq,
+                        row.author,
+                        row.author_name,
+                        row.text,
+                        row.client_id,
+                        row.created_at,
+                        row.file_id,
+                    )
+                    for row in created.values()
+                ],
+            )
         await session.commit()
     except BaseException:
         await session.rollback()
         raise
-    for key, post in new.items():
+    for key, row in created.items():
         # The file row belongs to the caller's session; the message only points at it.
-        set_committed_value(created[key], "file", post.file)
-    # Only the first post under a client id created its message; a resend in the same batch
-    # gets that message back as an existing one.
-    return [
-        Posted(known[key], created=False)
-        if key in known
-        else Posted(created[key], created=new[key] is post)
-        for key, post in zip(keys, posts, strict=True)
-    ]
+        set_committed_value(row, "file", new[key].file)
+    results: list[Posted | None] = []
+    for key, post in zip(keys, posts, strict=True):
+        if key in known:
+            results.append(Posted(known[key], created=False))
+        elif key not in created:
+            results.append(None)
+        elif new[key] is post:
+            conversation, visitor = written[post.conversation_id]
+            results.append(Posted(created[key], True, conversation, visitor))
+        else:
+            # Only the first post under a client id created its message; a resend in the same
+            # batch gets that message back as an existing one.
+            results.append(Posted(created[key], created=False))
+    return results
 
 
 async def mark_read(

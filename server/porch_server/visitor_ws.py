@@ -9,7 +9,6 @@ only ever reaches its own latest conversation: no frame names another.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,12 +88,18 @@ REVOKED_MESSAGE = "This chat session was closed by the site."
 _AFTER_HELLO = VISITOR_SENDS - {VisitorHello}
 
 
-@dataclass(frozen=True)
 class _Visitor:
-    """Who this socket speaks for, fixed at hello."""
+    """Who this socket speaks for (fixed at hello), and the conversation it last knew as the
+    visitor's open one: a message goes straight to the group commit as a ``guarded`` post, which
+    reads nothing first; the writer refuses it if that no longer holds (an end, a newer
+    conversation, a revocation) and the message takes the full path instead."""
 
-    app_id: int
-    visitor_id: int
+    __slots__ = ("app_id", "conversation_id", "visitor_id")
+
+    def __init__(self, app_id: int, visitor_id: int, conversation_id: str | None) -> None:
+        self.app_id = app_id
+        self.visitor_id = visitor_id
+        self.conversation_id = conversation_id
 
     @property
     def channels(self) -> tuple[Channel, ...]:
@@ -112,13 +117,18 @@ async def visitor_socket(websocket: WebSocket) -> None:
         return await _welcome(ctx, conn, hello)
 
     async def handle(conn: Connection, who: _Visitor, frame: Message) -> None:
+        if isinstance(frame, SendMessage) and await _send_known(ctx, conn, who, frame):
+            return
         async with ctx.sessions() as session:
             visitor = await session.get(Visitor, who.visitor_id)
             assert visitor is not None
             if visitor.revoked_at is not None:
                 # The sockets are being closed (auth.closed); a frame that raced it gets this.
                 raise RequestFailed("SESSION_EXPIRED", "this visitor's session was closed")
-            await _HANDLERS[type(frame)](ctx, session, conn, visitor, frame)
+            if isinstance(frame, SendMessage):
+                who.conversation_id = await _send(ctx, session, conn, visitor, frame)
+            else:
+                await _HANDLERS[type(frame)](ctx, session, conn, visitor, frame)
 
     async def presence(_conn: Connection, who: _Visitor, joined: bool) -> None:
         await _visitor_presence(ctx, who, joined)
@@ -196,7 +206,8 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
             agent_read_seq=conversation.agent_read_seq if conversation else 0,
         )
     )
-    return _Visitor(app_id=app.id, visitor_id=visitor.id)
+    open_id = conversation.id if conversation and conversation.ended_at is None else None
+    return _Visitor(app.id, visitor.id, open_id)
 
 
 async def _visitor_presence(ctx: Context, who: _Visitor, joined: bool) -> None:
@@ -250,10 +261,6 @@ async def _resolve_visitor(
     return await store.create_visitor(session, app, now_ms), "resolved"
 
 
-def _display_name(visitor: Visitor) -> str:
-    return visitor.name or visitor.nickname or "Visitor"
-
-
 async def _open_conversation(ctx: Context, session: AsyncSession, visitor: Visitor) -> Conversation:
     """The visitor's current conversation; after an end (or before any) a new one."""
     conversation = await store.latest_conversation(session, visitor)
@@ -269,9 +276,35 @@ async def _latest(session: AsyncSession, visitor: Visitor) -> Conversation:
     return conversation
 
 
+async def _send_known(ctx: Context, conn: Connection, who: _Visitor, frame: SendMessage) -> bool:
+    """The fast path of a message: to the conversation this socket knows as open, no session,
+    no read. False when it does not apply (no such conversation yet, a file to check) or the
+    writer refused it: the caller then takes the full path."""
+    if who.conversation_id is None or frame.file_id is not None:
+        return False
+    problem = message_problem(frame)
+    if problem is not None:
+        raise RequestFailed("bad_message", problem)
+    post = store.NewPost(
+        conversation_id=who.conversation_id,
+        author="visitor",
+        author_name=None,
+        text=frame.text,
+        client_id=frame.client_id,
+        now_ms=ctx.now_ms(),
+        guarded=True,
+    )
+    if await chat.post_and_publish(ctx, conn, post):
+        return True
+    who.conversation_id = None
+    return False
+
+
 async def _send(
     ctx: Context, session: AsyncSession, conn: Connection, visitor: Visitor, frame: SendMessage
-) -> None:
+) -> str:
+    """Post a message to the visitor's open conversation (a new one after an end, or before
+    any); returns that conversation's id."""
     problem = message_problem(frame)
     if problem is not None:
         raise RequestFailed("bad_message", problem)
@@ -280,13 +313,16 @@ async def _send(
     post = store.NewPost(
         conversation_id=conversation.id,
         author="visitor",
-        author_name=_display_name(visitor),
+        author_name=records.display_name(visitor),
         text=frame.text,
         client_id=frame.client_id,
         now_ms=ctx.now_ms(),
         file=file,
     )
-    await chat.post_and_publish(ctx, session, conn, conversation, visitor, post)
+    await session.commit()
+    posted = await chat.post_and_publish(ctx, conn, post)
+    assert posted  # not guarded
+    return conversation.id
 
 
 async def _read_up_to(
@@ -313,7 +349,7 @@ async def _typing(
     changed = TypingChanged(
         conversation_id=conversation.id,
         author="visitor",
-        name=_display_name(visitor),
+        name=records.display_name(visitor),
         typing=frame.typing,
     )
     await ctx.hub.publish(Channel.agents(visitor.app_id), [changed])
@@ -443,7 +479,6 @@ async def _offline(
 
 _Handler = Callable[[Context, AsyncSession, Connection, Visitor, Any], Awaitable[None]]
 _HANDLERS: dict[type[Message], _Handler] = {
-    SendMessage: _send,
     ReadUpTo: _read_up_to,
     SetTyping: _typing,
     EndConversation: _end,

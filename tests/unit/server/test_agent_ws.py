@@ -24,6 +24,8 @@ from porch_protocol import (
     CloseCode,
     ConversationHistory,
     ConversationUpdated,
+    EndConversation,
+    ErrorFrame,
     MessageAck,
     NewMessage,
     OpenConversation,
@@ -212,3 +214,19 @@ def test_login_session_is_stored_hashed(porch: Porch) -> None:
     stored = run_db(porch.settings.database_url, hashes)
     assert token not in stored
     assert token_hash(token) in stored
+
+
+def test_agent_resends_return_the_stored_reply_even_after_the_end(porch: Porch) -> None:
+    """A joined agent's reply is deduped by the writer alone; after the end, a resend still
+    returns the stored reply while a new one is refused."""
+    _, conversation_id = _visitor_message(porch)
+    ann, _ = porch.agent()
+    send_frame(ann, SendMessage("a1", "first reply", conversation_id=conversation_id))
+    first = receive_until(ann, MessageAck).message  # joins the chat first (agent_joined)
+    send_frame(ann, SendMessage("a1", "first reply", conversation_id=conversation_id))
+    assert receive_until(ann, MessageAck).message == first  # joined: no lookup, the writer's
+    send_frame(ann, EndConversation(conversation_id))
+    send_frame(ann, SendMessage("a1", "first reply", conversation_id=conversation_id))
+    assert receive_until(ann, MessageAck).message == first
+    send_frame(ann, SendMessage("a2", "too late", conversation_id=conversation_id))
+    assert receive_until(ann, ErrorFrame).code == "conversation_ended"

@@ -176,14 +176,17 @@ def test_a_cancelled_caller_still_has_its_item_written_once() -> None:
 # --- store.post_messages on SQLite ----------------------------------------------------------------
 
 
-def _post(conversation_id: str, client_id: str, text: str = "hi") -> store.NewPost:
+def _post(
+    conversation_id: str, client_id: str, text: str = "hi", *, guarded: bool = False
+) -> store.NewPost:
     return store.NewPost(
         conversation_id=conversation_id,
         author="visitor",
-        author_name="Visitor",
+        author_name=None if guarded else "Visitor",
         text=text,
         client_id=client_id,
         now_ms=1_000,
+        guarded=guarded,
     )
 
 
@@ -205,7 +208,7 @@ def _with_writer(database_url: str, work: Callable[..., Awaitable[_T]]) -> _T:
         engine = create_engine(database_url)
         sessions = session_factory(engine)
 
-        async def write(posts: Sequence[store.NewPost]) -> list[store.Posted]:
+        async def write(posts: Sequence[store.NewPost]) -> list[store.Posted | None]:
             async with sessions() as session:
                 return await store.post_messages(session, posts)
 
@@ -224,7 +227,8 @@ def test_post_messages_numbers_in_order_and_dedupes_within_and_across_batches(
     database_url: str,
 ) -> None:
     async def work(
-        writer: GroupCommit[store.NewPost, store.Posted], sessions: Callable[[], AsyncSession]
+        writer: GroupCommit[store.NewPost, store.Posted | None],
+        sessions: Callable[[], AsyncSession],
     ) -> tuple[list[store.Posted], list[store.Posted], list[tuple[str, int, str | None]]]:
         async with sessions() as session:
             one, two = await _conversations(session, 2)
@@ -263,7 +267,8 @@ def test_post_messages_numbers_in_order_and_dedupes_within_and_across_batches(
 
 def test_post_messages_failure_in_one_post_keeps_the_others(database_url: str) -> None:
     async def work(
-        writer: GroupCommit[store.NewPost, store.Posted], sessions: Callable[[], AsyncSession]
+        writer: GroupCommit[store.NewPost, store.Posted | None],
+        sessions: Callable[[], AsyncSession],
     ) -> tuple[list[object], list[tuple[int, str | None]]]:
         async with sessions() as session:
             (one,) = await _conversations(session, 1)
@@ -280,3 +285,70 @@ def test_post_messages_failure_in_one_post_keeps_the_others(database_url: str) -
     results, stored = _with_writer(database_url, work)
     assert isinstance(results[1], LookupError)
     assert stored == [(1, "a"), (2, "b")]
+
+
+def test_guarded_posts_are_refused_unless_the_conversation_is_the_visitors_open_latest(
+    database_url: str,
+) -> None:
+    async def work(
+        writer: GroupCommit[store.NewPost, store.Posted | None],
+        sessions: Callable[[], AsyncSession],
+    ) -> tuple[list[store.Posted | None], store.Posted | None, list[tuple[str, str, str]]]:
+        async with sessions() as session:
+            open_, ended, superseded, revoked = await _conversations(session, 4)
+            conversation = await session.get(Conversation, ended)
+            assert conversation is not None
+            conversation.ended_at = 2_000
+            newer = await session.get(Conversation, superseded)
+            assert newer is not None
+            visitor = await store.visitor_of(session, newer)
+            visitor.name = "Ada"
+            await store.create_conversation(session, visitor, 3_000)
+            gone = await session.get(Conversation, revoked)
+            assert gone is not None
+            (await store.visitor_of(session, gone)).revoked_at = 2_000
+            await session.commit()
+        results = await asyncio.gather(
+            writer.submit(_post(open_, "a", guarded=True)),
+            writer.submit(_post(ended, "a", guarded=True)),
+            writer.submit(_post(superseded, "a", guarded=True)),
+            writer.submit(_post(revoked, "a", guarded=True)),
+            writer.submit(_post(superseded, "b")),  # unguarded: written (alone, after a retry)
+        )
+        resend = await writer.submit(_post(open_, "a", "again", guarded=True))
+        async with sessions() as session:
+            rows = await session.scalars(select(ChatMessageRow))
+            stored = sorted((r.conversation_id, r.client_id or "", r.author_name) for r in rows)
+        return list(results), resend, stored
+
+    results, resend, stored = _with_writer(database_url, work)
+    written, ended, superseded, revoked, unguarded = results
+    assert written is not None and written.created and written.message.seq == 1
+    # The writer hands back what the consoles' summary needs, as committed.
+    assert written.conversation is not None and written.conversation.last_seq == 1
+    assert written.visitor is not None and written.visitor.id == written.conversation.visitor_id
+    assert written.message.author_name == "Visitor"  # the display name of a nameless visitor
+    assert ended is None and superseded is None and revoked is None
+    assert unguarded is not None and unguarded.created
+    assert resend is not None and not resend.created and resend.message.id == written.message.id
+    one = written.message.conversation_id
+    assert stored == sorted(
+        [(one, "a", "Visitor"), (unguarded.message.conversation_id, "b", "Visitor")]
+    )
+
+
+def test_a_guarded_post_is_signed_with_the_visitors_name_as_written(database_url: str) -> None:
+    async def work(
+        writer: GroupCommit[store.NewPost, store.Posted | None],
+        sessions: Callable[[], AsyncSession],
+    ) -> store.Posted | None:
+        async with sessions() as session:
+            (one,) = await _conversations(session, 1)
+            conversation = await session.get(Conversation, one)
+            assert conversation is not None
+            (await store.visitor_of(session, conversation)).nickname = "ada99"
+            await session.commit()
+        return await writer.submit(_post(one, "a", guarded=True))
+
+    posted = _with_writer(database_url, work)
+    assert posted is not None and posted.message.author_name == "ada99"

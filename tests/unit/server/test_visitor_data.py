@@ -225,6 +225,31 @@ def test_a_revoked_visitor_gets_session_expired(porch: Porch) -> None:
     _refused(ws, "late", "SESSION_EXPIRED")
 
 
+def test_a_message_from_a_revoked_visitor_gets_session_expired(porch: Porch) -> None:
+    """The socket knows its open conversation and sends without reading the visitor first: the
+    writer's guard refuses the message and the full path answers."""
+    ws, welcome = porch.visitor()
+    conversation_id = _conversation(ws)
+
+    async def revoke(session: AsyncSession) -> int:
+        app = await store.app_by_appid(session, "acme")
+        assert app is not None
+        visitor = await store.visitor_by_public_id(session, app, welcome.identity.bs)
+        assert visitor is not None
+        visitor.revoked_at = 1
+        await session.commit()
+        return len(await store.messages_after(session, conversation_id, 0, 10))
+
+    assert run_db(porch.settings.database_url, revoke) == 1
+    send_frame(ws, SendMessage(client_id="late", text="still there?"))
+    assert receive_until(ws, ErrorFrame).code == "SESSION_EXPIRED"
+
+    async def stored(session: AsyncSession) -> int:
+        return len(await store.messages_after(session, conversation_id, 0, 10))
+
+    assert run_db(porch.settings.database_url, stored) == 1
+
+
 def test_an_unexpected_failure_is_server_error_and_the_socket_stays_up(
     porch: Porch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -341,6 +366,29 @@ def test_bad_offline_form_is_refused(porch: Porch, name: str, email: str, messag
     _refused(ws, "o", "INVALID_FORM")
     _, again = porch.visitor(identity=welcome.identity)
     assert again.conversation_id is None
+
+
+def test_a_tab_follows_a_conversation_and_a_name_another_tab_started(porch: Porch) -> None:
+    """Each socket keeps the conversation it last wrote to; when another tab starts a newer one
+    (the offline form) or changes the name, the next message goes to the latest conversation,
+    signed with the current name."""
+    tab1, welcome = porch.visitor()
+    first = _conversation(tab1)
+    tab2, _ = porch.visitor(identity=welcome.identity)
+    porch.clock.advance(1)
+    send_frame(
+        tab2,
+        SubmitOffline(request_id="o", name="Olga", email="olga@example.test", message="Call me"),
+    )
+    _done(tab2, "o")
+    send_frame(tab1, SendMessage(client_id="c2", text="and one more"))
+    message = receive_until(tab1, MessageAck).message
+    assert message.conversation_id != first and message.author_name == "Olga"
+    send_frame(tab2, UpdateVisitor(request_id="u", profile=VisitorProfile(name="Olga B.")))
+    _done(tab2, "u")
+    send_frame(tab1, SendMessage(client_id="c3", text="me again"))
+    again = receive_until(tab1, MessageAck).message
+    assert (again.conversation_id, again.author_name) == (message.conversation_id, "Olga B.")
 
 
 def test_visitor_frames_never_name_another_visitors_conversation(porch: Porch) -> None:
