@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import resource
@@ -185,8 +186,22 @@ async def round_trips(url: str, visitor: Visitor, count: int) -> list[float]:
     return times
 
 
-async def route(senders: list[Visitor], seconds: float) -> dict[str, Any]:
-    """Each sender sends, waits for its ack, sends again, until ``seconds`` pass."""
+async def route(url: str, senders: list[Visitor], seconds: float) -> dict[str, Any]:
+    """Each sender sends, waits for its ack, sends again, until ``seconds`` pass, while an agent's
+    console is connected (as on a staffed site): the server builds each message's summary and
+    fans both out to it, and the console must have received every acknowledged message."""
+    console = await agent_socket(url)
+    received, expected, caught_up = 0, -1, asyncio.Event()
+
+    async def drain() -> None:
+        nonlocal received
+        async for text in console:
+            if json.loads(text).get("type") == NewMessage.TYPE:
+                received += 1
+                if received == expected:
+                    caught_up.set()
+
+    draining = asyncio.create_task(drain())
     stop = time.monotonic() + seconds
 
     async def run(visitor: Visitor, number: int) -> None:
@@ -202,12 +217,20 @@ async def route(senders: list[Visitor], seconds: float) -> dict[str, Any]:
     await asyncio.gather(*(run(v, n) for n, v in enumerate(senders)))
     elapsed = time.monotonic() - began
     latencies = [ms for v in senders for ms in v.latencies]
+    # Every acknowledged message must reach the console too (it may trail the last acks a bit).
+    expected = len(latencies)
+    if received < expected:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(caught_up.wait(), 30)
+    draining.cancel()
+    await console.close()
     return {
         "senders": len(senders),
         "seconds": elapsed,
         "messages": len(latencies),
         "per_second": len(latencies) / elapsed,
         "ack_ms": summary(latencies),
+        "console_received": received,
     }
 
 
@@ -241,7 +264,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await round_trips(args.url, visitors[0], args.round_trips)
         )
         result["round_trip_ms"]["others_connected"] = len(visitors) - 1
-        result["routing"] = await route(visitors[1 : 1 + args.senders], args.seconds)
+        result["routing"] = await route(args.url, visitors[1 : 1 + args.senders], args.seconds)
     await asyncio.gather(*(v.socket.close() for v in visitors), return_exceptions=True)
     return result
 
