@@ -28,6 +28,7 @@ from porch_protocol import (
     TrackEvent,
     UpdateVisitor,
     VisitorProfile,
+    VisitorWelcome,
 )
 from porch_server import apps, store
 from porch_server.visitor_data import MAX_ATTRIBUTES
@@ -209,8 +210,8 @@ def test_bad_profile_email_is_refused(porch: Porch) -> None:
     _refused(ws, "p", "CONTAINS_INVALID_VALUE")
 
 
-def test_a_revoked_visitor_gets_session_expired(porch: Porch) -> None:
-    ws, welcome = porch.visitor()
+def _revoke(porch: Porch, welcome: VisitorWelcome) -> None:
+    """Revoke the visitor's session in the database, behind its open socket's back."""
 
     async def revoke(session: AsyncSession) -> None:
         app = await store.app_by_appid(session, "acme")
@@ -221,6 +222,11 @@ def test_a_revoked_visitor_gets_session_expired(porch: Porch) -> None:
         await session.commit()
 
     run_db(porch.settings.database_url, revoke)
+
+
+def test_a_revoked_visitor_gets_session_expired(porch: Porch) -> None:
+    ws, welcome = porch.visitor()
+    _revoke(porch, welcome)
     send_frame(ws, TrackEvent(request_id="late", name="x"))
     _refused(ws, "late", "SESSION_EXPIRED")
 
@@ -231,22 +237,13 @@ def test_a_message_from_a_revoked_visitor_gets_session_expired(porch: Porch) -> 
     ws, welcome = porch.visitor()
     conversation_id = _conversation(ws)
 
-    async def revoke(session: AsyncSession) -> int:
-        app = await store.app_by_appid(session, "acme")
-        assert app is not None
-        visitor = await store.visitor_by_public_id(session, app, welcome.identity.bs)
-        assert visitor is not None
-        visitor.revoked_at = 1
-        await session.commit()
-        return len(await store.messages_after(session, conversation_id, 0, 10))
-
-    assert run_db(porch.settings.database_url, revoke) == 1
-    send_frame(ws, SendMessage(client_id="late", text="still there?"))
-    assert receive_until(ws, ErrorFrame).code == "SESSION_EXPIRED"
-
     async def stored(session: AsyncSession) -> int:
         return len(await store.messages_after(session, conversation_id, 0, 10))
 
+    assert run_db(porch.settings.database_url, stored) == 1
+    _revoke(porch, welcome)
+    send_frame(ws, SendMessage(client_id="late", text="still there?"))
+    assert receive_until(ws, ErrorFrame).code == "SESSION_EXPIRED"
     assert run_db(porch.settings.database_url, stored) == 1
 
 
