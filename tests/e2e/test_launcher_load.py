@@ -25,6 +25,12 @@ def _widget_paths(requests: list[Request]) -> list[str]:
     return sorted(r.url.split("/widget/")[1].split("?")[0] for r in requests if "/widget/" in r.url)
 
 
+def _assert_named_by_content_and_immutable(script: Request) -> None:
+    assert "?h=" in script.url
+    response = script.response()
+    assert response is not None and "immutable" in response.headers["cache-control"]
+
+
 def test_before_intent_the_widget_costs_one_page_and_one_script_within_budget(
     recorded_page: Page, porch_server: PorchServer
 ) -> None:
@@ -40,10 +46,7 @@ def test_before_intent_the_widget_costs_one_page_and_one_script_within_budget(
     sizes = [r.sizes() for r in porch]
     spent = sum(s["responseBodySize"] + s["responseHeadersSize"] for s in sizes)
     assert 0 < spent <= BUDGET_BEFORE_INTENT, spent
-    script = next(r for r in porch if "/widget/launcher.js" in r.url)
-    assert "?h=" in script.url
-    response = script.response()
-    assert response is not None and "immutable" in response.headers["cache-control"]
+    _assert_named_by_content_and_immutable(next(r for r in porch if "/widget/launcher.js" in r.url))
 
 
 def test_the_launcher_is_painted_by_its_page_alone(
@@ -83,7 +86,4 @@ def test_the_panel_script_is_named_by_its_content_and_cached_as_immutable(
     page.goto(f"{porch_server.url}/demo/")
     page.frame_locator(LAUNCHER).locator("#launcher").click()
     expect(page.frame_locator(PANEL).locator("#composer-text")).to_be_focused()
-    script = next(r for r in finished if "/widget/panel.js" in r.url)
-    assert "?h=" in script.url
-    response = script.response()
-    assert response is not None and "immutable" in response.headers["cache-control"]
+    _assert_named_by_content_and_immutable(next(r for r in finished if "/widget/panel.js" in r.url))
