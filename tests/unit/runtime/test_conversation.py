@@ -78,6 +78,21 @@ def visitor_message(seq: int, client_id: str, conversation_id: str = "c1") -> Ch
     )
 
 
+def ann_joined() -> ChatMessage:
+    """The system notice of agent Ann joining conversation c1, as its first message."""
+    return ChatMessage(
+        id="s1",
+        conversation_id="c1",
+        seq=1,
+        author="system",
+        author_name="",
+        text="Ann joined",
+        created_at=1,
+        event="agent_joined",
+        agent=AgentBrief(id="a1", name="Ann"),
+    )
+
+
 def last(h: Harness, kind: str) -> dict[str, Any]:
     return h.renders(kind)[-1]
 
@@ -368,18 +383,7 @@ def test_messages_of_another_conversation_replace_the_old_ones() -> None:
 def test_system_notices_do_not_count_as_unread() -> None:
     h = Harness()
     h.connect()
-    joined = ChatMessage(
-        id="s1",
-        conversation_id="c1",
-        seq=1,
-        author="system",
-        author_name="",
-        text="Ann joined",
-        created_at=1,
-        event="agent_joined",
-        agent=AgentBrief(id="a1", name="Ann"),
-    )
-    h.server(NewMessage(message=joined))
+    h.server(NewMessage(message=ann_joined()))
     h.server(NewMessage(message=agent_message(2)))
     h.panel("ui.shown", seq=2, seen=False)
     assert h.events("unread_count_changed") == [{"count": 1}]
@@ -388,18 +392,7 @@ def test_system_notices_do_not_count_as_unread() -> None:
 def test_system_messages_carry_the_event_and_agent_for_the_panel_to_word() -> None:
     h = Harness()
     h.connect()
-    joined = ChatMessage(
-        id="s1",
-        conversation_id="c1",
-        seq=1,
-        author="system",
-        author_name="",
-        text="Ann joined",
-        created_at=1,
-        event="agent_joined",
-        agent=AgentBrief(id="a1", name="Ann"),
-    )
-    h.server(NewMessage(message=joined))
+    h.server(NewMessage(message=ann_joined()))
     view = last(h, "render.message")["message"]
     assert (view["event"], view["agent_name"]) == ("agent_joined", "Ann")
 
