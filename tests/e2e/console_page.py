@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Dialog, Locator, Page, expect
 from websockets.sync.client import ClientConnection, connect
 
 from porch_protocol import (
@@ -36,6 +36,24 @@ APPID = "porch-demo"
 #: Pyodide boots in a worker in a fresh browser context: allow for a slow machine.
 BOOT_TIMEOUT_MS = 60_000
 LIVE_TIMEOUT_MS = 10_000
+
+
+def click_and_confirm(page: Page, selector: str) -> Dialog:
+    """Click ``selector`` and accept the ``confirm()`` it opens; returns that dialog.
+
+    Accepted by a handler, which Playwright runs inside whichever of its calls is active when the
+    dialog opens: the click itself if it opens before the click has returned (waiting for it with
+    ``expect_event`` then blocked the click's own wait on the open dialog until it timed out), or
+    the wait below."""
+    accepted: list[Dialog] = []
+    page.once("dialog", lambda dialog: (dialog.accept(), accepted.append(dialog)))
+    page.click(selector)
+    deadline = time.monotonic() + LIVE_TIMEOUT_MS / 1000
+    while not accepted:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no dialog after clicking {selector}")
+        page.wait_for_timeout(10)  # lets Playwright deliver the dialog event to the handler
+    return accepted[0]
 
 
 class ConsolePage:
@@ -131,9 +149,7 @@ class ConsolePage:
         return stored.last
 
     def end_chat(self) -> None:
-        with self.page.expect_event("dialog") as dialog_info:
-            self.page.click("#end-chat")
-        dialog_info.value.accept()
+        click_and_confirm(self.page, "#end-chat")
         expect(self.page.locator("#conversation-title")).to_contain_text(
             "(ended)", timeout=LIVE_TIMEOUT_MS
         )

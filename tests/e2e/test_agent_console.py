@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from websockets.exceptions import ConnectionClosed
 
-from console_page import LIVE_TIMEOUT_MS, PyVisitor
+from console_page import LIVE_TIMEOUT_MS, PyVisitor, click_and_confirm
 from porch_protocol import (
     AuthClosed,
     NewMessage,
@@ -192,12 +192,8 @@ def test_closing_the_visitor_session_revokes_the_visitor(
     conversation_id = visitor.say("Please close my session")
     _conversation(page, conversation_id).click()
     expect(page.locator("#messages .message")).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
-    # Accept from this thread: a sync Playwright handler would only run inside a Playwright call.
-    with page.expect_event("dialog") as dialog_info:
-        page.click("#revoke-visitor")
-    dialog = dialog_info.value
+    dialog = click_and_confirm(page, "#revoke-visitor")
     assert dialog.type == "confirm" and "Ada" in dialog.message
-    dialog.accept()
     try:
         frame = visitor.wait_for(lambda f: isinstance(f, AuthClosed))
         assert frame.clear_token
