@@ -67,14 +67,16 @@ const PYODIDE = new URL("../vendor/pyodide/", import.meta.url);
 const SNAPSHOT_HASH = "__PORCH_SNAPSHOT_HASH__";
 const PREFETCH = [
   new URL("worker.js", import.meta.url),
-  new URL("porch_runtime.zip?h=__PORCH_RUNTIME_HASH__", import.meta.url),
   ...["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "__PORCH_BOOT_STDLIB__"]
     .map((name) => new URL(name, PYODIDE)),
 ];
 
 async function prefetchRuntime() {
   const urls = PREFETCH.slice();
-  if (SNAPSHOT_HASH) {
+  if (!SNAPSHOT_HASH) {
+    /* Only a plain boot reads the runtime's zip: a snapshot has the runtime imported already. */
+    urls.push(new URL("porch_runtime.zip?h=__PORCH_RUNTIME_HASH__", import.meta.url));
+  } else {
     const snapshot = new URL("snapshot.bin?h=" + SNAPSHOT_HASH, PYODIDE);
     /* Already in the worker's Cache Storage from an earlier visit: nothing to download. */
     const kept = await caches.open("porch-snapshot")

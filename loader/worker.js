@@ -169,25 +169,29 @@ async function boot() {
       if (cache) cache.delete(snapshotKey).catch(() => {});
     }
   }
+  /* Without a snapshot the runtime's packages come from their zip, fetched while Pyodide boots
+   * (a snapshot has them imported already: build_snapshot.PRELOADED). */
+  const runtimeArchive = fetch(new URL("porch_runtime.zip?h=__PORCH_RUNTIME_HASH__", import.meta.url));
   const pyodide = await loadPyodide({ indexURL, lockFileContents });
   log("Pyodide booted in " + Math.round(performance.now() - started) + " ms");
+  const archive = await runtimeArchive;
+  if (!archive.ok) throw new Error("porch_runtime.zip: HTTP " + archive.status);
+  /* The same folder as the snapshot's (build_snapshot.RUNTIME_DIR). */
+  pyodide.unpackArchive(await archive.arrayBuffer(), "zip", { extractDir: "/porch" });
+  pyodide.runPython("import sys\nsys.path.insert(0, '/porch')");
   return pyodide;
 }
 
-/* Fetched while Pyodide boots, not after. */
-const runtimeArchive = fetch(new URL("porch_runtime.zip?h=__PORCH_RUNTIME_HASH__", import.meta.url));
 const pyodide = await boot();
 /* For diagnostics (the devtools console of this worker, the e2e tests): the interpreter. */
 self.pyodide = pyodide;
 /* The snapshot froze `random`'s state: without a new seed every visitor's runtime would draw the
- * same numbers (its reconnect delays would all jitter alike). Seeded from crypto.getRandomValues. */
-pyodide.runPython("import random\nrandom.seed()");
-const archive = await runtimeArchive;
-if (!archive.ok) throw new Error("porch_runtime.zip: HTTP " + archive.status);
-/* The same folder as in the snapshot (build_snapshot.RUNTIME_DIR), whose packages are already
- * imported there; a plain boot imports them from here. */
-pyodide.unpackArchive(await archive.arrayBuffer(), "zip", { extractDir: "/porch" });
-pyodide.runPython("import sys\nif '/porch' not in sys.path: sys.path.insert(0, '/porch')");
+ * same numbers (its reconnect delays would all jitter alike). Seeded from crypto.getRandomValues.
+ * Called, not run as source: nothing on a snapshot boot's path compiles Python (the first use of
+ * the compiler costs the wasm functions' lazy compilation). */
+const random = pyodide.pyimport("random");
+random.seed();
+random.destroy();
 const receive = pyodide.pyimport("porch_runtime.browser").attach((text) => self.postMessage(text));
 self.onmessage = (event) => receive(event.data);
 /* Where a boot's time goes, for docs/performance.md (ms since this worker was created). */

@@ -45,9 +45,10 @@ from pathlib import Path
 
 #: Modules imported once, before the snapshot is taken: the standard-library ones the runtime
 #: imports, and the runtime's own pure-Python modules (the protocol's ~70 dataclasses take seconds
-#: to create in Pyodide on a slow machine; in the snapshot they are already made). Never ``js``
-#: or anything holding JavaScript objects: those cannot be snapshotted, which is why
-#: ``porch_runtime.browser`` is imported by the worker after the boot.
+#: to create in Pyodide on a slow machine; in the snapshot they are already made), the browser
+#: adapter included, so that a snapshot boot needs neither the runtime's zip nor Python's compiler.
+#: Never ``js`` or anything holding JavaScript objects: those cannot be snapshotted, which is why
+#: ``porch_runtime.browser`` imports ``js`` only when the worker attaches it.
 PRELOADED = (
     "json",
     "random",
@@ -61,10 +62,11 @@ PRELOADED = (
     "porch_runtime.bridge",
     "porch_runtime.core",
     "porch_runtime.stdlib",
+    "porch_runtime.browser",
 )
 #: What the trimmed standard library holds: modules a restored runtime may import that the snapshot
 #: has not imported already. Tracing the imports from the zip while the e2e widget and host-API
-#: tests ran found none (``porch_runtime.browser`` imports only what the snapshot holds), so this
+#: tests ran found none (the runtime imports only what the snapshot holds), so this
 #: is a margin: the codecs a ``bytes.decode`` may look up and Pyodide's own lazily imported helpers.
 #: Anything else still imports, at the price of fetching the full zip (``porch_runtime.stdlib``);
 #: ``tests/e2e/test_boot.py`` checks that a chat never needs it.

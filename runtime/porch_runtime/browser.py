@@ -20,7 +20,6 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-import js  # type: ignore[import-not-found]
 from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
 
 from porch_runtime.bridge import BridgeError
@@ -28,8 +27,9 @@ from porch_runtime.core import UploadOrder, VisitorRuntime
 
 
 class BrowserAdapter:
-    def __init__(self, post: Callable[[str], None]) -> None:
+    def __init__(self, post: Callable[[str], None], js: Any) -> None:
         self._post = post
+        self._js = js
         self.runtime = VisitorRuntime(
             now_ms=lambda: int(js.Date.now()),
             rng=random.random,
@@ -51,7 +51,7 @@ class BrowserAdapter:
             else:
                 self._receive_attach(data)
         except (ValueError, BridgeError) as exc:
-            js.console.warn(f"[porch] dropped a panel message: {exc}")
+            self._js.console.warn(f"[porch] dropped a panel message: {exc}")
         self._flush()
 
     def _receive_attach(self, data: Any) -> None:
@@ -60,7 +60,7 @@ class BrowserAdapter:
         if getattr(data, "type", None) != "ui.attach":
             raise BridgeError("only ui.attach may carry a file")
         file = getattr(data, "file", None)
-        if file is None or not js.File.prototype.isPrototypeOf(file):
+        if file is None or not self._js.File.prototype.isPrototypeOf(file):
             raise BridgeError("ui.attach: file must be a File")
         message = {
             "v": getattr(data, "v", None),
@@ -126,23 +126,23 @@ class BrowserAdapter:
             self._flush()
             return
         # The body is the file itself; its name travels URL-encoded in X-Filename.
-        headers = js.Headers.new()
+        headers = self._js.Headers.new()
         headers.append("Authorization", f"Bearer {order.token}")
-        headers.append("X-Filename", js.encodeURIComponent(file.name))
+        headers.append("X-Filename", self._js.encodeURIComponent(file.name))
         headers.append("Content-Type", file.type or "application/octet-stream")
         init = to_js(
             {"method": "POST", "headers": headers, "body": file},
-            dict_converter=js.Object.fromEntries,
+            dict_converter=self._js.Object.fromEntries,
         )
         failure = "network"
         try:
-            response = await js.fetch(order.url, init)
+            response = await self._js.fetch(order.url, init)
             answer = (await response.json()).to_py()
             if not response.ok:
                 failure = str(answer.get("error", f"http_{int(response.status)}"))
                 answer = None
         except Exception as exc:  # a network failure arrives as a JsException
-            js.console.warn(f"[porch] upload failed: {exc}")
+            self._js.console.warn(f"[porch] upload failed: {exc}")
             answer = None
         if answer is None:
             self.runtime.upload_failed(order.upload_id, failure)
@@ -156,7 +156,7 @@ class BrowserAdapter:
         self._drop_socket()
         if url.startswith("http"):
             url = "ws" + url[4:]
-        socket = js.WebSocket.new(url)
+        socket = self._js.WebSocket.new(url)
         handlers = {"open": self._on_open, "message": self._on_message, "close": self._on_close}
         for kind, handler in handlers.items():
             proxy = create_proxy(handler)
@@ -177,15 +177,19 @@ class BrowserAdapter:
     def _set_timer(self, name: str, delay: float) -> None:
         previous = self._timers.pop(name, None)
         if previous is not None:
-            js.clearTimeout(previous[0])
+            self._js.clearTimeout(previous[0])
             previous[1].destroy()
         proxy = create_proxy(lambda: self._on_timer(name))
-        handle = js.setTimeout(proxy, int(delay * 1000))
+        handle = self._js.setTimeout(proxy, int(delay * 1000))
         self._timers[name] = (handle, proxy)
 
 
 def attach(post: Callable[[str], None]) -> Callable[[str], None]:
     """Create the adapter for this worker; the returned callable takes each panel message (JSON
     text). The worker bootstrap calls this once, after Pyodide has loaded."""
-    adapter = BrowserAdapter(post)
+    # Imported here, not with the module: the build imports this module into Pyodide's memory
+    # snapshot (tools/build_snapshot.py), which cannot hold a JavaScript object such as `js`.
+    import js  # type: ignore[import-not-found]
+
+    adapter = BrowserAdapter(post, js)
     return adapter.receive_panel
