@@ -42,9 +42,12 @@ function toRuntime(message) {
   else beforeBoot.push(message);
 }
 
+/* Named by its content (build_public.py), so a repeat visit takes it from the HTTP cache as is. */
+const WORKER = new URL("worker.js?h=__PORCH_WORKER_HASH__", import.meta.url);
+
 function boot(config) {
   if (worker) return;
-  worker = new Worker(new URL("worker.js", import.meta.url), { type: "module", name: "porch-runtime" });
+  worker = new Worker(WORKER, { type: "module", name: "porch-runtime" });
   worker.addEventListener("message", (event) => receiveRuntime(event.data));
   worker.addEventListener("error", (event) => {
     console.error("[porch] the runtime worker failed:", event.message);
@@ -66,7 +69,7 @@ function boot(config) {
 const PYODIDE = new URL("../vendor/pyodide/", import.meta.url);
 const SNAPSHOT_HASH = "__PORCH_SNAPSHOT_HASH__";
 const PREFETCH = [
-  new URL("worker.js", import.meta.url),
+  WORKER,
   ...["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "__PORCH_BOOT_STDLIB__"]
     .map((name) => new URL(name, PYODIDE)),
 ];

@@ -54,12 +54,13 @@ PYODIDE_FILES = (
 #: Wheels Pyodide's loader may ask for (PyScript installs micropip when a page lists packages).
 #: Versions are those of the pinned Pyodide's lock file; the build checks they agree.
 WHEELS = ("micropip==0.11.1", "packaging==26.1")
-#: loader/ source -> public/ destination (the widget's modules bring what they import along)
+#: loader/ source -> public/ destination (the widget's modules bring what they import along),
+#: in build order: the panel names the built worker's content (WORKER_HASH_TOKEN).
 LOADER_FILES = {
     "core.js": "install/core.js",
     "launcher.js": "widget/launcher.js",
-    "panel.js": "widget/panel.js",
     "worker.js": "widget/worker.js",
+    "panel.js": "widget/panel.js",
 }
 #: The widget's pages (loader/ -> public/widget/); each <link rel="stylesheet"> becomes a <style>.
 WIDGET_PAGES = ("launcher.html", "panel.html")
@@ -79,6 +80,9 @@ SERVER_URL_TOKEN = "__PORCH_SERVER_URL__"
 VERSION_TOKEN = "__PORCH_VERSION__"
 RUNTIME_HASH_TOKEN = "__PORCH_RUNTIME_HASH__"
 SNAPSHOT_HASH_TOKEN = "__PORCH_SNAPSHOT_HASH__"
+#: The built worker.js's hash, in the panel's URL of it: cached as immutable, a repeat visit does
+#: not revalidate it (a round trip on the way to a ready runtime).
+WORKER_HASH_TOKEN = "__PORCH_WORKER_HASH__"
 #: The standard library a snapshot boot starts with (the trimmed one), relative to Pyodide's folder.
 BOOT_STDLIB_TOKEN = "__PORCH_BOOT_STDLIB__"
 #: ``info`` of Pyodide's lock file: the worker passes a lock with no package (the runtime loads
@@ -234,6 +238,9 @@ def build_loader(out: Path, tokens: dict[str, str]) -> None:
         text = bundle(src_name, {**sources, **own}) if module else sources[src_name]
         for token, value in tokens.items():
             text = text.replace(token, value)
+        if WORKER_HASH_TOKEN in text:
+            worker_hash = _sha256(out / LOADER_FILES["worker.js"])[:16]
+            text = text.replace(WORKER_HASH_TOKEN, worker_hash)
         _write_if_changed(out / dst_name, _minify(text, module=module))
 
 

@@ -188,6 +188,6 @@ def test_loading_intent_boots_nothing_before_a_click_and_eager_is_covered_elsewh
     wait_for_event(page, "bridge_ready")
     expect(page.locator(PANEL)).to_be_hidden()
     assert runtime_requests == []
-    with page.expect_request("**/widget/worker.js"):
+    with page.expect_request("**/widget/worker.js?h=*"):
         page.frame_locator(LAUNCHER).locator("#launcher").click()
     expect(page.locator(PANEL)).to_be_visible()

@@ -1,7 +1,7 @@
 """How the launcher loads, as behaviour (docs/performance.md has the times): before intent the
 widget costs its page and one script, well inside the 20 KB budget; the page paints the button with
 its own inlined styles, without waiting for that script; a repeat visit does not fetch the script
-again (its URL names its content), nor the panel's."""
+again (its URL names its content), nor the panel's and the worker's."""
 
 from __future__ import annotations
 
@@ -77,13 +77,16 @@ def test_the_launcher_is_painted_by_its_page_alone(
     expect(button).to_have_attribute("aria-label", "Chat öffnen")
 
 
-def test_the_panel_script_is_named_by_its_content_and_cached_as_immutable(
+def test_the_panel_and_worker_scripts_are_named_by_their_content_and_cached_as_immutable(
     recorded_page: Page, porch_server: PorchServer
 ) -> None:
-    """So a repeat visit takes it from the cache without asking the server (as the launcher's)."""
+    """So a repeat visit takes them from the cache without asking the server (as the launcher's):
+    a revalidation of the worker's script was a round trip before the runtime could start."""
     page = recorded_page
     finished = _porch_requests(page)
     page.goto(f"{porch_server.url}/demo/")
-    page.frame_locator(LAUNCHER).locator("#launcher").click()
+    with page.expect_request_finished(lambda r: "/widget/worker.js" in r.url) as worker:
+        page.frame_locator(LAUNCHER).locator("#launcher").click()
     expect(page.frame_locator(PANEL).locator("#composer-text")).to_be_focused()
     _assert_named_by_content_and_immutable(next(r for r in finished if "/widget/panel.js" in r.url))
+    _assert_named_by_content_and_immutable(worker.value)

@@ -3,6 +3,7 @@ the modules it imports, each once, ahead of it; the launcher's script carries on
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
@@ -70,3 +71,25 @@ def test_the_launcher_carries_only_its_strings() -> None:
     keys = set(re.findall(r'"(\w+)":"', table[1]))
     assert keys == {"launcher", "open", "close", "unread"}
     assert "export function t(" in build
+
+
+def test_the_panel_names_the_built_worker_by_its_content(tmp_path: Path) -> None:
+    """The panel's URL of the worker carries the built worker's hash, so the immutable cache entry
+    of one build is never used for another's worker."""
+    tokens = {
+        token: "0"
+        for token in (
+            build_public.SERVER_URL_TOKEN,
+            build_public.VERSION_TOKEN,
+            build_public.RUNTIME_HASH_TOKEN,
+            build_public.SNAPSHOT_HASH_TOKEN,
+            build_public.BOOT_STDLIB_TOKEN,
+            build_public.SNAPSHOT_DELTA_TOKEN,
+            build_public.LOCK_INFO_TOKEN,
+        )
+    }
+    build_public.build_loader(tmp_path, tokens)
+    worker = (tmp_path / "widget" / "worker.js").read_bytes()
+    named = re.findall(r"worker\.js\?h=(\w+)", (tmp_path / "widget" / "panel.js").read_text())
+    assert named == [hashlib.sha256(worker).hexdigest()[:16]]
+    assert build_public.WORKER_HASH_TOKEN.encode() not in worker
