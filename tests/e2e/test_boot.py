@@ -45,6 +45,7 @@ def test_the_runtime_boots_from_the_brotli_snapshot_then_from_cache_storage(
     )
     logs = _runtime_logs(recorded_page)
     pyodide_files = _pyodide_requests(recorded_page)
+    runtime_zips = _runtime_zip_requests(recorded_page)
     recorded_page.goto(f"{porch_server.url}/demo/")
     open_chat(recorded_page)
     assert [b.split(" in ")[0] for b in _snapshot_boots(logs)] == [
@@ -53,6 +54,8 @@ def test_the_runtime_boots_from_the_brotli_snapshot_then_from_cache_storage(
     # The trimmed standard library, not the full one; no lock file (the worker passes its own).
     assert any("/python_stdlib_trimmed.zip?h=" in url for url in pyodide_files), pyodide_files
     assert not [u for u in pyodide_files if "/python_stdlib.zip" in u or "lock.json" in u]
+    # The runtime, its browser adapter included, is in the snapshot: its zip is not needed.
+    assert runtime_zips == []
     # The launcher's prefetch on hover and the worker's own request: both Brotli-encoded.
     assert encodings and set(encodings) == {"br"}
     # The inflated snapshot is kept after the boot: wait for that, not for a fixed time.
@@ -103,10 +106,19 @@ def test_a_broken_snapshot_falls_back_to_a_plain_boot(
         route.fulfill(status=200, body=b"not a memory snapshot")
 
     recorded_page.route("**/snapshot.bin?*", corrupt)
+    runtime_zips = _runtime_zip_requests(recorded_page)
     recorded_page.goto(f"{porch_server.url}/demo/")
     open_chat(recorded_page)
     assert any("snapshot boot failed" in line for line in logs), logs
     assert any(line.startswith("[porch runtime] Pyodide booted in") for line in logs), logs
+    # A plain boot has only Pyodide: the runtime comes from its zip (the worker's own request).
+    assert len(runtime_zips) == 1, runtime_zips
+
+
+def _runtime_zip_requests(page: Page) -> list[str]:
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url) if "/porch_runtime.zip" in r.url else None)
+    return urls
 
 
 def _pyodide_requests(page: Page) -> list[str]:
