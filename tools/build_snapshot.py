@@ -14,10 +14,11 @@ Pyodide's 2.5 MB ``python_stdlib.zip``; an import of anything else fetches the f
 (``porch_runtime.stdlib``). The snapshot is made with that trimmed zip in place and with
 ``zipimport``'s caches emptied, so it remembers no directory of either zip.
 
-What is stored is made to compress (``snapshot.bin.br``: 4.12 MB before, 2.45 MB after): before
-the snapshot is taken, the memory Python and the C allocator have freed is zeroed
-(:data:`SCRUB_FREED_MEMORY`: freed chunks keep zip data, source text, compiler garbage) and the
-interpreter runs with ``-OO`` (no docstrings); its first bytes, mostly the wasm's data segments
+What is stored is made to compress (``snapshot.bin.br``: 4.12 MB before, 2.25 MB after): before
+the snapshot is taken, the functions imported so far lose the column half of their location tables
+(``line_tables.py``; tracebacks keep their lines), the memory Python and the C allocator have freed
+is zeroed (:data:`SCRUB_FREED_MEMORY`: freed chunks keep zip data, source text, compiler garbage)
+and the interpreter runs with ``-OO`` (no docstrings); its first bytes, mostly the wasm's data segments
 unchanged, are stored as a delta against them (:func:`delta_against_data`), and its all-zero pages
 are left out (:func:`without_zero_pages`). ``loader/worker.js`` undoes both.
 
@@ -129,6 +130,8 @@ SCRUB_FREED_MEMORY = """(M) => {
   if (M.HEAPU8.length !== length) throw new Error("the memory grew while it was being scrubbed");
   console.log("scrubbed", taken.length, "chunks; top", top, "->", M._sbrk(0), "of", length);
 }"""
+#: Run after line_tables.py's source, in its scope: every live function but the runtime's.
+DROP_COLUMNS = "\nimport gc\nprint('line tables without columns:', drop_columns(gc.get_objects()))"
 MAKE_SNAPSHOT = (
     """async ([indexURL, runtimeURL, stdlibURL]) => {
   const code = `
@@ -147,6 +150,11 @@ MAKE_SNAPSHOT = (
     py.unpackArchive(runtime, "zip", { extractDir: "__RUNTIME_DIR__" });
     py.runPython("import sys; sys.path.insert(0, '__RUNTIME_DIR__')");
     py.runPython(${JSON.stringify("import " + __PRELOADED__)});
+    /* Line numbers without columns in what is imported, the runtime's own code aside
+     * (line_tables.py); run in a scope of its own, so that none of it stays. */
+    const scope = py.toPy({});
+    py.runPython(${JSON.stringify(__LINE_TABLES__ + __DROP_COLUMNS__)}, { globals: scope });
+    scope.destroy();
     /* The standard library the snapshot will be restored with replaces the full one; zipimport
      * forgets both zips' directories, so it reads the one it finds after the restore. */
     const stdlib = await get("${stdlibURL}");
@@ -177,6 +185,8 @@ gc.collect()
 }""".replace("__PRELOADED__", json.dumps(", ".join(PRELOADED)))
     .replace("__RUNTIME_DIR__", RUNTIME_DIR)
     .replace("__SCRUB__", SCRUB_FREED_MEMORY)
+    .replace("__LINE_TABLES__", json.dumps((Path(__file__).parent / "line_tables.py").read_text()))
+    .replace("__DROP_COLUMNS__", json.dumps(DROP_COLUMNS))
 )
 
 

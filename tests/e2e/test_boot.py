@@ -5,6 +5,7 @@ trimmed standard library lacks still works."""
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 from playwright.sync_api import ConsoleMessage, Page, Request, Route
@@ -165,3 +166,32 @@ def test_a_chat_needs_only_the_trimmed_stdlib_and_other_imports_fetch_the_full_o
         "() => self.pyodide.runPython('import colorsys; colorsys.__file__')"
     ) == ("/lib/python_stdlib_full.zip/colorsys.py")
     assert len([url for url in pyodide_files if "/python_stdlib.zip" in url]) == 1
+
+
+def test_the_snapshot_keeps_line_numbers_and_drops_columns_but_the_runtimes(
+    page: Page, porch_server: PorchServer
+) -> None:
+    """build_snapshot drops the column part of the location tables it freezes (line_tables.py):
+    a traceback through the standard library still names its lines; the runtime keeps both."""
+    open_visitor(page, porch_server)
+    worker = next(w for w in page.workers if "/widget/worker.js" in w.url)
+    found = json.loads(
+        worker.evaluate(
+            """() => self.pyodide.runPython([
+                 "import json, sys, traceback",
+                 "from porch_runtime.core import VisitorRuntime",
+                 "try:",
+                 "    json.loads('{x')",
+                 "except ValueError:",
+                 "    frames = traceback.extract_tb(sys.exc_info()[2])",
+                 "json.dumps({",
+                 "    'decoder': [f.lineno for f in frames if f.filename.endswith('decoder.py')],",
+                 "    'stdlib': sorted({str(p[2]) for p in json.loads.__code__.co_positions()}),",
+                 "    'runtime': [p[2] for p in VisitorRuntime.__init__.__code__.co_positions()],",
+                 "})",
+               ].join("\\n"))"""
+        )
+    )
+    assert found["decoder"] and all(isinstance(n, int) and n > 0 for n in found["decoder"])
+    assert found["stdlib"] == ["None"]
+    assert any(column is not None for column in found["runtime"])
