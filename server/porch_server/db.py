@@ -23,6 +23,12 @@ def ensure_sqlite_dir(database_url: str) -> None:
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    configure_sqlite(dbapi_connection)
+
+
+def configure_sqlite(dbapi_connection: Any) -> None:
+    """The settings every connection to Porch's SQLite database gets (the engine's and the
+    message writer's)."""
     # WAL lets readers proceed while a message is being written; foreign keys are off by default
     # in SQLite and we rely on them. synchronous=NORMAL in WAL mode: a commit is durable across a
     # crash or restart of the process (the WAL is in the OS's hands once written), only a power
