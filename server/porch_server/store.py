@@ -471,12 +471,16 @@ _INSERT_MESSAGES_SQL = (
     "INSERT INTO messages (id, conversation_id, seq, author, author_name, text, client_id,"
     " created_at, file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-#: A resend's stored message, with its file.
+#: A resend's stored message, with its file. The keys are joined from a VALUES table: SQLite
+#: answers ``(a, b, c) IN (VALUES ...)`` with a scan of every message (a batch's lookup then grew
+#: with the table: 7.5 ms at 27,000 messages), the join with the unique index's searches.
 _KNOWN_SQL = (
-    "SELECT m.id, m.conversation_id, m.seq, m.author, m.author_name, m.text, m.client_id,"
+    "WITH k(conversation_id, author, client_id) AS (VALUES {rows})"
+    " SELECT m.id, m.conversation_id, m.seq, m.author, m.author_name, m.text, m.client_id,"
     " m.created_at, m.event, m.agent, f.id, f.name, f.size, f.content_type"
-    " FROM messages m LEFT JOIN files f ON f.id = m.file_id"
-    " WHERE (m.conversation_id, m.author, m.client_id) IN (VALUES {rows})"
+    " FROM k JOIN messages m ON m.conversation_id = k.conversation_id"
+    " AND m.author = k.author AND m.client_id = k.client_id"
+    " LEFT JOIN files f ON f.id = m.file_id"
 )
 _WRITTEN_TO_SQL = (
     "SELECT c.id, c.app_id, c.visitor_id, c.agent_read_seq, c.ended_at IS NOT NULL, c.agent_ids,"

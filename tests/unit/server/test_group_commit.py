@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from porch_server import records, store
@@ -455,3 +457,28 @@ def test_the_writer_waits_for_another_connections_write_and_keeps_seqs_apart(
 
     assert _with_writer(database_url, work) == [1, 2]
 
+
+def test_the_writers_statements_search_indexes_rather_than_scan_tables(database_url: str) -> None:
+    """A batch's cost must not grow with the number of stored messages: every statement of the
+    writer finds its rows through an index (SQLite's query plan says SEARCH, never SCAN of a
+    table; the VALUES list of the lookup is the one table walked)."""
+    path = make_url(database_url).database
+    assert path is not None
+    db = sqlite3.connect(path)
+    try:
+        keys = 3
+        statements: list[tuple[str, list[object]]] = [
+            (store._KNOWN_SQL.format(rows=", ".join(["(?, ?, ?)"] * keys)), ["c", "a", "x"] * keys),
+            (store._WRITTEN_TO_SQL.format(ids="?, ?"), ["c1", "c2"]),
+            (
+                "UPDATE conversations SET last_seq = last_seq + 1 WHERE id IN (?, ?)"
+                f" AND (id NOT IN (?) OR {store._GUARD_SQL})",
+                ["c1", "c2", "c1"],
+            ),
+        ]
+        for sql, params in statements:
+            plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params)]
+            scans = [s for s in plan if s.startswith("SCAN") and "CONSTANT ROW" not in s]
+            assert scans in ([], ["SCAN k"]), (sql, plan)
+    finally:
+        db.close()
