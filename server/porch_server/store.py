@@ -407,9 +407,12 @@ class NewPost:
     """A message for :class:`MessageWriter`: a visitor's or agent's, with its client id.
 
     ``author_name`` None means the visitor's display name as stored when the post is written.
-    A ``guarded`` post is a visitor's message to the conversation its socket last knew as open,
-    sent without reading anything first: it is refused (written nowhere) unless that conversation
-    is still the visitor's latest, not ended, and the visitor's session not revoked."""
+    A ``guarded`` post is sent without reading anything first, and refused (written nowhere, the
+    result None) unless what the sender assumed still holds. A visitor's (``agent_id`` None) is
+    to the conversation its socket last knew as open: still the visitor's latest, not ended, and
+    the visitor's session not revoked. An agent's (``agent_id`` and ``app_id`` set) is to a
+    conversation of the agent's app that is not ended and that the agent is in; a resend of an
+    agent's message is returned only from a conversation of that app."""
 
     conversation_id: str
     author: Author
@@ -419,6 +422,8 @@ class NewPost:
     now_ms: int
     file: StoredFile | None = None
     guarded: bool = False
+    agent_id: int | None = None
+    app_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,9 +460,9 @@ class Written:
     conversation: WrittenTo | None = None
 
 
-#: The guard of a ``guarded`` post, in the UPDATE of :func:`_write_posts`: the conversation
-#: is its visitor's latest (the order of :func:`latest_conversation`), not ended, and the visitor
-#: not revoked.
+#: The guard of a visitor's ``guarded`` post, in the UPDATE of :func:`_write_posts`: the
+#: conversation is its visitor's latest (the order of :func:`latest_conversation`), not ended,
+#: and the visitor not revoked.
 _GUARD_SQL = (
     "(ended_at IS NULL"
     " AND NOT EXISTS (SELECT 1 FROM visitors v"
@@ -466,6 +471,11 @@ _GUARD_SQL = (
     " WHERE later.visitor_id = conversations.visitor_id"
     " AND (later.created_at > conversations.created_at"
     " OR (later.created_at = conversations.created_at AND later.id > conversations.id))))"
+)
+#: What the guard of an agent's ``guarded`` post checks, per post: the conversation is of the
+#: agent's app, not ended, and the agent is in it.
+_AGENT_GUARD_SQL = (
+    "SELECT id, app_id, ended_at IS NULL, agent_ids FROM conversations WHERE id IN ({ids})"
 )
 _INSERT_MESSAGES_SQL = (
     "INSERT INTO messages (id, conversation_id, seq, author, author_name, text, client_id,"
@@ -477,9 +487,10 @@ _INSERT_MESSAGES_SQL = (
 _KNOWN_SQL = (
     "WITH k(conversation_id, author, client_id) AS (VALUES {rows})"
     " SELECT m.id, m.conversation_id, m.seq, m.author, m.author_name, m.text, m.client_id,"
-    " m.created_at, m.event, m.agent, f.id, f.name, f.size, f.content_type"
+    " m.created_at, m.event, m.agent, f.id, f.name, f.size, f.content_type, c.app_id"
     " FROM k JOIN messages m ON m.conversation_id = k.conversation_id"
     " AND m.author = k.author AND m.client_id = k.client_id"
+    " JOIN conversations c ON c.id = m.conversation_id"
     " LEFT JOIN files f ON f.id = m.file_id"
 )
 _WRITTEN_TO_SQL = (
@@ -560,13 +571,34 @@ def _write_posts(
             tuple(value for key in unique for value in key),
         ).fetchall()
         known = {(row[1], row[3], row[6]): _known_message(row) for row in found}
+        known_app = {(row[1], row[3], row[6]): row[14] for row in found}
         new: dict[tuple[str, str, str], int] = {}  # key -> index of the post that creates it
         for index, key in enumerate(keys):
             if key not in known and key not in new:
                 new[key] = index
+        by_agents = {k: i for k, i in new.items() if posts[i].agent_id is not None}
+        if by_agents:
+            ids = list({k[0] for k in by_agents})
+            open_to = {
+                cid: (app_id, json.loads(agent_ids or "[]"))
+                for cid, app_id, is_open, agent_ids in db.execute(
+                    _AGENT_GUARD_SQL.format(ids=_marks(len(ids))), ids
+                )
+                if is_open
+            }
+            for key, i in by_agents.items():
+                app_id, agent_ids = open_to.get(key[0], (None, ()))
+                if app_id != posts[i].app_id or posts[i].agent_id not in agent_ids:
+                    del new[key]  # refused: its result is None
         counts = Counter(posts[i].conversation_id for i in new.values())
         updated_at = {posts[i].conversation_id: posts[i].now_ms for i in new.values()}  # last's
-        guarded = list({posts[i].conversation_id for i in new.values() if posts[i].guarded})
+        guarded = list(
+            {
+                posts[i].conversation_id
+                for i in new.values()
+                if posts[i].guarded and posts[i].agent_id is None
+            }
+        )
         next_seq: dict[str, int] = {}
         written: dict[str, WrittenTo] = {}
         if counts:
@@ -642,11 +674,17 @@ def _write_posts(
     results: list[Written | None] = []
     for index, key in enumerate(keys):
         if key in known:
-            results.append(Written(known[key], created=False))
+            post = posts[index]
+            if post.guarded and post.agent_id is not None and known_app[key] != post.app_id:
+                results.append(None)  # not this agent's app: the full path says not_found
+            else:
+                results.append(Written(known[key], created=False))
         elif key not in created:
             results.append(None)
         elif new[key] == index:
             results.append(Written(created[key], True, written[key[0]]))
+        elif posts[index].agent_id is not None and posts[index].app_id != written[key[0]].app_id:
+            results.append(None)  # another app's agent: the full path says not_found
         else:
             # Only the first post under a client id created its message; a resend in the same
             # batch gets that message back as an existing one.

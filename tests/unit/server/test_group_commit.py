@@ -470,6 +470,7 @@ def test_the_writers_statements_search_indexes_rather_than_scan_tables(database_
         statements: list[tuple[str, list[object]]] = [
             (store._KNOWN_SQL.format(rows=", ".join(["(?, ?, ?)"] * keys)), ["c", "a", "x"] * keys),
             (store._WRITTEN_TO_SQL.format(ids="?, ?"), ["c1", "c2"]),
+            (store._AGENT_GUARD_SQL.format(ids="?, ?"), ["c1", "c2"]),
             (
                 "UPDATE conversations SET last_seq = last_seq + 1 WHERE id IN (?, ?)"
                 f" AND (id NOT IN (?) OR {store._GUARD_SQL})",
@@ -482,3 +483,57 @@ def test_the_writers_statements_search_indexes_rather_than_scan_tables(database_
             assert scans in ([], ["SCAN k"]), (sql, plan)
     finally:
         db.close()
+
+
+def _agent_post(conversation_id: str, client_id: str, agent_id: int, app_id: int) -> store.NewPost:
+    return store.NewPost(
+        conversation_id=conversation_id,
+        author="agent",
+        author_name="Ann",
+        text="reply",
+        client_id=client_id,
+        now_ms=1_000,
+        guarded=True,
+        agent_id=agent_id,
+        app_id=app_id,
+    )
+
+
+def test_an_agents_guarded_post_needs_its_app_an_open_chat_and_the_agent_in_it(
+    database_url: str,
+) -> None:
+    async def work(
+        writer: GroupCommit[store.NewPost, store.Written | None],
+        sessions: Callable[[], AsyncSession],
+    ) -> tuple[list[store.Written | None], list[store.Written | None], int]:
+        async with sessions() as session:
+            joined, not_in, ended = await _conversations(session, 3)
+            app_id = 0
+            for cid, agents, end in ((joined, [5], None), (not_in, [6], None), (ended, [5], 9)):
+                conversation = await session.get(Conversation, cid)
+                assert conversation is not None
+                conversation.agent_ids, conversation.ended_at = agents, end
+                app_id = conversation.app_id
+            await session.commit()
+        first = await asyncio.gather(
+            writer.submit(_agent_post(joined, "a", 5, app_id)),
+            writer.submit(_agent_post(not_in, "a", 5, app_id)),
+            writer.submit(_agent_post(ended, "a", 5, app_id)),
+            writer.submit(_agent_post(joined, "b", 5, app_id + 1)),  # another app's agent
+            writer.submit(_agent_post(joined, "a", 7, app_id + 1)),  # ... resending in-batch
+        )
+        later = await asyncio.gather(
+            writer.submit(_agent_post(joined, "a", 5, app_id)),  # a resend: the stored one
+            writer.submit(_agent_post(joined, "a", 7, app_id + 1)),  # not to another app
+        )
+        return list(first), list(later), app_id
+
+    first, later, app_id = _with_writer(database_url, work)
+    written, not_in, ended, other_app, other_resend = first
+    assert written is not None and written.created and written.message.seq == 1
+    assert written.message.author_name == "Ann"
+    assert written.conversation is not None and written.conversation.app_id == app_id
+    assert not_in is None and ended is None and other_app is None and other_resend is None
+    resend, other_later = later
+    assert resend is not None and not resend.created and resend.message == written.message
+    assert other_later is None
