@@ -40,11 +40,21 @@ def configure_sqlite(dbapi_connection: Any) -> None:
     cursor.close()
 
 
+#: Seconds a connection waits for SQLite's write lock before "database is locked" (sqlite3's
+#: default is 5). SQLite's busy handler polls with growing sleeps rather than queueing, so with
+#: 64 handshakes writing their visitors at once on a loaded machine, one was seen to starve
+#: past 5 s and its socket failed; a wait is bounded by the other transactions, which are short.
+SQLITE_BUSY_TIMEOUT = 30.0
+
+
 def create_engine(database_url: str) -> AsyncEngine:
     """An async engine; on SQLite, WAL (synchronous=NORMAL) and foreign keys are switched on for
     every connection."""
     ensure_sqlite_dir(database_url)
-    engine = _create_async_engine(database_url)
+    sqlite = make_url(database_url).get_backend_name() == "sqlite"
+    engine = _create_async_engine(
+        database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT} if sqlite else {}
+    )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     return engine

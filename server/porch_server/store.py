@@ -28,7 +28,7 @@ from porch_protocol import (
 )
 from porch_protocol.wire import Author
 from porch_server import apps, records
-from porch_server.db import configure_sqlite
+from porch_server.db import SQLITE_BUSY_TIMEOUT, configure_sqlite
 from porch_server.models import (
     Agent,
     AgentSession,
@@ -562,6 +562,8 @@ def _write_posts(
     conversation's seqs (and checking the guards), a read of the conversations and visitors
     written to, a multi-row INSERT; all under ``BEGIN IMMEDIATE``, which waits for SQLite's write
     lock first, so what is read is what the commit leaves."""
+    if not posts:
+        return []
     keys: list[tuple[str, str, str]] = [(p.conversation_id, p.author, p.client_id) for p in posts]
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -719,7 +721,7 @@ class MessageWriter:
     ) -> list[Written | None]:
         if self._db is None:
             # Autocommit mode: the transaction is _write_posts's own BEGIN IMMEDIATE ... COMMIT.
-            db = sqlite3.connect(self._path, timeout=5.0, isolation_level=None)
+            db = sqlite3.connect(self._path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None)
             configure_sqlite(db)
             self._db = db
         return _write_posts(self._db, posts, files)

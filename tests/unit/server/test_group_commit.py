@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from porch_server import records, store
-from porch_server.db import create_engine, session_factory
+from porch_server.db import SQLITE_BUSY_TIMEOUT, create_engine, session_factory
 from porch_server.group_commit import GroupCommit, WriterClosed
 from porch_server.models import App, ChatMessageRow, Conversation, StoredFile
 
@@ -537,3 +537,27 @@ def test_an_agents_guarded_post_needs_its_app_an_open_chat_and_the_agent_in_it(
     resend, other_later = later
     assert resend is not None and not resend.created and resend.message == written.message
     assert other_later is None
+
+
+def test_the_engine_and_the_writer_wait_for_the_write_lock_as_long(database_url: str) -> None:
+    async def go() -> list[int]:
+        engine = create_engine(database_url)
+        writer = store.MessageWriter(database_url)
+        try:
+            async with engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                rows = await raw.driver_connection.execute_fetchall("PRAGMA busy_timeout")
+            await writer.write([])  # opens its connection
+
+            def writers() -> int:  # on the writer's thread, which owns the connection
+                assert writer._db is not None
+                return int(writer._db.execute("PRAGMA busy_timeout").fetchone()[0])
+
+            loop = asyncio.get_running_loop()
+            return [rows[0][0], await loop.run_in_executor(writer._thread, writers)]
+        finally:
+            await writer.aclose()
+            await engine.dispose()
+
+    expected = int(SQLITE_BUSY_TIMEOUT * 1000)
+    assert asyncio.run(go()) == [expected, expected]
