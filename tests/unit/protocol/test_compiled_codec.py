@@ -127,6 +127,8 @@ def test_valid_frames_decode_and_encode_as_the_reference(case: tuple[type[Messag
     assert type(decoded) is cls
     assert encode(decoded) == reference_encode(expected)
     assert decode(encode(decoded), max_chars=None) == expected
+    # v and type first: a reader may tell a frame's type from its prefix (tests/bench/load.py).
+    assert encode(decoded).startswith(f'{{"v":1,"type":"{cls.TYPE}"')
 
 
 #: What a single fault puts in place of a value: each scalar type (bool among them, which the
