@@ -560,8 +560,9 @@ def _write_posts(
 
     Four statements per batch, not per post: a lookup of the client ids, an UPDATE reserving each
     conversation's seqs (and checking the guards), a read of the conversations and visitors
-    written to, a multi-row INSERT; all under ``BEGIN IMMEDIATE``, which waits for SQLite's write
-    lock first, so what is read is what the commit leaves."""
+    written to, a multi-row INSERT (and, when agents' guarded replies are among the posts, a read
+    of their conversations to check each one's guard); all under ``BEGIN IMMEDIATE``, which waits
+    for SQLite's write lock first, so what is read is what the commit leaves."""
     if not posts:
         return []
     keys: list[tuple[str, str, str]] = [(p.conversation_id, p.author, p.client_id) for p in posts]
