@@ -699,9 +699,15 @@ AGENT_SENDS: frozenset[type[Message]] = frozenset(
 
 def encode(message: Message) -> str:
     """The frame's JSON text, with ``v`` and ``type`` first."""
-    body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": message.TYPE}
-    body.update(_to_json(message))
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    cls = type(message)
+    to_json = _FRAME_ENCODERS.get(cls)
+    if to_json is None:
+        to_json = _FRAME_ENCODERS[cls] = _frame_encoder(cls)
+    return _JSON_ENCODER.encode(to_json(message))
+
+
+#: ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))``, made once.
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def decode(
@@ -744,13 +750,16 @@ def from_dict(body: object, expected: Iterable[type[Message]] | None = None) -> 
     if cls is None:
         raise ProtocolError("unknown_type", f"unknown frame type {type_name!r}")
     if expected is not None:
-        allowed = set(expected)
+        allowed = expected if isinstance(expected, frozenset | set) else set(expected)
         if cls not in allowed:
             names = ", ".join(sorted(c.TYPE for c in allowed))
             raise ProtocolError(
                 "unexpected_type", f"{type_name!r} is not valid here; expected {names}"
             )
-    value = parse_value(cls, body, cls.TYPE)
+    try:
+        value = _fast_decoder(cls)(body)
+    except _Mismatch:
+        value = _parse_checked(cls, body, cls.TYPE)  # raises the ProtocolError that names it
     assert isinstance(value, Message)
     return value
 
@@ -783,6 +792,16 @@ def _hints(cls: type) -> dict[str, Any]:
 def parse_value(tp: Any, raw: Any, where: str) -> Any:
     """Validate ``raw`` (parsed JSON) as type ``tp`` (a record dataclass, str, int, ...);
     ``where`` names it in the :class:`ProtocolError` raised on mismatch."""
+    try:
+        return _fast_decoder(tp)(raw)
+    except _Mismatch:
+        return _parse_checked(tp, raw, where)
+
+
+def _parse_checked(tp: Any, raw: Any, where: str) -> Any:
+    """:func:`parse_value`'s reference: walks the type hints for every value, and names the
+    failing field. The compiled decoders (:func:`_fast_decoder`) accept exactly what this
+    accepts and build the same values; on anything they refuse, this runs and says why."""
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(raw, dict):
@@ -791,7 +810,7 @@ def parse_value(tp: Any, raw: Any, where: str) -> Any:
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(tp):
             if f.name in raw:
-                kwargs[f.name] = parse_value(hints[f.name], raw[f.name], f"{where}.{f.name}")
+                kwargs[f.name] = _parse_checked(hints[f.name], raw[f.name], f"{where}.{f.name}")
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ProtocolError("bad_field", f"{where}: missing required field {f.name!r}")
         return tp(**kwargs)
@@ -802,15 +821,15 @@ def parse_value(tp: Any, raw: Any, where: str) -> Any:
         inner = [o for o in options if o is not type(None)]
         for option in inner[:-1]:
             try:
-                return parse_value(option, raw, where)
+                return _parse_checked(option, raw, where)
             except ProtocolError:
                 continue
-        return parse_value(inner[-1], raw, where)
+        return _parse_checked(inner[-1], raw, where)
     if origin is dict:
         if not isinstance(raw, dict):
             raise ProtocolError("bad_field", f"{where}: expected an object")
         item = typing.get_args(tp)[1]
-        return {k: parse_value(item, v, f"{where}.{k}") for k, v in raw.items()}
+        return {k: _parse_checked(item, v, f"{where}.{k}") for k, v in raw.items()}
     if origin is Literal:
         # bool is an int in Python: keep true from passing as 1.
         if isinstance(raw, bool) or raw not in typing.get_args(tp):
@@ -821,7 +840,7 @@ def parse_value(tp: Any, raw: Any, where: str) -> Any:
         if not isinstance(raw, list):
             raise ProtocolError("bad_field", f"{where}: expected a list")
         item = typing.get_args(tp)[0]
-        return tuple(parse_value(item, r, f"{where}[{i}]") for i, r in enumerate(raw))
+        return tuple(_parse_checked(item, r, f"{where}[{i}]") for i, r in enumerate(raw))
     if tp is bool:
         if not isinstance(raw, bool):
             raise ProtocolError("bad_field", f"{where}: expected true or false")
@@ -839,3 +858,189 @@ def parse_value(tp: Any, raw: Any, where: str) -> Any:
             raise ProtocolError("bad_field", f"{where}: expected a string")
         return raw
     raise TypeError(f"{where}: no decoder for {tp!r}")  # a bug in this module, not bad input
+
+
+# --- compiled codecs ----------------------------------------------------------------------------
+#
+# Every frame is decoded and encoded on the server's event loop, and walking the type hints per
+# value (``typing.get_origin``, ``dataclasses.fields``, a path string per field) cost several
+# times the JSON parsing itself. So each type gets, on its first use (none at import: the runtime
+# restores its interpreter from a snapshot and must not pay for types it never sees), a decoder
+# that checks the very same rules with the checks written out, and each frame type an encoder
+# that builds its JSON object with a dict display. A value the compiled decoder refuses is handed
+# to :func:`_parse_checked`, which raises the error naming the field: errors cost what they did,
+# valid frames a fraction.
+
+
+class _Mismatch(Exception):
+    """A compiled decoder refused a value; :func:`_parse_checked` says why."""
+
+
+_Decoder = typing.Callable[[Any], Any]
+_DECODERS: dict[Any, _Decoder] = {}
+_SCALARS = (str, int, float, bool)
+
+
+def _fast_decoder(tp: Any) -> _Decoder:
+    decoder = _DECODERS.get(tp)
+    if decoder is None:
+        decoder = _DECODERS[tp] = _compile_decoder(tp)
+    return decoder
+
+
+def _scalar_check(tp: Any, name: str) -> str | None:
+    """A Python condition true when ``name`` is NOT a valid ``tp`` (a scalar or a Literal of
+    scalars), or None when ``tp`` is neither."""
+    if tp is str:
+        return f"not isinstance({name}, str)"
+    if tp is bool:
+        return f"not isinstance({name}, bool)"
+    if tp is int:
+        return f"isinstance({name}, bool) or not isinstance({name}, int)"
+    if tp is float:
+        return f"isinstance({name}, bool) or not isinstance({name}, (int, float))"
+    if typing.get_origin(tp) is Literal:
+        args = typing.get_args(tp)
+        if all(type(a) in (str, int) for a in args):
+            return f"isinstance({name}, bool) or {name} not in {args!r}"
+    return None
+
+
+def _compile_decoder(tp: Any) -> _Decoder:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _compile_record_decoder(tp)
+    check = _scalar_check(tp, "raw")
+    if check is not None:
+        code = f"def decode(raw):\n    if {check}:\n        raise _Mismatch\n    return raw\n"
+        namespace: dict[str, Any] = {"_Mismatch": _Mismatch}
+        exec(code, namespace)
+        return typing.cast(_Decoder, namespace["decode"])
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        nullable = type(None) in options
+        inner = [_fast_decoder(o) for o in options if o is not type(None)]
+
+        def decode_union(raw: Any) -> Any:
+            if raw is None and nullable:
+                return None
+            for option in inner:
+                try:
+                    return option(raw)
+                except _Mismatch:
+                    continue
+            raise _Mismatch
+
+        return decode_union
+    if origin is dict:
+        value_decoder = _fast_decoder(typing.get_args(tp)[1])
+
+        def decode_dict(raw: Any) -> Any:
+            if not isinstance(raw, dict):
+                raise _Mismatch
+            return {k: value_decoder(v) for k, v in raw.items()}
+
+        return decode_dict
+    if origin is tuple:
+        item_decoder = _fast_decoder(typing.get_args(tp)[0])
+
+        def decode_tuple(raw: Any) -> Any:
+            if not isinstance(raw, list):
+                raise _Mismatch
+            return tuple([item_decoder(r) for r in raw])
+
+        return decode_tuple
+
+    def refuse(_raw: Any) -> Any:  # no rule for it: the reference raises the TypeError
+        raise _Mismatch
+
+    return refuse
+
+
+def _compile_record_decoder(cls: type) -> _Decoder:
+    """``def decode(raw)`` for the dataclass ``cls``: each present field checked (scalars
+    inline, others by their own decoder), each missing one required or left to its default."""
+    hints = _hints(cls)
+    namespace: dict[str, Any] = {"_Mismatch": _Mismatch, "cls": cls}
+    lines = [
+        "def decode(raw):",
+        "    if not isinstance(raw, dict):",
+        "        raise _Mismatch",
+        "    kwargs = {}",
+    ]
+    for i, f in enumerate(dataclasses.fields(cls)):
+        value = f"v{i}"
+        lines += [f"    if {f.name!r} in raw:", f"        {value} = raw[{f.name!r}]"]
+        check = _scalar_check(hints[f.name], value)
+        if check is not None:
+            lines += [f"        if {check}:", "            raise _Mismatch"]
+        else:
+            namespace[f"d{i}"] = _fast_decoder(hints[f.name])
+            lines.append(f"        {value} = d{i}({value})")
+        lines.append(f"        kwargs[{f.name!r}] = {value}")
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            lines += ["    else:", "        raise _Mismatch"]
+    lines.append("    return cls(**kwargs)")
+    exec("\n".join(lines) + "\n", namespace)
+    return typing.cast(_Decoder, namespace["decode"])
+
+
+_Encoder = typing.Callable[[Any], dict[str, Any]]
+_FRAME_ENCODERS: dict[type, _Encoder] = {}
+_RECORD_ENCODERS: dict[type, _Encoder] = {}
+
+
+def _record_encoder(cls: type) -> _Encoder:
+    encoder = _RECORD_ENCODERS.get(cls)
+    if encoder is None:
+        encoder = _RECORD_ENCODERS[cls] = _compile_encoder(cls, frame=False)
+    return encoder
+
+
+def _frame_encoder(cls: type) -> _Encoder:
+    return _compile_encoder(cls, frame=True)
+
+
+def _holds_record(tp: Any) -> bool:
+    """Whether a value of type ``tp`` may contain a dataclass (which JSON cannot take as is)."""
+    if dataclasses.is_dataclass(tp):
+        return True
+    return any(_holds_record(a) for a in typing.get_args(tp) if a is not Ellipsis)
+
+
+def _compile_encoder(cls: type, *, frame: bool) -> _Encoder:
+    """``def encode(o)``: the JSON object of ``o`` as :func:`_to_json` makes it (``v`` and
+    ``type`` first for a frame), with each field's conversion chosen once from its type: none for
+    what :mod:`json` writes as is (scalars, tuples and dicts of them), the record's encoder for
+    a record or an optional one, :func:`_to_json` for anything else holding records."""
+    hints = _hints(cls)
+    namespace: dict[str, Any] = {"_to_json": _to_json}
+    type_name = typing.cast(type[Message], cls).TYPE if frame else ""
+    items = [f'"v": {PROTOCOL_VERSION}', f'"type": {type_name!r}'] if frame else []
+    for i, f in enumerate(dataclasses.fields(cls)):
+        if frame and f.name in ("v", "type"):
+            raise TypeError(f"{cls.__name__}.{f.name} would hide the frame's own {f.name!r}")
+        tp = hints[f.name]
+        value = f"o.{f.name}"
+        if not _holds_record(tp):
+            items.append(f"{f.name!r}: {value}")
+            continue
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        if dataclasses.is_dataclass(tp):
+            namespace[f"e{i}"] = _record_encoder(tp)  # type: ignore[arg-type]
+            items.append(f"{f.name!r}: e{i}({value})")
+        elif (
+            typing.get_origin(tp) in (typing.Union, types.UnionType)
+            and len(options) == 1
+            and dataclasses.is_dataclass(options[0])
+        ):
+            namespace[f"e{i}"] = _record_encoder(options[0])  # type: ignore[arg-type]
+            items.append(f"{f.name!r}: None if {value} is None else e{i}({value})")
+        elif typing.get_origin(tp) is tuple and dataclasses.is_dataclass(typing.get_args(tp)[0]):
+            namespace[f"e{i}"] = _record_encoder(typing.get_args(tp)[0])
+            items.append(f"{f.name!r}: [e{i}(x) for x in {value}]")
+        else:
+            items.append(f"{f.name!r}: _to_json({value})")
+    code = "def encode(o):\n    return {" + ", ".join(items) + "}\n"
+    exec(code, namespace)
+    return typing.cast(_Encoder, namespace["encode"])

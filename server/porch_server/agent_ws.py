@@ -74,6 +74,8 @@ class _Agent:
     agent_id: int
     app_id: int
     admin: bool
+    #: How the agent's messages are signed (agents are not renamed).
+    name: str
 
     @property
     def channels(self) -> tuple[Channel, ...]:
@@ -91,6 +93,8 @@ async def agent_socket(websocket: WebSocket) -> None:
         return await _welcome(ctx, conn, token)
 
     async def handle(conn: Connection, who: _Agent, frame: Message) -> None:
+        if isinstance(frame, SendMessage) and await _send_known(ctx, conn, who, frame):
+            return
         async with ctx.sessions() as session:
             agent = await session.get(Agent, who.agent_id)
             assert agent is not None
@@ -141,7 +145,9 @@ async def _welcome(ctx: Context, conn: Connection, token: str | None) -> _Agent 
             app=records.app_settings(app) if agent.role == "admin" else None,
         )
     )
-    return _Agent(agent_id=agent.id, app_id=agent.app_id, admin=agent.role == "admin")
+    return _Agent(
+        agent_id=agent.id, app_id=agent.app_id, admin=agent.role == "admin", name=agent.name
+    )
 
 
 async def _agent_presence(ctx: Context, conn: Connection, who: _Agent, joined: bool) -> None:
@@ -196,6 +202,30 @@ async def _open(
             visitor=records.visitor_details(visitor, events, past[:PAST_CONVERSATION_LIMIT]),
         )
     )
+
+
+async def _send_known(ctx: Context, conn: Connection, who: _Agent, frame: SendMessage) -> bool:
+    """The fast path of an agent's reply: no session, no read. The writer refuses it unless the
+    conversation is of the agent's app, open, and the agent in it (the common case of a reply);
+    False then, or when it does not apply (no conversation named, a file to check), and the
+    caller takes the full path, which joins, reports what is wrong, or finds a resend."""
+    if frame.conversation_id is None or frame.file_id is not None:
+        return False
+    problem = message_problem(frame)
+    if problem is not None:
+        raise RequestFailed("bad_message", problem)
+    post = store.NewPost(
+        conversation_id=frame.conversation_id,
+        author="agent",
+        author_name=who.name,
+        text=frame.text,
+        client_id=frame.client_id,
+        now_ms=ctx.now_ms(),
+        guarded=True,
+        agent_id=who.agent_id,
+        app_id=who.app_id,
+    )
+    return await chat.post_and_publish(ctx, conn, post)
 
 
 async def _send(

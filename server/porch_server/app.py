@@ -7,7 +7,7 @@ create tables itself.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import anyio
 from starlette.applications import Starlette
@@ -47,14 +47,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
                 secret = await store.ticket_secret(session)
             board = StatusBoard()
 
-            async def write_messages(
-                posts: Sequence[store.NewPost],
-            ) -> list[store.Posted | None]:
-                async with sessions() as session:
-                    return await store.post_messages(session, posts)
-
             shared = (settings, engine, sessions, the_hub, secret, board)
-            messages = GroupCommit(write_messages)
+            writer = store.MessageWriter(settings.database_url)
+            messages = GroupCommit(writer.write)
             messages.start()
             try:
                 async with anyio.create_task_group() as tasks:
@@ -69,6 +64,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
                     tasks.cancel_scope.cancel()
             finally:
                 await messages.aclose()  # what is queued is written before the engine goes
+                await writer.aclose()
         finally:
             await engine.dispose()
 

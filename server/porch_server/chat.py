@@ -8,7 +8,6 @@ committed by :func:`porch_server.store.post_message` before anything is publishe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,26 +76,23 @@ async def post_and_publish(ctx: Context, conn: Connection, post: store.NewPost) 
     left it) unless it is a resend. False when a ``guarded`` post was refused: nothing was
     written or sent. The caller commits its own session first: whatever it holds (a new
     conversation, an assignment) must be visible to the writer."""
-    posted = await ctx.messages.submit(post)
-    if posted is None:
+    written = await ctx.messages.submit(post)
+    if written is None:
         return False
-    message = records.chat_message(posted.message)
+    message = written.message
     conn.send(MessageAck(client_id=post.client_id, message=message))
-    if posted.created:  # a resend: everyone else saw it the first time
-        conversation, visitor = posted.conversation, posted.visitor
-        assert conversation is not None and visitor is not None
-        if not await ctx.hub.listener_count(Channel.agents(conversation.app_id)):
+    if written.created:  # a resend: everyone else saw it the first time
+        to = written.conversation
+        assert to is not None
+        if not await ctx.hub.listener_count(Channel.agents(to.app_id)):
             # No console open anywhere: the visitor's other tabs get the message, and no
             # summary is built for nobody.
-            channel = Channel.visitor(conversation.visitor_id)
+            channel = Channel.visitor(to.visitor_id)
             await ctx.hub.publish(channel, [NewMessage(message)], exclude=conn)
             return True
-        online = await visitor_online(ctx, visitor.id)
-        updated = records.conversation_summary(conversation, visitor, posted.message, online)
-        # This message is the conversation's latest as far as this summary goes; a later one in
-        # the same batch publishes its own summary right after.
-        updated = replace(updated, last_seq=message.seq, updated_at=message.created_at)
-        await publish_message(ctx, conversation, message, updated, sender=conn)
+        online = await visitor_online(ctx, to.visitor_id)
+        updated = records.written_summary(to, message, online)
+        await _publish(ctx, to.app_id, to.visitor_id, message, updated, conn)
     return True
 
 
@@ -112,13 +108,21 @@ async def publish_message(
 
     Consoles get the summary *before* the message: a console words some system messages (a
     rating) from the summary, so the summary must be current whenever the message is drawn."""
-    await ctx.hub.publish(
-        Channel.visitor(conversation.visitor_id), [NewMessage(message)], exclude=sender
-    )
-    await ctx.hub.publish(Channel.agents(conversation.app_id), [ConversationUpdated(updated)])
-    await ctx.hub.publish(
-        Channel.agents(conversation.app_id), [NewMessage(message)], exclude=sender
-    )
+    await _publish(ctx, conversation.app_id, conversation.visitor_id, message, updated, sender)
+
+
+async def _publish(
+    ctx: Context,
+    app_id: int,
+    visitor_id: int,
+    message: ChatMessage,
+    updated: ConversationSummary,
+    sender: Peer | None,
+) -> None:
+    new = NewMessage(message)
+    await ctx.hub.publish(Channel.visitor(visitor_id), [new], exclude=sender)
+    await ctx.hub.publish(Channel.agents(app_id), [ConversationUpdated(updated)])
+    await ctx.hub.publish(Channel.agents(app_id), [new], exclude=sender)
 
 
 async def post_system(

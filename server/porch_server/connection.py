@@ -71,7 +71,7 @@ class Disconnected(Exception):
 class Connection:
     """A :class:`porch_server.hub.Peer` backed by a Starlette WebSocket."""
 
-    __slots__ = ("_closing", "_outbox", "_ready", "websocket")
+    __slots__ = ("_closing", "_handling", "_outbox", "_ready", "_stopped", "websocket")
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
@@ -81,6 +81,10 @@ class Connection:
         #: What the writer awaits while the outbox is empty; :meth:`_put` resolves it.
         self._ready: asyncio.Future[None] | None = None
         self._closing = False
+        #: The reader is in :meth:`handle`; the writer then leaves ending the connection to it.
+        self._handling = False
+        #: The writer has stopped (the client is gone, or a queued close went out).
+        self._stopped = False
 
     def send(self, frame: Message) -> None:
         """Queue ``frame``; drops the socket (close 1013) if the client stopped reading."""
@@ -133,7 +137,9 @@ class Connection:
 
             async def _write_then_stop() -> None:
                 await self._write()
-                group.cancel_scope.cancel()
+                self._stopped = True
+                if not self._handling:  # else handle() ends the reader once the frame is done
+                    group.cancel_scope.cancel()
 
             group.start_soon(_write_then_stop)
             try:
@@ -144,6 +150,20 @@ class Connection:
             if not self._closing:
                 group.cancel_scope.cancel()
             # else: the reader stopped to let a queued close go out; the writer ends the group
+
+    async def handle(self, work: Awaitable[None]) -> None:
+        """Run ``work``, one frame's handling, to its end: the connection is not cancelled
+        meanwhile, even if the client hangs up or a queued close goes out (its transaction
+        commits or rolls back, and is never abandoned half-way); then raises
+        :class:`Disconnected` if the writer stopped. This replaces a shielded cancel scope per
+        frame, whose creation alone cost more than parsing the frame."""
+        self._handling = True
+        try:
+            await work
+        finally:
+            self._handling = False
+        if self._stopped:
+            raise Disconnected
 
     async def _write(self) -> None:
         while True:

@@ -15,7 +15,7 @@ from porch_server.config import Settings
 from porch_server.group_commit import GroupCommit
 from porch_server.hub import Hub
 from porch_server.status import StatusBoard
-from porch_server.store import NewPost, Posted
+from porch_server.store import NewPost, Written
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Context:
     ticket_secret: bytes
     status: StatusBoard
     #: Where visitors' and agents' messages are written, many to a transaction.
-    messages: GroupCommit[NewPost, Posted | None]
+    messages: GroupCommit[NewPost, Written | None]
 
     def now_ms(self) -> int:
         return self.settings.now_ms()

@@ -23,6 +23,12 @@ def ensure_sqlite_dir(database_url: str) -> None:
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    configure_sqlite(dbapi_connection)
+
+
+def configure_sqlite(dbapi_connection: Any) -> None:
+    """The settings every connection to Porch's SQLite database gets (the engine's and the
+    message writer's)."""
     # WAL lets readers proceed while a message is being written; foreign keys are off by default
     # in SQLite and we rely on them. synchronous=NORMAL in WAL mode: a commit is durable across a
     # crash or restart of the process (the WAL is in the OS's hands once written), only a power
@@ -34,11 +40,21 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: Seconds a connection waits for SQLite's write lock before "database is locked" (sqlite3's
+#: default is 5). SQLite's busy handler polls with growing sleeps rather than queueing, so with
+#: 64 handshakes writing their visitors at once on a loaded machine, one was seen to starve
+#: past 5 s and its socket failed; a wait is bounded by the other transactions, which are short.
+SQLITE_BUSY_TIMEOUT = 30.0
+
+
 def create_engine(database_url: str) -> AsyncEngine:
     """An async engine; on SQLite, WAL (synchronous=NORMAL) and foreign keys are switched on for
     every connection."""
     ensure_sqlite_dir(database_url)
-    engine = _create_async_engine(database_url)
+    sqlite = make_url(database_url).get_backend_name() == "sqlite"
+    engine = _create_async_engine(
+        database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT} if sqlite else {}
+    )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     return engine

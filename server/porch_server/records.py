@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from porch_protocol import (
@@ -29,14 +29,21 @@ from porch_server.models import (
     VisitorEvent,
 )
 
+if TYPE_CHECKING:  # the store imports this module
+    from porch_server.store import WrittenTo
+
 
 def file_ref(row: StoredFile) -> FileRef:
+    return file_ref_of(row.id, row.name, row.size, row.content_type)
+
+
+def file_ref_of(file_id: str, name: str, size: int, content_type: str) -> FileRef:
     return FileRef(
-        id=row.id,
-        name=row.name,
-        size=row.size,
-        content_type=row.content_type,
-        url=f"/files/{row.id}/{quote(row.name, safe='')}",
+        id=file_id,
+        name=name,
+        size=size,
+        content_type=content_type,
+        url=f"/files/{file_id}/{quote(name, safe='')}",
     )
 
 
@@ -112,6 +119,34 @@ def conversation_summary(
         tags_version=visitor.tags_version,
         visitor_online=visitor_online,
         offline=conversation.offline,
+    )
+
+
+def written_summary(
+    to: WrittenTo, message: ChatMessage, visitor_online: bool
+) -> ConversationSummary:
+    """The summary of a conversation that ``message`` was just written to, from what the
+    writer's transaction read (:class:`porch_server.store.WrittenTo`): the message is its latest
+    as far as this summary goes; a later one of the same batch publishes its own right after."""
+    return ConversationSummary(
+        id=to.id,
+        visitor_uid=to.visitor_uid,
+        visitor_name=to.visitor_name or to.visitor_nickname,
+        visitor_email=to.visitor_email,
+        referer=to.referer,
+        source_title=to.source_title,
+        last_seq=message.seq,
+        agent_read_seq=to.agent_read_seq,
+        updated_at=message.created_at,
+        last_message=message,
+        closed=to.revoked,
+        ended=to.ended,
+        agent_ids=to.agent_ids,
+        rating=cast(Rating | None, to.rating),
+        tags=to.tags,
+        tags_version=to.tags_version,
+        visitor_online=visitor_online,
+        offline=to.offline,
     )
 
 

@@ -57,16 +57,17 @@ async def serve_session(
     :class:`RequestFailed` from ``handle`` becomes an ``error`` with its code, any other
     exception a logged ``SERVER_ERROR``; the socket stays up either way.
 
-    Database work is shielded from cancellation: a frame once read is handled to the end (its
-    transaction commits or rolls back) even when the client hangs up meanwhile, so no
-    half-finished transaction is ever abandoned; only the wait for the next frame is cancelled.
+    A frame once read is handled to the end (its transaction commits or rolls back) even when
+    the client hangs up meanwhile, so no half-finished transaction is ever abandoned: the
+    connection is not cancelled while a frame is handled (:meth:`Connection.handle`), only while
+    it waits for the next one. The hello and welcome run in a shielded scope.
     ``presence(conn, who, True)`` runs once the socket joined the hub, ``presence(conn, who,
     False)`` once it left.
     """
     await websocket.accept()
     conn = Connection(websocket)
     who: _Who | None = None
-    expected = tuple(after_hello)
+    expected = frozenset(after_hello)  # decode checks membership without a copy
 
     async def _read() -> None:
         nonlocal who
@@ -95,8 +96,7 @@ async def serve_session(
             if isinstance(frame, BadFrame):
                 reject_frame(conn, frame)
             else:
-                with anyio.CancelScope(shield=True):
-                    await _handle_one(conn, who, frame)
+                await conn.handle(_handle_one(conn, who, frame))  # not cancelled half-way
 
     async def _handle_one(conn: Connection, who: _Who, frame: Message) -> None:
         try:

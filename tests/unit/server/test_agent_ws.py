@@ -230,3 +230,18 @@ def test_agent_resends_return_the_stored_reply_even_after_the_end(porch: Porch) 
     assert receive_until(ann, MessageAck).message == first
     send_frame(ann, SendMessage("a2", "too late", conversation_id=conversation_id))
     assert receive_until(ann, ErrorFrame).code == "conversation_ended"
+
+
+def test_another_apps_agent_never_gets_a_reply_back_by_its_client_id(porch: Porch) -> None:
+    """An agent's reply goes to the writer unread (the fast path); a resend is answered from the
+    stored message only within the agent's own app."""
+    _, conversation_id = _visitor_message(porch)
+    ann, _ = porch.agent()
+    send_frame(ann, SendMessage("r1", "first reply", conversation_id=conversation_id))
+    receive_until(ann, MessageAck)
+    seed_app(porch.settings.database_url, appid="other", secret=SECRET, agent_email="o@o.test")
+    other, _ = porch.agent(email="o@o.test")
+    send_frame(other, SendMessage("r1", "first reply", conversation_id=conversation_id))
+    assert receive_until(other, ErrorFrame).code == "not_found"
+    send_frame(ann, SendMessage("r2", "second", conversation_id=conversation_id))
+    assert receive_until(ann, MessageAck).message.seq == 4  # visitor's, joined, r1, r2

@@ -80,3 +80,58 @@ def test_a_client_that_stops_reading_is_dropped_with_1013() -> None:
     # One frame was taken by the writer before the client stopped; the outbox held the limit.
     assert sent <= OUTBOX_LIMIT + 1
     assert closed == 1013
+
+
+class GoneSocket(FakeSocket):
+    """A client that hung up: every send fails, so the writer stops at its first frame."""
+
+    async def send_text(self, text: str) -> None:
+        raise OSError("gone")
+
+
+def test_a_frame_being_handled_is_finished_when_the_client_hangs_up() -> None:
+    """The writer stops (the client is gone) while a frame is handled: the handling is not
+    cancelled half-way, and the reader is ended right after it."""
+
+    async def work() -> list[str]:
+        socket = GoneSocket()
+        conn = Connection(cast(WebSocket, socket))
+        steps: list[str] = []
+        stopped = asyncio.Event()
+
+        async def one_frame() -> None:
+            steps.append("started")
+            conn.send(_done(1))  # the writer fails to send it and stops
+            await asyncio.sleep(0.05)  # awaits (a database hop) after the writer stopped
+            steps.append("finished")
+
+        async def reader() -> None:
+            try:
+                await conn.handle(one_frame())
+                steps.append("read on")  # must not happen: the connection is over
+            finally:
+                stopped.set()
+
+        await asyncio.wait_for(conn.serve(reader), 5)
+        assert stopped.is_set()
+        return steps
+
+    assert _run(work) == ["started", "finished"]
+
+
+def test_a_reader_waiting_for_a_frame_is_cancelled_when_the_writer_stops() -> None:
+    async def work() -> bool:
+        socket = GoneSocket()
+        conn = Connection(cast(WebSocket, socket))
+        waited_out = False
+
+        async def reader() -> None:
+            nonlocal waited_out
+            conn.send(_done(1))
+            await asyncio.sleep(10)  # a client's next frame, which never comes
+            waited_out = True
+
+        await asyncio.wait_for(conn.serve(reader), 5)
+        return waited_out
+
+    assert _run(work) is False

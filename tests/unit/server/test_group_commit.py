@@ -1,22 +1,25 @@
 """The group commit writer: batching, order, failure isolation, shutdown (with a recording
-``write_batch`` in place of the database), and :func:`store.post_messages`, its database side,
+``write_batch`` in place of the database), and :class:`store.MessageWriter`, its database side,
 on a real SQLite file."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from porch_server import store
-from porch_server.db import create_engine, session_factory
+from porch_server import records, store
+from porch_server.db import SQLITE_BUSY_TIMEOUT, create_engine, session_factory
 from porch_server.group_commit import GroupCommit, WriterClosed
-from porch_server.models import App, ChatMessageRow, Conversation
+from porch_server.models import App, ChatMessageRow, Conversation, StoredFile
 
 _T = TypeVar("_T")
 
@@ -173,7 +176,7 @@ def test_a_cancelled_caller_still_has_its_item_written_once() -> None:
     assert ledger.committed == ["x"]
 
 
-# --- store.post_messages on SQLite ----------------------------------------------------------------
+# --- store.MessageWriter on SQLite ----------------------------------------------------------------
 
 
 def _post(
@@ -202,22 +205,19 @@ async def _conversations(session: AsyncSession, count: int) -> list[str]:
 
 
 def _with_writer(database_url: str, work: Callable[..., Awaitable[_T]]) -> _T:
-    """Run ``work(writer, sessions)`` with a group commit over ``store.post_messages``."""
+    """Run ``work(writer, sessions)`` with a group commit over a ``store.MessageWriter``."""
 
     async def go() -> _T:
         engine = create_engine(database_url)
         sessions = session_factory(engine)
-
-        async def write(posts: Sequence[store.NewPost]) -> list[store.Posted | None]:
-            async with sessions() as session:
-                return await store.post_messages(session, posts)
-
-        writer = GroupCommit(write)
+        database = store.MessageWriter(database_url)
+        writer = GroupCommit(database.write)
         writer.start()
         try:
             return await work(writer, sessions)
         finally:
             await writer.aclose()
+            await database.aclose()
             await engine.dispose()
 
     return asyncio.run(go())
@@ -227,9 +227,9 @@ def test_post_messages_numbers_in_order_and_dedupes_within_and_across_batches(
     database_url: str,
 ) -> None:
     async def work(
-        writer: GroupCommit[store.NewPost, store.Posted | None],
+        writer: GroupCommit[store.NewPost, store.Written | None],
         sessions: Callable[[], AsyncSession],
-    ) -> tuple[list[store.Posted], list[store.Posted], list[tuple[str, int, str | None]]]:
+    ) -> tuple[list[store.Written], list[store.Written], list[tuple[str, int, str | None]]]:
         async with sessions() as session:
             one, two = await _conversations(session, 2)
         first = await asyncio.gather(
@@ -267,7 +267,7 @@ def test_post_messages_numbers_in_order_and_dedupes_within_and_across_batches(
 
 def test_post_messages_failure_in_one_post_keeps_the_others(database_url: str) -> None:
     async def work(
-        writer: GroupCommit[store.NewPost, store.Posted | None],
+        writer: GroupCommit[store.NewPost, store.Written | None],
         sessions: Callable[[], AsyncSession],
     ) -> tuple[list[object], list[tuple[int, str | None]]]:
         async with sessions() as session:
@@ -291,9 +291,9 @@ def test_guarded_posts_are_refused_unless_the_conversation_is_the_visitors_open_
     database_url: str,
 ) -> None:
     async def work(
-        writer: GroupCommit[store.NewPost, store.Posted | None],
+        writer: GroupCommit[store.NewPost, store.Written | None],
         sessions: Callable[[], AsyncSession],
-    ) -> tuple[list[store.Posted | None], store.Posted | None, list[tuple[str, str, str]]]:
+    ) -> tuple[list[store.Written | None], store.Written | None, list[tuple[str, str, str]], str]:
         async with sessions() as session:
             open_, ended, superseded, revoked = await _conversations(session, 4)
             conversation = await session.get(Conversation, ended)
@@ -319,14 +319,14 @@ def test_guarded_posts_are_refused_unless_the_conversation_is_the_visitors_open_
         async with sessions() as session:
             rows = await session.scalars(select(ChatMessageRow))
             stored = sorted((r.conversation_id, r.client_id or "", r.author_name) for r in rows)
-        return list(results), resend, stored
+        return list(results), resend, stored, open_
 
-    results, resend, stored = _with_writer(database_url, work)
+    results, resend, stored, open_id = _with_writer(database_url, work)
     written, ended, superseded, revoked, unguarded = results
     assert written is not None and written.created and written.message.seq == 1
     # The writer hands back what the consoles' summary needs, as committed.
-    assert written.conversation is not None and written.conversation.last_seq == 1
-    assert written.visitor is not None and written.visitor.id == written.conversation.visitor_id
+    assert written.conversation is not None and written.conversation.id == open_id
+    assert written.conversation.visitor_uid.startswith("u_") and not written.conversation.ended
     assert written.message.author_name == "Visitor"  # the display name of a nameless visitor
     assert ended is None and superseded is None and revoked is None
     assert unguarded is not None and unguarded.created
@@ -339,9 +339,9 @@ def test_guarded_posts_are_refused_unless_the_conversation_is_the_visitors_open_
 
 def test_a_guarded_post_is_signed_with_the_visitors_name_as_written(database_url: str) -> None:
     async def work(
-        writer: GroupCommit[store.NewPost, store.Posted | None],
+        writer: GroupCommit[store.NewPost, store.Written | None],
         sessions: Callable[[], AsyncSession],
-    ) -> store.Posted | None:
+    ) -> store.Written | None:
         async with sessions() as session:
             (one,) = await _conversations(session, 1)
             conversation = await session.get(Conversation, one)
@@ -352,3 +352,212 @@ def test_a_guarded_post_is_signed_with_the_visitors_name_as_written(database_url
 
     posted = _with_writer(database_url, work)
     assert posted is not None and posted.message.author_name == "ada99"
+
+
+def test_the_writers_summary_is_the_committed_conversations(database_url: str) -> None:
+    """What the writer reads for the consoles (no ORM, its own connection) is the summary the
+    ORM reads back after the commit, for a conversation with every summary field set."""
+
+    async def work(
+        writer: GroupCommit[store.NewPost, store.Written | None],
+        sessions: Callable[[], AsyncSession],
+    ) -> tuple[store.Written | None, object]:
+        async with sessions() as session:
+            (one,) = await _conversations(session, 1)
+            conversation = await session.get(Conversation, one)
+            assert conversation is not None
+            conversation.agent_ids = [7, 3]
+            conversation.rating = -1
+            conversation.offline = True
+            conversation.agent_read_seq = 0
+            visitor = await store.visitor_of(session, conversation)
+            visitor.nickname, visitor.email = "ada99", "ada@example.com"
+            visitor.referer, visitor.source_title = "https://example.com/", "Shop"
+            visitor.tags, visitor.tags_version = ["vip", "new"], 4
+            await session.commit()
+        written = await writer.submit(_post(one, "a"))
+        async with sessions() as session:
+            conversation = await session.get(Conversation, one)
+            assert conversation is not None
+            return written, await store.summary(session, conversation, visitor_online=True)
+
+    written, expected = _with_writer(database_url, work)
+    assert written is not None and written.conversation is not None
+    assert records.written_summary(written.conversation, written.message, True) == expected
+
+
+def test_a_resend_gets_its_stored_file_back(database_url: str) -> None:
+    async def work(
+        writer: GroupCommit[store.NewPost, store.Written | None],
+        sessions: Callable[[], AsyncSession],
+    ) -> tuple[store.Written | None, store.Written | None]:
+        async with sessions() as session:
+            (one,) = await _conversations(session, 1)
+            conversation = await session.get(Conversation, one)
+            assert conversation is not None
+            file = StoredFile(
+                id="f_1",
+                app_id=conversation.app_id,
+                uploader="visitor",
+                uploader_id=conversation.visitor_id,
+                name="a b.png",
+                size=10,
+                content_type="image/png",
+                created_at=1_000,
+            )
+            await store.add_file(session, file)
+            await session.commit()
+        post = dataclasses.replace(_post(one, "a", ""), file=file)
+        first = await writer.submit(post)
+        again = await writer.submit(post)
+        return first, again
+
+    first, again = _with_writer(database_url, work)
+    assert first is not None and first.created and first.message.file is not None
+    assert first.message.file.url == "/files/f_1/a%20b.png"
+    assert again is not None and not again.created and again.message == first.message
+
+
+def test_the_writer_waits_for_another_connections_write_and_keeps_seqs_apart(
+    database_url: str,
+) -> None:
+    """A system message written through the ORM holds SQLite's write lock: the writer's batch
+    waits for it (no ack meanwhile), then takes the next seq."""
+
+    async def work(
+        writer: GroupCommit[store.NewPost, store.Written | None],
+        sessions: Callable[[], AsyncSession],
+    ) -> list[int]:
+        async with sessions() as session:
+            (one,) = await _conversations(session, 1)
+        async with sessions() as session:
+            conversation = await session.get(Conversation, one)
+            assert conversation is not None
+            conversation.ended_at = None
+            await session.execute(
+                update(Conversation).where(Conversation.id == one).values(updated_at=2_000)
+            )  # the session's transaction now holds the write lock
+            pending = asyncio.ensure_future(writer.submit(_post(one, "a")))
+            await asyncio.sleep(0.3)
+            assert not pending.done()
+            await store.post_message(
+                session,
+                conversation,
+                author="system",
+                author_name="",
+                text="joined",
+                client_id=None,
+                now_ms=2_000,
+            )  # commits
+        written = await pending
+        assert written is not None
+        async with sessions() as session:
+            rows = await session.scalars(select(ChatMessageRow).order_by(ChatMessageRow.seq))
+            return [r.seq for r in rows if r.author == "system"] + [written.message.seq]
+
+    assert _with_writer(database_url, work) == [1, 2]
+
+
+def test_the_writers_statements_search_indexes_rather_than_scan_tables(database_url: str) -> None:
+    """A batch's cost must not grow with the number of stored messages: every statement of the
+    writer finds its rows through an index (SQLite's query plan says SEARCH, never SCAN of a
+    table; the VALUES list of the lookup is the one table walked)."""
+    path = make_url(database_url).database
+    assert path is not None
+    db = sqlite3.connect(path)
+    try:
+        keys = 3
+        statements: list[tuple[str, list[object]]] = [
+            (store._KNOWN_SQL.format(rows=", ".join(["(?, ?, ?)"] * keys)), ["c", "a", "x"] * keys),
+            (store._WRITTEN_TO_SQL.format(ids="?, ?"), ["c1", "c2"]),
+            (store._AGENT_GUARD_SQL.format(ids="?, ?"), ["c1", "c2"]),
+            (
+                "UPDATE conversations SET last_seq = last_seq + 1 WHERE id IN (?, ?)"
+                f" AND (id NOT IN (?) OR {store._GUARD_SQL})",
+                ["c1", "c2", "c1"],
+            ),
+        ]
+        for sql, params in statements:
+            plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params)]
+            scans = [s for s in plan if s.startswith("SCAN") and "CONSTANT ROW" not in s]
+            assert scans in ([], ["SCAN k"]), (sql, plan)
+    finally:
+        db.close()
+
+
+def _agent_post(conversation_id: str, client_id: str, agent_id: int, app_id: int) -> store.NewPost:
+    return store.NewPost(
+        conversation_id=conversation_id,
+        author="agent",
+        author_name="Ann",
+        text="reply",
+        client_id=client_id,
+        now_ms=1_000,
+        guarded=True,
+        agent_id=agent_id,
+        app_id=app_id,
+    )
+
+
+def test_an_agents_guarded_post_needs_its_app_an_open_chat_and_the_agent_in_it(
+    database_url: str,
+) -> None:
+    async def work(
+        writer: GroupCommit[store.NewPost, store.Written | None],
+        sessions: Callable[[], AsyncSession],
+    ) -> tuple[list[store.Written | None], list[store.Written | None], int]:
+        async with sessions() as session:
+            joined, not_in, ended = await _conversations(session, 3)
+            app_id = 0
+            for cid, agents, end in ((joined, [5], None), (not_in, [6], None), (ended, [5], 9)):
+                conversation = await session.get(Conversation, cid)
+                assert conversation is not None
+                conversation.agent_ids, conversation.ended_at = agents, end
+                app_id = conversation.app_id
+            await session.commit()
+        first = await asyncio.gather(
+            writer.submit(_agent_post(joined, "a", 5, app_id)),
+            writer.submit(_agent_post(not_in, "a", 5, app_id)),
+            writer.submit(_agent_post(ended, "a", 5, app_id)),
+            writer.submit(_agent_post(joined, "b", 5, app_id + 1)),  # another app's agent
+            writer.submit(_agent_post(joined, "a", 7, app_id + 1)),  # ... resending in-batch
+        )
+        later = await asyncio.gather(
+            writer.submit(_agent_post(joined, "a", 5, app_id)),  # a resend: the stored one
+            writer.submit(_agent_post(joined, "a", 7, app_id + 1)),  # not to another app
+        )
+        return list(first), list(later), app_id
+
+    first, later, app_id = _with_writer(database_url, work)
+    written, not_in, ended, other_app, other_resend = first
+    assert written is not None and written.created and written.message.seq == 1
+    assert written.message.author_name == "Ann"
+    assert written.conversation is not None and written.conversation.app_id == app_id
+    assert not_in is None and ended is None and other_app is None and other_resend is None
+    resend, other_later = later
+    assert resend is not None and not resend.created and resend.message == written.message
+    assert other_later is None
+
+
+def test_the_engine_and_the_writer_wait_for_the_write_lock_as_long(database_url: str) -> None:
+    async def go() -> list[int]:
+        engine = create_engine(database_url)
+        writer = store.MessageWriter(database_url)
+        try:
+            async with engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                rows = await raw.driver_connection.execute_fetchall("PRAGMA busy_timeout")
+            await writer.write([])  # opens its connection
+
+            def writers() -> int:  # on the writer's thread, which owns the connection
+                assert writer._db is not None
+                return int(writer._db.execute("PRAGMA busy_timeout").fetchone()[0])
+
+            loop = asyncio.get_running_loop()
+            return [rows[0][0], await loop.run_in_executor(writer._thread, writers)]
+        finally:
+            await writer.aclose()
+            await engine.dispose()
+
+    expected = int(SQLITE_BUSY_TIMEOUT * 1000)
+    assert asyncio.run(go()) == [expected, expected]
