@@ -18,9 +18,9 @@ What is stored is made to compress (``snapshot.bin.br``: 4.12 MB before, 2.25 MB
 the snapshot is taken, the functions imported so far lose the column half of their location tables
 (``line_tables.py``; tracebacks keep their lines), the memory Python and the C allocator have freed
 is zeroed (:data:`SCRUB_FREED_MEMORY`: freed chunks keep zip data, source text, compiler garbage)
-and the interpreter runs with ``-OO`` (no docstrings); its first bytes, mostly the wasm's data segments
-unchanged, are stored as a delta against them (:func:`delta_against_data`), and its all-zero pages
-are left out (:func:`without_zero_pages`). ``loader/worker.js`` undoes both.
+and the interpreter runs with ``-OO`` (no docstrings); its first bytes, mostly the wasm's data
+segments unchanged, are stored as a delta against them (:func:`delta_against_data`), and its
+all-zero pages are left out (:func:`without_zero_pages`). ``loader/worker.js`` undoes both.
 
 ``loadPyodide({_makeSnapshot})`` / ``_loadSnapshot`` are private Pyodide APIs: the snapshot is
 keyed to the pinned Pyodide version, :data:`PRELOADED`, the runtime zip, the trimmed standard
