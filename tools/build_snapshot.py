@@ -150,6 +150,9 @@ MAKE_SNAPSHOT = (
     py.unpackArchive(runtime, "zip", { extractDir: "__RUNTIME_DIR__" });
     py.runPython("import sys; sys.path.insert(0, '__RUNTIME_DIR__')");
     py.runPython(${JSON.stringify("import " + __PRELOADED__)});
+    /* The protocol's codecs are compiled at their first use; the snapshot's are compiled now, so
+     * that a restored runtime never needs Python's compiler. */
+    py.pyimport("porch_protocol.wire").compile_codecs();
     /* Line numbers without columns in what is imported, the runtime's own code aside
      * (line_tables.py); run in a scope of its own, so that none of it stays. */
     const scope = py.toPy({});

@@ -699,11 +699,17 @@ AGENT_SENDS: frozenset[type[Message]] = frozenset(
 
 def encode(message: Message) -> str:
     """The frame's JSON text, with ``v`` and ``type`` first."""
-    cls = type(message)
-    to_json = _FRAME_ENCODERS.get(cls)
-    if to_json is None:
-        to_json = _FRAME_ENCODERS[cls] = _frame_encoder(cls)
-    return _JSON_ENCODER.encode(to_json(message))
+    return _JSON_ENCODER.encode(_frame_encoder(type(message))(message))
+
+
+def compile_codecs() -> None:
+    """Compile every frame type's decoder and encoder now rather than at its first use. The build
+    calls this before it takes the browser runtime's memory snapshot (tools/build_snapshot.py),
+    so that a restored runtime never runs Python's compiler: there, its first use costs the lazy
+    compilation of the compiler's wasm functions, on the way to the first frame."""
+    for cls in _REGISTRY.values():
+        _fast_decoder(cls)
+        _frame_encoder(cls)
 
 
 #: ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))``, made once.
@@ -998,7 +1004,10 @@ def _record_encoder(cls: type) -> _Encoder:
 
 
 def _frame_encoder(cls: type) -> _Encoder:
-    return _compile_encoder(cls, frame=True)
+    encoder = _FRAME_ENCODERS.get(cls)
+    if encoder is None:
+        encoder = _FRAME_ENCODERS[cls] = _compile_encoder(cls, frame=True)
+    return encoder
 
 
 def _holds_record(tp: Any) -> bool:

@@ -168,17 +168,19 @@ def test_a_chat_needs_only_the_trimmed_stdlib_and_other_imports_fetch_the_full_o
     assert len([url for url in pyodide_files if "/python_stdlib.zip" in url]) == 1
 
 
-def test_the_snapshot_keeps_line_numbers_and_drops_columns_but_the_runtimes(
+def test_the_snapshot_holds_compiled_codecs_and_line_numbers_without_columns(
     page: Page, porch_server: PorchServer
 ) -> None:
-    """build_snapshot drops the column part of the location tables it freezes (line_tables.py):
-    a traceback through the standard library still names its lines; the runtime keeps both."""
+    """build_snapshot compiles every frame type's codec (a restored runtime never compiles
+    Python) and drops the column part of the location tables it freezes (line_tables.py): a
+    traceback through the standard library still names its lines; the runtime keeps both."""
     open_visitor(page, porch_server)
     worker = next(w for w in page.workers if "/widget/worker.js" in w.url)
     found = json.loads(
         worker.evaluate(
             """() => self.pyodide.runPython([
                  "import json, sys, traceback",
+                 "from porch_protocol import wire",
                  "from porch_runtime.core import VisitorRuntime",
                  "try:",
                  "    json.loads('{x')",
@@ -188,6 +190,8 @@ def test_the_snapshot_keeps_line_numbers_and_drops_columns_but_the_runtimes(
                  "    'decoder': [f.lineno for f in frames if f.filename.endswith('decoder.py')],",
                  "    'stdlib': sorted({str(p[2]) for p in json.loads.__code__.co_positions()}),",
                  "    'runtime': [p[2] for p in VisitorRuntime.__init__.__code__.co_positions()],",
+                 "    'codecs': [c.TYPE for c in wire._REGISTRY.values()",
+                 "               if c not in wire._DECODERS or c not in wire._FRAME_ENCODERS],",
                  "})",
                ].join("\\n"))"""
         )
@@ -195,3 +199,4 @@ def test_the_snapshot_keeps_line_numbers_and_drops_columns_but_the_runtimes(
     assert found["decoder"] and all(isinstance(n, int) and n > 0 for n in found["decoder"])
     assert found["stdlib"] == ["None"]
     assert any(column is not None for column in found["runtime"])
+    assert found["codecs"] == []

@@ -213,3 +213,22 @@ def test_a_decoded_dict_or_list_is_the_decoders_own() -> None:
     frame = wire.from_dict(body)
     body["attributes"]["a"] = 2  # type: ignore[index]
     assert frame.attributes == {"a": 1}  # type: ignore[attr-defined]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(frames(junk=False))
+def test_after_compile_codecs_no_frame_compiles_anything(
+    case: tuple[type[Message], Any],
+) -> None:
+    """What the browser runtime's snapshot relies on (tools/build_snapshot.py): once
+    ``compile_codecs`` has run, decoding and encoding any frame runs no ``exec``."""
+    cls, body = case
+    wire.compile_codecs()
+
+    def refuse(*_args: object) -> None:
+        raise AssertionError(f"{cls.__name__}: compiled at its first use")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(wire, "exec", refuse, raising=False)
+        frame = decode(json.dumps(body), max_chars=None)
+        assert decode(encode(frame), max_chars=None) == frame
