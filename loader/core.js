@@ -267,10 +267,6 @@
     if (media) this.listen(media, "change", function () { self.applyTheme(); });
     this.media = media;
     if (this.config.launcher !== "custom") this.createLauncher();
-    /* The bootstrap request in a task of its own (see init()). */
-    var timer = setTimeout(function () { if (self === widget) self.bootstrap(); }, 0);
-    this.cleanups.push(function () { clearTimeout(timer); });
-    this.ready = true;
   };
 
   Widget.prototype.frame = function (surface, src, title) {
@@ -642,7 +638,12 @@
     METHODS[method](widget, payload);
   }
 
-  function init() {
+  /* The API's init(): the widget is started before it returns, if the page has its body. */
+  function init() { initWidget(false); }
+
+  /* `inOwnTask`: start the widget in a task of its own rather than the caller's (core.js's own
+   * evaluation, see the end of this file). */
+  function initWidget(inOwnTask) {
     if (widget && !widget.failed) return;
     if (widget) widget.teardown();
     var config = readConfig(window.__twt);
@@ -654,27 +655,37 @@
     }
     widget = new Widget(config);
     var instance = widget;
-    /* `initialized` first; then every call made before it (and from its handlers), in the order
-     * the page made them. */
-    function start() {
-      if (instance !== widget) return;
-      instance.start();
-      draining = true;
-      try {
-        emit("initialized");
-        while (pendingCalls.length && instance === widget) {
-          var next = pendingCalls.shift();
-          apply(next[0], next[1]);
+    var steps = [
+      function () { instance.start(); },
+      /* `initialized` first; then every call made before it (and from its handlers), in the
+       * order the page made them. */
+      function () {
+        instance.ready = true;
+        draining = true;
+        try {
+          emit("initialized");
+          while (pendingCalls.length && instance === widget) {
+            var next = pendingCalls.shift();
+            apply(next[0], next[1]);
+          }
+        } finally {
+          draining = false;
         }
-      } finally {
-        draining = false;
-      }
+      },
+      function () { instance.bootstrap(); },
+    ];
+    /* With `inOwnTask`, each step in a task of its own: the launcher's frame, `initialized`, the
+     * bootstrap request. */
+    function run() {
+      if (instance !== widget) return;
+      steps.shift()();
+      if (!steps.length) return;
+      if (inOwnTask) setTimeout(run, 0);
+      else run();
     }
-    /* Not in this script's own task: with the launcher's frame and the bootstrap request, its
-     * evaluation made one task of 50-80 ms now and then on a 2-core machine (a long task on the
-     * host page). Apart, each takes 2-30 ms. */
-    if (document.body) setTimeout(start, 0);
-    else document.addEventListener("DOMContentLoaded", start, { once: true });
+    if (!document.body) document.addEventListener("DOMContentLoaded", run, { once: true });
+    else if (inOwnTask) setTimeout(run, 0);
+    else run();
   }
 
   var api = {
@@ -722,5 +733,8 @@
     }
     api[name].apply(api, Array.prototype.slice.call(entry[1] || []));
   });
-  if (!(isObject(window.__twt) && window.__twt.asyncInit === true)) init();
+  /* Not in this script's own task: the launcher's frame, `initialized` with its handlers and the
+   * bootstrap request, done with its evaluation, made one task of 50-80 ms now and then on a
+   * 2-core machine (a long task on the host page). Apart, each takes 2-20 ms. */
+  if (!(isObject(window.__twt) && window.__twt.asyncInit === true)) initWidget(true);
 })(window, document);
