@@ -41,19 +41,13 @@ LIVE_TIMEOUT_MS = 10_000
 def click_and_confirm(page: Page, selector: str) -> Dialog:
     """Click ``selector`` and accept the ``confirm()`` it opens; returns that dialog.
 
-    Accepted by a handler, which Playwright runs inside whichever of its calls is active when the
-    dialog opens: the click itself if it opens before the click has returned (waiting for it with
-    ``expect_event`` then blocked the click's own wait on the open dialog until it timed out), or
-    the wait below."""
-    accepted: list[Dialog] = []
-    page.once("dialog", lambda dialog: (dialog.accept(), accepted.append(dialog)))
-    page.click(selector)
-    deadline = time.monotonic() + LIVE_TIMEOUT_MS / 1000
-    while not accepted:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no dialog after clicking {selector}")
-        page.wait_for_timeout(10)  # lets Playwright deliver the dialog event to the handler
-    return accepted[0]
+    Accepted by a handler, which Playwright runs inside the click if the dialog opens before the
+    click has returned (waiting for it with ``expect_event`` alone blocked the click's own wait on
+    the open dialog until it timed out); ``expect_event`` then only reports it."""
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_event("dialog", timeout=LIVE_TIMEOUT_MS) as dialog:
+        page.click(selector)
+    return dialog.value
 
 
 class ConsolePage:
