@@ -86,7 +86,13 @@ def chat_message(row: ChatMessageRow) -> ChatMessage:
 
 def display_name(visitor: Visitor) -> str:
     """How the visitor's messages are signed."""
-    return visitor.name or visitor.nickname or "Visitor"
+    return signature(visitor.name, visitor.nickname)
+
+
+def signature(name: str | None, nickname: str | None) -> str:
+    """How a visitor of this name and nickname signs messages (:func:`display_name` of a row;
+    the message writer has the two values, not the row)."""
+    return name or nickname or "Visitor"
 
 
 def rating_of(conversation: Conversation | None) -> Rating | None:

@@ -647,7 +647,7 @@ def _write_posts(
                 author=post.author,
                 author_name=post.author_name
                 if post.author_name is not None
-                else to.visitor_name or to.visitor_nickname or "Visitor",
+                else records.signature(to.visitor_name, to.visitor_nickname),
                 text=post.text,
                 created_at=post.now_ms,
                 client_id=post.client_id,
