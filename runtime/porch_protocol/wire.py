@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 import types
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
+
+from porch_protocol.json_text import MAX_JSON_DEPTH, JSONRejected, read_json, write_json
 
 PROTOCOL_VERSION = 1
 
@@ -699,7 +700,7 @@ AGENT_SENDS: frozenset[type[Message]] = frozenset(
 
 def encode(message: Message) -> str:
     """The frame's JSON text, with ``v`` and ``type`` first."""
-    return _JSON_ENCODER.encode(_frame_encoder(type(message))(message))
+    return write_json(_frame_encoder(type(message))(message))
 
 
 def compile_codecs() -> None:
@@ -712,10 +713,6 @@ def compile_codecs() -> None:
         _frame_encoder(cls)
 
 
-#: ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))``, made once.
-_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
 def decode(
     text: str | bytes,
     expected: Iterable[type[Message]] | None = None,
@@ -726,8 +723,12 @@ def decode(
 
     ``expected`` restricts which frame types are acceptable here (e.g. :data:`VISITOR_SENDS` on
     the server's visitor socket); anything else raises :class:`ProtocolError` with code
-    ``unexpected_type``. ``max_chars`` guards the server against its clients; clients reading
-    the server's frames pass None, since a welcome or a history may be far larger.
+    ``unexpected_type``. ``max_chars`` guards the server against its clients: with it, the text
+    is also held to :data:`~porch_protocol.json_text.MAX_JSON_DEPTH` levels. Clients reading the
+    server's frames pass None, since a welcome or a history may be far larger.
+
+    Text that is not strict JSON is ``bad_json``; JSON holding a value no peer can represent (a
+    lone surrogate, an integer past 2**53) is ``bad_field``, like any other invalid field.
     """
     if isinstance(text, bytes):
         try:
@@ -737,9 +738,12 @@ def decode(
     if max_chars is not None and len(text) > max_chars:
         raise ProtocolError("too_large", f"frame is {len(text)} chars, limit {max_chars}")
     try:
-        body = json.loads(text)
-    except ValueError as exc:
-        raise ProtocolError("bad_json", f"frame is not JSON: {exc}") from exc
+        body = read_json(text, max_depth=MAX_JSON_DEPTH if max_chars is not None else None)
+    except JSONRejected as exc:
+        if exc.code == "bad_json":
+            raise ProtocolError("bad_json", f"frame: {exc}") from None
+        type_name = exc.value.get("type") if isinstance(exc.value, dict) else None
+        raise ProtocolError("bad_field", f"{type_name}.{exc}" if type_name else str(exc)) from None
     return from_dict(body, expected)
 
 

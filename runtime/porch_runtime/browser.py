@@ -22,6 +22,7 @@ from typing import Any
 
 from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
 
+from porch_protocol.json_text import read_json
 from porch_runtime.bridge import BridgeError
 from porch_runtime.core import UploadOrder, VisitorRuntime
 
@@ -47,7 +48,7 @@ class BrowserAdapter:
     def receive_panel(self, data: Any) -> None:
         try:
             if isinstance(data, str):
-                self.runtime.receive_host(json.loads(data))
+                self.runtime.receive_host(read_json(data))
             else:
                 self._receive_attach(data)
         except (ValueError, BridgeError) as exc:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
+
+from porch_protocol.json_text import JSONRejected, read_json
 
 #: Largest body the JSON endpoints read; theirs are a few hundred bytes.
 MAX_BODY_BYTES = 16 * 1024
@@ -26,9 +27,9 @@ async def json_object(request: Request) -> dict[str, Any]:
             raise BadBody(f"body is larger than {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
     try:
-        body = json.loads(b"".join(chunks))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadBody("body must be a JSON object") from exc
+        body = read_json(b"".join(chunks))
+    except JSONRejected as exc:
+        raise BadBody(f"body must be a JSON object: {exc}") from None
     if not isinstance(body, dict):
         raise BadBody("body must be a JSON object")
     return body

@@ -157,9 +157,11 @@ async def upload(request: Request) -> Response:
     who = await _uploader(ctx, request)
     if who is None:
         return _error(401, "unauthorized", "send Authorization: Bearer <upload or agent token>")
-    name = clean_name(
-        unquote(request.headers.get("x-filename") or request.query_params.get("name", ""))
-    )
+    try:
+        raw_name = request.headers.get("x-filename") or request.query_params.get("name", "")
+        name = clean_name(unquote(raw_name, errors="strict"))
+    except UnicodeDecodeError:
+        return _error(400, "bad_name", "the file name must be percent-encoded UTF-8")
     if name is None:
         return _error(400, "bad_name", "name the file in the X-Filename header or ?name=")
     limit = ctx.settings.upload_max_bytes

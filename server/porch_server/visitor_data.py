@@ -8,8 +8,10 @@ in docs/server.md.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from porch_protocol import MAX_TEXT_CHARS, FormAnswer, FormField, VisitorProfile
 from porch_protocol.wire import Scalar
@@ -26,9 +28,13 @@ MAX_TAGS = 10
 MAX_TAG_CHARS = 255
 #: Longest profile field (name, nickname, email, phone) and form answer.
 MAX_PROFILE_CHARS = 200
+#: Longest page URL (referer) and page title.
+MAX_PAGE_FIELD_CHARS = 2000
 MAX_ANSWER_CHARS = 1000
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_LOCALE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,3}$")
 #: The profile fields a visitor may change; referer and title come from the page.
 PROFILE_FIELDS = ("name", "nickname", "email", "phone", "referer", "source_title")
 #: Pre-chat and offline answers with these names fill the visitor's profile.
@@ -80,15 +86,57 @@ def check_event_name(name: str) -> str:
     return name
 
 
-def check_profile(profile: VisitorProfile) -> VisitorProfile:
+def profile_problems(profile: VisitorProfile) -> dict[str, str]:
+    """What is wrong with each field of ``profile`` that breaks a rule, by field name: the one
+    place the profile's rules live, whichever way a profile arrives (hello, update, business
+    login, pre-chat and offline forms). Names, nickname and phone: at most 200 characters of
+    text without control characters; email: an email address; referer: an http(s) URL of at
+    most 2,000 characters; page title: at most 2,000 characters."""
+    problems: dict[str, str] = {}
     for name in PROFILE_FIELDS:
         value = getattr(profile, name)
-        limit = MAX_PROFILE_CHARS if name not in ("referer", "source_title") else 2000
-        if value is not None and len(value) > limit:
-            raise RequestFailed("CONTAINS_INVALID_VALUE", f"{name}: at most {limit} characters")
-    if profile.email and not _EMAIL.match(profile.email):
-        raise RequestFailed("CONTAINS_INVALID_VALUE", f"email {profile.email!r} is not an email")
+        if value is None:
+            continue
+        limit = MAX_PAGE_FIELD_CHARS if name in ("referer", "source_title") else MAX_PROFILE_CHARS
+        if len(value) > limit:
+            problems[name] = f"{name}: at most {limit} characters"
+        elif _CONTROL.search(value):
+            problems[name] = f"{name}: control characters are not allowed"
+    if profile.email and "email" not in problems and not _EMAIL.match(profile.email):
+        problems["email"] = f"email {profile.email!r} is not an email address"
+    if profile.referer and "referer" not in problems and not _is_web_url(profile.referer):
+        problems["referer"] = "referer: must be an http or https URL"
+    return problems
+
+
+def check_profile(profile: VisitorProfile, code: str = "CONTAINS_INVALID_VALUE") -> VisitorProfile:
+    """``profile`` if every field keeps the rules; else :class:`RequestFailed` with ``code``
+    and the first problem (for requests the visitor or the site made on purpose)."""
+    problems = profile_problems(profile)
+    if problems:
+        raise RequestFailed(code, next(iter(problems.values())))
     return profile
+
+
+def usable_profile(profile: VisitorProfile) -> VisitorProfile:
+    """``profile`` without the fields that break the rules. For what arrives with a connection
+    (the page's URL and title, a business login's fields): refusing would cost the visitor the
+    chat over a field nobody typed, so a bad field is just not stored."""
+    problems = profile_problems(profile)
+    return dataclasses.replace(profile, **dict.fromkeys(problems)) if problems else profile
+
+
+def usable_locale(locale: str) -> str | None:
+    """``locale`` if it has the shape of a language tag (``en``, ``pt-BR``, ``zh_Hant``)."""
+    return locale if _LOCALE.match(locale) else None
+
+
+def _is_web_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "http://[x": an unbalanced IPv6 bracket
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def change_tags(

@@ -68,6 +68,8 @@ from porch_server.visitor_data import (
     check_profile,
     check_scalars,
     merge_attributes,
+    usable_locale,
+    usable_profile,
 )
 
 #: Messages carried in a welcome; an older backlog is the runtime's to page in (not yet offered).
@@ -170,7 +172,7 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
         except _LoginFailed:
             conn.fail("login_failed", "the business login did not verify", CloseCode.LOGIN_FAILED)
             return None
-        store.apply_profile(visitor, hello.profile, hello.locale)
+        store.apply_profile(visitor, usable_profile(hello.profile), usable_locale(hello.locale))
         await session.commit()
 
         conversation = await store.latest_conversation(session, visitor)
@@ -250,10 +252,10 @@ async def _resolve_visitor(
             visitor = None
         if visitor is None:
             visitor = await store.create_visitor(session, app, now_ms, external_id=login.sbs)
-        for name in ("name", "nickname", "email", "phone"):
-            value = getattr(login, name)
-            if value is not None:
-                setattr(visitor, name, value)
+        signed = VisitorProfile(
+            name=login.name, nickname=login.nickname, email=login.email, phone=login.phone
+        )
+        store.apply_profile(visitor, usable_profile(signed), None)
         return visitor, "initial" if presented is visitor else "resolved"
 
     if presented is not None:
@@ -440,7 +442,7 @@ async def _prechat(
 def _store_answers(visitor: Visitor, answers: tuple[FormAnswer, ...]) -> None:
     """Name, email and phone fill the profile; other answers become custom attributes."""
     profile = {a.name: a.value for a in answers if a.name in PROFILE_ANSWERS}
-    store.apply_profile(visitor, VisitorProfile(**profile), None)
+    store.apply_profile(visitor, check_profile(VisitorProfile(**profile), "INVALID_FORM"), None)
     others = {a.name: a.value for a in answers if a.name not in PROFILE_ANSWERS}
     if others:
         visitor.attributes = merge_attributes(visitor.attributes, others)
@@ -450,7 +452,8 @@ async def _offline(
     ctx: Context, session: AsyncSession, conn: Connection, visitor: Visitor, frame: SubmitOffline
 ) -> None:
     name, email, text = check_offline(frame.name, frame.email, frame.message, frame.questions)
-    store.apply_profile(visitor, VisitorProfile(name=name, email=email), None)
+    profile = check_profile(VisitorProfile(name=name, email=email), "INVALID_FORM")
+    store.apply_profile(visitor, profile, None)
     conversation = await store.create_conversation(session, visitor, ctx.now_ms())
     conversation.offline = True
     details = (FormAnswer("name", name, "Name"), FormAnswer("email", email, "Email"))

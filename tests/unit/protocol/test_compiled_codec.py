@@ -31,11 +31,17 @@ from porch_protocol import (
     frame_types,
     wire,
 )
+from porch_protocol.json_text import MAX_SAFE_INTEGER
 
 FRAMES = sorted(frame_types().values(), key=lambda c: c.TYPE)
 
+#: The numbers JSON text from a browser can carry (porch_protocol.json_text refuses the others
+#: before any decoder sees them).
+WIRE_INTEGERS = st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
+WIRE_FLOATS = st.floats(allow_nan=False, allow_infinity=False)
+
 JUNK = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
+    st.none() | st.booleans() | WIRE_INTEGERS | WIRE_FLOATS | st.text(max_size=4),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
     ),
@@ -79,9 +85,9 @@ def _values(tp: Any, junk: bool) -> st.SearchStrategy[Any]:
     if tp is bool:
         return st.booleans()
     if tp is int:
-        return st.integers()
+        return WIRE_INTEGERS
     if tp is float:
-        return st.floats(allow_nan=False, allow_infinity=False) | st.integers()
+        return WIRE_FLOATS | WIRE_INTEGERS
     raise AssertionError(f"no strategy for {tp!r}")
 
 
