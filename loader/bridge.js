@@ -10,19 +10,19 @@ export const VERSION = 1;
 
 /* Host -> widget, per surface. */
 export const HOST_TO_LAUNCHER = ["launcher.state", "launcher.focus"];
-export const HOST_TO_PANEL = ["host.state", "host.boot"];
+export const HOST_TO_PANEL = ["host.state", "host.boot", "host.command"];
 /* Widget -> host, per surface. */
 export const LAUNCHER_TO_HOST = ["launcher.ready", "launcher.intent", "launcher.toggle"];
-export const PANEL_TO_HOST = ["panel.ready", "panel.minimize", "runtime.event"];
+export const PANEL_TO_HOST = ["panel.ready", "panel.minimize", "runtime.event", "runtime.result"];
 /* Panel <-> worker (mirrors porch_runtime/bridge.py). */
 export const PANEL_TO_RUNTIME = [
   "runtime.start", "ui.send", "ui.retry", "ui.shown", "ui.locale", "ui.typing", "ui.end", "ui.rate",
-  "ui.prechat", "ui.offline", "ui.attach",
+  "ui.prechat", "ui.offline", "ui.attach", "host.command",
 ];
 export const RUNTIME_TO_PANEL = [
   "render.message", "render.status", "render.locale", "render.page_status", "render.surface",
   "render.form", "render.conversation", "render.receipt", "render.typing", "render.upload_error",
-  "render.clear", "host.event", "runtime.log",
+  "render.clear", "host.event", "host.result", "runtime.log",
 ];
 
 export function hostOrigin() {

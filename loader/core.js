@@ -50,6 +50,9 @@
       return isObject(p) && typeof p.count === "number" && p.count >= 0 && p.count % 1 === 0;
     },
   };
+  /* Commands the runtime carries out, each answered by one runtime.result (docs/bridge.md,
+   * "Commands"; declared in porch_runtime/bridge.py, checked against it by the unit tests). */
+  var RUNTIME_COMMANDS = ["visitor.update", "visitor.event", "tags.change", "chat.end"];
   var CONFIG_FIELDS = {
     appid: "string", asyncInit: "boolean", language: "string", theme: THEMES,
     launcher: ["default", "custom"], zIndex: "number", sbs: "string", sbs_mm: "string",
@@ -61,6 +64,7 @@
 
   function isObject(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
   function isNullish(v) { return v === null || v === undefined; }
+  function hasOwn(o, key) { return Object.prototype.hasOwnProperty.call(o, key); }
   function logError(text) { if (window.console) window.console.error(PREFIX + " " + text); }
 
   /* --- where Porch lives -------------------------------------------------------------------- */
@@ -253,6 +257,8 @@
     this.panel = null;
     this.bootTimer = null;
     this.cleanups = [];
+    this.results = {};       /* runtime command id -> its done(error, message) */
+    this.wantsRuntime = false; /* a runtime command is waiting: boot in idle time */
   }
 
   Widget.prototype.listen = function (target, type, handler) {
@@ -355,13 +361,52 @@
     var self = this;
     if (this.booted || this.visibility === "maximized" || this.config.loading === "eager") {
       this.boot();
-    } else if (this.resume) {
-      /* A returning visitor with a conversation: boot when the page is idle, so agent replies
-       * and unread counts reach them without slowing the page. */
-      (window.requestIdleCallback || function (f) { return setTimeout(f, 1); })(function () {
-        if (self === widget) self.boot();
-      }, { timeout: 5000 });
+    } else if (this.resume || this.wantsRuntime) {
+      /* A returning visitor with a conversation, or a page that gave the runtime a command: boot
+       * when the page is idle, so agent replies, unread counts and results arrive without
+       * slowing the page. */
+      this.bootWhenIdle();
     }
+  };
+
+  Widget.prototype.bootWhenIdle = function () {
+    var self = this;
+    if (this.idleBootAsked || this.booted) return;
+    this.idleBootAsked = true;
+    (window.requestIdleCallback || function (f) { return setTimeout(f, 1); })(function () {
+      if (self === widget) self.boot();
+    }, { timeout: 5000 });
+  };
+
+  /* --- runtime commands: requests with ids, one result each ---------------------------------- */
+
+  var lastCommandId = 0;
+
+  Widget.prototype.runtimeCommand = function (name, args, done) {
+    var id = "h" + (++lastCommandId);
+    this.results[id] = done;
+    this.sendPanel({ type: "host.command", id: id, name: name, args: isObject(args) ? args : {} });
+    this.wantsRuntime = true;
+    if (this.ticket) this.bootWhenIdle();
+  };
+
+  Widget.prototype.result = function (msg) {
+    var done = this.results[msg.id];
+    if (!hasOwn(this.results, msg.id)) {
+      logError("dropped a result for no command " + JSON.stringify(msg.id));
+      return;
+    }
+    delete this.results[msg.id];
+    finish(done, typeof msg.error === "string" ? msg.error : null,
+      typeof msg.message === "string" ? msg.message : "");
+  };
+
+  /* The runtime that would answer is gone (destroy, or a login replaced it): every command still
+   * waiting gets `code`, so no callback waits forever. */
+  Widget.prototype.failResults = function (code, message) {
+    var results = this.results;
+    this.results = {};
+    Object.keys(results).forEach(function (id) { finish(results[id], code, message); });
   };
 
   /* Start the Python runtime (idempotent). Needs the panel and a ticket; either may come later. */
@@ -462,6 +507,7 @@
       if (w.launcherReady) w.post(w.launcher, { type: "launcher.focus" });
       else if (w.focusBefore && w.focusBefore.isConnected) w.focusBefore.focus();
     },
+    "runtime.result": function (w, msg) { w.result(msg); },
     "runtime.event": function (w, msg) {
       var check = RUNTIME_EVENTS[msg.name];
       if (!check || !check(msg.payload)) {
@@ -524,6 +570,7 @@
   /* Remove every surface and host-side listener. */
   Widget.prototype.teardown = function () {
     clearTimeout(this.bootTimer);
+    this.failResults("DESTROYED", "the widget was removed");
     this.cleanups.forEach(function (undo) { undo(); });
     this.cleanups = [];
     [this.launcher, this.panel].forEach(function (f) { if (f && f.parentNode) f.parentNode.removeChild(f); });
@@ -555,7 +602,9 @@
     destroy: function (w) {
       w.teardown();
       widget = null;
+      var dropped = pendingCalls;
       pendingCalls = [];
+      dropped.forEach(function (c) { finish(c[2], "DESTROYED", "the widget was removed"); });
       emit("destroyed");
     },
     login: function (w, payload) {
@@ -578,6 +627,8 @@
         emit("unread_count_changed", { count: 0 });
       }
       var wasBooted = w.booted;
+      w.failResults("SESSION_EXPIRED", "a login replaced the visitor");
+      w.idleBootAsked = w.wantsRuntime = false;
       if (w.panel) { w.panel.parentNode.removeChild(w.panel); w.panel = null; }
       w.panelReady = false;
       w.panelQueue = [];
@@ -617,25 +668,43 @@
 
   /* --- the public API ----------------------------------------------------------------------- */
 
-  function call(method, payload) {
-    if (!Object.prototype.hasOwnProperty.call(METHODS, method)) {
-      logError("unknown method " + JSON.stringify(method) + "; expected one of " +
-        Object.keys(METHODS).join(", "));
+  /* The controller: the one way either public API acts on the widget. `name` is a host method
+   * (METHODS) or a runtime command (RUNTIME_COMMANDS); `done(error, message)`, when given, is
+   * called exactly once, with error null on success or a code. Before init() completes,
+   * commands wait and are applied in order right after `initialized`. */
+  function command(name, args, done) {
+    if (!hasOwn(METHODS, name) && RUNTIME_COMMANDS.indexOf(name) < 0) {
+      logError("unknown method " + JSON.stringify(name) + "; expected one of " +
+        Object.keys(METHODS).concat(RUNTIME_COMMANDS).join(", "));
+      finish(done, "UNKNOWN_COMMAND", "unknown method " + name);
       return;
     }
     if (!widget || !widget.ready || draining) {
-      pendingCalls.push([method, payload]);
+      pendingCalls.push([name, args, done]);
       return;
     }
-    apply(method, payload);
+    apply(name, args, done);
   }
 
-  function apply(method, payload) {
-    if (widget.failed && method !== "destroy") {
-      logError("call('" + method + "') ignored: the widget failed to start");
-      return;
+  function apply(name, args, done) {
+    if (widget.failed && name !== "destroy") {
+      logError("call('" + name + "') ignored: the widget failed to start");
+      finish(done, "WIDGET_FAILED", "the widget failed to start");
+    } else if (hasOwn(METHODS, name)) {
+      METHODS[name](widget, args);
+      finish(done, null, "");
+    } else {
+      widget.runtimeCommand(name, args, done);
     }
-    METHODS[method](widget, payload);
+  }
+
+  function finish(done, error, message) {
+    if (typeof done !== "function") return;
+    try {
+      done(error, message);
+    } catch (err) {
+      logError("a callback threw: " + (err && err.stack || err));
+    }
   }
 
   /* The API's init(): the widget is started before it returns, if the page has its body. */
@@ -666,7 +735,7 @@
           emit("initialized");
           while (pendingCalls.length && instance === widget) {
             var next = pendingCalls.shift();
-            apply(next[0], next[1]);
+            apply(next[0], next[1], next[2]);
           }
         } finally {
           draining = false;
@@ -699,7 +768,7 @@
         return l.fn !== handler;
       });
     },
-    call: call,
+    call: function (method, payload, done) { command(method, payload, done); },
     get: function (getter) {
       if (!widget || !widget.ready) {
         throw new Error(PREFIX + " get('" + getter + "') called before init() completed " +
@@ -713,10 +782,10 @@
     },
     init: init,
     login: function (sbs, sbsMm, ranstr, name, nickname, email, phone) {
-      call("login", { sbs: sbs, sbs_mm: sbsMm, ranstr: ranstr, name: name, nickname: nickname,
+      command("login", { sbs: sbs, sbs_mm: sbsMm, ranstr: ranstr, name: name, nickname: nickname,
                       email: email, phone: phone });
     },
-    setLanguage: function (locale) { call("set_language", locale); },
+    setLanguage: function (locale) { command("set_language", locale); },
     scriptTagVersion: function () { return scriptVersion; },
   };
 

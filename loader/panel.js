@@ -33,6 +33,9 @@ let endRequested = false; /* the visitor ended the chat here: focus moves to the
 const sendHost = connectHost(HOST_TO_PANEL, (msg) => {
   if (msg.type === "host.state") applyHostState(msg.state || {});
   else if (msg.type === "host.boot") boot(msg.config);
+  else if (msg.type === "host.command") {
+    toRuntime({ type: "host.command", id: msg.id, name: msg.name, args: msg.args });
+  }
 });
 
 /* Messages go to the worker as JSON text; only ui.attach travels as an object, to carry a File. */
@@ -98,6 +101,9 @@ async function prefetchRuntime() {
 
 const RENDERERS = {
   "host.event": (msg) => sendHost("runtime.event", { name: msg.name, payload: msg.payload }),
+  "host.result": (msg) => {
+    sendHost("runtime.result", { id: msg.id, error: msg.error, message: msg.message });
+  },
   "render.message": (msg) => renderMessage(msg.key, msg.message),
   "render.status": (msg) => renderStatus(msg.status),
   "render.page_status": (msg) => { pageStatus = msg.status; renderStatus(status); },

@@ -36,6 +36,7 @@ PANEL_TO_RUNTIME = frozenset(
         "ui.prechat",
         "ui.offline",
         "ui.attach",
+        "host.command",
     }
 )
 #: What the runtime sends the panel.
@@ -53,9 +54,19 @@ RUNTIME_TO_PANEL = frozenset(
         "render.upload_error",
         "render.clear",
         "host.event",
+        "host.result",
         "runtime.log",
     }
 )
+#: Commands of the host page's APIs that the runtime carries out (``host.command``, answered by
+#: one ``host.result`` with the command's ``id``), with the error code a command whose arguments
+#: are malformed gets: tawk.to's codes, which both public APIs report.
+HOST_COMMANDS: dict[str, str] = {
+    "visitor.update": "INVALID_ATTRIBUTES",
+    "visitor.event": "INVALID_ATTRIBUTES",
+    "tags.change": "INVALID_TAGS",
+    "chat.end": "INVALID_ARGUMENTS",
+}
 #: Longest answer to a form question, and longest rating comment, in characters.
 MAX_ANSWER_CHARS = 1000
 #: Most answers a form message may carry.
@@ -81,6 +92,16 @@ class BridgeError(ValueError):
     """A bridge message that is not acceptable; nothing was changed."""
 
 
+class CommandRefused(BridgeError):
+    """A ``host.command`` that names itself (a valid ``id``) but cannot be carried out: it must
+    still be answered, with ``code``, so the page's callback learns why."""
+
+    def __init__(self, command_id: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.command_id = command_id
+        self.code = code
+
+
 def parse_panel_message(raw: object) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise BridgeError("bridge message must be an object")
@@ -93,6 +114,8 @@ def parse_panel_message(raw: object) -> dict[str, Any]:
         )
     if kind == "runtime.start":
         return {"type": kind, "config": _start_config(raw.get("config"))}
+    if kind == "host.command":
+        return _host_command(raw)
     if kind == "ui.send":
         text = _string(raw, "text", MAX_TEXT_CHARS)
         if not text.strip():
@@ -142,6 +165,61 @@ def parse_panel_message(raw: object) -> dict[str, Any]:
     if locale not in LOCALES:
         raise BridgeError(f"ui.locale: expected one of {list(LOCALES)}, got {locale!r}")
     return {"type": kind, "locale": locale}
+
+
+def _host_command(raw: dict[str, Any]) -> dict[str, Any]:
+    """``{"type", "id", "name", "args"}`` with typed args. Without a usable ``id`` nothing can
+    be answered: :class:`BridgeError`; with one, :class:`CommandRefused`."""
+    command_id = _string(raw, "id", MAX_ID_CHARS)
+    name, args = raw.get("name"), raw.get("args", {})
+    if not isinstance(name, str) or name not in HOST_COMMANDS:
+        known = ", ".join(sorted(HOST_COMMANDS))
+        raise CommandRefused(
+            command_id, "UNKNOWN_COMMAND", f"unknown command {name!r}; expected one of {known}"
+        )
+    try:
+        return {"type": "host.command", "id": command_id, "name": name, "args": _args(name, args)}
+    except (BridgeError, ProtocolError) as exc:
+        code = HOST_COMMANDS[name]
+        if name == "visitor.event" and isinstance(args, dict):
+            event = args.get("name")
+            code = code if isinstance(event, str) and event else "INVALID_EVENT_NAME"
+        raise CommandRefused(command_id, code, f"{name}: {exc}") from None
+
+
+def _args(name: str, args: object) -> dict[str, Any]:
+    if not isinstance(args, dict):
+        raise BridgeError("args must be an object")
+    if name == "visitor.update":
+        return {
+            "attributes": _scalars(args.get("attributes", {}), "attributes"),
+            "profile": _optional(VisitorProfile, args.get("profile"), "profile"),
+        }
+    if name == "visitor.event":
+        event = args.get("name")
+        if not isinstance(event, str) or not event:
+            raise BridgeError("name must be a non-empty string")
+        return {"name": event, "metadata": _scalars(args.get("metadata", {}), "metadata")}
+    if name == "tags.change":
+        return {"add": _tags(args.get("add", [])), "remove": _tags(args.get("remove", []))}
+    return {}
+
+
+def _scalars(value: object, where: str) -> dict[str, str | int | float | bool]:
+    """Attributes or metadata: an object of strings, numbers and booleans (the server judges
+    keys and lengths, with tawk.to's codes)."""
+    if not isinstance(value, dict):
+        raise BridgeError(f"{where} must be an object")
+    for key, item in value.items():
+        if not isinstance(item, str | int | float | bool):
+            raise BridgeError(f"{where}.{key} must be a string, number or boolean")
+    return dict(value)
+
+
+def _tags(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+        raise BridgeError("tags must be an array of strings")
+    return tuple(value)
 
 
 def _bool(raw: dict[str, Any], key: str) -> bool:

@@ -116,9 +116,6 @@ class BrowserAdapter:
             task = asyncio.ensure_future(self._upload(order))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        # Outcomes of requests are for the host page's visitor-data API, which does not exist
-        # yet; the forms' outcomes reach the panel as render.form.
-        self.runtime.request_results()
 
     async def _upload(self, order: UploadOrder) -> None:
         file = self._files.get(order.upload_id)

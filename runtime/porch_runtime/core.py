@@ -14,9 +14,10 @@ Inputs::
     upload_finished(id, file)    the adapter's upload of ``id`` answered with a ``FileRef`` object
     upload_failed(id, reason)    the adapter's upload of ``id`` failed
 
-The future host-page visitor-data API calls :meth:`VisitorRuntime.update_visitor`,
-:meth:`~VisitorRuntime.track_event` and :meth:`~VisitorRuntime.change_tags`; each returns the
-request's id, and its outcome arrives in :meth:`~VisitorRuntime.request_results`.
+The host page's APIs reach the runtime as ``host.command`` messages (visitor data, tags, ending
+the chat): each is answered by exactly one ``host.result`` with the command's ``id``, once the
+server has answered the request it became. Commands given before the runtime is connected wait
+for the welcome, in order.
 
 Outputs (each call drains its queue)::
 
@@ -26,7 +27,6 @@ Outputs (each call drains its queue)::
     socket_actions()   ``("open", url)`` or ``("close", code)``
     timers_to_set()    ``(name, delay_seconds)``; setting a name again replaces the timer
     uploads_to_start() :class:`UploadOrder` s: files the adapter must POST to the server
-    request_results()  :class:`RequestResult` s: how request frames (forms, visitor data) ended
 
 Every transition of the connection state is in :data:`TRANSITIONS`; an input that is not valid
 in the current state raises :class:`InvalidTransition` and leaves the state unchanged.
@@ -80,7 +80,7 @@ from porch_protocol import (
     decode,
     encode,
 )
-from porch_protocol.wire import Rating, Scalar, parse_value
+from porch_protocol.wire import Rating, parse_value
 from porch_runtime import bridge
 
 RECONNECT_TIMER = "reconnect"
@@ -212,17 +212,6 @@ class UploadOrder:
     token: str
 
 
-@dataclass(frozen=True)
-class RequestResult:
-    """How a request frame ended: ``error`` is None on success, else the server's code
-    (``INVALID_TAGS``, ``SESSION_EXPIRED``, ...) or :data:`NOT_CONNECTED`."""
-
-    request_id: str
-    kind: str
-    error: str | None = None
-    message: str = ""
-
-
 @dataclass
 class RuntimeConfig:
     server_url: str
@@ -290,7 +279,10 @@ class VisitorRuntime:
         self._socket: list[tuple[str, Any]] = []
         self._timers: list[tuple[str, float]] = []
         self._uploads: list[UploadOrder] = []
-        self._results: list[RequestResult] = []
+        #: Host commands given before the welcome, run at it in order.
+        self._waiting_commands: list[dict[str, Any]] = []
+        #: Request id -> the host command it carries out, until the server answers it.
+        self._command_of: dict[str, str] = {}
 
     # --- outputs --------------------------------------------------------------------------------
 
@@ -314,16 +306,16 @@ class VisitorRuntime:
         out, self._uploads = self._uploads, []
         return out
 
-    def request_results(self) -> list[RequestResult]:
-        out, self._results = self._results, []
-        return out
-
     # --- inputs ---------------------------------------------------------------------------------
 
     def receive_host(self, raw: object) -> None:
         """Apply one message from the panel. Invalid messages raise :class:`bridge.BridgeError`
         and change nothing."""
-        message = bridge.parse_panel_message(raw)
+        try:
+            message = bridge.parse_panel_message(raw)
+        except bridge.CommandRefused as refused:
+            self._command_result(refused.command_id, refused.code, str(refused))
+            return
         kind = message["type"]
         if kind == "runtime.start":
             self._start(message)
@@ -348,6 +340,8 @@ class VisitorRuntime:
             self._submit_offline(message)
         elif kind == "ui.attach":
             self._attach(message)
+        elif kind == "host.command":
+            self._host_command(message)
 
     def socket_opened(self) -> None:
         self._transition(Input.SOCKET_OPENED)
@@ -459,26 +453,44 @@ class VisitorRuntime:
         upload.failed, upload.error, upload.started = True, reason, False
         self._render_upload(upload)
 
-    # --- visitor data (the host page's future Tawk_API layer) -----------------------------------
+    # --- host commands (the host page's APIs) --------------------------------------------------
 
-    def update_visitor(
-        self, profile: VisitorProfile | None = None, attributes: dict[str, Scalar] | None = None
-    ) -> str:
-        request_id = self._new_request_id()
-        return self._request(
-            UpdateVisitor(request_id=request_id, profile=profile, attributes=attributes or {})
-        )
+    def _host_command(self, command: dict[str, Any]) -> None:
+        if self.state is State.READY:
+            self._run_command(command)
+        elif self.state is State.CLOSED:
+            self._command_result(command["id"], "SESSION_EXPIRED", "the chat session was closed")
+        else:
+            self._waiting_commands.append(command)
 
-    def track_event(self, name: str, metadata: dict[str, Scalar] | None = None) -> str:
+    def _run_command(self, command: dict[str, Any]) -> None:
+        name, args = command["name"], command["args"]
         request_id = self._new_request_id()
-        return self._request(TrackEvent(request_id=request_id, name=name, metadata=metadata or {}))
+        frame: Message
+        if name == "visitor.update":
+            frame = UpdateVisitor(
+                request_id=request_id, profile=args["profile"], attributes=args["attributes"]
+            )
+        elif name == "visitor.event":
+            frame = TrackEvent(request_id=request_id, name=args["name"], metadata=args["metadata"])
+        elif name == "tags.change":
+            frame = ChangeTags(request_id=request_id, add=args["add"], remove=args["remove"])
+        else:  # chat.end: ending what is not open is already done
+            self._end()
+            self._command_result(command["id"], None, "")
+            return
+        self._command_of[request_id] = command["id"]
+        self._request(frame)
 
-    def change_tags(
-        self, add: tuple[str, ...] = (), remove: tuple[str, ...] = (), version: int | None = None
-    ) -> str:
-        request_id = self._new_request_id()
-        return self._request(
-            ChangeTags(request_id=request_id, add=add, remove=remove, version=version)
+    def _command_result(self, command_id: str, error: str | None, text: str) -> None:
+        self._host.append(
+            {
+                "v": bridge.VERSION,
+                "type": "host.result",
+                "id": command_id,
+                "error": error,
+                "message": text,
+            }
         )
 
     # --- transitions ----------------------------------------------------------------------------
@@ -544,6 +556,9 @@ class VisitorRuntime:
             },
         )
         self._flush_outbox()
+        waiting, self._waiting_commands = self._waiting_commands, []
+        for command in waiting:
+            self._run_command(command)
         for upload in self.uploads.values():
             if not upload.failed and not upload.started:
                 self._start_upload(upload)
@@ -891,7 +906,10 @@ class VisitorRuntime:
         if kind is None:
             self._log(f"answer to an unknown request {request_id!r}")
             return
-        self._results.append(RequestResult(request_id, kind, error, text))
+        command_id = self._command_of.pop(request_id, None)
+        if command_id is not None:
+            self._command_result(command_id, error, text)
+            return
         form = {"prechat.submit": "prechat", "offline.submit": "offline"}.get(kind)
         if form is None:
             return

@@ -1,9 +1,11 @@
 """Host pages for the host-API tests: the spec's installation snippet with any ``window.__twt``.
 
-A test page is served under the Porch server's own origin (``/test-host/<name>``) by
-``page.route``: the browser sees an ordinary same-origin page that loads
-``/install/core.js?version=v1.2`` exactly as the documented snippet does, and the bootstrap
-request carries that origin, so the server's real allowed-domain check applies.
+A test page is a customer's page on another site than Porch, as sites deploy it: it is served by
+a plain static server on ``127.0.0.1`` (:class:`HostSite`, one per session) and loads
+``http://localhost:<port>/install/core.js?version=v1.2`` from the Porch server, exactly as the
+documented snippet does. The bootstrap request carries the host's origin, so the server's real
+allowed-domain check applies. (A real server, not ``page.route``: Chromium files routed
+responses under no address space and refuses them access to loopback servers.)
 
 Every page also records what core.js writes to the console (``window.__porchConsole``), so a
 test can await a console error with ``wait_for_function`` instead of sleeping.
@@ -13,13 +15,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, Route
 
-from conftest import EVENT_RECORDER, PorchServer
+from conftest import EVENT_RECORDER, PorchServer, serve_directory
 
-SCRIPT_SRC = "/install/core.js?version=v1.2"
+#: core.js as the snippet loads it, from Porch's site (``{porch}``: Porch's origin).
+SCRIPT_SRC = "{porch}/install/core.js?version=v1.2"
 
 #: Installed before any page script: keeps every console.error/warn text in order.
 CONSOLE_RECORDER = """
@@ -35,6 +39,28 @@ CONSOLE_RECORDER = """
   }
 })();
 """
+
+
+class HostSite:
+    """A customer's site: a static server on 127.0.0.1 serving the pages tests write."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._server = serve_directory(directory)
+        self.port = self._server.__enter__()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def serve(self, name: str, html: str) -> str:
+        (self.directory / name).write_text(html, encoding="utf-8")
+        return f"{self.url}/{name}"
+
+    def close(self) -> None:
+        self._server.__exit__(None, None, None)
+
+
+def porch_origin(server: PorchServer) -> str:
+    """Porch's origin as a host page on the :class:`HostSite` sees it: another site."""
+    return f"http://localhost:{server.port}"
 
 
 def host_page(
@@ -99,21 +125,27 @@ window.TWTChatWidget = window.TWTChatWidget || {{
 
 
 class Host:
-    """Serves host pages to one Playwright page and reads what core.js reported."""
+    """Serves host pages (on the session's :class:`HostSite`) to one Playwright page and reads
+    what core.js reported."""
+
+    site: HostSite  #: set once per session by conftest's ``host_site`` fixture
 
     def __init__(self, page: Page, server: PorchServer) -> None:
         self.page = page
         self.server = server
+        self.porch = porch_origin(server)
         page.add_init_script(EVENT_RECORDER)
         page.add_init_script(CONSOLE_RECORDER)
 
     def url(self, name: str) -> str:
-        return f"{self.server.url}/test-host/{name}"
+        return f"{self.site.url}/{self._unique(name)}"
+
+    def _unique(self, name: str) -> str:
+        # One directory serves every test of the session: name each page for its test.
+        return f"{id(self)}-{name}"
 
     def serve(self, name: str, html: str) -> str:
-        url = self.url(name)
-        self.page.route(url, lambda route: route.fulfill(content_type="text/html", body=html))
-        return url
+        return self.site.serve(self._unique(name), html.replace("{porch}", self.porch))
 
     def goto(
         self, config: dict[str, Any] | str | None, name: str = "page.html", **options: Any

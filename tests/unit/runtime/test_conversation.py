@@ -13,6 +13,7 @@ from porch_protocol import (
     AgentBrief,
     ChangeTags,
     ChatMessage,
+    CloseCode,
     ConversationEnded,
     EndConversation,
     ErrorFrame,
@@ -29,7 +30,6 @@ from porch_protocol import (
     SetTyping,
     SubmitOffline,
     SubmitPrechat,
-    TagsUpdated,
     TrackEvent,
     TypingChanged,
     UpdateVisitor,
@@ -41,7 +41,6 @@ from porch_runtime.core import (
     NOT_CONNECTED,
     TYPING_IDLE_SECONDS,
     TYPING_TIMER,
-    RequestResult,
     UploadOrder,
     link_parts,
     type_allowed,
@@ -518,47 +517,97 @@ def test_svg_and_foreign_urls_are_never_thumbnails_or_links() -> None:
     assert views[1]["url"] == "" and views[1]["thumbnail"] is False
 
 
-# --- visitor-data requests --------------------------------------------------------------------
+# --- host commands ----------------------------------------------------------------------------
 
 
-def test_visitor_data_requests_are_answered_by_request_id() -> None:
+def _results(h: Harness) -> list[tuple[str, str | None, str]]:
+    return [(m["id"], m["error"], m["message"]) for m in h.renders("host.result")]
+
+
+def test_host_commands_become_requests_and_each_gets_one_result() -> None:
     h = Harness()
     h.connect()
-    first = h.runtime.update_visitor(VisitorProfile(name="Ada"), {"plan": "pro"})
-    second = h.runtime.track_event("signup", {"step": 2})
-    third = h.runtime.change_tags(add=("vip",), version=3)
-    h.drain()
-    assert len({first, second, third}) == 3
-    assert sent(h, UpdateVisitor) == [
-        UpdateVisitor(
-            request_id=first, profile=VisitorProfile(name="Ada"), attributes={"plan": "pro"}
-        )
-    ]
-    assert sent(h, TrackEvent)[0].metadata == {"step": 2}
-    assert sent(h, ChangeTags)[0].version == 3
-    h.server(ErrorFrame(code="VERSION_CONFLICT", message="tags changed", request_id=third))
-    h.server(RequestDone(request_id=first))
-    h.server(TagsUpdated(visitor_uid="u1", tags=("vip",), version=4))
-    assert h.runtime.request_results() == [
-        RequestResult(third, "tags.change", "VERSION_CONFLICT", "tags changed"),
-        RequestResult(first, "visitor.update", None, ""),
-    ]
-    assert (h.runtime.tags, h.runtime.tags_version) == (("vip",), 4)
+    h.panel(
+        "host.command",
+        id="h1",
+        name="visitor.update",
+        args={"attributes": {"plan": "pro"}, "profile": {"name": "Ada"}},
+    )
+    h.panel(
+        "host.command",
+        id="h2",
+        name="visitor.event",
+        args={"name": "signup", "metadata": {"step": 2}},
+    )
+    h.panel("host.command", id="h3", name="tags.change", args={"add": ["vip"]})
+    update, event, tags = sent(h, UpdateVisitor)[0], sent(h, TrackEvent)[0], sent(h, ChangeTags)[0]
+    assert (update.profile, update.attributes) == (VisitorProfile(name="Ada"), {"plan": "pro"})
+    assert (event.name, event.metadata, tags.add) == ("signup", {"step": 2}, ("vip",))
+    assert len({update.request_id, event.request_id, tags.request_id}) == 3
+    h.server(ErrorFrame(code="TAG_LIMIT_EXCEEDED", message="ten", request_id=tags.request_id))
+    h.server(RequestDone(request_id=update.request_id))
+    assert _results(h) == [("h3", "TAG_LIMIT_EXCEEDED", "ten"), ("h1", None, "")]
     h.closed(1006)
-    assert h.runtime.request_results() == [
-        RequestResult(second, "visitor.event", NOT_CONNECTED, "the connection was lost")
-    ]
+    assert _results(h)[2:] == [("h2", NOT_CONNECTED, "the connection was lost")]
 
 
-def test_a_request_without_a_connection_fails_at_once() -> None:
+def test_host_commands_before_the_welcome_wait_for_it_in_order() -> None:
     h = Harness()
     h.start()
-    request_id = h.runtime.track_event("signup")
+    h.panel("host.command", id="h1", name="tags.change", args={"add": ["a"]})
+    h.panel("host.command", id="h2", name="visitor.event", args={"name": "x"})
     h.drain()
-    assert h.frames == []
-    assert h.runtime.request_results()[0] == RequestResult(
-        request_id, "visitor.event", NOT_CONNECTED, "not connected to the chat server"
-    )
+    assert h.frames == [] and _results(h) == []
+    h.opened()
+    h.server(welcome())
+    assert [type(f) for f in h.frames if isinstance(f, ChangeTags | TrackEvent)] == [
+        ChangeTags,
+        TrackEvent,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "code"),
+    [
+        ("visitor.update", {"attributes": {"a": [1]}}, "INVALID_ATTRIBUTES"),
+        ("visitor.update", {"attributes": "x"}, "INVALID_ATTRIBUTES"),
+        ("visitor.event", {"name": ""}, "INVALID_EVENT_NAME"),
+        ("visitor.event", {"name": "x", "metadata": {"a": None}}, "INVALID_ATTRIBUTES"),
+        ("tags.change", {"add": "vip"}, "INVALID_TAGS"),
+        ("tags.change", {"add": [1]}, "INVALID_TAGS"),
+        ("no.such", {}, "UNKNOWN_COMMAND"),
+    ],
+)
+def test_a_malformed_command_is_answered_with_its_code(
+    name: str, args: dict[str, Any], code: str
+) -> None:
+    h = Harness()
+    h.connect()
+    h.panel("host.command", id="bad", name=name, args=args)
+    assert [(i, e) for i, e, _ in _results(h)] == [("bad", code)]
+    assert not sent(h, UpdateVisitor) and not sent(h, TrackEvent) and not sent(h, ChangeTags)
+
+
+def test_a_command_without_an_id_cannot_be_answered_and_is_refused() -> None:
+    h = Harness()
+    h.connect()
+    with pytest.raises(BridgeError, match="id"):
+        h.panel("host.command", name="chat.end", args={})
+
+
+def test_a_command_after_the_server_refused_the_visitor_fails_at_once() -> None:
+    h = Harness()
+    h.connect()
+    h.closed(CloseCode.LOGIN_FAILED)
+    h.panel("host.command", id="late", name="tags.change", args={"add": ["a"]})
+    assert [(i, e) for i, e, _ in _results(h)] == [("late", "SESSION_EXPIRED")]
+
+
+def test_chat_end_ends_the_open_conversation_and_answers() -> None:
+    h = Harness()
+    h.connect(messages=(visitor_message(1, "a"),))
+    h.panel("host.command", id="end", name="chat.end")
+    assert sent(h, EndConversation) and _results(h) == [("end", None, "")]
 
 
 # --- pure helpers and the bridge --------------------------------------------------------------

@@ -47,6 +47,26 @@ def test_the_host_sdk_accepts_exactly_the_events_the_runtime_raises() -> None:
     assert names == bridge.RUNTIME_EVENTS
 
 
+def test_the_host_sdk_gives_the_runtime_exactly_its_commands() -> None:
+    source = (ROOT / "loader" / "core.js").read_text()
+    match = re.search(r"var RUNTIME_COMMANDS = \[(.*?)\];", source, re.S)
+    assert match
+    assert set(re.findall(r'"([^"]+)"', match.group(1))) == set(bridge.HOST_COMMANDS)
+
+
+def test_the_host_sdk_handles_exactly_what_the_widget_pages_send() -> None:
+    core = (ROOT / "loader" / "core.js").read_text()
+    pages = (ROOT / "loader" / "bridge.js").read_text()
+    for table, sender in (
+        ("LAUNCHER_MESSAGES", "LAUNCHER_TO_HOST"),
+        ("PANEL_MESSAGES", "PANEL_TO_HOST"),
+    ):
+        block = re.search(rf"var {table} = \{{(.*?)\n  \}};", core, re.S)
+        assert block, table
+        handled = set(re.findall(r'^\s{4}"([a-z.]+)":', block.group(1), re.M))
+        assert handled == _js_list(pages, sender), table
+
+
 def test_the_host_sdk_and_the_runtime_support_the_same_locales() -> None:
     source = (ROOT / "loader" / "core.js").read_text()
     match = re.search(r"var LOCALES = \[(.*?)\];", source)
