@@ -180,7 +180,7 @@ def porch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PorchServ
 @pytest.fixture(scope="session", autouse=True)
 def host_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The customer's site the host-API tests' pages live on (host_pages.HostSite)."""
-    from host_pages import Host, HostSite  # noqa: PLC0415  (host_pages imports this module)
+    from host_pages import Host, HostSite
 
     site = HostSite(tmp_path_factory.mktemp("host-site"))
     Host.site = site

@@ -129,7 +129,9 @@ def test_manual_init_scriptTagVersion_get_and_the_queue_before_init(host: Host) 
 
 def test_every_getter_returns_its_documented_shape(host: Host) -> None:
     page = host.page
-    host.goto({"appid": "porch-demo", "theme": "system"}, src="{porch}/install/core.js?version=v7.3-rc1")
+    host.goto(
+        {"appid": "porch-demo", "theme": "system"}, src="{porch}/install/core.js?version=v7.3-rc1"
+    )
     wait_for_event(page, "initialized")
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     got = page.evaluate("""() => {

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from playwright.sync_api import Page
+
 from conftest import PorchServer, events, wait_for_event
 from host_pages import Host
-from playwright.sync_api import Page
 
 #: Calls the page makes as soon as core.js has run (before the runtime exists), each answered.
 CALLS = """(calls) => new Promise((resolve) => {
