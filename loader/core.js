@@ -69,12 +69,15 @@
 
   /* --- where Porch lives -------------------------------------------------------------------- */
 
+  /* core.js, or its Tawk_API build as tawk.to's embed URL loads it: /<propertyId>/<widgetId>. */
+  var SCRIPT_PATH = /\/core\.js(\?|$)|\/[0-9a-f]{24}\/[a-z0-9]{1,50}\/?(\?|$)/;
+
   function findScriptUrl() {
     var script = document.currentScript;
-    if (!script || !/core\.js(\?|$)/.test(script.src)) {
+    if (!script || !SCRIPT_PATH.test(script.src)) {
       var scripts = document.getElementsByTagName("script");
       for (var i = scripts.length - 1; i >= 0; i--) {
-        if (/\/core\.js(\?|$)/.test(scripts[i].src)) { script = scripts[i]; break; }
+        if (SCRIPT_PATH.test(scripts[i].src)) { script = scripts[i]; break; }
       }
     }
     return new URL(script ? script.src : "/install/core.js", window.location.href);
@@ -117,6 +120,8 @@
   /* --- events ------------------------------------------------------------------------------- */
 
   var listeners = {};
+  /* Façades (the Tawk_API layer) see every event, whatever the page did with on()/off(). */
+  var observers = [];
 
   function addListener(event, handler, once) {
     if (typeof event !== "string" || typeof handler !== "function") {
@@ -127,6 +132,7 @@
   }
 
   function emit(event, payload) {
+    observers.forEach(function (observe) { observe(event, payload); });
     var list = (listeners[event] || []).slice();
     listeners[event] = (listeners[event] || []).filter(function (l) { return !l.once; });
     for (var i = 0; i < list.length; i++) {
@@ -239,14 +245,19 @@
     this.appid = config.appid;
     this.ready = false;
     this.failed = false;
-    this.visibility = "minimized";
+    /* Tawk_API.autoStart = false: hidden, and no runtime, until the page calls start(). */
+    this.started = config.autoStart !== false;
+    this.visibility = this.started ? "minimized" : "hidden";
     this.unread = 0;
     this.theme = config.theme || "light";
     this.locale = config.language || browserLocale();
     var login = loginFrom(config);
     /* An incomplete business login at startup is reported and ignored: the visitor stays anonymous. */
     this.login = login && validLogin(login) ? login : null;
-    this.identity = this.login ? null : loadIdentity(this.appid);
+    /* A façade's widget may learn its appid from the bootstrap (a tawk property): its stored
+     * identity is keyed by what the page named. */
+    this.storageId = config.appid || "property:" + config.property_id;
+    this.identity = this.login ? null : loadIdentity(this.storageId);
     this.ticket = null;
     this.resume = false;
     this.booted = false;
@@ -258,6 +269,8 @@
     this.bootTimer = null;
     this.cleanups = [];
     this.results = {};       /* runtime command id -> its done(error, message) */
+    this.pageStatus = null;  /* online, away or offline, from the bootstrap, then the runtime */
+    this.settings = null;    /* a façade's widget settings, from the bootstrap */
     this.wantsRuntime = false; /* a runtime command is waiting: boot in idle time */
   }
 
@@ -272,7 +285,8 @@
     var media = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
     if (media) this.listen(media, "change", function () { self.applyTheme(); });
     this.media = media;
-    if (this.config.launcher !== "custom") this.createLauncher();
+    if (this.config.embedIn) this.visibility = "maximized";
+    else if (this.config.launcher !== "custom") this.createLauncher();
   };
 
   Widget.prototype.frame = function (surface, src, title) {
@@ -285,7 +299,9 @@
     style.border = "0";
     style.background = "transparent";
     style.colorScheme = "normal";
-    style.zIndex = String(this.config.zIndex !== undefined ? this.config.zIndex : DEFAULT_Z_INDEX);
+    style.setProperty("z-index",
+      String(this.config.zIndex !== undefined ? this.config.zIndex : DEFAULT_Z_INDEX),
+      this.config.zIndexImportant ? "important" : "");
     var self = this;
     iframe.addEventListener("load", function () {
       if (self === widget) emit("iframe_loaded", { surface: surface });
@@ -296,14 +312,36 @@
   Widget.prototype.frameUrl = function (page) {
     var url = new URL(page, widgetBase);
     url.searchParams.set("host", window.location.origin);
-    url.searchParams.set("appid", this.appid);
+    /* The server frames the page only for the app's domains (frame-ancestors), by either name. */
+    if (this.appid) url.searchParams.set("appid", this.appid);
+    else url.searchParams.set("property", this.config.property_id);
     return url.href;
+  };
+
+  /* Where the launcher sits: a corner or a side's middle ('br', 'bl', 'tr', 'tl', 'cr', 'cl'),
+   * offset from the edges; the panel opens beside it, towards the page's middle. */
+  var PHONE = "(max-width: 640px)";
+  Widget.prototype.place = function (iframe, gap) {
+    var placement = this.config.placement || {};
+    var mobile = window.matchMedia && window.matchMedia(PHONE).matches;
+    var spot = (mobile ? placement.mobile : placement.desktop) || {};
+    var position = spot.position || "br";
+    var middle = position.charAt(0) === "c";
+    var style = iframe.style;
+    style[position.charAt(1) === "l" ? "left" : "right"] =
+      (spot.xOffset || 0) + 16 + (middle ? gap : 0) + "px";
+    if (middle) {
+      style.top = "50%";
+      style.transform = "translateY(-50%)";
+    } else {
+      style[position.charAt(0) === "t" ? "top" : "bottom"] = (spot.yOffset || 0) + 16 + gap + "px";
+    }
   };
 
   Widget.prototype.createLauncher = function () {
     var iframe = this.frame("launcher", this.frameUrl("launcher.html"), LAUNCHER_TITLES[this.locale]);
-    iframe.style.right = "16px";
-    iframe.style.bottom = "16px";
+    this.place(iframe, 0);
+    if (this.visibility === "hidden") iframe.style.display = "none";
     iframe.style.width = "72px";
     iframe.style.height = "72px";
     this.launcher = iframe;
@@ -314,16 +352,25 @@
     if (this.panel) return;
     var iframe = this.frame("panel", this.frameUrl("panel.html"), PANEL_TITLES[this.locale]);
     var style = iframe.style;
-    style.right = "16px";
-    style.bottom = "96px";
+    iframe.setAttribute("allow", "clipboard-write");
+    this.panel = iframe;
+    this.panelReady = false;
+    var host = this.config.embedIn && document.getElementById(this.config.embedIn);
+    if (host) {
+      /* Embedded in the page's own element: always open, sized by that element. */
+      style.position = "static";
+      style.width = "100%";
+      style.height = "100%";
+      style.minHeight = "400px";
+      host.appendChild(iframe);
+      return;
+    }
+    this.place(iframe, 80);
     style.width = "min(400px, calc(100vw - 32px))";
     style.height = "min(640px, calc(100dvh - 120px))";
     style.borderRadius = "16px";
     style.boxShadow = "0 12px 48px rgba(0,0,0,.18)";
     style.display = this.visibility === "maximized" ? "block" : "none";
-    iframe.setAttribute("allow", "clipboard-write");
-    this.panel = iframe;
-    this.panelReady = false;
     document.body.appendChild(iframe);
   };
 
@@ -334,13 +381,22 @@
       method: "POST",
       credentials: "omit",
       headers: { "Content-Type": "text/plain" },
-      body: JSON.stringify({ appid: this.appid, identity: this.identity }),
+      body: JSON.stringify(this.appid ? { appid: this.appid, identity: this.identity } : {
+        property_id: this.config.property_id, widget_id: this.config.widget_id,
+        identity: this.identity,
+      }),
     }).then(function (response) {
       return response.json().then(function (body) {
         if (self !== widget) return;
         if (response.ok && typeof body.ticket === "string") {
           self.ticket = body.ticket;
           self.resume = body.resume === true;
+          if (!self.appid && typeof body.appid === "string") self.appid = body.appid;
+          if (["online", "away", "offline"].indexOf(body.page_status) >= 0) {
+            self.pageStatus = body.page_status;
+          }
+          self.settings = isObject(body.widget) ? body.widget : null;
+          observers.forEach(function (observe) { observe("porch:bootstrapped", body); });
           self.afterBootstrap();
         } else {
           var reason = body && body.error === "domain_not_whitelisted"
@@ -412,6 +468,7 @@
   /* Start the Python runtime (idempotent). Needs the panel and a ticket; either may come later. */
   Widget.prototype.boot = function () {
     var self = this;
+    if (!this.started) return;
     this.booted = true;
     this.createPanel();
     if (!this.ticket) { this.bootstrap(); return; }
@@ -522,15 +579,16 @@
     if (name === "runtime_mounted") clearTimeout(this.bootTimer);
     if (name === "visitor_auth_ready" && typeof payload.bs === "string" && typeof payload.bs_mm === "string") {
       this.identity = { bs: payload.bs, bs_mm: payload.bs_mm };
-      saveIdentity(this.appid, this.identity);
+      saveIdentity(this.storageId, this.identity);
     }
+    if (name === "page_status_changed") this.pageStatus = payload.status;
     if (name === "unread_count_changed") {
       this.unread = payload.count;
       this.syncChrome();
     }
     if (name === "auth_closed") {
       /* Hide first, then tell the page: its handlers already see visibility 'hidden'. */
-      if (payload.clearToken) { this.identity = null; saveIdentity(this.appid, null); }
+      if (payload.clearToken) { this.identity = null; saveIdentity(this.storageId, null); }
       this.setVisibility("hidden");
       emit(name, payload);
       return;
@@ -565,6 +623,20 @@
     if (this.launcher) this.launcher.setAttribute("title", LAUNCHER_TITLES[locale]);
     if (this.panel) this.panel.setAttribute("title", PANEL_TITLES[locale]);
     this.syncChrome();
+  };
+
+  /* Remove the panel and its runtime (the socket closes with the worker); every command still
+   * waiting is answered with `code`. */
+  Widget.prototype.stopRuntime = function (code, message) {
+    this.failResults(code, message);
+    this.idleBootAsked = this.wantsRuntime = false;
+    if (this.panel && this.panel.parentNode) this.panel.parentNode.removeChild(this.panel);
+    this.panel = null;
+    this.panelReady = false;
+    this.panelQueue = [];
+    this.bootSent = false;
+    this.booted = false;
+    clearTimeout(this.bootTimer);
   };
 
   /* Remove every surface and host-side listener. */
@@ -619,7 +691,7 @@
         if (typeof payload[k] === "string") w.config[k] = payload[k];
       });
       w.identity = null;
-      saveIdentity(w.appid, null);
+      saveIdentity(w.storageId, null);
       /* Nothing of the previous user may show, not even their unread count. */
       if (w.unread !== 0) {
         w.unread = 0;
@@ -627,15 +699,21 @@
         emit("unread_count_changed", { count: 0 });
       }
       var wasBooted = w.booted;
-      w.failResults("SESSION_EXPIRED", "a login replaced the visitor");
-      w.idleBootAsked = w.wantsRuntime = false;
-      if (w.panel) { w.panel.parentNode.removeChild(w.panel); w.panel = null; }
-      w.panelReady = false;
-      w.panelQueue = [];
-      w.bootSent = false;
-      w.booted = false;
-      clearTimeout(w.bootTimer);
+      w.stopRuntime("SESSION_EXPIRED", "a login replaced the visitor");
       if (wasBooted) w.boot();
+    },
+    /* Tawk_API.start({showWidget}): a widget that did not start by itself starts now. */
+    start: function (w, options) {
+      if (w.started) return;
+      w.started = true;
+      if (isObject(options) && options.showWidget === true) w.setVisibility("minimized");
+      if (w.wantsRuntime && w.ticket) w.bootWhenIdle();
+    },
+    /* Disconnect: the panel and its runtime go; the launcher stays, and opening the chat (or
+     * a command) starts them again. */
+    shutdown: function (w) {
+      w.stopRuntime("SESSION_EXPIRED", "the widget was shut down");
+      if (w.visibility === "maximized" && !w.config.embedIn) w.setVisibility("minimized");
     },
     set_language: function (w, value) {
       var locale = normalizeLocale(value);
@@ -707,6 +785,10 @@
     }
   }
 
+  /* Where the configuration comes from: window.__twt, or a façade's own (the Tawk_API layer
+   * replaces this). */
+  var pageConfig = function () { return readConfig(window.__twt); };
+
   /* The API's init(): the widget is started before it returns, if the page has its body. */
   function init() { initWidget(false); }
 
@@ -715,8 +797,8 @@
   function initWidget(inOwnTask) {
     if (widget && !widget.failed) return;
     if (widget) widget.teardown();
-    var config = readConfig(window.__twt);
-    if (!config.appid) {
+    var config = pageConfig();
+    if (!config.appid && !config.property_id) {
       logError("window.__twt.appid is required (a non-empty string)");
       widget = null;
       emit("bootstrap_failed", { reason: "invalid_bootstrap", source: "config", mode: "embedded" });
@@ -788,6 +870,8 @@
     setLanguage: function (locale) { command("set_language", locale); },
     scriptTagVersion: function () { return scriptVersion; },
   };
+
+  /* __PORCH_FACADE__ */
 
   /* Replace the installation stub, then replay what the page queued before core.js loaded. */
   var stub = window.TWTChatWidget;

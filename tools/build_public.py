@@ -3,6 +3,8 @@
 What it writes (all git-ignored):
 
 - ``public/install/core.js``: the host SDK, from ``loader/core.js``, minified;
+- ``public/install/tawk.js``: the same with the ``Tawk_API`` façade (``loader/tawk.js``) inside,
+  which the server answers at tawk.to's embed URL ``/<propertyId>/<widgetId>``;
 - ``public/widget/*.js``: the launcher, panel and worker scripts, from ``loader/``, each bundled
   with the modules it imports (see :func:`bundle`) and minified;
 - ``public/widget/launcher.html``, ``panel.html``: the widget's pages, from ``loader/``, with their
@@ -58,6 +60,7 @@ WHEELS = ("micropip==0.11.1", "packaging==26.1")
 #: in build order: the panel names the built worker's content (WORKER_HASH_TOKEN).
 LOADER_FILES = {
     "core.js": "install/core.js",
+    "tawk.js": "install/tawk.js",
     "launcher.js": "widget/launcher.js",
     "worker.js": "widget/worker.js",
     "panel.js": "widget/panel.js",
@@ -76,6 +79,10 @@ const table = Object.fromEntries(Object.entries(m.STRINGS).map(([locale, strings
 process.stdout.write(
   "export const STRINGS = " + JSON.stringify(table) + ";\\nexport " + m.t + "\\n");
 """
+#: The host page's scripts: plain scripts, not modules. tawk.js is core.js with the Tawk_API
+#: façade (loader/tawk.js) put in at FACADE_MARK, so a TWTChatWidget site never loads it.
+HOST_SCRIPTS = ("core.js", "tawk.js")
+FACADE_MARK = "/* __PORCH_FACADE__ */"
 SERVER_URL_TOKEN = "__PORCH_SERVER_URL__"
 VERSION_TOKEN = "__PORCH_VERSION__"
 RUNTIME_HASH_TOKEN = "__PORCH_RUNTIME_HASH__"
@@ -233,9 +240,13 @@ def build_loader(out: Path, tokens: dict[str, str]) -> None:
         text=True,
     ).stdout
     for src_name, dst_name in LOADER_FILES.items():
-        module = src_name != "core.js"
+        module = src_name not in HOST_SCRIPTS
         own = {"strings.js": launcher_strings} if src_name == "launcher.js" else {}
-        text = bundle(src_name, {**sources, **own}) if module else sources[src_name]
+        if src_name == "tawk.js":
+            # The Tawk_API façade lives inside core.js's closure, at its mark.
+            text = sources["core.js"].replace(FACADE_MARK, sources["tawk.js"])
+        else:
+            text = bundle(src_name, {**sources, **own}) if module else sources[src_name]
         for token, value in tokens.items():
             text = text.replace(token, value)
         if WORKER_HASH_TOKEN in text:

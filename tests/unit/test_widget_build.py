@@ -23,6 +23,18 @@ SOURCES = {
 }
 
 
+#: Every value the build fills in, as a token a test can build with.
+_TOKENS = (
+    build_public.SERVER_URL_TOKEN,
+    build_public.VERSION_TOKEN,
+    build_public.RUNTIME_HASH_TOKEN,
+    build_public.SNAPSHOT_HASH_TOKEN,
+    build_public.BOOT_STDLIB_TOKEN,
+    build_public.SNAPSHOT_DELTA_TOKEN,
+    build_public.LOCK_INFO_TOKEN,
+)
+
+
 def test_dependencies_come_first_once_without_their_exports() -> None:
     bundled = build_public.bundle("entry.js", SOURCES)
     assert "import" not in bundled
@@ -76,20 +88,23 @@ def test_the_launcher_carries_only_its_strings() -> None:
 def test_the_panel_names_the_built_worker_by_its_content(tmp_path: Path) -> None:
     """The panel's URL of the worker carries the built worker's hash, so the immutable cache entry
     of one build is never used for another's worker."""
-    tokens = {
-        token: "0"
-        for token in (
-            build_public.SERVER_URL_TOKEN,
-            build_public.VERSION_TOKEN,
-            build_public.RUNTIME_HASH_TOKEN,
-            build_public.SNAPSHOT_HASH_TOKEN,
-            build_public.BOOT_STDLIB_TOKEN,
-            build_public.SNAPSHOT_DELTA_TOKEN,
-            build_public.LOCK_INFO_TOKEN,
-        )
-    }
+    tokens = dict.fromkeys(_TOKENS, "0")
     build_public.build_loader(tmp_path, tokens)
     worker = (tmp_path / "widget" / "worker.js").read_bytes()
     named = re.findall(r"worker\.js\?h=(\w+)", (tmp_path / "widget" / "panel.js").read_text())
     assert named == [hashlib.sha256(worker).hexdigest()[:16]]
     assert build_public.WORKER_HASH_TOKEN.encode() not in worker
+
+
+def test_the_tawk_api_is_only_in_its_own_script(tmp_path: Path) -> None:
+    """A TWTChatWidget site never loads the Tawk_API façade; tawk.js is core.js with it inside
+    (one closure), and both are valid scripts."""
+    tokens = dict.fromkeys(_TOKENS, "0")
+    build_public.build_loader(tmp_path, tokens)
+    core = (tmp_path / "install" / "core.js").read_text()
+    tawk = (tmp_path / "install" / "tawk.js").read_text()
+    assert "Tawk_API" not in core and "tawkLoad" not in core
+    assert "Tawk_API" in tawk and "tawkLoad" in tawk and "TWTChatWidget" in tawk
+    for script in (core, tawk):
+        done = subprocess.run(["node", "--check"], input=script, text=True, capture_output=True)
+        assert done.returncode == 0, done.stderr

@@ -1,0 +1,234 @@
+  /*
+   * window.Tawk_API: tawk.to's JavaScript API over core.js's controller (docs/migrating-from-tawk.md).
+   *
+   * Not a script of its own: the build inserts it into core.js at its __PORCH_FACADE__ mark, as
+   * public/install/tawk.js, which the server answers at /<propertyId>/<widgetId> (the URL tawk's
+   * snippet and official wrappers load). It shares core.js's closure (command, widget, emit's
+   * observers), so a TWTChatWidget site never downloads a byte of it.
+   */
+  var TAWK_CALLBACKS = {
+    /* event -> [Tawk_API callback, window CustomEvent the official wrappers listen to] */
+    load: ["onLoad", "tawkLoad"],
+    beforeLoad: ["onBeforeLoad", "tawkBeforeLoad"],
+    status: ["onStatusChange", "tawkStatusChange"],
+    maximized: ["onChatMaximized", "tawkChatMaximized"],
+    minimized: ["onChatMinimized", "tawkChatMinimized"],
+    hidden: ["onChatHidden", "tawkChatHidden"],
+    started: ["onChatStarted", "tawkChatStarted"],
+    ended: ["onChatEnded", "tawkChatEnded"],
+    prechat: ["onPrechatSubmit", "tawkPrechatSubmit"],
+    offline: ["onOfflineSubmit", "tawkOfflineSubmit"],
+    visitorMessage: ["onChatMessageVisitor", "tawkChatMessageVisitor"],
+    agentMessage: ["onChatMessageAgent", "tawkChatMessageAgent"],
+    systemMessage: ["onChatMessageSystem", "tawkChatMessageSystem"],
+    agentJoin: ["onAgentJoinChat", "tawkAgentJoinChat"],
+    agentLeave: ["onAgentLeaveChat", "tawkAgentLeaveChat"],
+    satisfaction: ["onChatSatisfaction", "tawkChatSatisfaction"],
+    visitorName: ["onVisitorNameChanged", "tawkVisitorNameChanged"],
+    fileUpload: ["onFileUpload", "tawkFileUpload"],
+    tags: ["onTagsUpdated", "tawkTagsUpdated"],
+    unread: ["onUnreadCountChanged", "tawkUnreadCountChanged"],
+  };
+  var TAWK_POSITIONS = ["br", "bl", "cr", "cl", "tr", "tl"];
+  var TAWK_PATH = /\/([0-9a-f]{24})\/([a-z0-9]{1,50})\/?$/;
+
+  /* Executed twice (an SPA remount, an old wrapper injecting it again): the first one stays. */
+  var running = window.TWTChatWidget;
+  if (running && running.version === VERSION && typeof running.init === "function") return;
+
+  /* The page's own object: integrations keep a reference to it, so it is extended, never replaced. */
+  var Tawk_API = isObject(window.Tawk_API) ? window.Tawk_API : (window.Tawk_API = {});
+  var chat = { ongoing: false, engaged: false };
+
+  function tawkFire(kind, payload) {
+    var names = TAWK_CALLBACKS[kind];
+    var callback = Tawk_API[names[0]];
+    if (typeof callback === "function") {
+      try {
+        if (payload === undefined) callback(); else callback(payload);
+      } catch (err) {
+        logError("Tawk_API." + names[0] + " threw: " + (err && err.stack || err));
+      }
+    }
+    var event;
+    try {
+      event = new CustomEvent(names[1], { detail: payload });
+    } catch (err) {
+      return; /* no CustomEvent constructor: callbacks only */
+    }
+    window.dispatchEvent(event);
+  }
+
+  function tawkConfig() {
+    var ids = TAWK_PATH.exec(scriptUrl.pathname);
+    if (!ids) {
+      logError("the Tawk_API script must be loaded as /<propertyId>/<widgetId>, not " +
+        scriptUrl.pathname);
+      return {};
+    }
+    var config = { property_id: ids[1], widget_id: ids[2], autoStart: Tawk_API.autoStart !== false };
+    var visitor = isObject(Tawk_API.visitor) ? Tawk_API.visitor : {};
+    ["name", "email"].forEach(function (key) {
+      if (typeof visitor[key] === "string" && visitor[key]) config[key] = visitor[key];
+    });
+    var style = isObject(Tawk_API.customStyle) ? Tawk_API.customStyle : {};
+    var zIndex = /^\s*(-?\d+)\s*(!\s*important)?\s*$/.exec(String(style.zIndex));
+    if (zIndex) {
+      config.zIndex = Number(zIndex[1]);
+      config.zIndexImportant = Boolean(zIndex[2]);
+    } else if (style.zIndex !== undefined) {
+      logError("Tawk_API.customStyle.zIndex must be an integer or a string such as '1000 " +
+        "!important', got " + JSON.stringify(style.zIndex) + "; ignored");
+    }
+    var visibility = isObject(style.visibility) ? style.visibility : {};
+    config.placement = {};
+    ["desktop", "mobile"].forEach(function (device) {
+      var spot = visibility[device];
+      if (!isObject(spot)) return;
+      var place = {};
+      if (TAWK_POSITIONS.indexOf(spot.position) >= 0) place.position = spot.position;
+      ["xOffset", "yOffset"].forEach(function (key) {
+        var value = typeof spot[key] === "string" ? parseFloat(spot[key]) : spot[key];
+        if (typeof value === "number" && isFinite(value)) place[key] = value;
+      });
+      config.placement[device] = place;
+    });
+    if (typeof Tawk_API.embedded === "string" && Tawk_API.embedded) {
+      config.embedIn = Tawk_API.embedded;
+    }
+    return config;
+  }
+
+  pageConfig = tawkConfig;
+
+  /* The callback of a runtime command: tawk's callbacks get the error code, or nothing. */
+  function answer(callback) {
+    return function (error) {
+      if (typeof callback === "function") callback(error || undefined);
+    };
+  }
+
+  function visibilityNow() { return widget ? widget.visibility : "minimized"; }
+
+  var TAWK_METHODS = {
+    maximize: function () { command("maximize"); },
+    minimize: function () { command("minimize"); },
+    toggle: function () { command("toggle"); },
+    popup: function () { command("maximize"); },
+    getWindowType: function () { return widget && widget.config.embedIn ? "embed" : "inline"; },
+    showWidget: function () { command("show"); },
+    hideWidget: function () { command("hide"); },
+    toggleVisibility: function () { command(visibilityNow() === "hidden" ? "show" : "hide"); },
+    getStatus: function () { return (widget && widget.pageStatus) || "offline"; },
+    isChatMaximized: function () { return visibilityNow() === "maximized"; },
+    isChatMinimized: function () { return visibilityNow() === "minimized"; },
+    isChatHidden: function () { return visibilityNow() === "hidden"; },
+    isChatOngoing: function () { return chat.ongoing; },
+    isVisitorEngaged: function () { return chat.engaged; },
+    endChat: function () { command("chat.end"); },
+    start: function (options) { command("start", isObject(options) ? options : {}); },
+    shutdown: function () { command("shutdown"); },
+    widgetPosition: function () {
+      var placement = widget && widget.config.placement;
+      var spot = placement && placement.desktop;
+      return (spot && spot.position) || (widget && widget.settings && widget.settings.position) ||
+        "br";
+    },
+    setAttributes: function (attributes, callback) {
+      if (!isObject(attributes)) {
+        answer(callback)("INVALID_ATTRIBUTES");
+        return;
+      }
+      var custom = {};
+      var profile = {};
+      Object.keys(attributes).forEach(function (key) {
+        if (key === "name" || key === "email") profile[key] = attributes[key];
+        else if (key !== "hash") custom[key] = attributes[key];
+      });
+      var args = { attributes: custom };
+      if (profile.name !== undefined || profile.email !== undefined) {
+        args.profile = profile;
+        args.hash = attributes.hash;
+      }
+      command("visitor.update", args, answer(callback));
+    },
+    addEvent: function (name, metadata, callback) {
+      if (typeof metadata === "function") {
+        callback = metadata;
+        metadata = {};
+      }
+      command("visitor.event", { name: name, metadata: metadata || {} }, answer(callback));
+    },
+    addTags: function (tags, callback) {
+      command("tags.change", { add: tags }, answer(callback));
+    },
+    removeTags: function (tags, callback) {
+      command("tags.change", { remove: tags }, answer(callback));
+    },
+    switchWidget: function (data, callback) {
+      logError("Tawk_API.switchWidget is not supported yet");
+      answer(callback)("NOT_SUPPORTED");
+    },
+    login: function (data, callback) {
+      logError("Tawk_API.login is not supported yet");
+      answer(callback)("NOT_SUPPORTED");
+    },
+    logout: function (callback) {
+      logError("Tawk_API.logout is not supported yet");
+      answer(callback)("NOT_SUPPORTED");
+    },
+  };
+  Object.keys(TAWK_METHODS).forEach(function (name) { Tawk_API[name] = TAWK_METHODS[name]; });
+
+  /* What the widget reports, as tawk's callbacks and window events. */
+  var TAWK_EVENTS = {
+    "porch:bootstrapped": function (body) {
+      tawkFire("status", body.page_status);
+      Tawk_API.onLoaded = function () { return true; };
+      tawkFire("load");
+    },
+    visibility_changed: function (p) {
+      tawkFire({ maximized: "maximized", minimized: "minimized", hidden: "hidden" }[p.visibility]);
+    },
+    page_status_changed: function (p) { tawkFire("status", p.status); },
+    unread_count_changed: function (p) { tawkFire("unread", p.count); },
+    chat_started: function () {
+      chat.ongoing = true;
+      tawkFire("started");
+    },
+    chat_ended: function () {
+      chat.ongoing = chat.engaged = false;
+      tawkFire("ended");
+    },
+    chat_message: function (p) {
+      if (p.author === "visitor") chat.engaged = true;
+      tawkFire({ visitor: "visitorMessage", agent: "agentMessage" }[p.author] || "systemMessage",
+        p.text);
+    },
+    agent_joined: function (p) {
+      tawkFire("agentJoin", { name: p.name, position: p.position, image: p.image, id: p.id });
+    },
+    agent_left: function (p) { tawkFire("agentLeave", { name: p.name, id: p.id }); },
+    chat_rated: function (p) { tawkFire("satisfaction", p.rating); },
+    prechat_submitted: function (p) {
+      tawkFire("prechat", p.answers.map(function (a) {
+        return { label: a.label || a.name, answer: a.value };
+      }));
+    },
+    offline_submitted: function (p) {
+      tawkFire("offline", {
+        name: p.name, email: p.email, message: p.message,
+        questions: p.questions.map(function (a) {
+          return { label: a.label || a.name, answer: a.value };
+        }),
+      });
+    },
+    file_uploaded: function (p) { tawkFire("fileUpload", p.url); },
+    tags_updated: function (p) { tawkFire("tags", { tags: p.tags }); },
+  };
+  observers.push(function (event, payload) {
+    if (hasOwn(TAWK_EVENTS, event)) TAWK_EVENTS[event](payload);
+  });
+
+  Tawk_API.onBeforeLoaded = function () { return true; };
+  tawkFire("beforeLoad");
