@@ -345,7 +345,34 @@
     iframe.style.width = "72px";
     iframe.style.height = "72px";
     this.launcher = iframe;
+    var self = this;
+    iframe.addEventListener("mouseenter", function () { self.hovered = true; });
+    iframe.addEventListener("mouseleave", function () { self.hovered = false; });
     document.body.appendChild(iframe);
+  };
+
+  /* Pages bind mouseenter/mouseleave on the launcher's frame (the spec's hover example). Across
+   * sites Chromium keeps the frame's pointer events in the frame's process and the page gets
+   * none, so the launcher reports its pointer and the events are fired here, where the browser
+   * did not fire them itself (same-site, its own come first: `hovered` is already set). */
+  Widget.prototype.relayHover = function (inside) {
+    var launcher = this.launcher;
+    if (!launcher || Boolean(this.hovered) === inside) return;
+    this.hovered = inside;
+    var self = this;
+    /* The frame does not always learn that the pointer left it; the page does: its next
+     * mouseover anywhere else ends the hover. Listened to only while hovering. */
+    if (inside) {
+      this.hoverEnd = function (event) { if (event.target !== launcher) self.relayHover(false); };
+      document.addEventListener("mouseover", this.hoverEnd, true);
+    } else {
+      document.removeEventListener("mouseover", this.hoverEnd, true);
+    }
+    var types = inside ? ["mouseover", "mouseenter"] : ["mouseout", "mouseleave"];
+    for (var i = 0; i < types.length; i++) {
+      var bubbles = types[i] === "mouseover" || types[i] === "mouseout";
+      launcher.dispatchEvent(new MouseEvent(types[i], { bubbles: bubbles }));
+    }
   };
 
   Widget.prototype.createPanel = function () {
@@ -546,6 +573,7 @@
       w.post(w.launcher, { type: "launcher.state", state: w.chrome() });
     },
     "launcher.intent": function (w) { w.createPanel(); },
+    "launcher.pointer": function (w, msg) { w.relayHover(msg.inside === true); },
     "launcher.toggle": function (w) { w.setVisibility(w.visibility === "maximized" ? "minimized" : "maximized"); },
   };
 

@@ -33,6 +33,19 @@ function intent() {
   send("launcher.intent");
 }
 button.addEventListener("pointerenter", intent);
+/* Across sites the page gets no mouseenter/mouseleave for this frame: core.js fires them for it.
+ * This frame is not always told that the pointer left (the page is, and ends the hover), so a
+ * pointer moving here says so again, at most every 100 ms. */
+let pointerSaid = -Infinity;
+function pointer(event, inside) {
+  if (event.pointerType === "touch") return;
+  if (inside && event.timeStamp - pointerSaid < 100) return;
+  pointerSaid = inside ? event.timeStamp : -Infinity;
+  send("launcher.pointer", { inside });
+}
+document.documentElement.addEventListener("pointerenter", (event) => pointer(event, true));
+document.documentElement.addEventListener("pointermove", (event) => pointer(event, true));
+document.documentElement.addEventListener("pointerleave", (event) => pointer(event, false));
 button.addEventListener("focus", intent);
 button.addEventListener("click", () => {
   intent();

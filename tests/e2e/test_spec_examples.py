@@ -27,6 +27,7 @@ from conftest import (
     send_from_panel,
     wait_for_event,
 )
+from host_pages import Host, porch_origin
 from porch_protocol import MessageAck, NewMessage, SendMessage
 
 PAGES = Path(__file__).parent / "pages" / "spec"
@@ -41,10 +42,17 @@ def hold_runtime(page: Page) -> None:
     page.route("**/vendor/pyodide/**", hold)
 
 
-def open_example(page: Page, server: PorchServer, name: str) -> str:
-    url = f"{server.url}/spec-examples/{name}"
+def open_example(page: Page, server: PorchServer, name: str, *, same_site: bool = False) -> str:
+    """The example on a customer's site (127.0.0.1), loading Porch from its own (localhost): the
+    one substitution is the embed URL, made absolute to reach the other site. ``same_site``
+    serves it from Porch's own origin instead, the worst case for the host page's main thread."""
     html = (PAGES / name).read_text(encoding="utf-8")
-    page.route(url, lambda route: route.fulfill(content_type="text/html", body=html))
+    if same_site:
+        url = f"{server.url}/spec-examples/{name}"
+        page.route(url, lambda route: route.fulfill(content_type="text/html", body=html))
+    else:
+        html = html.replace('"/install/core.js', f'"{porch_origin(server)}/install/core.js')
+        url = Host.site.serve(f"spec-{name}", html)
     page.goto(url)
     return url
 
@@ -108,12 +116,23 @@ def test_custom_entry_button(recorded_page: Page, porch_server: PorchServer) -> 
     expect(page.locator(LAUNCHER)).to_have_count(0)
 
 
+@pytest.mark.parametrize("same_site", [False, True], ids=["cross-site", "same-site"])
 def test_custom_consultation_popup_on_launcher_hover(
-    recorded_page: Page, porch_server: PorchServer
+    recorded_page: Page, porch_server: PorchServer, same_site: bool
 ) -> None:
+    """Across sites the browser gives the page no mouseenter/mouseleave for the launcher's
+    frame; core.js fires them from the launcher's own pointer events, and only those the
+    browser did not fire itself (same-site, each handler still runs once per hover)."""
     page = recorded_page
     hold_runtime(page)
-    open_example(page, porch_server, "hover-popup.html")
+    page.add_init_script("""
+      window.__hovers = [];
+      document.addEventListener("mouseenter", (e) => {
+        if (e.target.dataset && e.target.dataset.twtWidgetSurface === "launcher") {
+          window.__hovers.push("enter");
+        }
+      }, true);""")
+    open_example(page, porch_server, "hover-popup.html", same_site=same_site)
     wait_for_event(page, "initialized")
     popup = page.locator("#my-custom-popup")
     expect(popup).not_to_have_class("show")
@@ -125,6 +144,7 @@ def test_custom_consultation_popup_on_launcher_hover(
 
     page.locator(LAUNCHER).hover()
     expect(popup).to_have_class("show")
+    assert page.evaluate("window.__hovers") == ["enter", "enter"]  # once per hover, not twice
     # From the launcher straight onto the popup: it stays, and "Start chat" opens the chat.
     page.get_by_text("Start chat").click()
     assert wait_for_event(page, "visibility_changed")["payload"] == {"visibility": "maximized"}
