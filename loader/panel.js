@@ -22,6 +22,7 @@ let visibility = "minimized";
 let status = "idle";
 let pageStatus = "online";
 let worker = null;
+let runtimeMounted = false; /* the runtime booted and took runtime.start */
 const beforeBoot = []; /* what the visitor did before the runtime started: replayed in order */
 const nodes = new Map(); /* render key -> <li> */
 let shownSeq = 0; /* highest seq rendered */
@@ -52,8 +53,12 @@ function boot(config) {
   if (worker) return;
   worker = new Worker(WORKER, { type: "module", name: "porch-runtime" });
   worker.addEventListener("message", (event) => receiveRuntime(event.data));
+  /* Only a failed boot takes the widget down. Once the runtime has mounted, an error that still
+   * reaches here (the adapter reports Python's own and goes on: porch_runtime/browser.py) cost
+   * one input at most, and the worker handles the next: the visitor keeps their chat. */
   worker.addEventListener("error", (event) => {
     console.error("[porch] the runtime worker failed:", event.message);
+    if (runtimeMounted) return;
     sendHost("runtime.event", {
       name: "bootstrap_failed",
       payload: { reason: "runtime_failed", source: "worker", mode: "embedded" },
@@ -100,7 +105,10 @@ async function prefetchRuntime() {
 }
 
 const RENDERERS = {
-  "host.event": (msg) => sendHost("runtime.event", { name: msg.name, payload: msg.payload }),
+  "host.event": (msg) => {
+    if (msg.name === "runtime_mounted") runtimeMounted = true;
+    sendHost("runtime.event", { name: msg.name, payload: msg.payload });
+  },
   "host.result": (msg) => {
     sendHost("runtime.result", { id: msg.id, error: msg.error, message: msg.message });
   },

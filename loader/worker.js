@@ -192,7 +192,16 @@ self.pyodide = pyodide;
 const random = pyodide.pyimport("random");
 random.seed();
 random.destroy();
-const receive = pyodide.pyimport("porch_runtime.browser").attach((text) => self.postMessage(text));
+const handle = pyodide.pyimport("porch_runtime.browser").attach((text) => self.postMessage(text));
+/* The adapter reports Python's exceptions itself and never raises; this catches what is left
+ * (an error of Pyodide's own), so it costs that one message, not the worker's `error` event. */
+function receive(data) {
+  try {
+    handle(data);
+  } catch (err) {
+    console.error("[porch] the runtime failed on a panel message; it goes on with the next:", err);
+  }
+}
 self.onmessage = (event) => receive(event.data);
 /* Where a boot's time goes, for docs/performance.md (ms since this worker was created). */
 log("runtime imported at " + Math.round(performance.now()) + " ms (Pyodide started at " +

@@ -5,7 +5,7 @@ and the DOM is reached through ``pyscript.document``/``window``, which needs Sha
 hence the page's COOP/COEP headers. Decisions are made by :class:`ConsoleState`; this module
 feeds it DOM events and socket frames, sends what it queues and draws what it holds. Visitor and
 agent text only ever reaches the DOM through ``textContent`` (links are built with DOM APIs from
-:func:`link_segments`, http/https only).
+:func:`porch_protocol.split_links`, http/https only).
 
 Every DOM access from the worker is a synchronous round trip to the page, so drawing is frugal:
 renders are batched per animation frame, list rows are keyed by conversation id and only the rows
@@ -34,7 +34,6 @@ from console_state import (
     backoff,
     format_fields,
     format_hours,
-    link_segments,
     message_words,
     parse_fields,
     parse_hours,
@@ -57,6 +56,7 @@ from porch_protocol import (
     VisitorDetails,
     decode,
     encode,
+    split_links,
 )
 
 STATUS_TEXT = {
@@ -699,7 +699,7 @@ class ConsoleApp:
                         "client_id": pending.client_id,
                         "author": "agent",
                         "meta": "Sending…",
-                        "pieces": link_segments(pending.text or pending.file_name or ""),
+                        "pieces": split_links(pending.text or pending.file_name or ""),
                         "file": None,
                         "event": None,
                     }
@@ -779,7 +779,7 @@ def _details_view(
     return {
         "shown": True,
         "fields": [
-            [label, link_segments(value) if label == "Page" else value, label == "Page"]
+            [label, split_links(value) if label == "Page" else value, label == "Page"]
             for label, value in fields
             if value
         ],
@@ -815,7 +815,7 @@ def _message_view(message: ChatMessage, rating: int | None) -> dict[str, Any]:
         "client_id": message.client_id,
         "author": message.author,
         "meta": meta,
-        "pieces": link_segments(text),
+        "pieces": split_links(text),
         "file": file,
         "event": message.event,
     }

@@ -165,30 +165,6 @@ def remove_typed_newline(value: str, caret_utf16: int) -> str:
     return value
 
 
-_URL = re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)
-#: Punctuation that ends a sentence rather than the link it follows.
-_TRAILING = ".,;:!?)]}"
-
-
-def link_segments(text: str) -> list[tuple[str, str | None]]:
-    """``text`` cut into ``(text, href)`` pieces: ``href`` is set for http(s) URLs only, so no
-    ``javascript:``/``data:`` link can ever be drawn. Trailing punctuation stays text."""
-    pieces: list[tuple[str, str | None]] = []
-    start = 0
-    for match in _URL.finditer(text):
-        url = match.group(0)
-        while url[-1] in _TRAILING and not (url[-1] == ")" and url.count("(") >= url.count(")")):
-            url = url[:-1]
-        end = match.start() + len(url)
-        if match.start() > start:
-            pieces.append((text[start : match.start()], None))
-        pieces.append((url, url))
-        start = end
-    if start < len(text) or not pieces:
-        pieces.append((text[start:], None))
-    return pieces
-
-
 RATING_WORDS = {1: "good", 0: "neutral", -1: "bad"}
 
 

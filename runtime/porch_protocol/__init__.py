@@ -3,6 +3,7 @@
 See docs/protocol.md.
 """
 
+from porch_protocol.links import LinkPart, is_web_url, split_links
 from porch_protocol.wire import (
     AGENT_SENDS,
     MAX_FRAME_CHARS,
@@ -102,6 +103,7 @@ __all__ = [
     "FormAnswer",
     "FormField",
     "LeaveConversation",
+    "LinkPart",
     "Message",
     "MessageAck",
     "NewMessage",
@@ -137,4 +139,6 @@ __all__ = [
     "encode",
     "frame_types",
     "from_dict",
+    "is_web_url",
+    "split_links",
 ]

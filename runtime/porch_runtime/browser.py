@@ -7,6 +7,12 @@ Bridge messages travel as JSON text both ways, so no JavaScript object crosses i
 Every proxy it creates is kept with what it serves (the socket's listeners, each timer) and
 destroyed as soon as that is gone, so a long chat session does not leak proxies.
 
+Every input (a panel message, a socket event, a timer, an upload's end) is handled on its own: a
+Python exception while handling one is caught here, at the boundary, reported with its traceback
+(``console.error`` in the worker) and the runtime goes on with the next input. Only a failed boot
+takes the widget down: an exception that escaped into JavaScript would fire the worker's
+``error`` event, and a runtime that cannot read one message must still carry the next one.
+
 The one message that is not JSON text is ``ui.attach``: a structured-cloned object carrying the
 visitor's ``File``. The adapter keeps the File (a handle; it never reads it into Python) until the
 server has stored it, so a failed upload can be retried without asking the visitor again.
@@ -15,8 +21,10 @@ server has stored it, so a failed upload can be retried without asking the visit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +52,34 @@ class BrowserAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- inputs ---------------------------------------------------------------------------------
+
+    def guarded(self, what: str, handler: Callable[..., None]) -> Callable[..., None]:
+        """``handler`` for one kind of input, made safe to call from JavaScript: an exception is
+        reported, whatever the runtime queued before it is still carried out, and nothing
+        escapes (into the worker's ``error`` event, which the panel treats as a failed boot)."""
+
+        def handle(*args: Any) -> None:
+            try:
+                handler(*args)
+            except Exception:
+                self._report(what)
+                self._flush_after_error()
+
+        return handle
+
+    def _report(self, what: str) -> None:
+        """Say what failed, with the traceback, and that the runtime carries on."""
+        with contextlib.suppress(Exception):  # the report must not become the failure
+            self._js.console.error(
+                f"[porch] the runtime failed on {what}; it goes on with the next input.\n"
+                + traceback.format_exc()
+            )
+
+    def _flush_after_error(self) -> None:
+        try:
+            self._flush()
+        except Exception:
+            self._report("carrying out what the runtime asked")
 
     def receive_panel(self, data: Any) -> None:
         try:
@@ -113,9 +149,16 @@ class BrowserAdapter:
         for name, delay in self.runtime.timers_to_set():
             self._set_timer(name, delay)
         for order in self.runtime.uploads_to_start():
-            task = asyncio.ensure_future(self._upload(order))
+            task = asyncio.ensure_future(self._guarded_upload(order))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _guarded_upload(self, order: UploadOrder) -> None:
+        try:
+            await self._upload(order)
+        except Exception:
+            self._report(f"upload {order.upload_id}")
+            self._flush_after_error()
 
     async def _upload(self, order: UploadOrder) -> None:
         file = self._files.get(order.upload_id)
@@ -157,7 +200,7 @@ class BrowserAdapter:
         socket = self._js.WebSocket.new(url)
         handlers = {"open": self._on_open, "message": self._on_message, "close": self._on_close}
         for kind, handler in handlers.items():
-            proxy = create_proxy(handler)
+            proxy = create_proxy(self.guarded(f"the socket's {kind} event", handler))
             socket.addEventListener(kind, proxy)
             self._socket_proxies.append((kind, proxy))
         self._socket = socket
@@ -177,17 +220,17 @@ class BrowserAdapter:
         if previous is not None:
             self._js.clearTimeout(previous[0])
             previous[1].destroy()
-        proxy = create_proxy(lambda: self._on_timer(name))
+        proxy = create_proxy(self.guarded(f"timer {name}", lambda: self._on_timer(name)))
         handle = self._js.setTimeout(proxy, int(delay * 1000))
         self._timers[name] = (handle, proxy)
 
 
 def attach(post: Callable[[str], None]) -> Callable[[str], None]:
     """Create the adapter for this worker; the returned callable takes each panel message (JSON
-    text). The worker bootstrap calls this once, after Pyodide has loaded."""
+    text) and never raises. The worker bootstrap calls this once, after Pyodide has loaded."""
     # Imported here, not with the module: the build imports this module into Pyodide's memory
     # snapshot (tools/build_snapshot.py), which cannot hold a JavaScript object such as `js`.
     import js  # type: ignore[import-not-found]
 
     adapter = BrowserAdapter(post, js)
-    return adapter.receive_panel
+    return adapter.guarded("a panel message", adapter.receive_panel)

@@ -41,7 +41,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from porch_protocol import (
     AuthClosed,
@@ -79,6 +79,8 @@ from porch_protocol import (
     WidgetSettings,
     decode,
     encode,
+    is_web_url,
+    split_links,
 )
 from porch_protocol.wire import Rating, parse_value
 from porch_runtime import bridge
@@ -92,9 +94,6 @@ NOT_CONNECTED = "NOT_CONNECTED"
 #: Images the panel may show inline as a thumbnail (no SVG: it can carry script).
 THUMBNAIL_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_URL = re.compile(r"https?://[^\s<>\"']+", re.I)
-#: Punctuation that ends a sentence rather than the URL in front of it.
-_URL_TRAILER = ".,;:!?)]}"
 
 
 class State(enum.Enum):
@@ -1070,41 +1069,35 @@ def _message_view(message: ChatMessage, server_url: str) -> dict[str, Any]:
 def _file_view(ref: FileRef | None, server_url: str) -> dict[str, Any] | None:
     if ref is None:
         return None
-    url = urljoin(server_url, ref.url) if server_url else ""
-    if not _is_web_url(url):
-        url = ""
     return {
         "name": ref.name,
         "size": ref.size,
         "content_type": ref.content_type,
-        "url": url,
+        "url": (url := _file_url(ref.url, server_url)),
         "thumbnail": bool(url) and ref.content_type in THUMBNAIL_TYPES,
     }
 
 
-def _is_web_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+def _file_url(url: str, server_url: str) -> str:
+    """A file's URL resolved against the server's, kept only when it is an http(s) URL; ``""``
+    otherwise. ``urljoin`` raises ``ValueError`` on some malformed URLs: that too is ``""``."""
+    if not server_url:
+        return ""
+    try:
+        url = urljoin(server_url, url)
+    except ValueError:
+        return ""
+    return url if is_web_url(url) else ""
 
 
 def link_parts(text: str) -> list[dict[str, str]]:
-    """Split message text into ``{"text"}`` runs and ``{"text", "href"}`` links: only http(s)
-    URLs become links (the panel builds them as DOM nodes); everything else, markup included,
-    stays text."""
-    parts: list[dict[str, str]] = []
-    position = 0
-    for match in _URL.finditer(text):
-        url = match.group(0).rstrip(_URL_TRAILER)
-        if not _is_web_url(url):
-            continue
-        start, end = match.start(), match.start() + len(url)
-        if start > position:
-            parts.append({"text": text[position:start]})
-        parts.append({"text": url, "href": url})
-        position = end
-    if position < len(text):
-        parts.append({"text": text[position:]})
-    return parts
+    """``text`` in the panel's shape: ``{"text"}`` runs and ``{"text", "href"}`` links, as
+    :func:`porch_protocol.split_links` cuts it (the console uses the same function). The panel
+    builds links as DOM nodes; everything else, markup included, stays text. Never raises."""
+    return [
+        {"text": part.text} if part.href is None else {"text": part.text, "href": part.href}
+        for part in split_links(text)
+    ]
 
 
 def validate_answers(fields: tuple[FormField, ...], answers: dict[str, str]) -> dict[str, str]:

@@ -108,3 +108,15 @@ def test_the_tawk_api_is_only_in_its_own_script(tmp_path: Path) -> None:
     for script in (core, tawk):
         done = subprocess.run(["node", "--check"], input=script, text=True, capture_output=True)
         assert done.returncode == 0, done.stderr
+
+
+def test_the_console_loads_every_module_of_the_protocol() -> None:
+    """PyScript fetches only the files public/agent/pyscript.json lists: a protocol module
+    missing there (links.py, say) would break the console's imports."""
+    import json
+
+    listed = json.loads((ROOT / "public" / "agent" / "pyscript.json").read_text())["files"]
+    modules = sorted((ROOT / "runtime" / "porch_protocol").glob("*.py"))
+    assert [f"./porch_protocol/{m.name}" for m in modules] == sorted(
+        k for k in listed if k.startswith("./porch_protocol/")
+    )

@@ -529,38 +529,6 @@ def test_system_messages_are_worded_from_their_event(
     assert cs.system_text(msg, rating) == expected
 
 
-@pytest.mark.parametrize(
-    ("text", "pieces"),
-    [
-        ("no links", [("no links", None)]),
-        ("", [("", None)]),
-        (
-            "see https://a.example/x?y=1. ok",
-            [
-                ("see ", None),
-                ("https://a.example/x?y=1", "https://a.example/x?y=1"),
-                (". ok", None),
-            ],
-        ),
-        ("HTTP://A.EXAMPLE", [("HTTP://A.EXAMPLE", "HTTP://A.EXAMPLE")]),
-        ("javascript:alert(1) data:text/html,x", [("javascript:alert(1) data:text/html,x", None)]),
-        (
-            "(http://w.example/a_(b))",
-            [("(", None), ("http://w.example/a_(b)", "http://w.example/a_(b)"), (")", None)],
-        ),
-        (
-            '<a href="http://x.example">',
-            [('<a href="', None), ("http://x.example", "http://x.example"), ('">', None)],
-        ),
-    ],
-)
-def test_only_http_and_https_urls_become_links(
-    text: str, pieces: list[tuple[str, str | None]]
-) -> None:
-    assert cs.link_segments(text) == pieces
-    assert "".join(t for t, _ in pieces) == text
-
-
 def test_tags_typed_with_commas_are_trimmed_and_deduplicated() -> None:
     assert cs.parse_tags(" vip, new,, vip ,") == ("vip", "new")
 

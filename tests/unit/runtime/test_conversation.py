@@ -4,6 +4,7 @@ is an injected clock and the server is the frames a test feeds in."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -627,6 +628,49 @@ def test_only_http_urls_become_links_and_markup_stays_text() -> None:
         {"text": "'>x</a>"},
     ]
     assert link_parts("plain") == [{"text": "plain"}]
+
+
+MARKDOWN_LINK = "See [https://example.com](https://example.com)"
+
+
+def test_an_agents_markdown_link_is_rendered_with_its_url_linked_on_every_load() -> None:
+    """Issue 16: this message made the runtime raise, and it came back with every welcome."""
+    for arrival in ("welcome", "live"):
+        h = Harness()
+        if arrival == "welcome":
+            h.connect(messages=(agent_message(1, MARKDOWN_LINK),))
+        else:
+            h.connect()
+            h.server(NewMessage(message=agent_message(1, MARKDOWN_LINK)))
+        shown = last(h, "render.message")["message"]
+        assert shown["text"] == MARKDOWN_LINK
+        assert [p.get("href") for p in shown["parts"]] == [
+            None,
+            "https://example.com",
+            None,
+            "https://example.com",
+            None,
+        ]
+        assert "".join(p["text"] for p in shown["parts"]) == MARKDOWN_LINK
+
+
+def test_a_visitors_broken_url_is_shown_and_sent() -> None:
+    """Issue 16: ``http://[x`` raised while the pending message was rendered: never sent."""
+    h = Harness()
+    h.connect()
+    h.panel("ui.send", client_id="c-x", text="http://[x")
+    assert SendMessage(client_id="c-x", text="http://[x") in h.frames
+    pending = last(h, "render.message")
+    assert pending["key"] == "visitor:c-x"
+    assert pending["message"]["parts"] == [{"text": "http://[x"}]
+
+
+def test_a_file_url_the_browser_could_not_use_is_dropped_not_raised() -> None:
+    h = Harness()
+    h.connect()
+    ref = FileRef(**{**REF, "url": "http://[x/files/f1/a.png"})
+    h.server(NewMessage(message=replace(agent_message(1, ""), file=ref)))
+    assert last(h, "render.message")["message"]["file"]["url"] == ""
 
 
 def test_answers_validation_and_allowed_types() -> None:
