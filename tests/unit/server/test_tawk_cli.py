@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conftest import run_db
-from porch_server import cli, store
+from porch_server import cli, demo, store
 from porch_server.migrate import alembic_config, upgrade
 
 PROPERTY = "64f0d3e3c0ffee00000000aa"
@@ -165,3 +165,37 @@ def test_the_0003_migration_goes_down_and_up_keeping_apps(tmp_path: Path) -> Non
             assert greeting == ""
     finally:
         engine.dispose()
+
+
+def test_the_demo_property_is_created_once_for_the_demo_app(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
+    upgrade(url)
+
+    async def twice(session: AsyncSession) -> tuple[str, str, str]:
+        await demo.ensure_demo(session, 0)
+        await demo.ensure_demo(session, 1)
+        found = await store.app_of_tawk_widget(session, demo.DEMO_PROPERTY_ID, demo.DEMO_WIDGET_ID)
+        assert found is not None
+        app, widget = found
+        listed = await store.tawk_properties(session)
+        assert len(listed) == 1 and len(listed[0][2]) == 1
+        return app.appid, widget.language, widget.greeting
+
+    appid, language, greeting = run_db(url, twice)
+    assert (appid, language) == (demo.DEMO_APPID, "en") and greeting
+
+
+def test_demo_ids_are_what_the_docs_promise() -> None:
+    assert (demo.DEMO_PROPERTY_ID, demo.DEMO_WIDGET_ID) == ("64f0d3e3c0ffee0000000001", "default")
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    assert demo.DEMO_PROPERTY_ID in readme and "`default`" in readme
+    for line in demo.banner(8000).splitlines():
+        assert line in readme
+
+
+def test_the_tawk_demo_page_uses_the_dashboard_snippet_with_the_demo_ids() -> None:
+    page = (Path(__file__).parents[3] / "public" / "demo" / "tawk.html").read_text()
+    assert "var Tawk_API=Tawk_API||{}, Tawk_LoadStart=new Date();" in page
+    assert f"s1.src=location.origin+'/{demo.DEMO_PROPERTY_ID}/{demo.DEMO_WIDGET_ID}';" in page
+    assert "s1.setAttribute('crossorigin','*');" in page
+
