@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from porch_server import store
 from porch_server.context import Context, context_of
-from porch_server.properties import PROPERTY_ID_PATTERN, WIDGET_ID_PATTERN
+from porch_server.properties import PROPERTY_ID_PATTERN, WIDGET_ID_PATTERN, valid_property_id
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ HEADER_RULES: tuple[tuple[str, Mapping[str, str]], ...] = (
 
 
 #: Pages a host page frames. Each is served with a ``frame-ancestors`` policy listing the allowed
-#: domains of the app named by its ``?appid=`` (core.js puts it there), so another site cannot
-#: frame the widget of an app that is not its own.
+#: domains of the app named by its ``?appid=`` or its tawk.to ``?property=`` (core.js puts one
+#: there), so another site cannot frame the widget of an app that is not its own.
 FRAMED_PAGES = frozenset({"/widget/panel.html", "/widget/launcher.html"})
 
 
@@ -89,11 +89,18 @@ def frame_ancestors(allowed_domains: Iterable[object]) -> str:
 
 
 async def _frame_ancestors_for(scope: Scope) -> str:
+    """For the app named by ``?appid=``, or by ``?property=`` (a tawk.to propertyId: the
+    Tawk_API build of core.js frames the launcher before its bootstrap has named the app)."""
     context: Context = scope["state"]["porch"]
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     appid = query.get("appid", [""])[0]
+    property_id = query.get("property", [""])[0]
+    app = None
     async with context.sessions() as session:
-        app = await store.app_by_appid(session, appid) if appid else None
+        if appid:
+            app = await store.app_by_appid(session, appid)
+        elif valid_property_id(property_id):
+            app = await store.app_of_tawk_property(session, property_id)
     return frame_ancestors(app.allowed_domains if app is not None else ())
 
 

@@ -120,6 +120,14 @@ async def tawk_widget(
     return await session.get(TawkWidget, (property_id, widget_id))
 
 
+async def app_of_tawk_property(session: AsyncSession, property_id: str) -> App | None:
+    return await session.scalar(
+        select(App).join(TawkProperty, TawkProperty.app_id == App.id).where(
+            TawkProperty.id == property_id
+        )
+    )
+
+
 async def app_of_tawk_widget(
     session: AsyncSession, property_id: str, widget_id: str
 ) -> tuple[App, TawkWidget] | None:

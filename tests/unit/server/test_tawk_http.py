@@ -150,6 +150,26 @@ def test_a_widget_bootstrap_checks_the_apps_domains(tawk: Porch) -> None:
     assert _boot(tawk, body, origin=None).status_code == 403
 
 
+def test_widget_pages_named_by_a_property_may_only_be_framed_by_its_apps_domains(
+    tawk: Porch,
+) -> None:
+    for page in ("panel.html", "launcher.html"):
+        response = tawk.client.get(f"/widget/{page}?host={ORIGIN}&property={PROPERTY}")
+        assert response.status_code == 200
+        assert (
+            "frame-ancestors http://shop.acme.test:* https://shop.acme.test:* "
+            "http://*.acme.example:* https://*.acme.example:*"
+        ) in response.headers.get_list("content-security-policy")
+
+
+@pytest.mark.parametrize(
+    "query", ["?property=64f0d3e3c0ffee00000000cc", "?property=nope", "?property="]
+)
+def test_widget_pages_of_an_unknown_property_cannot_be_framed(tawk: Porch, query: str) -> None:
+    response = tawk.client.get(f"/widget/panel.html{query}")
+    assert "frame-ancestors 'none'" in response.headers.get_list("content-security-policy")
+
+
 # --- the embed URL ------------------------------------------------------------------------------
 
 
