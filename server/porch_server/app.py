@@ -24,7 +24,7 @@ from porch_server.context import Context
 from porch_server.db import create_engine, session_factory
 from porch_server.group_commit import GroupCommit
 from porch_server.hub import Hub, MemoryHub
-from porch_server.static import static_app
+from porch_server.static import EMBED_PATH, embed_script, static_app
 from porch_server.status import StatusBoard
 from porch_server.uploads import download, upload
 from porch_server.visitor_ws import visitor_socket
@@ -77,6 +77,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
         Route("/files/{file_id}/{name}", download, methods=["GET", "HEAD"]),
         WebSocketRoute("/ws/visitor", visitor_socket),
         WebSocketRoute("/ws/agent", agent_socket),
+        Route(EMBED_PATH, embed_script(settings.public_dir), methods=["GET", "HEAD"]),
         Mount("/", app=static_app(settings.public_dir)),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

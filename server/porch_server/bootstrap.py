@@ -3,6 +3,10 @@
 The browser sets ``Origin`` to the host page's origin here (``core.js`` runs in the host page),
 so this is the one place the domain whitelist can be trusted. Success returns a ticket bound to
 that origin; the runtime presents it in ``visitor.hello``.
+
+The page names its app by ``appid`` (Porch's own snippet) or by a tawk.to ``property_id`` and
+``widget_id`` (tawk.to's snippet pointed at Porch); the second form's answer also names the app
+and carries the widget's settings.
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from porch_server import store
+from porch_server import properties, store
 from porch_server.bodies import BadBody, json_object
 from porch_server.context import context_of
 from porch_server.cors import preflight, with_cors
-from porch_server.models import App
+from porch_server.models import App, TawkWidget
 from porch_server.origins import hostname_allowed, origin_hostname
 from porch_server.security import issue_ticket, verify_visitor
 from porch_server.status import current_status
@@ -40,6 +44,40 @@ def _identity(body: dict[str, Any]) -> tuple[str, str] | None:
     return bs, bs_mm
 
 
+def _target(body: dict[str, Any]) -> str | tuple[str, str]:
+    """The appid, or the tawk.to ``(property_id, widget_id)``; raises :class:`BadBody` unless
+    exactly one of the two forms is given, well formed."""
+    appid = body.get("appid")
+    property_id, widget_id = body.get("property_id"), body.get("widget_id")
+    tawk = property_id is not None or widget_id is not None
+    if appid is not None and tawk:
+        raise BadBody("give either 'appid' or 'property_id' and 'widget_id', not both")
+    if not tawk:
+        if not isinstance(appid, str) or not appid:
+            raise BadBody(
+                "'appid' is required and must be a non-empty string "
+                "(or give 'property_id' and 'widget_id')"
+            )
+        return appid
+    if not properties.valid_property_id(property_id):
+        raise BadBody("'property_id' must be a string of 24 lowercase hex digits")
+    if not properties.valid_widget_id(widget_id):
+        raise BadBody("'widget_id' must be a string of 1-50 lowercase letters and digits")
+    assert isinstance(property_id, str) and isinstance(widget_id, str)
+    return property_id, widget_id
+
+
+def _widget_record(widget: TawkWidget) -> dict[str, str]:
+    return {
+        "property_id": widget.property_id,
+        "widget_id": widget.widget_id,
+        "language": widget.language,
+        "position": widget.position,
+        "colour": widget.colour,
+        "greeting": widget.greeting,
+    }
+
+
 async def _resume(
     session: AsyncSession, app: App, identity: tuple[str, str] | None
 ) -> tuple[bool, int]:
@@ -56,37 +94,50 @@ async def _resume(
 
 
 async def bootstrap(request: Request) -> Response:
-    """Answer with ``{"v": 1, "ticket", "expires_at", "resume", "unread", "page_status"}`` or an
-    error object."""
+    """Answer with ``{"v": 1, "ticket", "expires_at", "resume", "unread", "page_status"}`` (plus
+    ``"appid"`` and ``"widget"`` when the page named a tawk.to widget) or an error object."""
     if request.method == "OPTIONS":
         return preflight(request)
     ctx = context_of(request)
     try:
         body = await json_object(request)
-        appid = body.get("appid")
-        if not isinstance(appid, str) or not appid:
-            raise BadBody("'appid' is required and must be a non-empty string")
+        target = _target(body)
         identity = _identity(body)
     except BadBody as exc:
         return _error(request, 400, "invalid_bootstrap", str(exc))
 
     origin = request.headers.get("origin")
+    widget: dict[str, str] | None = None
     async with ctx.sessions() as session:
-        app = await store.app_by_appid(session, appid)
-        if app is None:
-            return _error(request, 404, "invalid_bootstrap", f"unknown appid {appid!r}")
+        if isinstance(target, str):
+            app = await store.app_by_appid(session, target)
+            if app is None:
+                return _error(request, 404, "invalid_bootstrap", f"unknown appid {target!r}")
+            named = f"app {app.appid!r}"
+        else:
+            found = await store.app_of_tawk_widget(session, *target)
+            if found is None:
+                message = (
+                    f"unknown property {target[0]!r}"
+                    if await store.tawk_property(session, target[0]) is None
+                    else f"property {target[0]!r} has no widget {target[1]!r}"
+                )
+                return _error(request, 404, "invalid_bootstrap", message)
+            app, widget = found[0], _widget_record(found[1])
+            named = f"property {target[0]!r} (app {app.appid!r})"
         if origin is None or not hostname_allowed(origin_hostname(origin), app.allowed_domains):
             return _error(
                 request,
                 403,
                 "domain_not_whitelisted",
-                f"origin {origin!r} is not on the allowed domains of app {appid!r}",
+                f"origin {origin!r} is not on the allowed domains of {named}",
             )
         resume, unread = await _resume(session, app, identity)
         status = await current_status(session, ctx.hub, app, ctx.now_ms())
+        appid = app.appid
 
     ticket, expires_at = issue_ticket(ctx.ticket_secret, appid, origin, ctx.now_ms())
-    payload = {
+    payload: dict[str, Any] = {
         "v": 1,
         "ticket": ticket,
         "expires_at": expires_at,
@@ -94,4 +145,7 @@ async def bootstrap(request: Request) -> Response:
         "unread": unread,
         "page_status": status,
     }
+    if widget is not None:
+        payload["appid"] = appid
+        payload["widget"] = widget
     return with_cors(request, JSONResponse(payload))

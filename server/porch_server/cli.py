@@ -1,4 +1,4 @@
-"""``porch``: serve, migrate, run the demo, and manage apps and agents.
+"""``porch``: serve, migrate, run the demo, and manage apps, agents and tawk.to properties.
 
 Every command runs the schema migrations it needs first, so a fresh checkout needs no set-up
 step. Settings come from the environment (``PORT``, ``PORCH_DATABASE_URL``, ... see
@@ -23,11 +23,11 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from porch_protocol import AppSettings, BusinessHours, FormField
-from porch_server import apps, demo, migrate, store
+from porch_server import apps, demo, migrate, properties, store
 from porch_server.app import create_app
 from porch_server.config import Settings
 from porch_server.db import create_engine, session_factory
-from porch_server.models import App
+from porch_server.models import App, TawkProperty, TawkWidget
 from porch_server.records import app_settings
 from porch_server.security import hash_password, random_token
 
@@ -425,3 +425,220 @@ def agent_list(appid: str | None, database_url: str | None) -> None:
 
     for line in _run_db(settings, work):
         click.echo(line)
+
+
+# --- tawk.to properties -------------------------------------------------------------------------
+
+
+def _checked_id(check: Callable[[str], str], value: str) -> str:
+    try:
+        return check(value)
+    except apps.InvalidSettings as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _checked_widget(settings: properties.WidgetSettings) -> properties.WidgetSettings:
+    try:
+        return properties.checked_widget(settings)
+    except apps.InvalidSettings as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _describe_widget(appid: str, widget: TawkWidget) -> str:
+    return (
+        f"{appid}\t{widget.property_id}\t{widget.widget_id}\tlanguage: {widget.language}\t"
+        f"position: {widget.position}\tcolour: {widget.colour}\t"
+        f"greeting: {widget.greeting!r}"
+    )
+
+
+async def _property_or_exit(session: AsyncSession, property_id: str) -> TawkProperty:
+    found = await store.tawk_property(session, property_id)
+    if found is None:
+        raise click.UsageError(
+            f"no property {property_id!r}; see 'porch property list' or 'porch property create'"
+        )
+    return found
+
+
+_widget_options = (
+    click.option(
+        "--language",
+        help=f"One of {', '.join(properties.LANGUAGES)} (default en).",
+    ),
+    click.option(
+        "--position",
+        help=f"Launcher position: {', '.join(properties.POSITIONS)} (default br).",
+    ),
+    click.option("--colour", help=f"Accent colour #rrggbb (default {properties.DEFAULT_COLOUR})."),
+    click.option(
+        "--greeting",
+        help=f"Shown above the first message; at most {properties.MAX_GREETING_CHARS} characters.",
+    ),
+)
+
+
+def _with_widget_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_widget_options):
+        command = option(command)
+    return command
+
+
+@main.group(name="property")
+def property_group() -> None:
+    """tawk.to properties and widgets, so a tawk.to embed snippet can point at Porch."""
+
+
+@property_group.command(name="create")
+@click.option("--app", "appid", required=True, help="The appid the property chats for.")
+@click.option(
+    "--property-id",
+    help="Your tawk.to propertyId, 24 lowercase hex digits (default: a new random one).",
+)
+@_database_option
+def property_create(appid: str, property_id: str | None, database_url: str | None) -> None:
+    """Map a tawk.to property to an app; prints the property id. Add a widget next."""
+    settings = _settings(database_url=database_url)
+    if property_id is None:
+        property_id = properties.new_property_id()
+    property_id = _checked_id(properties.check_property_id, property_id)
+
+    async def work(session: AsyncSession) -> None:
+        found = await store.app_by_appid(session, appid)
+        if found is None:
+            raise click.UsageError(f"no app with appid {appid!r}; see 'porch app list'")
+        if await store.tawk_property(session, property_id) is not None:
+            raise click.UsageError(f"a property with id {property_id!r} already exists")
+        await store.create_tawk_property(session, found, property_id, settings.now_ms())
+        await session.commit()
+
+    _run_db(settings, work)
+    click.echo(
+        f"Created property {property_id!r} for app {appid!r}; add a widget with "
+        f"'porch property widget-add --property {property_id}'. Its id:",
+        err=True,
+    )
+    click.echo(property_id)
+
+
+@property_group.command(name="list")
+@click.option("--app", "appid", help="Only this app's properties.")
+@_database_option
+def property_list(appid: str | None, database_url: str | None) -> None:
+    """One line per widget: appid, property id, widget id, language, position, colour,
+    greeting (a property without widgets: appid, property id, '-')."""
+    settings = _settings(database_url=database_url)
+
+    async def work(session: AsyncSession) -> list[str]:
+        only = None
+        if appid is not None:
+            only = await store.app_by_appid(session, appid)
+            if only is None:
+                raise click.UsageError(f"no app with appid {appid!r}; see 'porch app list'")
+        lines = []
+        for owner, prop, widgets in await store.tawk_properties(session, only):
+            lines += [_describe_widget(owner.appid, w) for w in widgets]
+            if not widgets:
+                lines.append(f"{owner.appid}\t{prop.id}\t-")
+        return lines
+
+    for line in _run_db(settings, work):
+        click.echo(line)
+
+
+@property_group.command(name="widget-add")
+@click.option("--property", "property_id", required=True, help="The property's id.")
+@click.option(
+    "--widget-id",
+    help="Your tawk.to widgetId, 1-50 lowercase letters and digits (default: a new random one).",
+)
+@_with_widget_options
+@_database_option
+def property_widget_add(
+    property_id: str,
+    widget_id: str | None,
+    language: str | None,
+    position: str | None,
+    colour: str | None,
+    greeting: str | None,
+    database_url: str | None,
+) -> None:
+    """Add a widget to a property; prints the widget id. The embed URL is
+    <server>/<property id>/<widget id>."""
+    settings = _settings(database_url=database_url)
+    property_id = _checked_id(properties.check_property_id, property_id)
+    if widget_id is None:
+        widget_id = properties.new_widget_id()
+    widget_id = _checked_id(properties.check_widget_id, widget_id)
+    default = properties.WidgetSettings()
+    wanted = _checked_widget(
+        properties.WidgetSettings(
+            language=language if language is not None else default.language,
+            position=position if position is not None else default.position,
+            colour=colour if colour is not None else default.colour,
+            greeting=greeting if greeting is not None else default.greeting,
+        )
+    )
+
+    async def work(session: AsyncSession) -> None:
+        prop = await _property_or_exit(session, property_id)
+        if await store.tawk_widget(session, property_id, widget_id) is not None:
+            raise click.UsageError(
+                f"property {property_id!r} already has a widget {widget_id!r}; "
+                "change it with 'porch property widget-edit'"
+            )
+        await store.create_tawk_widget(session, prop, widget_id, wanted, settings.now_ms())
+        await session.commit()
+
+    _run_db(settings, work)
+    click.echo(
+        f"Added widget {widget_id!r} to property {property_id!r}; its embed path is "
+        f"/{property_id}/{widget_id}. Its id:",
+        err=True,
+    )
+    click.echo(widget_id)
+
+
+@property_group.command(name="widget-edit")
+@click.option("--property", "property_id", required=True, help="The property's id.")
+@click.option("--widget-id", required=True, help="The widget's id.")
+@_with_widget_options
+@_database_option
+def property_widget_edit(
+    property_id: str,
+    widget_id: str,
+    language: str | None,
+    position: str | None,
+    colour: str | None,
+    greeting: str | None,
+    database_url: str | None,
+) -> None:
+    """Change a widget's settings; what is not given stays as it is (--greeting '' clears)."""
+    settings = _settings(database_url=database_url)
+    property_id = _checked_id(properties.check_property_id, property_id)
+    widget_id = _checked_id(properties.check_widget_id, widget_id)
+
+    async def work(session: AsyncSession) -> str:
+        prop = await _property_or_exit(session, property_id)
+        widget = await store.tawk_widget(session, property_id, widget_id)
+        if widget is None:
+            raise click.UsageError(
+                f"property {property_id!r} has no widget {widget_id!r}; "
+                "see 'porch property list'"
+            )
+        current = store.widget_settings(widget)
+        wanted = _checked_widget(
+            properties.WidgetSettings(
+                language=language if language is not None else current.language,
+                position=position if position is not None else current.position,
+                colour=colour if colour is not None else current.colour,
+                greeting=greeting if greeting is not None else current.greeting,
+            )
+        )
+        store.apply_widget_settings(widget, wanted)
+        await session.commit()
+        owner = await session.get(App, prop.app_id)
+        assert owner is not None
+        return _describe_widget(owner.appid, widget)
+
+    click.echo(_run_db(settings, work))

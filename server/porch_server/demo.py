@@ -1,4 +1,5 @@
-"""The demo app and agent that ``porch demo`` creates, as fixed, documented constants.
+"""The demo app, agent and tawk.to property that ``porch demo`` creates, as fixed, documented
+constants.
 
 The secret is public on purpose: scripts and tests sign demo business logins with it
 (``porch_server.signing.sign_business_user(DEMO_SECRET, sbs, ranstr)``). Never reuse it.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from porch_server import store
+from porch_server import properties, store
 from porch_server.security import hash_password, verify_password
 
 DEMO_APPID = "porch-demo"
@@ -18,6 +19,11 @@ DEMO_SECRET = "porch-demo-secret"
 DEMO_AGENT_EMAIL = "agent@porch.demo"
 DEMO_AGENT_PASSWORD = "porch-demo"
 DEMO_AGENT_NAME = "Demo Agent"
+#: The demo app's tawk.to property and widget: tawk.to's snippet with the URL
+#: ``<server>/DEMO_PROPERTY_ID/DEMO_WIDGET_ID`` chats with the demo app.
+DEMO_PROPERTY_ID = "64f0d3e3c0ffee0000000001"
+DEMO_WIDGET_ID = "default"
+DEMO_WIDGET = properties.WidgetSettings(greeting="Hi! Questions about the demo shop? Ask us here.")
 
 
 def banner(port: int) -> str:
@@ -28,13 +34,16 @@ def banner(port: int) -> str:
             f"  Host page:      http://127.0.0.1:{port}/demo/",
             f"  Agent console:  http://127.0.0.1:{port}/agent/",
             f"  Agent login:    {DEMO_AGENT_EMAIL} / {DEMO_AGENT_PASSWORD}",
+            f"  Tawk.to page:   http://127.0.0.1:{port}/demo/tawk.html",
+            f"  Tawk.to embed:  http://127.0.0.1:{port}/{DEMO_PROPERTY_ID}/{DEMO_WIDGET_ID}",
         )
     )
 
 
 async def ensure_demo(session: AsyncSession, now_ms: int) -> None:
-    """Create the demo app and its admin agent unless they exist, and reset the agent's password
-    and role if someone changed them (or an older release hashed it differently); commits."""
+    """Create the demo app, its admin agent and its tawk.to property and widget unless they
+    exist, and reset the agent's password and role if someone changed them (or an older release
+    hashed it differently); commits. The widget's settings, like the app's, are left as edited."""
     app = await store.app_by_appid(session, DEMO_APPID)
     if app is None:
         app = await store.create_app(
@@ -60,4 +69,11 @@ async def ensure_demo(session: AsyncSession, now_ms: int) -> None:
         agent.role = "admin"
         if not verify_password(DEMO_AGENT_PASSWORD, agent.password_hash):
             agent.password_hash = hash_password(DEMO_AGENT_PASSWORD)
+    prop = await store.tawk_property(session, DEMO_PROPERTY_ID)
+    if prop is None:
+        prop = await store.create_tawk_property(session, app, DEMO_PROPERTY_ID, now_ms)
+    else:
+        prop.app_id = app.id
+    if await store.tawk_widget(session, DEMO_PROPERTY_ID, DEMO_WIDGET_ID) is None:
+        await store.create_tawk_widget(session, prop, DEMO_WIDGET_ID, DEMO_WIDGET, now_ms)
     await session.commit()

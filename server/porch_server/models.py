@@ -184,3 +184,29 @@ class ServerSetting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class TawkProperty(Base):
+    """A tawk.to property (``id`` is its 24-hex propertyId) mapped to the app it chats for, so a
+    site keeps tawk.to's embed snippet with only its URL changed."""
+
+    __tablename__ = "tawk_properties"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"), index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class TawkWidget(Base):
+    """One widget of a property, named by its widgetId within it, and what it shows (checked by
+    :func:`porch_server.properties.checked_widget`)."""
+
+    __tablename__ = "tawk_widgets"
+
+    property_id: Mapped[str] = mapped_column(ForeignKey("tawk_properties.id"), primary_key=True)
+    widget_id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8))
+    position: Mapped[str] = mapped_column(String(2))
+    colour: Mapped[str] = mapped_column(String(7))
+    greeting: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)

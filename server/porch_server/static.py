@@ -8,6 +8,9 @@ path adds its headers, in order (a later rule wins on the same header).
 browser that accepts one of them gets it with ``Content-Encoding`` (Brotli first: 2.77 MB instead
 of 3.53 MB gzip for the 9.6 MB Pyodide wasm). A URL with a content hash (``?h=``) never changes,
 so it is cached as ``immutable``.
+
+tawk.to's embed URL, ``/<propertyId>/<widgetId>``, answers ``install/tawk.js`` for every known
+widget (:func:`embed_script`): the script reads both ids from its own URL.
 """
 
 from __future__ import annotations
@@ -16,18 +19,22 @@ import logging
 import mimetypes
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import anyio
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from porch_server import store
-from porch_server.context import Context
+from porch_server.context import Context, context_of
+from porch_server.properties import PROPERTY_ID_PATTERN, WIDGET_ID_PATTERN, valid_property_id
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +67,8 @@ HEADER_RULES: tuple[tuple[str, Mapping[str, str]], ...] = (
 
 
 #: Pages a host page frames. Each is served with a ``frame-ancestors`` policy listing the allowed
-#: domains of the app named by its ``?appid=`` (core.js puts it there), so another site cannot
-#: frame the widget of an app that is not its own.
+#: domains of the app named by its ``?appid=`` or its tawk.to ``?property=`` (core.js puts one
+#: there), so another site cannot frame the widget of an app that is not its own.
 FRAMED_PAGES = frozenset({"/widget/panel.html", "/widget/launcher.html"})
 
 
@@ -82,11 +89,18 @@ def frame_ancestors(allowed_domains: Iterable[object]) -> str:
 
 
 async def _frame_ancestors_for(scope: Scope) -> str:
+    """For the app named by ``?appid=``, or by ``?property=`` (a tawk.to propertyId: the
+    Tawk_API build of core.js frames the launcher before its bootstrap has named the app)."""
     context: Context = scope["state"]["porch"]
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     appid = query.get("appid", [""])[0]
+    property_id = query.get("property", [""])[0]
+    app = None
     async with context.sessions() as session:
-        app = await store.app_by_appid(session, appid) if appid else None
+        if appid:
+            app = await store.app_by_appid(session, appid)
+        elif valid_property_id(property_id):
+            app = await store.app_of_tawk_property(session, property_id)
     return frame_ancestors(app.allowed_domains if app is not None else ())
 
 
@@ -206,3 +220,82 @@ def static_app(public_dir: Path) -> ASGIApp:
         log.warning("public dir %s does not exist; static files will 404", public_dir)
         return _WithHeaders(PlainTextResponse("Not Found", status_code=404))
     return _WithHeaders(PrecompressedFiles(directory=public_dir, html=True))
+
+
+# --- tawk.to's embed URL ------------------------------------------------------------------------
+
+
+class _PropertyId(Convertor[str]):
+    regex = PROPERTY_ID_PATTERN
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class _WidgetId(Convertor[str]):
+    regex = WIDGET_ID_PATTERN
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("tawk_property", _PropertyId())
+register_url_convertor("tawk_widget", _WidgetId())
+
+#: The route of tawk.to's embed URL. It matches only a 24-hex first segment and a
+#: ``[a-z0-9]{1,50}`` second one, so it never shadows ``/agent/``, ``/api/``, ``/install/``,
+#: ``/widget/``, ``/demo/``, ``/files/`` or any other path of the site.
+EMBED_PATH = "/{property_id:tawk_property}/{widget_id:tawk_widget}"
+#: The file every embed URL answers, relative to the public dir (built from loader/tawk.js).
+EMBED_SCRIPT = "install/tawk.js"
+EMBED_CONTENT_TYPE = "text/javascript; charset=utf-8"
+#: The URL has no content hash and the script changes with each release: five minutes.
+EMBED_CACHE = "public, max-age=300"
+#: tawk.to's snippet loads the script with ``crossorigin='*'`` (anonymous CORS, no credentials).
+_EMBED_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "X-Content-Type-Options": "nosniff",
+    **_CROSS_ORIGIN_RESOURCE,
+}
+
+
+def _embed_missing(message: str) -> Response:
+    """A 404 a browser can still read and a developer can still understand: a JS comment."""
+    return Response(
+        f"/* Porch: {message} */\n",
+        status_code=404,
+        media_type=EMBED_CONTENT_TYPE,
+        headers={**_EMBED_HEADERS, "Cache-Control": "no-store"},
+    )
+
+
+def embed_script(public_dir: Path) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint of :data:`EMBED_PATH`: the bytes of :data:`EMBED_SCRIPT` (a precompressed
+    sibling when the client accepts it) for a known property's widget, 404 otherwise."""
+    files = PrecompressedFiles(directory=public_dir, check_dir=False)
+
+    async def embed(request: Request) -> Response:
+        property_id = request.path_params["property_id"]
+        widget_id = request.path_params["widget_id"]
+        async with context_of(request).sessions() as session:
+            widget = await store.tawk_widget(session, property_id, widget_id)
+        if widget is None:
+            return _embed_missing(f"no widget {widget_id} in property {property_id}")
+        try:
+            response = await files.get_response(EMBED_SCRIPT, request.scope)
+        except HTTPException:
+            log.warning("%s is missing from %s; build it with make build", EMBED_SCRIPT, public_dir)
+            return _embed_missing(f"{EMBED_SCRIPT} is not built on this server (make build)")
+        response.headers.update(_EMBED_HEADERS)
+        response.headers["Cache-Control"] = EMBED_CACHE
+        if response.status_code == 200:
+            response.headers["Content-Type"] = EMBED_CONTENT_TYPE
+        return response
+
+    return embed

@@ -37,9 +37,12 @@ from porch_server.models import (
     Conversation,
     ServerSetting,
     StoredFile,
+    TawkProperty,
+    TawkWidget,
     Visitor,
     VisitorEvent,
 )
+from porch_server.properties import WidgetSettings
 from porch_server.security import random_token
 
 _TICKET_SECRET_KEY = "ticket_secret"
@@ -102,6 +105,103 @@ def apply_app_settings(app: App, settings: AppSettings) -> None:
     app.offline_message = settings.offline_message
     app.business_hours = apps.hours_to_json(settings.business_hours)
     app.prechat_fields = apps.fields_to_json(settings.prechat_fields)
+
+
+# --- tawk.to properties and widgets ------------------------------------------------------------
+
+
+async def tawk_property(session: AsyncSession, property_id: str) -> TawkProperty | None:
+    return await session.get(TawkProperty, property_id)
+
+
+async def tawk_widget(
+    session: AsyncSession, property_id: str, widget_id: str
+) -> TawkWidget | None:
+    return await session.get(TawkWidget, (property_id, widget_id))
+
+
+async def app_of_tawk_property(session: AsyncSession, property_id: str) -> App | None:
+    return await session.scalar(
+        select(App).join(TawkProperty, TawkProperty.app_id == App.id).where(
+            TawkProperty.id == property_id
+        )
+    )
+
+
+async def app_of_tawk_widget(
+    session: AsyncSession, property_id: str, widget_id: str
+) -> tuple[App, TawkWidget] | None:
+    """The app a property's widget chats for, and the widget; None when either is unknown."""
+    row = (
+        await session.execute(
+            select(App, TawkWidget)
+            .join(TawkProperty, TawkProperty.app_id == App.id)
+            .join(TawkWidget, TawkWidget.property_id == TawkProperty.id)
+            .where(TawkProperty.id == property_id, TawkWidget.widget_id == widget_id)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def create_tawk_property(
+    session: AsyncSession, app: App, property_id: str, now_ms: int
+) -> TawkProperty:
+    prop = TawkProperty(id=property_id, app_id=app.id, created_at=now_ms)
+    session.add(prop)
+    await session.flush()
+    return prop
+
+
+async def create_tawk_widget(
+    session: AsyncSession,
+    prop: TawkProperty,
+    widget_id: str,
+    settings: WidgetSettings,
+    now_ms: int,
+) -> TawkWidget:
+    widget = TawkWidget(property_id=prop.id, widget_id=widget_id, created_at=now_ms)
+    apply_widget_settings(widget, settings)
+    session.add(widget)
+    await session.flush()
+    return widget
+
+
+def apply_widget_settings(widget: TawkWidget, settings: WidgetSettings) -> None:
+    """Copy checked settings (:func:`porch_server.properties.checked_widget`) onto the widget."""
+    widget.language = settings.language
+    widget.position = settings.position
+    widget.colour = settings.colour
+    widget.greeting = settings.greeting
+
+
+def widget_settings(widget: TawkWidget) -> WidgetSettings:
+    return WidgetSettings(
+        language=widget.language,
+        position=widget.position,
+        colour=widget.colour,
+        greeting=widget.greeting,
+    )
+
+
+async def tawk_properties(
+    session: AsyncSession, app: App | None = None
+) -> list[tuple[App, TawkProperty, list[TawkWidget]]]:
+    """Every property (of ``app`` when given) with its app and widgets, ordered by appid,
+    property id and widget id."""
+    query = select(App, TawkProperty).join(TawkProperty, TawkProperty.app_id == App.id)
+    if app is not None:
+        query = query.where(App.id == app.id)
+    pairs = (await session.execute(query.order_by(App.appid, TawkProperty.id))).all()
+    widgets: dict[str, list[TawkWidget]] = {prop.id: [] for _, prop in pairs}
+    if widgets:
+        found = await session.scalars(
+            select(TawkWidget)
+            .where(TawkWidget.property_id.in_(list(widgets)))
+            .order_by(TawkWidget.property_id, TawkWidget.widget_id)
+        )
+        for widget in found:
+            widgets[widget.property_id].append(widget)
+    return [(owner, prop, widgets[prop.id]) for owner, prop in pairs]
 
 
 async def agent_by_email(session: AsyncSession, email: str) -> Agent | None:

@@ -54,6 +54,8 @@ def test_migrations_create_the_schema_the_models_describe(tmp_path: Path) -> Non
                 "conversations",
                 "messages",
                 "server_settings",
+                "tawk_properties",
+                "tawk_widgets",
                 "alembic_version",
             }
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
@@ -267,6 +269,8 @@ def test_demo_banner_lines() -> None:
         "  Host page:      http://127.0.0.1:8123/demo/",
         "  Agent console:  http://127.0.0.1:8123/agent/",
         "  Agent login:    agent@porch.demo / porch-demo",
+        "  Tawk.to page:   http://127.0.0.1:8123/demo/tawk.html",
+        "  Tawk.to embed:  http://127.0.0.1:8123/64f0d3e3c0ffee0000000001/default",
     ]
 
 
@@ -289,8 +293,9 @@ def test_demo_command_migrates_seeds_serves_and_stops_cleanly(tmp_path: Path) ->
     )
     try:
         assert process.stdout is not None and process.stderr is not None
-        banner = [process.stdout.readline().rstrip("\n") for _ in range(4)]
-        assert banner == demo.banner(port).splitlines()
+        expected = demo.banner(port).splitlines()
+        banner = [process.stdout.readline().rstrip("\n") for _ in expected]
+        assert banner == expected
         for line in process.stderr:  # wait for uvicorn to say it is listening
             if "Uvicorn running on" in line:
                 break
@@ -308,6 +313,14 @@ def test_demo_command_migrates_seeds_serves_and_stops_cleanly(tmp_path: Path) ->
             headers={"origin": f"http://localhost:{port}", "content-type": "text/plain"},
         )
         assert boot.status_code == 200
+        by_widget = httpx.post(
+            f"{base}/api/v1/bootstrap",
+            json={"property_id": demo.DEMO_PROPERTY_ID, "widget_id": demo.DEMO_WIDGET_ID},
+            headers={"origin": f"http://127.0.0.1:{port}"},
+        )
+        assert by_widget.json()["appid"] == demo.DEMO_APPID
+        embed = httpx.get(f"{base}/{demo.DEMO_PROPERTY_ID}/{demo.DEMO_WIDGET_ID}")
+        assert embed.status_code == 404 and "not built" in embed.text  # no tawk.js in tmp_path
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
