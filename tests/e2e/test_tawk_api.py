@@ -1,0 +1,366 @@
+"""window.Tawk_API (issue 11): tawk.to's dashboard snippet with only its URL changed, and every
+example of the tawk.to JavaScript API document (shared/spec/000_11db790f63754187.txt) cut out of
+the document's own text and run in real Chromium, with the page on another site than Porch.
+
+The examples' bodies are placeholders (``// do something``), so each test runs the example as the
+document writes it, then checks what the example's method did (the widget's state, the callbacks
+and the window CustomEvents the official wrappers listen to, the server's records).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from conftest import LAUNCHER, PANEL, ROOT, PorchServer
+from host_pages import CONSOLE_RECORDER, Host, porch_origin
+
+#: The demo's tawk property and widget (porch demo; README).
+PROPERTY_ID = "64f0d3e3c0ffee0000000001"
+WIDGET_ID = "default"
+SPEC_NAME = "000_11db790f63754187.txt"
+
+#: Every callback and window event, recorded in order before anything else runs.
+TAWK_RECORDER = """
+(() => {
+  window.__tawk = [];
+  const names = %s;
+  for (const name of names) {
+    window.addEventListener(name, (event) => window.__tawk.push([name, event.detail ?? null]));
+  }
+})();
+"""
+WINDOW_EVENTS = [
+    "tawkLoad",
+    "tawkBeforeLoad",
+    "tawkStatusChange",
+    "tawkChatMaximized",
+    "tawkChatMinimized",
+    "tawkChatHidden",
+    "tawkChatStarted",
+    "tawkChatEnded",
+    "tawkPrechatSubmit",
+    "tawkOfflineSubmit",
+    "tawkChatMessageVisitor",
+    "tawkChatMessageAgent",
+    "tawkChatMessageSystem",
+    "tawkAgentJoinChat",
+    "tawkAgentLeaveChat",
+    "tawkChatSatisfaction",
+    "tawkVisitorNameChanged",
+    "tawkFileUpload",
+    "tawkTagsUpdated",
+    "tawkUnreadCountChanged",
+]
+
+
+def find_spec() -> Path:
+    for base in (ROOT, *ROOT.parents):
+        for candidate in (
+            base / "shared" / "spec" / SPEC_NAME,
+            base.parent / "shared" / "spec" / SPEC_NAME,
+        ):
+            if candidate.is_file():
+                return candidate
+    raise AssertionError(f"the tawk.to API document {SPEC_NAME} is not in ../shared/spec")
+
+
+SPEC_LINES = find_spec().read_text(encoding="utf-8").splitlines()
+
+
+def spec_example(method: str) -> str:
+    """The document's example of ``method``: the lines after ``window.Tawk_API.<method>();`` and
+    ``//Example``, through the ``};`` that closes its ``onLoad``."""
+    start = SPEC_LINES.index(f"window.Tawk_API.{method}();")
+    assert SPEC_LINES[start + 1] == "//Example", method
+    end = SPEC_LINES.index("};", start)
+    return "\n".join(SPEC_LINES[start + 2 : end + 1])
+
+
+def spec_block(first_line: str) -> str:
+    """A block of the document from ``first_line`` through the next ``};``."""
+    start = SPEC_LINES.index(first_line)
+    return "\n".join(SPEC_LINES[start : SPEC_LINES.index("};", start) + 1])
+
+
+def dashboard_snippet(embed_url: str, before: str = "", after: str = "") -> str:
+    """tawk.to's standard dashboard snippet, as sites paste it, with only the URL changed."""
+    return f"""<!--Start of Tawk.to Script-->
+<script type="text/javascript">
+var Tawk_API=Tawk_API||{{}}, Tawk_LoadStart=new Date();
+{before}
+(function(){{
+var s1=document.createElement("script"),s0=document.getElementsByTagName("script")[0];
+s1.async=true;
+s1.src='{embed_url}';
+s1.charset='UTF-8';
+s1.setAttribute('crossorigin','*');
+s0.parentNode.insertBefore(s1,s0);
+}})();
+{after}
+</script>
+<!--End of Tawk.to Script-->"""
+
+
+class TawkPage:
+    """A customer's page on 127.0.0.1 with tawk.to's snippet pointing at Porch on localhost."""
+
+    def __init__(self, page: Page, server: PorchServer) -> None:
+        self.page = page
+        self.server = server
+        self.embed_url = f"{porch_origin(server)}/{PROPERTY_ID}/{WIDGET_ID}"
+        page.add_init_script(TAWK_RECORDER % json.dumps(WINDOW_EVENTS))
+        page.add_init_script(CONSOLE_RECORDER)
+
+    def open(self, before: str = "", after: str = "", body: str = "", name: str = "") -> None:
+        html = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
+<body><main><h1>Shop</h1>{body}</main>
+{dashboard_snippet(self.embed_url, before, after)}
+</body></html>"""
+        url = Host.site.serve(f"tawk-{id(self)}-{name or 'page'}.html", html)
+        self.page.goto(url)
+
+    def events(self, name: str | None = None) -> list[Any]:
+        recorded = self.page.evaluate("window.__tawk")
+        return [detail for event, detail in recorded if event == name] if name else recorded
+
+    def wait_for(self, name: str, count: int = 1, timeout: float = 30_000) -> Any:
+        self.page.wait_for_function(
+            "([n, c]) => window.__tawk.filter(([e]) => e === n).length >= c",
+            arg=[name, count],
+            timeout=timeout,
+        )
+        return self.events(name)[count - 1]
+
+    def call(self, expression: str) -> Any:
+        return self.page.evaluate(expression)
+
+    def callback(self, expression: str) -> Any:
+        """Run ``expression`` with ``done`` in scope; returns what ``done`` got (None for
+        nothing, as tawk's callbacks get on success)."""
+        return self.page.evaluate(
+            "() => new Promise((resolve) => { const done = (e) => resolve(e ?? null); "
+            f"{expression}; }})"
+        )
+
+
+@pytest.fixture
+def tawk(page: Page, porch_server: PorchServer) -> TawkPage:
+    return TawkPage(page, porch_server)
+
+
+def visibility(tawk: TawkPage) -> str:
+    return str(tawk.call("TWTChatWidget.get('state').visibility"))
+
+
+# --- the snippet and the lifecycle --------------------------------------------------------------
+
+
+def test_the_dashboard_snippet_loads_porch_and_keeps_the_pages_object(tawk: TawkPage) -> None:
+    tawk.open(
+        before="window.__kept = Tawk_API; Tawk_API.onBeforeLoad = function () { "
+        "window.__order = (window.__order || []).concat('before'); }; "
+        "Tawk_API.onLoad = function () { window.__order = window.__order.concat('load'); };"
+    )
+    tawk.wait_for("tawkLoad")
+    assert tawk.call("window.__order") == ["before", "load"]
+    assert [e for e, _ in tawk.events()][:2] == ["tawkBeforeLoad", "tawkStatusChange"]
+    assert tawk.call("window.__kept === window.Tawk_API")
+    assert tawk.call("typeof Tawk_API.maximize") == "function"
+    assert tawk.call("Tawk_API.onLoaded() === true && Tawk_API.onBeforeLoaded() === true")
+    expect(tawk.page.locator(LAUNCHER)).to_be_visible()
+    assert tawk.call("window.__porchConsole") == []
+
+
+def test_running_the_script_twice_keeps_one_widget_and_one_onload(tawk: TawkPage) -> None:
+    again = (
+        "Tawk_API.onLoad = function () { window.__loads = (window.__loads || 0) + 1; };"
+        "setTimeout(function () { var s = document.createElement('script'); "
+        f"s.src = '{tawk.embed_url}'; document.head.appendChild(s); }}, 0);"
+    )
+    tawk.open(after=again)
+    tawk.wait_for("tawkLoad")
+    tawk.page.wait_for_function(
+        "performance.getEntriesByType('resource').filter("
+        f"(e) => e.name === '{tawk.embed_url}').length >= 1"
+    )
+    expect(tawk.page.locator(LAUNCHER)).to_have_count(1)
+    assert tawk.call("window.__loads") == 1
+    assert len(tawk.events("tawkLoad")) == 1
+
+
+# --- the document's examples of each method -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [
+        ("maximize", "maximized"),
+        ("minimize", "minimized"),
+        ("toggle", "maximized"),
+        ("hideWidget", "hidden"),
+        ("toggleVisibility", "hidden"),
+        ("showWidget", "minimized"),
+    ],
+)
+def test_visibility_examples(tawk: TawkPage, method: str, expected: str) -> None:
+    tawk.page.route("**/vendor/pyodide/**", lambda route: None)  # the panel, not Python
+    tawk.open(after=spec_example(method), name=method)
+    tawk.wait_for("tawkLoad")
+    tawk.page.wait_for_function("(v) => TWTChatWidget.get('state').visibility === v", arg=expected)
+    event = {"maximized": "tawkChatMaximized", "hidden": "tawkChatHidden"}.get(expected)
+    if event:
+        tawk.wait_for(event)
+    panel = tawk.page.locator(PANEL)
+    if expected == "maximized":
+        expect(panel).to_be_visible()
+    if expected == "hidden":
+        expect(tawk.page.locator(LAUNCHER)).to_be_hidden()
+    assert tawk.call("Tawk_API.isChatMaximized()") is (expected == "maximized")
+    assert tawk.call("Tawk_API.isChatMinimized()") is (expected == "minimized")
+    assert tawk.call("Tawk_API.isChatHidden()") is (expected == "hidden")
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "getWindowType",
+        "getStatus",
+        "isChatMaximized",
+        "isChatMinimized",
+        "isChatHidden",
+        "isChatOngoing",
+        "isVisitorEngaged",
+    ],
+)
+def test_getter_examples_run_in_onload(tawk: TawkPage, method: str) -> None:
+    # The example as written (its body is a placeholder), then what the method returned then.
+    probe = (
+        f"window.addEventListener('tawkLoad', () => {{ window.__value = Tawk_API.{method}(); }});"
+    )
+    tawk.open(before=spec_example(method) + "\n" + probe, name=method)
+    tawk.wait_for("tawkLoad")
+    value = tawk.call("window.__value")
+    assert (
+        value
+        == {
+            "getWindowType": "inline",
+            "getStatus": tawk.events("tawkStatusChange")[0],
+            "isChatMaximized": False,
+            "isChatMinimized": True,
+            "isChatHidden": False,
+            "isChatOngoing": False,
+            "isVisitorEngaged": False,
+        }[method]
+    )
+    assert tawk.call("window.__porchConsole") == []
+
+
+def test_the_page_status_is_known_at_load(tawk: TawkPage) -> None:
+    tawk.open()
+    status = tawk.wait_for("tawkStatusChange")
+    assert status in ("online", "away", "offline")
+    assert tawk.call("Tawk_API.getStatus()") == status
+
+
+def test_visitor_data_examples_reach_the_server(tawk: TawkPage) -> None:
+    """setAttributes, addEvent (both forms), addTags and removeTags: each callback gets the
+    server's verdict (nothing on success, tawk's code on failure)."""
+    tawk.open()
+    tawk.wait_for("tawkLoad")
+    assert (
+        tawk.callback("Tawk_API.setAttributes({'id': 'A1234', 'store': 'Midvalley'}, done)") is None
+    )
+    assert tawk.callback("Tawk_API.addEvent('requested-quotation', done)") is None
+    assert (
+        tawk.callback(
+            "Tawk_API.addEvent('product-add-to-cart', {'sku': 'A0012', 'name': 'Jeans', "
+            "'price': '50'}, done)"
+        )
+        is None
+    )
+    assert tawk.callback("Tawk_API.addTags(['hello', 'world'], done)") is None
+    assert tawk.callback("Tawk_API.removeTags(['hello'], done)") is None
+    assert tawk.callback("Tawk_API.setAttributes({'bad key': 'x'}, done)") == "CONTAINS_INVALID_KEY"
+    assert tawk.callback("Tawk_API.addEvent('bad name', done)") == "INVALID_EVENT_NAME"
+    tags = [f"t{i}" for i in range(10)]
+    assert tawk.callback(f"Tawk_API.addTags({json.dumps(tags)}, done)") == "TAG_LIMIT_EXCEEDED"
+    assert tawk.callback("Tawk_API.addTags('hello', done)") == "INVALID_TAGS"
+    assert visibility(tawk) == "minimized"  # nothing was shown to the visitor
+
+
+def test_every_method_of_the_document_exists_once_the_script_ran(tawk: TawkPage) -> None:
+    methods = sorted(set(re.findall(r"Tawk_API\.([a-z][A-Za-z]+)\(", "\n".join(SPEC_LINES))))
+    tawk.open()
+    tawk.wait_for("tawkBeforeLoad")
+    kinds = tawk.call(f"{json.dumps(methods)}.map((m) => typeof Tawk_API[m])")
+    assert dict(zip(methods, kinds, strict=True)) == dict.fromkeys(methods, "function")
+
+
+# --- customStyle, autoStart, embedded ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("block", "z_index", "priority"),
+    [
+        ("window.Tawk_API.customStyle = {\nzIndex : 1000\n};", "1000", ""),
+        ("window.Tawk_API.customStyle = {\nzIndex : '1000'\n};", "1000", ""),
+        ("window.Tawk_API.customStyle = {\nzIndex : '1000 !important'\n};", "1000", "important"),
+    ],
+    ids=["integer", "string", "important"],
+)
+def test_custom_style_z_index(tawk: TawkPage, block: str, z_index: str, priority: str) -> None:
+    assert block in "\n".join(SPEC_LINES)
+    tawk.open(before=block)
+    launcher = tawk.page.locator(LAUNCHER)
+    expect(launcher).to_be_visible()
+    assert launcher.evaluate("(f) => f.style.getPropertyValue('z-index')") == z_index
+    assert launcher.evaluate("(f) => f.style.getPropertyPriority('z-index')") == priority
+
+
+def test_custom_style_positions_the_launcher(tawk: TawkPage) -> None:
+    tawk.open(
+        before="Tawk_API.customStyle = {visibility: {desktop: {position: 'bl', xOffset: 20, "
+        "yOffset: 30}, mobile: {position: 'br', xOffset: 0, yOffset: 0}}};"
+    )
+    launcher = tawk.page.locator(LAUNCHER)
+    expect(launcher).to_be_visible()
+    assert launcher.evaluate("(f) => [f.style.left, f.style.bottom]") == ["36px", "46px"]
+    assert tawk.call("Tawk_API.widgetPosition()") == "bl"
+
+
+def test_auto_start_false_then_start_with_show_widget(tawk: TawkPage) -> None:
+    auto_start = next(line for line in SPEC_LINES if line.startswith("window.Tawk_API.autoStart"))
+    tawk.open(before=auto_start)
+    tawk.wait_for("tawkLoad")
+    assert tawk.call("Tawk_API.isChatHidden()") is True
+    expect(tawk.page.locator(LAUNCHER)).to_be_hidden()
+    tawk.call("Tawk_API.start({ showWidget : true })")
+    expect(tawk.page.locator(LAUNCHER)).to_be_visible()
+    assert tawk.call("Tawk_API.isChatMinimized()") is True
+
+
+def test_embedded_widget_lives_in_the_pages_element(tawk: TawkPage) -> None:
+    tawk.page.route("**/vendor/pyodide/**", lambda route: None)
+    tawk.open(
+        before="Tawk_API.embedded = 'tawk_64f0d3e3';",
+        body="<div id='tawk_64f0d3e3' style='width:360px;height:500px'></div>",
+    )
+    tawk.wait_for("tawkLoad")
+    expect(tawk.page.locator(f"#tawk_64f0d3e3 {PANEL}")).to_be_visible()
+    expect(tawk.page.locator(LAUNCHER)).to_have_count(0)
+    assert tawk.call("Tawk_API.getWindowType()") == "embed"
+
+
+def test_the_embed_script_is_served_with_cors(tawk: TawkPage, porch_server: PorchServer) -> None:
+    response = tawk.page.request.get(tawk.embed_url, headers={"origin": "http://127.0.0.1"})
+    assert response.status == 200
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert "Tawk_API" in response.text()
