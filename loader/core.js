@@ -49,6 +49,49 @@
     unread_count_changed: function (p) {
       return isObject(p) && typeof p.count === "number" && p.count >= 0 && p.count % 1 === 0;
     },
+    /* Conversation events (docs/host-api.md), which the Tawk_API layer builds on. */
+    page_status_changed: function (p) {
+      return isObject(p) && ["online", "away", "offline"].indexOf(p.status) >= 0;
+    },
+    chat_started: function (p) { return isObject(p) && typeof p.conversation_id === "string"; },
+    chat_ended: function (p) {
+      return isObject(p) && typeof p.conversation_id === "string" &&
+        ["visitor", "agent", "system"].indexOf(p.by) >= 0;
+    },
+    chat_message: function (p) {
+      return isObject(p) && ["visitor", "agent", "system"].indexOf(p.author) >= 0 &&
+        typeof p.conversation_id === "string" && typeof p.seq === "number" &&
+        typeof p.text === "string" && typeof p.name === "string" &&
+        (p.event === null || typeof p.event === "string");
+    },
+    agent_joined: function (p) {
+      return isObject(p) && typeof p.id === "string" && typeof p.name === "string" &&
+        typeof p.position === "string" && typeof p.image === "string";
+    },
+    agent_left: function (p) {
+      return isObject(p) && typeof p.id === "string" && typeof p.name === "string";
+    },
+    chat_rated: function (p) {
+      return isObject(p) && [-1, 0, 1].indexOf(p.rating) >= 0 && typeof p.comment === "string";
+    },
+    prechat_submitted: function (p) {
+      return isObject(p) && Array.isArray(p.answers) && p.answers.every(function (a) {
+        return isObject(a) && typeof a.name === "string" && typeof a.label === "string" &&
+          typeof a.value === "string";
+      });
+    },
+    offline_submitted: function (p) {
+      return isObject(p) && typeof p.name === "string" && typeof p.email === "string" &&
+        typeof p.message === "string" && RUNTIME_EVENTS.prechat_submitted({ answers: p.questions });
+    },
+    file_uploaded: function (p) {
+      return isObject(p) && typeof p.url === "string" && typeof p.name === "string" &&
+        typeof p.content_type === "string" && typeof p.size === "number";
+    },
+    tags_updated: function (p) {
+      return isObject(p) && Array.isArray(p.tags) &&
+        p.tags.every(function (tag) { return typeof tag === "string"; });
+    },
   };
   /* Commands the runtime carries out, each answered by one runtime.result (docs/bridge.md,
    * "Commands"; declared in porch_runtime/bridge.py, checked against it by the unit tests). */

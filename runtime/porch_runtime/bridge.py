@@ -83,6 +83,18 @@ RUNTIME_EVENTS = frozenset(
         "auth_closed",
         "bootstrap_failed",
         "unread_count_changed",
+        # Conversation events (docs/host-api.md), which the Tawk_API layer builds on:
+        "page_status_changed",
+        "chat_started",
+        "chat_ended",
+        "chat_message",
+        "agent_joined",
+        "agent_left",
+        "chat_rated",
+        "prechat_submitted",
+        "offline_submitted",
+        "file_uploaded",
+        "tags_updated",
     }
 )
 LOCALES = ("en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru")

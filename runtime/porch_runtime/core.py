@@ -44,6 +44,7 @@ from typing import Any, cast
 from urllib.parse import urljoin
 
 from porch_protocol import (
+    AgentBrief,
     AuthClosed,
     BusinessLogin,
     ChangeTags,
@@ -282,6 +283,18 @@ class VisitorRuntime:
         self._waiting_commands: list[dict[str, Any]] = []
         #: Request id -> the host command it carries out, until the server answers it.
         self._command_of: dict[str, str] = {}
+        #: The page status the host page was last told (``page_status_changed`` on change only).
+        self._public_page_status: str | None = None
+        #: Conversations this runtime has known (from a welcome or live): ``chat_started`` is
+        #: raised once, for one that starts while connected.
+        self._conversations_seen: set[str] = set()
+        #: Messages the host page was told of (``chat_message``): never twice for one id.
+        self._announced: set[str] = set()
+        #: Agents in the shown conversation, by id: the welcome's ``agents``, then live joins
+        #: and leaves (``agent_joined``, ``agent_left``).
+        self.agents: dict[str, AgentBrief] = {}
+        #: Request id -> the event its ``request.done`` raises (a form the server accepted).
+        self._request_events: dict[str, tuple[str, dict[str, Any]]] = {}
 
     # --- outputs --------------------------------------------------------------------------------
 
@@ -367,10 +380,18 @@ class VisitorRuntime:
         if isinstance(frame, VisitorWelcome):
             self._welcome(frame)
         elif isinstance(frame, MessageAck):
-            self.outbox.pop(frame.client_id, None)
-            self._store(frame.message)
+            pending = self.outbox.pop(frame.client_id, None)
+            self._store(frame.message, live=True)
+            if pending is not None:
+                # The first acknowledgement (a resend's repeat finds the outbox empty), even of a
+                # message a welcome replayed: stored before the connection dropped, it was never
+                # announced.
+                self._announce_message(frame.message)
+                if frame.message.file is not None:
+                    self._announce_upload(frame.message.file)
         elif isinstance(frame, NewMessage):
-            self._store(frame.message)
+            if self._store(frame.message, live=True):
+                self._announce_message(frame.message)
         elif isinstance(frame, AuthClosed):
             self._auth_closed(frame.reason, frame.message, frame.close_auth_type, frame.clear_token)
         elif isinstance(frame, ErrorFrame) and frame.request_id is not None:
@@ -382,6 +403,7 @@ class VisitorRuntime:
         elif isinstance(frame, PageStatusChanged):
             self.page_status = frame.status
             self._render_page_status()
+            self._announce_page_status()
         elif isinstance(frame, TypingChanged):
             self._agent_typing(frame)
         elif isinstance(frame, ReadUpdated):
@@ -389,9 +411,12 @@ class VisitorRuntime:
                 self.agent_read_seq = max(self.agent_read_seq, frame.seq)
                 self._render_receipt()
         elif isinstance(frame, ConversationEnded):
-            self._ended(frame.conversation_id)
+            self._ended(frame.conversation_id, frame.by)
         elif isinstance(frame, TagsUpdated):
+            changed = frame.tags != self.tags
             self.tags, self.tags_version = frame.tags, frame.version
+            if changed:
+                self._event("tags_updated", {"tags": list(frame.tags)})
         else:
             self._log(f"ignored unexpected frame {frame.TYPE!r}")
 
@@ -527,7 +552,8 @@ class VisitorRuntime:
         self._transition(Input.WELCOME)
         self.identity = frame.identity
         if frame.conversation_id is not None:
-            self._adopt_conversation(frame.conversation_id)
+            self._adopt_conversation(frame.conversation_id, live=False)
+            self.agents = {agent.id: agent for agent in frame.agents}
         self.page_status = frame.page_status
         if frame.widget is not None:
             self.widget = frame.widget
@@ -540,7 +566,7 @@ class VisitorRuntime:
             self._server.append(encode(ReadUpTo(seq=self.read_seq)))
         self.read_seq = max(self.read_seq, frame.last_read_seq)
         for message in frame.messages:
-            self._store(message)
+            self._store(message, live=False)  # history: no public events
         self.last_seq = max(self.last_seq, frame.last_seq)
         self._event(
             "visitor_auth_ready",
@@ -564,6 +590,7 @@ class VisitorRuntime:
         self._update_unread()
         self._render("render.status", status="ready")
         self._render_page_status()
+        self._announce_page_status()
         self._render_conversation()
         self._render_receipt()
         if not self.activated:
@@ -636,11 +663,13 @@ class VisitorRuntime:
         self._render_pending(pending)
         self._send_outgoing(pending)
 
-    def _store(self, message: ChatMessage) -> None:
-        """Keep and render a message; it counts as unread once the panel reports it shown."""
+    def _store(self, message: ChatMessage, *, live: bool) -> bool:
+        """Keep and render a message; it counts as unread once the panel reports it shown.
+        ``live`` when it arrived while connected (not a welcome's history). False when it was
+        already kept."""
         if message.id in self.messages:
-            return
-        self._adopt_conversation(message.conversation_id)
+            return False
+        self._adopt_conversation(message.conversation_id, live=live)
         self.messages[message.id] = message
         self.last_seq = max(self.last_seq, message.seq)
         if message.author == "agent" and message.author_name in self.agents_typing:
@@ -653,6 +682,7 @@ class VisitorRuntime:
         )
         self._render_conversation()
         self._render_receipt()
+        return True
 
     def _render_pending(self, pending: _Outgoing) -> None:
         self._render(
@@ -678,14 +708,19 @@ class VisitorRuntime:
 
     # --- conversations: one at a time; an ended one gives way to a new one ----------------------
 
-    def _adopt_conversation(self, conversation_id: str) -> None:
+    def _adopt_conversation(self, conversation_id: str, *, live: bool) -> None:
         """Messages of another conversation (a new one after an end, maybe started in another
-        tab) replace the old one's: seqs count per conversation."""
+        tab) replace the old one's: seqs count per conversation. One never known before that
+        arrives ``live`` (not with a welcome) has just started: ``chat_started``."""
         if conversation_id == self.conversation_id:
             return
         if self.conversation_id is not None:
             self._reset_conversation()
         self.conversation_id = conversation_id
+        if conversation_id not in self._conversations_seen:
+            self._conversations_seen.add(conversation_id)
+            if live:
+                self._event("chat_started", {"conversation_id": conversation_id})
 
     def _continue_after_end(self) -> None:
         """The visitor writes after the chat ended: the server starts a new conversation, so the
@@ -701,6 +736,7 @@ class VisitorRuntime:
         self.last_seq = self.read_seq = self.shown_seq = self.agent_read_seq = 0
         self.ended, self.rating, self.rated_now = False, None, False
         self.agents_typing.clear()
+        self.agents.clear()
         self._render("render.clear")
         self._render_typing()
         self._render_conversation()
@@ -712,14 +748,16 @@ class VisitorRuntime:
             self._stop_typing()
             self._server.append(encode(EndConversation()))
 
-    def _ended(self, conversation_id: str) -> None:
+    def _ended(self, conversation_id: str, by: str) -> None:
         if conversation_id != self.conversation_id:
             return
-        self.ended = True
+        was_ended, self.ended = self.ended, True
         self._stop_typing()
         self.agents_typing.clear()
         self._render_typing()
         self._render_conversation()
+        if not was_ended:
+            self._event("chat_ended", {"conversation_id": conversation_id, "by": by})
 
     def _rate(self, rating: int, comment: str) -> None:
         if self.state is not State.READY or not self.ended:
@@ -728,6 +766,7 @@ class VisitorRuntime:
         self._server.append(encode(RateConversation(rating=value, comment=comment)))
         self.rating, self.rated_now = value, True
         self._render_conversation()
+        self._event("chat_rated", {"rating": value, "comment": comment})
 
     def _render_conversation(self) -> None:
         if self.ended and self.rating is None:
@@ -858,6 +897,10 @@ class VisitorRuntime:
             answers=_answers(self.widget.prechat_fields, answers),
         )
         self._render("render.form", form="prechat", state="sending", errors={}, error="")
+        self._request_events[frame.request_id] = (
+            "prechat_submitted",
+            {"answers": _answers_payload(frame.answers)},
+        )
         self._request(frame)
 
     def _submit_offline(self, message: dict[str, Any]) -> None:
@@ -882,6 +925,15 @@ class VisitorRuntime:
             questions=_answers(self.widget.prechat_fields, message["questions"]),
         )
         self._render("render.form", form="offline", state="sending", errors={}, error="")
+        self._request_events[frame.request_id] = (
+            "offline_submitted",
+            {
+                "name": frame.name,
+                "email": frame.email,
+                "message": frame.message,
+                "questions": _answers_payload(frame.questions),
+            },
+        )
         self._request(frame)
 
     # --- requests -------------------------------------------------------------------------------
@@ -905,6 +957,7 @@ class VisitorRuntime:
         if kind is None:
             self._log(f"answer to an unknown request {request_id!r}")
             return
+        accepted = self._request_events.pop(request_id, None)
         command_id = self._command_of.pop(request_id, None)
         if command_id is not None:
             self._command_result(command_id, error, text)
@@ -922,6 +975,8 @@ class VisitorRuntime:
             self.offline_sent = True
         self._render("render.form", form=form, state="done", errors={}, error="")
         self._render_surface()
+        if accepted is not None:
+            self._event(*accepted)
 
     # --- uploads --------------------------------------------------------------------------------
 
@@ -1024,6 +1079,64 @@ class VisitorRuntime:
             self._public_status = status
             self._event("connection_state_changed", {"status": status})
 
+    def _announce_page_status(self) -> None:
+        if self.page_status != self._public_page_status:
+            self._public_page_status = self.page_status
+            self._event("page_status_changed", {"status": self.page_status})
+
+    def _announce_message(self, message: ChatMessage) -> None:
+        """The public events of a message stored live, once per message: ``chat_message``, and
+        for an agent joining or leaving ``agent_joined`` / ``agent_left``."""
+        if message.id in self._announced:
+            return
+        self._announced.add(message.id)
+        self._event(
+            "chat_message",
+            {
+                "author": message.author,
+                "conversation_id": message.conversation_id,
+                "seq": message.seq,
+                "text": message.text,
+                "name": "" if message.author == "system" else message.author_name,
+                "event": message.event,
+            },
+        )
+        agent = message.agent
+        if message.author != "system" or agent is None:
+            return
+        # A transfer names only the new assignee, who may already be in the chat; who handed
+        # it over is not said, so no agent_left for them.
+        if message.event == "agent_joined" or (
+            message.event == "transferred" and agent.id not in self.agents
+        ):
+            self.agents[agent.id] = agent
+            self._event(
+                "agent_joined",
+                {
+                    "id": agent.id,
+                    "name": agent.name,
+                    "position": agent.position,
+                    "image": agent.image,
+                },
+            )
+        elif message.event == "agent_left":
+            self.agents.pop(agent.id, None)
+            self._event("agent_left", {"id": agent.id, "name": agent.name})
+
+    def _announce_upload(self, ref: FileRef) -> None:
+        """The visitor's own upload is a stored message now (``file_uploaded``)."""
+        view = _file_view(ref, self._server_url())
+        assert view is not None
+        self._event(
+            "file_uploaded",
+            {
+                "url": view["url"],
+                "name": ref.name,
+                "content_type": ref.content_type,
+                "size": ref.size,
+            },
+        )
+
     def _event(self, name: str, payload: dict[str, Any] | None) -> None:
         self._host.append(
             {"v": bridge.VERSION, "type": "host.event", "name": name, "payload": payload}
@@ -1122,6 +1235,11 @@ def _answers(fields: tuple[FormField, ...], answers: dict[str, str]) -> tuple[Fo
         for f in fields
         if answers.get(f.name, "").strip()
     )
+
+
+def _answers_payload(answers: tuple[FormAnswer, ...]) -> list[dict[str, str]]:
+    """Form answers as the host page's events carry them."""
+    return [{"name": a.name, "label": a.label, "value": a.value} for a in answers]
 
 
 def type_allowed(content_type: str, allowed: tuple[str, ...]) -> bool:

@@ -55,7 +55,14 @@ from conftest import (
     wait_for_status,
 )
 from host_pages import Host, block_runtime
-from porch_protocol import CloseCode, MessageAck, NewMessage, RevokeVisitor, SendMessage
+from porch_protocol import (
+    CloseCode,
+    EndConversation,
+    MessageAck,
+    NewMessage,
+    RevokeVisitor,
+    SendMessage,
+)
 
 AUTH_FIELDS = {"bs", "bs_mm", "fk_id", "fkid", "hasToken", "source", "visitorUid"}
 AUTH_CLOSED_FIELDS = {
@@ -222,3 +229,67 @@ def test_a_runtime_that_does_not_start_in_time_fails_with_timeout_and_is_cleaned
     names = [e["name"] for e in events(page)]
     assert names[-2:] == ["visibility_changed", "bootstrap_failed"]
     assert "runtime_mounted" not in names
+
+
+#: Porch's conversation events (docs/host-api.md, "Conversation events"): the recorder above
+#: keeps only the specification's, so this test listens to these itself, as a page would (through
+#: the snippet's queueing stub, before core.js loads).
+CONVERSATION_EVENTS = [
+    "page_status_changed", "chat_started", "chat_message", "agent_joined", "agent_left",
+    "chat_ended", "chat_rated", "tags_updated"]
+CONVERSATION_RECORDER = """
+(() => {
+  window.__conversation = [];
+  for (const name of %s) {
+    window.TWTChatWidget.on(name, (payload) => window.__conversation.push({ name, payload }));
+  }
+})();
+""".replace("%s", repr(CONVERSATION_EVENTS))
+
+
+def test_a_chat_with_an_agent_reaches_the_page_as_conversation_events(
+    page: Page, porch_server: PorchServer, agent: AgentClient
+) -> None:
+    host = Host(page, porch_server)  # its recorder makes the TWTChatWidget stub first
+    page.add_init_script(CONVERSATION_RECORDER)
+    host.goto({"appid": "porch-demo", "name": "Ada"})
+
+    def recorded() -> list[tuple[str, Any]]:
+        return [(e["name"], e["payload"]) for e in page.evaluate("window.__conversation")]
+
+    def wait_for(name: str, count: int = 1) -> list[tuple[str, Any]]:
+        page.wait_for_function(
+            "([name, count]) => window.__conversation.filter(e => e.name === name).length"
+            " >= count", arg=[name, count], timeout=30_000)
+        return recorded()
+
+    open_chat(page)
+    send_from_panel(page, "Is the blue one in stock?")
+    sent = agent.wait_for(lambda f: isinstance(f, NewMessage) and f.message.author == "visitor")
+    conversation_id = sent.message.conversation_id
+    wait_for("chat_message")
+    agent.send(SendMessage(client_id="a-1", text="Yes, two left.", conversation_id=conversation_id))
+    agent.wait_for(lambda f: isinstance(f, MessageAck))
+    wait_for("chat_message", count=3)  # the agent's join notice, then their reply
+    agent.send(EndConversation(conversation_id=conversation_id))
+
+    ann = {"id": agent.welcome.agent_id, "name": agent.welcome.agent_name}
+
+    def said(author: str, seq: int, text: str, name: str, event: str | None) -> tuple[str, Any]:
+        return ("chat_message", {"author": author, "conversation_id": conversation_id,
+                                 "seq": seq, "text": text, "name": name, "event": event})
+
+    assert wait_for("chat_ended") == [
+        ("page_status_changed", {"status": "online"}),
+        ("chat_started", {"conversation_id": conversation_id}),
+        said("visitor", 1, "Is the blue one in stock?", "Ada", None),
+        said("system", 2, f"{ann['name']} joined the chat", "", "agent_joined"),
+        ("agent_joined", {**ann, "position": "", "image": ""}),
+        said("agent", 3, "Yes, two left.", ann["name"], None),
+        said("system", 4, "The chat ended", "", "chat_ended"),
+        ("chat_ended", {"conversation_id": conversation_id, "by": "agent"}),
+    ]
+    # After a reload the same chat is history: only the page status is told again.
+    page.reload()
+    wait_for_event(page, "runtime_activated")
+    assert recorded() == [("page_status_changed", {"status": "online"})]
