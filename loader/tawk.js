@@ -38,7 +38,7 @@
 
   /* The page's own object: integrations keep a reference to it, so it is extended, never replaced. */
   var Tawk_API = isObject(window.Tawk_API) ? window.Tawk_API : (window.Tawk_API = {});
-  var chat = { ongoing: false, engaged: false };
+  var chat = { ongoing: false, engaged: false, status: null };
 
   function tawkFire(kind, payload) {
     var names = TAWK_CALLBACKS[kind];
@@ -180,17 +180,24 @@
   };
   Object.keys(TAWK_METHODS).forEach(function (name) { Tawk_API[name] = TAWK_METHODS[name]; });
 
+  /* The bootstrap tells the status first, the runtime again when it connects: once per change. */
+  function statusIs(status) {
+    if (status === chat.status) return;
+    chat.status = status;
+    tawkFire("status", status);
+  }
+
   /* What the widget reports, as tawk's callbacks and window events. */
   var TAWK_EVENTS = {
     "porch:bootstrapped": function (body) {
-      tawkFire("status", body.page_status);
+      statusIs(body.page_status);
       Tawk_API.onLoaded = function () { return true; };
       tawkFire("load");
     },
     visibility_changed: function (p) {
       tawkFire({ maximized: "maximized", minimized: "minimized", hidden: "hidden" }[p.visibility]);
     },
-    page_status_changed: function (p) { tawkFire("status", p.status); },
+    page_status_changed: function (p) { statusIs(p.status); },
     unread_count_changed: function (p) { tawkFire("unread", p.count); },
     chat_started: function () {
       chat.ongoing = true;

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import LAUNCHER, PANEL, ROOT, PorchServer
+from conftest import LAUNCHER, PANEL, ROOT, AgentClient, PorchServer, send_from_panel
 from host_pages import CONSOLE_RECORDER, Host, porch_origin
+from porch_protocol import EndConversation, MessageAck, NewMessage, SendMessage
 
 #: The demo's tawk property and widget (porch demo; README).
 PROPERTY_ID = "64f0d3e3c0ffee0000000001"
@@ -364,3 +365,59 @@ def test_the_embed_script_is_served_with_cors(tawk: TawkPage, porch_server: Porc
     assert response.headers["access-control-allow-origin"] == "*"
     assert response.headers["content-type"].startswith("text/javascript")
     assert "Tawk_API" in response.text()
+
+
+# --- callbacks that need an agent ---------------------------------------------------------------
+
+#: The document's callbacks, assigned before the script loads as the document shows them, each
+#: recording its argument (the window events are recorded by TAWK_RECORDER).
+CALLBACKS = """
+["onChatStarted", "onChatEnded", "onChatMessageVisitor", "onChatMessageAgent",
+ "onChatMessageSystem", "onAgentJoinChat", "onAgentLeaveChat", "onStatusChange",
+ "onChatMaximized", "onTagsUpdated"].forEach(function (name) {
+  window.Tawk_API[name] = function (data) {
+    (window.__callbacks = window.__callbacks || []).push([name, data === undefined ? null : data]);
+  };
+});
+"""
+
+
+def test_a_chat_with_an_agent_reaches_every_callback_and_window_event(
+    tawk: TawkPage, agent: AgentClient
+) -> None:
+    tawk.open(before=CALLBACKS)
+    tawk.wait_for("tawkLoad")
+    tawk.call("Tawk_API.maximize()")
+    send_from_panel(tawk.page, "Is the blue one in stock?")
+    sent = agent.wait_for(lambda f: isinstance(f, NewMessage) and f.message.author == "visitor")
+    conversation_id = sent.message.conversation_id
+    agent.send(SendMessage(client_id="a-1", text="Yes, two left.", conversation_id=conversation_id))
+    agent.wait_for(lambda f: isinstance(f, MessageAck))
+    tawk.wait_for("tawkChatMessageAgent")
+    assert tawk.call("Tawk_API.isChatOngoing() && Tawk_API.isVisitorEngaged()") is True
+    agent.send(EndConversation(conversation_id=conversation_id))
+    tawk.wait_for("tawkChatEnded")
+    name = agent.welcome.agent_name
+    callbacks = tawk.call("window.__callbacks")
+    assert callbacks == [
+        ["onStatusChange", "online"],
+        ["onChatMaximized", None],
+        ["onChatStarted", None],
+        ["onChatMessageVisitor", "Is the blue one in stock?"],
+        ["onChatMessageSystem", f"{name} joined the chat"],
+        [
+            "onAgentJoinChat",
+            {"name": name, "position": "", "image": "", "id": agent.welcome.agent_id},
+        ],
+        ["onChatMessageAgent", "Yes, two left."],
+        ["onChatMessageSystem", "The chat ended"],
+        ["onChatEnded", None],
+    ]
+    # The official wrappers' window events carry the same payloads, in the same order.
+    windowed = [
+        [event, detail]
+        for event, detail in tawk.events()
+        if event not in ("tawkBeforeLoad", "tawkLoad", "tawkChatMinimized")
+    ]
+    assert [[e.replace("tawk", "on", 1), d] for e, d in windowed] == callbacks
+    assert tawk.call("Tawk_API.isChatOngoing()") is False
