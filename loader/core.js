@@ -260,19 +260,24 @@
 
   function storageKey(appid) { return "twt:" + appid + ":visitor"; }
 
-  function loadIdentity(appid) {
+  /* The stored identity, or null. With a business login, only the identity stored for that very
+   * user (its sbs is kept beside it): a page reloaded with a login already used (a ranstr is good
+   * for one login) continues as that visitor, and nothing of another user reaches this one. */
+  function loadIdentity(appid, login) {
     try {
       var stored = JSON.parse(window.localStorage.getItem(storageKey(appid)) || "null");
-      if (isObject(stored) && typeof stored.bs === "string" && typeof stored.bs_mm === "string") {
+      if (isObject(stored) && typeof stored.bs === "string" && typeof stored.bs_mm === "string" &&
+          (!login || stored.sbs === login.sbs)) {
         return { bs: stored.bs, bs_mm: stored.bs_mm };
       }
     } catch (err) { /* storage blocked or corrupt: behave as a first visit */ }
     return null;
   }
 
-  function saveIdentity(appid, identity) {
+  function saveIdentity(appid, identity, login) {
     try {
-      if (identity) window.localStorage.setItem(storageKey(appid), JSON.stringify(identity));
+      var stored = identity && (login ? { bs: identity.bs, bs_mm: identity.bs_mm, sbs: login.sbs } : identity);
+      if (stored) window.localStorage.setItem(storageKey(appid), JSON.stringify(stored));
       else window.localStorage.removeItem(storageKey(appid));
     } catch (err) { /* storage blocked: the identity lives for this page only */ }
   }
@@ -300,7 +305,7 @@
     /* A façade's widget may learn its appid from the bootstrap (a tawk property): its stored
      * identity is keyed by what the page named. */
     this.storageId = config.appid || "property:" + config.property_id;
-    this.identity = this.login ? null : loadIdentity(this.storageId);
+    this.identity = loadIdentity(this.storageId, this.login);
     this.ticket = null;
     this.resume = false;
     this.booted = false;
@@ -650,7 +655,7 @@
     if (name === "runtime_mounted") clearTimeout(this.bootTimer);
     if (name === "visitor_auth_ready" && typeof payload.bs === "string" && typeof payload.bs_mm === "string") {
       this.identity = { bs: payload.bs, bs_mm: payload.bs_mm };
-      saveIdentity(this.storageId, this.identity);
+      saveIdentity(this.storageId, this.identity, this.login);
     }
     if (name === "page_status_changed") this.pageStatus = payload.status;
     if (name === "unread_count_changed") {

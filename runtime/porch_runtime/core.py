@@ -235,6 +235,8 @@ class VisitorRuntime:
         self.config: RuntimeConfig | None = None
         self.locale = "en"
         self.identity: VisitorIdentity | None = None
+        #: A welcome came on this runtime's connection: hellos no longer carry the login.
+        self._welcomed = False
         self.messages: dict[str, ChatMessage] = {}
         self.outbox: dict[str, _Outgoing] = {}
         self.last_seq = 0
@@ -363,7 +365,9 @@ class VisitorRuntime:
             ticket=self.config.ticket,
             locale=self.locale,
             identity=self.identity,
-            login=self.config.login if self.identity is None else None,
+            # Until a welcome names the visitor: then the identity it gave is enough (a ranstr is
+            # good for one login; the server lets this visitor present it again only with it).
+            login=self.config.login if not self._welcomed else None,
             profile=self.config.profile,
             last_seq=self.last_seq,
         )
@@ -536,8 +540,10 @@ class VisitorRuntime:
             profile=config["profile"],
         )
         self.locale = config["locale"]
-        # A business login replaces whatever anonymous identity the host had stored.
-        self.identity = None if self.config.login is not None else self.config.identity
+        # With a business login, the stored identity goes along: the server keeps it only if it
+        # is that business user's (a reload presenting a login already used), else the login wins.
+        self.identity = self.config.identity
+        self._welcomed = False
         self._transition(Input.START)
         self._event("runtime_mounted", None)
         self._render("render.locale", locale=self.locale)
@@ -551,6 +557,7 @@ class VisitorRuntime:
     def _welcome(self, frame: VisitorWelcome) -> None:
         self._transition(Input.WELCOME)
         self.identity = frame.identity
+        self._welcomed = True
         if frame.conversation_id is not None:
             self._adopt_conversation(frame.conversation_id, live=False)
             self.agents = {agent.id: agent for agent in frame.agents}

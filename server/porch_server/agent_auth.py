@@ -5,6 +5,12 @@ A login answers with a bearer token (for API clients) and sets it as an HttpOnly
 session cookie, so the console served at ``/agent/`` never holds the token in JavaScript; the
 cookie is set only for this server's own origin. Only
 the token's SHA-256 is stored.
+
+SameSite=Strict keeps the cookie from other *sites*, not from other origins of the same site
+(``evil.example.com`` next to ``chat.example.com``). So everything the cookie authenticates (the
+console's socket, uploads, logout) goes through one check, :func:`cookie_origin_ok`: the
+request's ``Origin`` must be this server's own; a missing one is refused too. A bearer token
+is not ambient, so it works from any origin.
 """
 
 from __future__ import annotations
@@ -34,16 +40,43 @@ def _error(request: Request, status: int, error: str, message: str) -> Response:
     return with_cors(request, JSONResponse({"error": error, "message": message}, status))
 
 
+class CookieRefused(Exception):
+    """The session cookie would authenticate a request that did not come from this server's own
+    origin (cross-site request forgery from a page of the same site, or no ``Origin`` at all)."""
+
+
+def cookie_origin_ok(conn: HTTPConnection) -> bool:
+    """Whether the session cookie may authenticate ``conn``: its ``Origin`` is this server's own.
+    Browsers send ``Origin`` on every WebSocket handshake and every POST, so a missing one is a
+    refusal too. The one check for every use of the cookie."""
+    return conn.headers.get("origin") == own_origin(conn)
+
+
+def refused_cookie_message(conn: HTTPConnection) -> str:
+    """Why :func:`cookie_origin_ok` said no, for the error's ``message``."""
+    origin = conn.headers.get("origin")
+    sent = "no Origin header" if origin is None else f"Origin {origin!r}"
+    return (
+        f"the session cookie counts only on requests with Origin {own_origin(conn)!r}, this one "
+        f"has {sent}; API clients send Authorization: Bearer <token>"
+    )
+
+
 def session_token(conn: HTTPConnection) -> str | None:
-    """The agent token a request carries: ``Authorization: Bearer`` first, then the cookie."""
+    """The agent token a request carries: ``Authorization: Bearer`` first, then the cookie.
+    Raises :class:`CookieRefused` when the cookie is all it has and it came from elsewhere."""
     scheme, _, token = conn.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    return conn.cookies.get(SESSION_COOKIE) or None
+    cookie = conn.cookies.get(SESSION_COOKIE) or None
+    if cookie is not None and not cookie_origin_ok(conn):
+        raise CookieRefused(refused_cookie_message(conn))
+    return cookie
 
 
 async def agent_from_request(ctx: Context, conn: HTTPConnection) -> Agent | None:
-    """The agent logged in on this request (bearer token or session cookie), or None."""
+    """The agent logged in on this request (bearer token or session cookie), or None.
+    Raises :class:`CookieRefused` like :func:`session_token`."""
     token = session_token(conn)
     if token is None:
         return None
@@ -111,12 +144,16 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    """End the session named by the bearer token or cookie (if any) and clear the cookie;
-    always 204, so logging out twice is harmless."""
+    """End the session named by the bearer token or cookie (if any) and clear the cookie; 204,
+    so logging out twice is harmless. 403 for the cookie from another origin (or none): a page
+    elsewhere must not log the agent out."""
     if request.method == "OPTIONS":
         return preflight(request)
     ctx = context_of(request)
-    token = session_token(request)
+    try:
+        token = session_token(request)
+    except CookieRefused as exc:
+        return _error(request, 403, "forbidden_origin", str(exc))
     if token is not None:
         async with ctx.sessions() as session:
             await store.delete_agent_session(session, token_hash(token))

@@ -44,7 +44,7 @@ from porch_protocol import (
     UpdateApp,
 )
 from porch_server import apps, chat, records, store
-from porch_server.agent_auth import SESSION_COOKIE, own_origin
+from porch_server.agent_auth import SESSION_COOKIE, cookie_origin_ok
 from porch_server.connection import Connection
 from porch_server.context import Context, context_of
 from porch_server.hub import Channel
@@ -86,7 +86,7 @@ class _Agent:
 async def agent_socket(websocket: WebSocket) -> None:
     ctx = context_of(websocket)
     cookie_token = websocket.cookies.get(SESSION_COOKIE)
-    same_origin = websocket.headers.get("origin") == own_origin(websocket)
+    same_origin = cookie_origin_ok(websocket)
 
     async def welcome(conn: Connection, hello: AgentHello) -> _Agent | None:
         token = hello.token or (cookie_token if same_origin else None)

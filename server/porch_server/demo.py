@@ -2,7 +2,9 @@
 constants.
 
 The secret is public on purpose: scripts and tests sign demo business logins with it
-(``porch_server.signing.sign_business_user(DEMO_SECRET, sbs, ranstr)``). Never reuse it.
+(``porch_server.signing.sign_business_user(DEMO_SECRET, sbs, ranstr, name=...)``, with a fresh
+``ranstr = f"{int(time.time())}.{secrets.token_urlsafe(16)}"`` each time: docs/protocol.md,
+"Signatures"). Never reuse it.
 """
 
 from __future__ import annotations

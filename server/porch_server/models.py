@@ -210,3 +210,14 @@ class TawkWidget(Base):
     colour: Mapped[str] = mapped_column(String(7))
     greeting: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class LoginNonce(Base):
+    """A business login's ``ranstr`` that verified once for this app, kept until it expires:
+    its primary key makes the second use of a ``ranstr`` fail, in any number of processes."""
+
+    __tablename__ = "login_nonces"
+
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"), primary_key=True)
+    ranstr: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -48,6 +48,19 @@ WIDGET_CSP = (
 
 _CROSS_ORIGIN_RESOURCE = {"Cross-Origin-Resource-Policy": "cross-origin"}
 
+#: The agent console: its own scripts, styles and socket only, no inline script, and never in a
+#: frame (it acts with the agent's session cookie, so a framing page could trick clicks out of an
+#: agent). PyScript composes its worker hooks with ``Function()`` on the page ('unsafe-eval':
+#: without it the console never starts, and PyScript falls back to fetching Pyodide from a CDN,
+#: which 'self' blocks too); Pyodide, in a blob: worker that inherits this policy, compiles
+#: WebAssembly ('wasm-unsafe-eval').
+AGENT_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'; "
+    "worker-src 'self' blob:; connect-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; "
+    "object-src 'none'; frame-ancestors 'none'"
+)
+
 #: (path prefix, headers). Widget, vendor and install files are loaded from other origins in a
 #: split deployment; the agent console is cross-origin isolated so a PyScript worker can use
 #: SharedArrayBuffer.
@@ -61,6 +74,8 @@ HEADER_RULES: tuple[tuple[str, Mapping[str, str]], ...] = (
         {
             "Cross-Origin-Opener-Policy": "same-origin",
             "Cross-Origin-Embedder-Policy": "require-corp",
+            "Content-Security-Policy": AGENT_CSP,
+            "X-Frame-Options": "DENY",
         },
     ),
 )

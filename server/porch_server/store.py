@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +35,7 @@ from porch_server.models import (
     App,
     ChatMessageRow,
     Conversation,
+    LoginNonce,
     ServerSetting,
     StoredFile,
     TawkProperty,
@@ -279,6 +280,24 @@ async def visitor_by_external_id(session: AsyncSession, app: App, sbs: str) -> V
     return await session.scalar(
         select(Visitor).where(Visitor.app_id == app.id, Visitor.external_id == sbs)
     )
+
+
+async def use_login_nonce(
+    session: AsyncSession, app: App, ranstr: str, expires_at_ms: int, now_ms: int
+) -> bool:
+    """Record that a business login with ``ranstr`` verified for ``app``; False when it was
+    recorded before (a replay). One ``INSERT ... ON CONFLICT DO NOTHING`` on the table's primary
+    key, so two servers cannot both accept the same ``ranstr`` (SQLite and PostgreSQL share the
+    syntax). Expired entries are dropped first: an expired ``ranstr`` no longer verifies anyway."""
+    await session.execute(delete(LoginNonce).where(LoginNonce.expires_at < now_ms))
+    inserted = await session.execute(
+        text(
+            "INSERT INTO login_nonces (app_id, ranstr, expires_at)"
+            " VALUES (:app_id, :ranstr, :expires_at) ON CONFLICT DO NOTHING"
+        ),
+        {"app_id": app.id, "ranstr": ranstr, "expires_at": expires_at_ms},
+    )
+    return bool(getattr(inserted, "rowcount", 0))
 
 
 async def create_visitor(

@@ -1,10 +1,12 @@
 """File uploads (``POST /api/v1/files``) and downloads (``GET /files/<id>/<name>``).
 
 An upload is the raw request body, authorised by a visitor's upload token (from
-``visitor.welcome``) or an agent's token or session cookie. It is streamed to the data dir (never
-under ``public/``) and stopped as soon as it passes the size limit (413). Its type is decided by
-its first bytes, never by what the client claims: only the types in :data:`UPLOAD_TYPES` are
-kept, and a declared type or a file name extension that disagrees with the bytes is refused (415).
+``visitor.welcome``) or an agent's token (from any origin), or the session cookie (only from this
+server's own origin: :func:`porch_server.agent_auth.cookie_origin_ok`). It is streamed to the
+data dir (never under ``public/``) and stopped as soon as it passes the size limit (413). Its type
+is decided by its first bytes, never by what the client claims: only the types in
+:data:`UPLOAD_TYPES` are kept, and a declared type or a file name extension that disagrees with
+the bytes is refused (415).
 Downloads are served as attachments (images inline) with ``nosniff`` and a sandboxing CSP.
 """
 
@@ -23,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from porch_server import records, store
-from porch_server.agent_auth import agent_from_request
+from porch_server.agent_auth import CookieRefused, agent_from_request
 from porch_server.context import Context, context_of
 from porch_server.models import StoredFile, Visitor
 from porch_server.security import verify_upload_token
@@ -113,8 +115,9 @@ def _error(status: int, error: str, message: str) -> Response:
 
 
 def _with_cors(response: Response) -> Response:
-    """Uploads authenticate with a bearer token, never ambient credentials, so any origin may
-    call (the widget's panel runs on the Porch origin or a static host's)."""
+    """Any origin may call with a bearer token (the widget's panel runs on the Porch origin or a
+    static host's); the session cookie counts only from this server's own origin, and ``*``
+    never lets another origin read an answer to a request sent with credentials."""
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
@@ -154,7 +157,10 @@ async def upload(request: Request) -> Response:
     if request.method == "OPTIONS":
         return _preflight()
     ctx = context_of(request)
-    who = await _uploader(ctx, request)
+    try:
+        who = await _uploader(ctx, request)
+    except CookieRefused as exc:
+        return _error(403, "forbidden_origin", str(exc))
     if who is None:
         return _error(401, "unauthorized", "send Authorization: Bearer <upload or agent token>")
     try:

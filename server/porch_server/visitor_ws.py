@@ -18,6 +18,7 @@ from porch_protocol import (
     VISITOR_SENDS,
     AgentBrief,
     AuthClosed,
+    BusinessLogin,
     ChangeTags,
     CloseCode,
     ConversationUpdated,
@@ -56,7 +57,7 @@ from porch_server.security import (
     verify_visitor,
 )
 from porch_server.sessions import serve_session
-from porch_server.signing import verify_business_user
+from porch_server.signing import ranstr_current, ranstr_expires_at, verify_business_user
 from porch_server.status import current_status
 from porch_server.uploads import UPLOAD_TYPES
 from porch_server.visitor_data import (
@@ -241,8 +242,13 @@ async def _resolve_visitor(
 
     login = hello.login
     if login is not None:
-        if not verify_business_user(app.secret, login.sbs, login.ranstr, login.sbs_mm):
-            raise _LoginFailed
+        if not await _fresh_login(session, app, login, now_ms):
+            # Expired or used before: a replay. Only the visitor this business user already is
+            # may present it again, with the identity it was given (a reloaded page, a restarted
+            # worker); anyone else fails as with a bad signature.
+            if presented is None or presented.external_id != login.sbs:
+                raise _LoginFailed
+            return presented, "initial"
         visitor = await store.visitor_by_external_id(session, app, login.sbs)
         if visitor is not None and visitor.revoked_at is not None:
             # The site vouches for this user again, but the revoked token must stay dead: detach
@@ -261,6 +267,28 @@ async def _resolve_visitor(
     if presented is not None:
         return presented, "initial"
     return await store.create_visitor(session, app, now_ms), "resolved"
+
+
+async def _fresh_login(session: AsyncSession, app: App, login: BusinessLogin, now_ms: int) -> bool:
+    """True for a login signed by the app's secret (profile fields included) whose ``ranstr``
+    is current and now used up; False for an authentic one that is expired or used before.
+    Raises :class:`_LoginFailed` when the signature does not verify."""
+    if not verify_business_user(
+        app.secret,
+        login.sbs,
+        login.ranstr,
+        login.sbs_mm,
+        name=login.name,
+        nickname=login.nickname,
+        email=login.email,
+        phone=login.phone,
+    ):
+        raise _LoginFailed
+    expires_s = ranstr_expires_at(login.ranstr)
+    assert expires_s is not None  # verified above
+    if not ranstr_current(login.ranstr, now_ms / 1000):
+        return False
+    return await store.use_login_nonce(session, app, login.ranstr, expires_s * 1000, now_ms)
 
 
 async def _open_conversation(ctx: Context, session: AsyncSession, visitor: Visitor) -> Conversation:

@@ -38,6 +38,33 @@ new PerformanceObserver((list) => {
 """
 
 
+#: Installed before any page script: every Content-Security-Policy violation on the page.
+CSP_RECORDER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = `${e.sourceFile}:${e.lineNumber}:${e.columnNumber}`;
+  window.__cspViolations.push(`${e.effectiveDirective} blocked ${e.blockedURI} (${where})`);
+});
+"""
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations(page: Page) -> Iterator[None]:
+    """The console is served with a strict policy (porch_server.static.AGENT_CSP): every test
+    here fails if the page (its event) or a worker (Chromium's console report, "Refused to ...
+    Content Security Policy") hit it."""
+    page.add_init_script(CSP_RECORDER)
+    reports: list[str] = []
+    page.on(
+        "console",
+        lambda m: reports.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    yield
+    if not page.is_closed() and page.url.startswith("http"):
+        reports += page.evaluate("window.__cspViolations || []")
+    assert reports == [], "\n".join(reports)
+
+
 @pytest.fixture
 def visitor(porch_server: Any) -> Iterator[PyVisitor]:
     visitor = PyVisitor(porch_server.url)
@@ -69,6 +96,11 @@ def test_python_runs_in_a_worker_with_the_page_cross_origin_isolated(
     page.add_init_script(LONG_TASK_RECORDER)
     _open_console(page, porch_server.url)
     assert page.evaluate("crossOriginIsolated") is True
+    # ...under a strict policy that no page may frame (the fixture checks nothing broke it).
+    headers = page.request.get(f"{porch_server.url}/agent/").headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "'unsafe-inline'" not in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY"
     assert page.evaluate("document.querySelector('script[type=py]').hasAttribute('worker')")
     # The main thread never runs Pyodide: no interpreter global, and no task anywhere near the
     # seconds a main-thread boot blocks for (the bound is loose: CI machines are noisy).

@@ -11,6 +11,7 @@ verified by the real server.
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -33,9 +34,11 @@ from porch_server.demo import DEMO_SECRET
 from porch_server.signing import sign_business_user
 
 
-def signed(sbs: str) -> dict[str, str]:
-    ranstr = secrets.token_hex(8)
-    return {"sbs": sbs, "sbs_mm": sign_business_user(DEMO_SECRET, sbs, ranstr), "ranstr": ranstr}
+def signed(sbs: str, **profile: str) -> dict[str, str]:
+    """A login as a site's backend renders it: a fresh ranstr, the profile fields signed too."""
+    ranstr = f"{int(time.time())}.{secrets.token_urlsafe(16)}"
+    sbs_mm = sign_business_user(DEMO_SECRET, sbs, ranstr, **profile)
+    return {"sbs": sbs, "sbs_mm": sbs_mm, "ranstr": ranstr, **profile}
 
 
 def stored_messages(page: Page) -> list[str]:
@@ -53,7 +56,7 @@ def test_business_users_never_see_each_others_conversation(
         "phone": "+351 210 000 000",
     }
     host.goto({
-        "appid": "porch-demo", **signed(alice_id), **alice,
+        "appid": "porch-demo", **signed(alice_id, **alice),
         "referer": "https://shop.example/checkout?step=2", "source_title": "Checkout",
     })
     open_chat(page)
@@ -82,7 +85,8 @@ def test_business_users_never_see_each_others_conversation(
     assert wait_for_event(page, "unread_count_changed")["payload"] == {"count": 1}
 
     # Bob logs in on the same page (the convenience form, all seven positional arguments).
-    bob = signed(bob_id)
+    bob = signed(bob_id, name="Bob Builder", nickname="Bobby", email="bob@example.com",
+                 phone="+1 555 0100")
     page.evaluate(
         "(a) => TWTChatWidget.login(...a)",
         [bob["sbs"], bob["sbs_mm"], bob["ranstr"], "Bob Builder", "Bobby", "bob@example.com",
@@ -130,6 +134,7 @@ def test_a_login_with_a_bad_signature_fails_with_login_failed_and_cleans_up(
     anonymous = events(page, "visitor_auth_ready")[0]["payload"]
     forged = signed(f"mallory-{secrets.token_hex(4)}")
     forged["sbs_mm"] = sign_business_user("not-the-app-secret", forged["sbs"], forged["ranstr"])
+    # (A name the site did not sign fails the same way: test_a_login_is_good_once_...)
     page.evaluate("(p) => TWTChatWidget.call('login', p)", forged)
     failed = wait_for_event(page, "bootstrap_failed")["payload"]
     assert failed == {"reason": "login_failed", "source": "websocket", "mode": "embedded"}
@@ -140,6 +145,52 @@ def test_a_login_with_a_bad_signature_fails_with_login_failed_and_cleans_up(
     assert page.evaluate("localStorage.getItem('twt:porch-demo:visitor')") is None
     assert len(events(page, "visitor_auth_ready")) == 1
     assert anonymous["source"] == "resolved"
+
+
+def test_a_login_is_good_once_but_a_reload_of_the_same_page_stays_that_visitor(
+    page: Page, porch_server: PorchServer, agent: AgentClient
+) -> None:
+    """A ranstr is good for one login. A page the browser shows again with the same rendered
+    login (a reload from cache, back and forward) continues as the visitor that login made,
+    with the identity the host stored for that user; in a fresh browser the used login fails,
+    and so does a name the site did not sign."""
+    host = Host(page, porch_server)
+    carol = signed(f"carol-{secrets.token_hex(4)}", name="Carol")
+    url = host.goto({"appid": "porch-demo", **carol})
+    open_chat(page)
+    first = wait_for_event(page, "visitor_auth_ready")["payload"]
+    assert first["source"] == "resolved"
+    send_from_panel(page, "Carol: hello once")
+    expect(page.frame_locator(PANEL).locator('.message[data-state="sent"]')).to_have_count(1)
+    stored = page.evaluate("JSON.parse(localStorage.getItem('twt:porch-demo:visitor'))")
+    assert stored == {"bs": first["bs"], "bs_mm": first["bs_mm"], "sbs": carol["sbs"]}
+
+    page.reload()  # the same page, the same login: a returning visitor boots by itself
+    again = wait_for_event(page, "visitor_auth_ready")["payload"]
+    assert (again["source"], again["visitorUid"]) == ("initial", first["visitorUid"])
+    expect(page.frame_locator(PANEL).locator(".message[data-seq] .message-text")).to_have_text(
+        ["Carol: hello once"])
+
+    # Someone else's browser (no stored identity) replaying the page's login gets nothing.
+    other = page.context.browser.new_context()
+    try:
+        thief = other.new_page()
+        thief.add_init_script(EVENT_RECORDER)
+        thief.goto(url)
+        thief.wait_for_selector(LAUNCHER)
+        thief.frame_locator(LAUNCHER).locator("#launcher").click()
+        failed = wait_for_event(thief, "bootstrap_failed")["payload"]
+        assert failed["reason"] == "login_failed"
+        assert events(thief, "visitor_auth_ready") == []
+    finally:
+        other.close()
+    # A name changed in the page (not what the site signed) fails as a forged signature.
+    host.goto({"appid": "porch-demo", **signed(carol["sbs"], name="Carol"), "name": "Mallory"},
+              name="tampered.html")
+    page.wait_for_selector(LAUNCHER)
+    page.frame_locator(LAUNCHER).locator("#launcher").click()
+    assert wait_for_event(page, "bootstrap_failed")["payload"]["reason"] == "login_failed"
+    assert host.visitor(first["visitorUid"])["name"] == "Carol"
 
 
 def test_a_cross_site_widget_keeps_the_visitor_across_reloads_in_the_hosts_storage(

@@ -167,16 +167,36 @@ def test_open_socket_says_hello_with_ticket_identity_and_profile() -> None:
     assert h.events("connection_state_changed")[-1] == {"status": "connected"}
 
 
-def test_business_login_replaces_the_stored_visitor_identity() -> None:
-    h = Harness(
-        identity={"bs": "old", "bs_mm": "old"},
-        login={"sbs": "user-1", "sbs_mm": "abc", "ranstr": "r"},
-    )
+LOGIN = {"sbs": "user-1", "sbs_mm": "abc", "ranstr": "1700000000.rrrrrrrrrrrrrrrr"}
+
+
+def test_business_login_goes_with_the_stored_identity_until_welcomed() -> None:
+    """A ranstr is good for one login: the server lets a visitor present a used one again only
+    together with the identity that login gave it. So the hello carries the host's stored
+    identity with the login (the server ignores it unless it is that business user's)."""
+    h = Harness(identity={"bs": "b_1", "bs_mm": "sig_1"}, login=LOGIN)
     h.start()
     h.opened()
     (hello,) = h.frames
-    assert hello.identity is None
-    assert hello.login.sbs == "user-1"
+    assert hello.identity == IDENTITY
+    assert hello.login.sbs == "user-1" and hello.login.ranstr == LOGIN["ranstr"]
+    # A socket lost before any welcome: the next hello still logs in.
+    h.frames.clear()
+    h.reconnect()
+    assert h.frames[0].login is not None
+
+
+def test_after_a_welcome_reconnects_present_the_identity_and_not_the_used_login() -> None:
+    h = Harness(login=LOGIN)
+    h.start()
+    h.opened()
+    assert h.frames[0].identity is None and h.frames[0].login is not None
+    given = VisitorIdentity(bs="b_user1", bs_mm="sig_user1")
+    h.server(welcome(identity=given, source="resolved"))
+    h.frames.clear()
+    h.reconnect()
+    (hello,) = h.frames
+    assert hello.identity == given and hello.login is None
 
 
 def test_welcome_reports_identity_with_every_spec_field_and_activates_once() -> None:

@@ -100,14 +100,55 @@ def test_cookie_from_another_origin_is_refused(porch: Porch, origin: str | None)
 def test_logout_ends_the_session_and_clears_the_cookie(porch: Porch) -> None:
     _cookie_login(porch)
     token = porch.client.cookies[SESSION_COOKIE]
-    response = porch.client.post("/api/v1/agent/logout")
+    response = porch.client.post("/api/v1/agent/logout", headers=OWN)
     assert response.status_code == 204
     assert f'{SESSION_COOKIE}=""' in response.headers["set-cookie"]
     assert "max-age=0" in response.headers["set-cookie"].lower()
     with porch.client.websocket_connect("/ws/agent") as ws:
         send_frame(ws, AgentHello(token=token))  # the token died with the session
         expect_error(ws, "unauthorized", fatal=True)
-    assert porch.client.post("/api/v1/agent/logout").status_code == 204  # twice is harmless
+    assert porch.client.post("/api/v1/agent/logout", headers=OWN).status_code == 204  # twice
+    porch.client.cookies.clear()
+    assert porch.client.post("/api/v1/agent/logout").status_code == 204  # no credential at all
+
+
+#: Another origin of the same site: SameSite=Strict lets the cookie through, the Origin check not.
+SAME_SITE_PAGE = "http://evil.testserver"
+#: What a browser sends on the console's own requests.
+OWN = {"origin": "http://testserver"}
+
+
+def _agent_socket_works(porch: Porch) -> bool:
+    with porch.client.websocket_connect("/ws/agent", headers=OWN) as ws:
+        send_frame(ws, AgentHello())
+        return isinstance(receive_frame(ws), AgentWelcome)
+
+
+@pytest.mark.parametrize("origin", [SAME_SITE_PAGE, "https://testserver", "null", None])
+def test_logout_with_the_cookie_from_another_origin_is_refused(
+    porch: Porch, origin: str | None
+) -> None:
+    _cookie_login(porch)
+    headers = {"origin": origin} if origin else {}
+    response = porch.client.post("/api/v1/agent/logout", headers=headers)
+    assert response.status_code == 403
+    assert response.json()["error"] == "forbidden_origin"
+    assert "Origin 'http://testserver'" in response.json()["message"]
+    assert "set-cookie" not in response.headers
+    assert _agent_socket_works(porch)  # still logged in
+
+
+def test_logout_with_a_bearer_token_works_from_any_origin(porch: Porch) -> None:
+    token = porch.login()
+    porch.client.cookies.clear()
+    response = porch.client.post(
+        "/api/v1/agent/logout",
+        headers={"authorization": f"Bearer {token}", "origin": "https://tools.example"},
+    )
+    assert response.status_code == 204
+    with porch.client.websocket_connect("/ws/agent") as ws:
+        send_frame(ws, AgentHello(token=token))
+        expect_error(ws, "unauthorized", fatal=True)
 
 
 # --- app.update ---------------------------------------------------------------------------------

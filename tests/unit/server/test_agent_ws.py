@@ -174,17 +174,27 @@ def test_revoke_closes_every_tab_with_auth_closed(porch: Porch) -> None:
 
 
 def test_revoked_business_user_gets_a_fresh_visitor_on_next_login(porch: Porch) -> None:
+    def signed(letter: str) -> BusinessLogin:
+        ranstr = f"{int(porch.clock.now)}.{letter * 16}"
+        return BusinessLogin(
+            sbs="u1", ranstr=ranstr, sbs_mm=sign_business_user(SECRET, "u1", ranstr)
+        )
 
-    login = BusinessLogin(sbs="u1", ranstr="n", sbs_mm=sign_business_user(SECRET, "u1", "n"))
-    ws, first = porch.visitor(login=login)
+    ws, first = porch.visitor(login=signed("n"))
     send_frame(ws, SendMessage(client_id="v1", text="hi"))
     conversation_id = receive_until(ws, MessageAck).message.conversation_id
     agent, _ = porch.agent()
     send_frame(agent, RevokeVisitor(conversation_id=conversation_id))
     assert receive_until(ws, AuthClosed).clear_token
-    _, again = porch.visitor(login=login, identity=first.identity)
+    # The used login cannot bring the revoked visitor back, not even with its identity...
+    ws = porch.connect("/ws/visitor")
+    send_frame(ws, VisitorHello(ticket=porch.ticket(), login=signed("n"), identity=first.identity))
+    expect_error(ws, "login_failed", fatal=True)
+    # ...a new one from the site vouches for the user again: a fresh visitor,
+    _, again = porch.visitor(login=signed("m"), identity=first.identity)
     assert again.source == "resolved" and again.visitor_uid != first.visitor_uid
-    _, same = porch.visitor(login=login, identity=again.identity)
+    # which a reload presenting that login again with its new identity keeps.
+    _, same = porch.visitor(login=signed("m"), identity=again.identity)
     assert (same.source, same.visitor_uid) == ("initial", again.visitor_uid)
 
 

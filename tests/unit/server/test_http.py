@@ -183,6 +183,21 @@ def test_static_agent_is_cross_origin_isolated(porch: Porch) -> None:
     assert response.headers["cross-origin-embedder-policy"] == "require-corp"
 
 
+@pytest.mark.parametrize("path", ["/agent/", "/agent/index.html"])
+def test_static_agent_has_a_strict_policy_and_cannot_be_framed(porch: Porch, path: str) -> None:
+    response = porch.client.get(path)
+    assert response.headers["x-frame-options"] == "DENY"
+    (policy,) = response.headers.get_list("content-security-policy")
+    directives = dict(d.strip().partition(" ")[::2] for d in policy.split(";"))
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["default-src"] == "'none'"
+    assert directives["object-src"] == "'none'" and directives["base-uri"] == "'none'"
+    assert directives["connect-src"] == "'self'"  # the socket and the API: this server only
+    # No inline script or style, no script from elsewhere (PyScript needs eval, Pyodide wasm).
+    assert directives["script-src"] == "'self' 'unsafe-eval' 'wasm-unsafe-eval'"
+    assert directives["style-src"] == "'self'"
+
+
 @pytest.mark.parametrize("path", ["/vendor/lib.js", "/install/snippet.js"])
 def test_static_vendor_and_install_are_loadable_cross_origin(porch: Porch, path: str) -> None:
     response = porch.client.get(path)

@@ -219,3 +219,39 @@ def test_agents_upload_with_their_token(porch: Porch) -> None:
         got = receive_until(ws, NewMessage).message
     assert got.file == ref
     assert porch.client.get(ref.url).headers["content-disposition"].startswith("attachment;")
+
+
+@pytest.mark.parametrize("origin", ["http://evil.testserver", "https://testserver", "null", None])
+def test_an_upload_with_the_cookie_from_another_origin_is_refused(
+    porch: Porch, origin: str | None
+) -> None:
+    """SameSite=Strict sends the cookie from any page of the same site: only the Origin check
+    stops such a page from uploading as the agent."""
+    porch.login()  # sets the session cookie on the client
+    headers = {"x-filename": "a.pdf", **({"origin": origin} if origin else {})}
+    response = porch.client.post("/api/v1/files", content=PDF, headers=headers)
+    assert response.status_code == 403, response.text
+    assert response.json()["error"] == "forbidden_origin"
+    assert not (porch.settings.data_dir / "files").exists() or not any(
+        (porch.settings.data_dir / "files").iterdir()
+    )
+
+
+def test_the_console_uploads_with_its_cookie_from_its_own_origin(porch: Porch) -> None:
+    porch.login()
+    headers = {"x-filename": "a.pdf", "origin": "http://testserver"}
+    response = porch.client.post("/api/v1/files", content=PDF, headers=headers)
+    assert response.status_code == 201, response.text
+
+
+def test_bearer_uploads_work_from_any_origin_even_beside_a_cookie(porch: Porch) -> None:
+    porch.login()  # a cookie is there too, but the bearer token is what authenticates
+    _, welcome = porch.visitor()
+    for token in (seeded_token(AGENT_EMAIL), welcome.upload_token):
+        headers = {
+            "x-filename": "a.pdf",
+            "origin": "https://shop.example",
+            "authorization": f"Bearer {token}",
+        }
+        response = porch.client.post("/api/v1/files", content=PDF, headers=headers)
+        assert response.status_code == 201, response.text

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from dataclasses import replace
+from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conftest import (
@@ -39,17 +42,33 @@ from porch_protocol import (
     VisitorHello,
     VisitorIdentity,
     VisitorProfile,
+    VisitorWelcome,
 )
 from porch_server import store
 from porch_server.app import create_app
 from porch_server.config import Settings
-from porch_server.signing import sign_business_user
+from porch_server.signing import sign_business_user, verify_business_user
+
+#: The fake clock's start (conftest.FakeClock) in seconds: when the tests' logins are issued.
+NOW_S = 1_700_000_000
 
 
-def _login(sbs: str = "user-42", ranstr: str = "r4nd0m", **profile: str) -> BusinessLogin:
-    return BusinessLogin(
-        sbs=sbs, ranstr=ranstr, sbs_mm=sign_business_user(SECRET, sbs, ranstr), **profile
-    )
+def _ranstr(issued: int = NOW_S) -> str:
+    return f"{issued}.{secrets.token_urlsafe(16)}"
+
+
+def _login(sbs: str = "user-42", ranstr: str | None = None, **profile: str) -> BusinessLogin:
+    """A login signed the way a site's backend signs it, with a fresh ``ranstr``."""
+    ranstr = _ranstr() if ranstr is None else ranstr
+    sbs_mm = sign_business_user(SECRET, sbs, ranstr, **profile)
+    return BusinessLogin(sbs=sbs, ranstr=ranstr, sbs_mm=sbs_mm, **profile)
+
+
+def _fails_to_log_in(porch: Porch, **hello: Any) -> None:
+    ws = porch.connect("/ws/visitor")
+    send_frame(ws, VisitorHello(ticket=porch.ticket(), **hello))
+    expect_error(ws, "login_failed", fatal=True)
+    assert receive_close(ws) == CloseCode.LOGIN_FAILED
 
 
 def _send(ws: WebSocketTestSession, client_id: str, text: str = "hello") -> MessageAck:
@@ -171,10 +190,10 @@ def test_business_login_resolves_to_the_business_user(porch: Porch) -> None:
     assert welcome.source == "resolved"
     assert welcome.visitor_uid != anonymous.visitor_uid
     # The same business user on another device (fresh nonce) is the same visitor...
-    _, elsewhere = porch.visitor(login=_login(ranstr="other-nonce"))
+    _, elsewhere = porch.visitor(login=_login())
     assert elsewhere.visitor_uid == welcome.visitor_uid
     # ...and presenting the identity it was given keeps it as is.
-    _, same = porch.visitor(identity=welcome.identity, login=_login(ranstr="third"))
+    _, same = porch.visitor(identity=welcome.identity, login=_login())
     assert (same.source, same.visitor_uid) == ("initial", welcome.visitor_uid)
     agent, _ = porch.agent()
     assert receive_frame(ws) == PageStatusChanged(status="online")
@@ -183,23 +202,39 @@ def test_business_login_resolves_to_the_business_user(porch: Porch) -> None:
     assert update.conversation.visitor_name == "Bea"
 
 
+_R = f"{NOW_S}.{'r' * 16}"
+
+
 @pytest.mark.parametrize(
     "login",
     [
-        BusinessLogin(sbs="user-42", ranstr="r", sbs_mm="0" * 64),
+        BusinessLogin(sbs="user-42", ranstr=_R, sbs_mm="0" * 64),
         BusinessLogin(
-            sbs="user-42", ranstr="r", sbs_mm=sign_business_user(SECRET, "user-42", "r")[:-1]
+            sbs="user-42", ranstr=_R, sbs_mm=sign_business_user(SECRET, "user-42", _R)[:-1]
         ),
         BusinessLogin(
-            sbs="user-42", ranstr="r", sbs_mm=sign_business_user(SECRET, "user-42", "r") + "0"
+            sbs="user-42", ranstr=_R, sbs_mm=sign_business_user(SECRET, "user-42", _R) + "0"
         ),
-        BusinessLogin(sbs="user-43", ranstr="r", sbs_mm=sign_business_user(SECRET, "user-42", "r")),
-        BusinessLogin(
-            sbs="user-42", ranstr="r", sbs_mm=sign_business_user("wrong", "user-42", "r")
-        ),
-        BusinessLogin(sbs="", ranstr="r", sbs_mm=sign_business_user(SECRET, "", "r")),
+        BusinessLogin(sbs="user-43", ranstr=_R, sbs_mm=sign_business_user(SECRET, "user-42", _R)),
+        BusinessLogin(sbs="user-42", ranstr=_R, sbs_mm=sign_business_user("wrong", "user-42", _R)),
+        BusinessLogin(sbs="", ranstr=_R, sbs_mm=sign_business_user(SECRET, "", _R)),
         BusinessLogin(sbs="user-42", ranstr="", sbs_mm=sign_business_user(SECRET, "user-42", "")),
-        BusinessLogin(sbs="user-42", ranstr="r", sbs_mm="ünïcode"),
+        BusinessLogin(sbs="user-42", ranstr=_R, sbs_mm="ünïcode"),
+        # A ranstr without its issue time, or with too short a random part.
+        BusinessLogin(
+            sbs="user-42", ranstr="r" * 20, sbs_mm=sign_business_user(SECRET, "user-42", "r" * 20)
+        ),
+        BusinessLogin(
+            sbs="user-42",
+            ranstr=f"{NOW_S}.short",
+            sbs_mm=sign_business_user(SECRET, "user-42", f"{NOW_S}.short"),
+        ),
+        # The old scheme, HMAC of "sbs:ranstr", no longer verifies.
+        BusinessLogin(
+            sbs="user-42",
+            ranstr=_R,
+            sbs_mm=hmac.new(SECRET.encode(), f"user-42:{_R}".encode(), hashlib.sha256).hexdigest(),
+        ),
     ],
     ids=[
         "zeros",
@@ -210,19 +245,155 @@ def test_business_login_resolves_to_the_business_user(porch: Porch) -> None:
         "empty-sbs",
         "empty-ranstr",
         "unicode",
+        "no-issue-time",
+        "short-random",
+        "old-scheme",
     ],
 )
 def test_bad_business_login_fails(porch: Porch, login: BusinessLogin) -> None:
+    _fails_to_log_in(porch, login=login)
+
+
+def test_business_login_signature_cannot_move_text_between_fields(porch: Porch) -> None:
+    """The old message ``sbs + ":" + ranstr`` let sbs "u" with ranstr "x:r" sign sbs "u:x" with
+    ranstr "r". Now fields are lines, and no field may hold a line break."""
+    ranstr = _ranstr()
+    # Text moved from one field into its neighbour changes the signed message.
+    assert not verify_business_user(
+        SECRET, "u", "1" + ranstr, sign_business_user(SECRET, "u1", ranstr)
+    )
+    swapped = sign_business_user(SECRET, "u", ranstr, name="A")
+    assert not verify_business_user(SECRET, "u", ranstr, swapped, nickname="A")
+    # The separator cannot be smuggled into a field: refused when signing...
+    for fields in ({"sbs": "u\nx"}, {"name": "Ann\nann@evil.example"}, {"phone": "1\r2"}):
+        with pytest.raises(ValueError, match="control characters"):
+            sign_business_user(SECRET, **{"sbs": "u", "ranstr": ranstr, **fields})
+    # ...and never verifying, even with the HMAC of the message it would make.
+    forged = hmac.new(
+        SECRET.encode(), f"porch-login-v2\nu\nx\n{ranstr}\n\n\n\n".encode(), hashlib.sha256
+    ).hexdigest()
+    assert not verify_business_user(SECRET, "u\nx", ranstr, forged)
+    _fails_to_log_in(porch, login=BusinessLogin(sbs="u\nx", ranstr=ranstr, sbs_mm=forged))
+    # The old example, signed the old way, fails on the wire.
+    old = hmac.new(SECRET.encode(), f"u:x:{ranstr}".encode(), hashlib.sha256).hexdigest()
+    _fails_to_log_in(porch, login=BusinessLogin(sbs="u:x", ranstr=ranstr, sbs_mm=old))
+
+
+@pytest.mark.parametrize("field", ["name", "nickname", "email", "phone"])
+def test_business_login_profile_fields_are_signed(porch: Porch, field: str) -> None:
+    profile = {
+        "name": "Ann Example",
+        "nickname": "Ann",
+        "email": "ann@example.com",
+        "phone": "+351 210 000 000",
+    }
+    login = _login(**profile)
+    tampered = replace(login, **{field: "mallory@evil.example"})
+    _fails_to_log_in(porch, login=tampered)
+    dropped = replace(login, **{field: None})
+    _fails_to_log_in(porch, login=dropped)
+    _, welcome = porch.visitor(login=login)  # untouched, it verifies (and is used up only now)
+    assert welcome.source == "resolved"
+
+
+def test_expired_or_future_business_login_fails(porch: Porch) -> None:
+    # 24 hours is the most; a site's clock may be 5 minutes ahead.
+    _fails_to_log_in(porch, login=_login(ranstr=_ranstr(NOW_S - 24 * 3600 - 1)))
+    _fails_to_log_in(porch, login=_login(ranstr=_ranstr(NOW_S + 5 * 60 + 1)))
+    porch.visitor(login=_login(ranstr=_ranstr(NOW_S - 24 * 3600)))
+    porch.visitor(login=_login(ranstr=_ranstr(NOW_S + 5 * 60)))
+    # A login rendered into a page the visitor opens hours later still works.
+    login = _login()
+    porch.clock.advance(23 * 3600)
+    porch.visitor(login=login)
+    late = _login(ranstr=_ranstr())
+    porch.clock.advance(3600 + 1)
+    _fails_to_log_in(porch, login=late)
+
+
+def test_replayed_business_login_fails(porch: Porch) -> None:
+    login = _login("victim-7", name="Vic")
+    _, first = porch.visitor(login=login)
+    # Someone who copied the page's login (a shared proxy log, the browser history) cannot use it,
+    _fails_to_log_in(porch, login=login)
+    # not with an anonymous identity of their own,
+    _, anonymous = porch.visitor()
+    _fails_to_log_in(porch, login=login, identity=anonymous.identity)
+    # nor with another business user's identity,
+    _, other = porch.visitor(login=_login("other-8"))
+    _fails_to_log_in(porch, login=login, identity=other.identity)
+    # nor with a forged one.
+    forged = VisitorIdentity(bs=first.identity.bs, bs_mm=other.identity.bs_mm)
+    _fails_to_log_in(porch, login=login, identity=forged)
+    # One-time per app: the same ranstr (signed with that app's secret) is fresh on another app.
+    seed_app(
+        porch.settings.database_url,
+        appid="acme2",
+        secret="s2",
+        domains=("acme2.example",),
+        agent_email=None,
+    )
+    ticket = porch.bootstrap(appid="acme2", origin="https://acme2.example")["ticket"]
     ws = porch.connect("/ws/visitor")
-    send_frame(ws, VisitorHello(ticket=porch.ticket(), login=login))
-    expect_error(ws, "login_failed", fatal=True)
-    assert receive_close(ws) == CloseCode.LOGIN_FAILED
+    other_app = replace(login, sbs_mm=sign_business_user("s2", login.sbs, login.ranstr, name="Vic"))
+    send_frame(ws, VisitorHello(ticket=ticket, login=other_app))
+    assert isinstance(receive_frame(ws), VisitorWelcome)
 
 
-def test_business_login_signature_is_lowercase_hex_hmac_of_sbs_colon_ranstr() -> None:
+def test_a_used_business_login_continues_with_the_identity_it_gave(porch: Porch) -> None:
+    """A reloaded page, a restarted worker: the runtime presents the login again, with the
+    identity its welcome gave. That visitor goes on; the login is not used again."""
+    login = _login("user-42", name="Bea")
+    ws, first = porch.visitor(login=login)
+    _send(ws, "b1")
+    _, again = porch.visitor(login=login, identity=first.identity, last_seq=0)
+    assert (again.source, again.visitor_uid) == ("initial", first.visitor_uid)
+    assert [m.text for m in again.messages] == ["hello"]
+    # Even after the login expired (a page left open for two days).
+    porch.clock.advance(2 * 24 * 3600)
+    _, later = porch.visitor(login=login, identity=first.identity)
+    assert later.visitor_uid == first.visitor_uid
+    # A tampered copy still fails, identity or not.
+    _fails_to_log_in(porch, login=replace(login, name="Mallory"), identity=first.identity)
+
+
+def test_used_login_nonces_are_pruned_once_expired(porch: Porch) -> None:
+    porch.visitor(login=_login())
+    porch.visitor(login=_login(ranstr=_ranstr(NOW_S - 3600)))
+
+    async def count(session: AsyncSession) -> int:
+        rows = await session.execute(text("SELECT count(*) FROM login_nonces"))
+        return int(rows.scalar_one())
+
+    assert run_db(porch.settings.database_url, count) == 2
+    porch.clock.advance(23 * 3600 + 1)  # the older one has expired, the other not yet
+    porch.visitor(login=_login(ranstr=_ranstr(int(porch.clock.now))))
+    assert run_db(porch.settings.database_url, count) == 2
+
+
+def test_business_login_signature_is_a_versioned_line_per_field() -> None:
     # Pinned independently so site backends in any language can reproduce it.
-    expected = hmac.new(b"key", b"sbs:ran", hashlib.sha256).hexdigest()
-    assert sign_business_user("key", "sbs", "ran") == expected
+    message = b"porch-login-v2\nsbs\n1700000000.abcdefghijklmnop\nAnn\n\nann@example.com\n"
+    expected = hmac.new(b"key", message, hashlib.sha256).hexdigest()
+    assert (
+        sign_business_user(
+            "key", "sbs", "1700000000.abcdefghijklmnop", name="Ann", email="ann@example.com"
+        )
+        == expected
+    )
+    # Absent and empty fields sign alike.
+    assert (
+        sign_business_user(
+            "key",
+            "sbs",
+            "1700000000.abcdefghijklmnop",
+            nickname="",
+            phone=None,
+            name="Ann",
+            email="ann@example.com",
+        )
+        == expected
+    )
 
 
 # --- messages -----------------------------------------------------------------------------------
