@@ -175,7 +175,7 @@
   }
 
   function emit(event, payload) {
-    observers.forEach(function (observe) { observe(event, payload); });
+    observers.slice().forEach(function (observe) { observe(event, payload); });
     var list = (listeners[event] || []).slice();
     listeners[event] = (listeners[event] || []).filter(function (l) { return !l.once; });
     for (var i = 0; i < list.length; i++) {
@@ -256,6 +256,9 @@
     return true;
   }
 
+  /* The site's own id of the logged-in user, whichever API logged them in. */
+  function loginUser(login) { return login.tawk ? login.tawk.user_id : login.sbs; }
+
   /* --- identity in the host's first-party storage ------------------------------------------- */
 
   function storageKey(appid) { return "twt:" + appid + ":visitor"; }
@@ -267,7 +270,7 @@
     try {
       var stored = JSON.parse(window.localStorage.getItem(storageKey(appid)) || "null");
       if (isObject(stored) && typeof stored.bs === "string" && typeof stored.bs_mm === "string" &&
-          (!login || stored.sbs === login.sbs)) {
+          (!login || stored.sbs === loginUser(login))) {
         return { bs: stored.bs, bs_mm: stored.bs_mm };
       }
     } catch (err) { /* storage blocked or corrupt: behave as a first visit */ }
@@ -276,7 +279,8 @@
 
   function saveIdentity(appid, identity, login) {
     try {
-      var stored = identity && (login ? { bs: identity.bs, bs_mm: identity.bs_mm, sbs: login.sbs } : identity);
+      var stored = identity &&
+        (login ? { bs: identity.bs, bs_mm: identity.bs_mm, sbs: loginUser(login) } : identity);
       if (stored) window.localStorage.setItem(storageKey(appid), JSON.stringify(stored));
       else window.localStorage.removeItem(storageKey(appid));
     } catch (err) { /* storage blocked: the identity lives for this page only */ }
@@ -471,7 +475,7 @@
             self.pageStatus = body.page_status;
           }
           self.settings = isObject(body.widget) ? body.widget : null;
-          observers.forEach(function (observe) { observe("porch:bootstrapped", body); });
+          observers.slice().forEach(function (observe) { observe("porch:bootstrapped", body); });
           self.afterBootstrap();
         } else {
           var reason = body && body.error === "domain_not_whitelisted"
@@ -558,7 +562,9 @@
 
   Widget.prototype.runtimeConfig = function () {
     return {
-      server_url: serverUrl, ticket: this.ticket, identity: this.identity, login: this.login,
+      server_url: serverUrl, ticket: this.ticket, identity: this.identity,
+      login: this.login && !this.login.tawk ? this.login : null,
+      tawk_login: this.login && this.login.tawk ? this.login.tawk : null,
       profile: profileFrom(this.config), locale: this.locale, visibility: this.visibility,
     };
   };
@@ -701,6 +707,27 @@
     this.syncChrome();
   };
 
+  /* Another user (or none) on this browser: forget the previous visitor everywhere (identity,
+   * unread count, runtime) before loading anything. A tawk.to login reconnects at once, as
+   * tawk.to's does: its callback waits for the server's verdict. */
+  Widget.prototype.switchUser = function (login, why) {
+    this.login = login;
+    this.identity = null;
+    saveIdentity(this.storageId, null);
+    if (this.unread !== 0) {
+      this.unread = 0;
+      this.syncChrome();
+      emit("unread_count_changed", { count: 0 });
+    }
+    var wasBooted = this.booted;
+    this.stopRuntime("SESSION_EXPIRED", why);
+    if (wasBooted) this.boot();
+    else if (login && login.tawk) {
+      this.wantsRuntime = true;
+      if (this.ticket) this.bootWhenIdle();
+    }
+  };
+
   /* Remove the panel and its runtime (the socket closes with the worker); every command still
    * waiting is answered with `code`. */
   Widget.prototype.stopRuntime = function (code, message) {
@@ -756,27 +783,26 @@
       emit("destroyed");
     },
     login: function (w, payload) {
+      /* A tawk.to login, shaped by the Tawk_API layer (the server verifies its hash). */
+      if (isObject(payload) && isObject(payload.tawk)) {
+        w.switchUser({ tawk: payload.tawk }, "a login replaced the visitor");
+        return;
+      }
       if (!isObject(payload)) {
         logError("call('login', payload) needs an object with sbs, sbs_mm and ranstr");
         return;
       }
       if (!validLogin(payload)) return;
-      /* A new business user: forget the previous visitor everywhere before loading anything. */
-      w.login = loginFrom(payload);
       ["name", "nickname", "email", "phone"].forEach(function (k) {
         if (typeof payload[k] === "string") w.config[k] = payload[k];
       });
-      w.identity = null;
-      saveIdentity(w.storageId, null);
-      /* Nothing of the previous user may show, not even their unread count. */
-      if (w.unread !== 0) {
-        w.unread = 0;
-        w.syncChrome();
-        emit("unread_count_changed", { count: 0 });
-      }
-      var wasBooted = w.booted;
-      w.stopRuntime("SESSION_EXPIRED", "a login replaced the visitor");
-      if (wasBooted) w.boot();
+      w.switchUser(loginFrom(payload), "a login replaced the visitor");
+    },
+    /* Tawk_API.logout (a Porch addition for TWTChatWidget too): the next visitor on this
+     * browser is a new, anonymous one and sees nothing of the last. */
+    logout: function (w) {
+      ["name", "nickname", "email", "phone"].forEach(function (k) { delete w.config[k]; });
+      w.switchUser(null, "logged out");
     },
     /* Tawk_API.start({showWidget}): a widget that did not start by itself starts now. */
     start: function (w, options) {

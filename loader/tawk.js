@@ -101,6 +101,31 @@
 
   pageConfig = tawkConfig;
 
+  /* Tawk_API.login(data): `userId` and `hash` (HMAC-SHA256 of the userId with the API key, checked
+   * by the server), `name` as a string or {first, last}, `email`, `phone`; other keys become
+   * custom attributes. Null (and why, logged) when it cannot be a login. */
+  function tawkLoginFrom(data) {
+    if (!isObject(data) || typeof data.userId !== "string" || !data.userId ||
+        typeof data.hash !== "string" || !data.hash) {
+      logError("Tawk_API.login needs userId and hash (non-empty strings)");
+      return null;
+    }
+    var name = data.name;
+    if (isObject(name)) {
+      name = [name.first, name.last].filter(function (p) { return typeof p === "string" && p; })
+        .join(" ");
+    }
+    var attributes = {};
+    Object.keys(data).forEach(function (key) {
+      if (["userId", "hash", "name", "email", "phone"].indexOf(key) < 0) attributes[key] = data[key];
+    });
+    return { tawk: {
+      user_id: data.userId, hash: data.hash, name: typeof name === "string" && name ? name : null,
+      email: typeof data.email === "string" ? data.email : null,
+      phone: typeof data.phone === "string" ? data.phone : null, attributes: attributes,
+    } };
+  }
+
   /* The callback of a runtime command: tawk's callbacks get the error code, or nothing. */
   function answer(callback) {
     return function (error) {
@@ -170,13 +195,23 @@
       answer(callback)("NOT_SUPPORTED");
     },
     login: function (data, callback) {
-      logError("Tawk_API.login is not supported yet");
-      answer(callback)("NOT_SUPPORTED");
+      var login = tawkLoginFrom(data);
+      if (!login) {
+        answer(callback)("INVALID_LOGIN");
+        return;
+      }
+      /* The server's verdict: the new visitor welcomed, or the login refused. */
+      var settle = answer(callback);
+      var verdict = function (event, payload) {
+        if (event === "visitor_auth_ready") settle(null);
+        else if (event === "bootstrap_failed") settle(payload.reason.toUpperCase());
+        else return;
+        observers.splice(observers.indexOf(verdict), 1);
+      };
+      observers.push(verdict);
+      command("login", login);
     },
-    logout: function (callback) {
-      logError("Tawk_API.logout is not supported yet");
-      answer(callback)("NOT_SUPPORTED");
-    },
+    logout: function (callback) { command("logout", {}, answer(callback)); },
   };
   Object.keys(TAWK_METHODS).forEach(function (name) { Tawk_API[name] = TAWK_METHODS[name]; });
 

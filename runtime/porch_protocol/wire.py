@@ -169,6 +169,20 @@ class BusinessLogin:
 
 
 @dataclass(frozen=True)
+class TawkLogin:
+    """A tawk.to ``Tawk_API.login``: ``hash`` is the lowercase hex HMAC-SHA256 of ``user_id``,
+    keyed with the app's secret (tawk.to's API key; docs/migrating-from-tawk.md). Other keys of
+    the call become ``attributes``."""
+
+    user_id: str
+    hash: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    attributes: dict[str, Scalar] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class VisitorProfile:
     name: str | None = None
     nickname: str | None = None
@@ -313,6 +327,8 @@ class VisitorHello(Message):
     identity: VisitorIdentity | None = None
     login: BusinessLogin | None = None
     profile: VisitorProfile = VisitorProfile()
+    #: ``Tawk_API.login``, in place of ``login``.
+    tawk_login: TawkLogin | None = None
     #: Highest ``seq`` the runtime already shows; the welcome carries only newer messages.
     last_seq: int = 0
 

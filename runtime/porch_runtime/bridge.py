@@ -15,6 +15,7 @@ from porch_protocol import (
     MAX_TEXT_CHARS,
     BusinessLogin,
     ProtocolError,
+    TawkLogin,
     VisitorIdentity,
     VisitorProfile,
 )
@@ -286,6 +287,7 @@ def _start_config(config: object) -> dict[str, Any]:
     try:
         identity = _optional(VisitorIdentity, config.get("identity"), "config.identity")
         login = _optional(BusinessLogin, config.get("login"), "config.login")
+        tawk_login = _optional(TawkLogin, config.get("tawk_login"), "config.tawk_login")
         profile = _optional(VisitorProfile, config.get("profile"), "config.profile")
     except ProtocolError as exc:
         raise BridgeError(f"runtime.start: {exc}") from exc
@@ -295,6 +297,7 @@ def _start_config(config: object) -> dict[str, Any]:
         "locale": locale,
         "identity": identity,
         "login": login,
+        "tawk_login": tawk_login,
         "profile": profile if profile is not None else VisitorProfile(),
     }
 

@@ -70,6 +70,7 @@ from porch_protocol import (
     SubmitOffline,
     SubmitPrechat,
     TagsUpdated,
+    TawkLogin,
     TrackEvent,
     TypingChanged,
     UpdateVisitor,
@@ -219,6 +220,7 @@ class RuntimeConfig:
     locale: str = "en"
     identity: VisitorIdentity | None = None
     login: BusinessLogin | None = None
+    tawk_login: TawkLogin | None = None
     profile: VisitorProfile = field(default_factory=VisitorProfile)
 
 
@@ -368,6 +370,7 @@ class VisitorRuntime:
             # Until a welcome names the visitor: then the identity it gave is enough (a ranstr is
             # good for one login; the server lets this visitor present it again only with it).
             login=self.config.login if not self._welcomed else None,
+            tawk_login=self.config.tawk_login if not self._welcomed else None,
             profile=self.config.profile,
             last_seq=self.last_seq,
         )
@@ -537,6 +540,7 @@ class VisitorRuntime:
             locale=config["locale"],
             identity=config["identity"],
             login=config["login"],
+            tawk_login=config["tawk_login"],
             profile=config["profile"],
         )
         self.locale = config["locale"]

@@ -122,3 +122,20 @@ def verify_business_user(
     except ValueError:
         return False
     return hmac.compare_digest(expected.encode("ascii"), sbs_mm.encode("utf-8"))
+
+
+def tawk_hash(secret: str, value: str) -> str:
+    """tawk.to's secure-mode ``hash``: lowercase hex HMAC-SHA256 of ``value`` (a ``userId`` for
+    ``Tawk_API.login``, an email for ``Tawk_API.visitor``), keyed with the app's secret, which is
+    the property's API key (docs/migrating-from-tawk.md). Unlike a business login it carries no
+    expiry or nonce: tawk.to's own scheme, kept so a site's backend does not change."""
+    return hmac.new(secret.encode("utf-8"), value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def verify_tawk_hash(secret: str, value: str, digest: str) -> bool:
+    """Whether ``digest`` is :func:`tawk_hash` of ``value``, compared in constant time (any
+    case of hex digits). Empty fields never verify."""
+    if not (value and digest):
+        return False
+    expected = tawk_hash(secret, value)
+    return hmac.compare_digest(expected.encode("ascii"), digest.lower().encode("utf-8"))

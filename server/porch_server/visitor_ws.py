@@ -8,6 +8,7 @@ only ever reaches its own latest conversation: no frame names another.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -57,7 +58,12 @@ from porch_server.security import (
     verify_visitor,
 )
 from porch_server.sessions import serve_session
-from porch_server.signing import ranstr_current, ranstr_expires_at, verify_business_user
+from porch_server.signing import (
+    ranstr_current,
+    ranstr_expires_at,
+    verify_business_user,
+    verify_tawk_hash,
+)
 from porch_server.status import current_status
 from porch_server.uploads import UPLOAD_TYPES
 from porch_server.visitor_data import (
@@ -72,6 +78,8 @@ from porch_server.visitor_data import (
     usable_locale,
     usable_profile,
 )
+
+log = logging.getLogger(__name__)
 
 #: Messages carried in a welcome; an older backlog is the runtime's to page in (not yet offered).
 WELCOME_MESSAGE_LIMIT = 200
@@ -249,24 +257,46 @@ async def _resolve_visitor(
             if presented is None or presented.external_id != login.sbs:
                 raise _LoginFailed
             return presented, "initial"
-        visitor = await store.visitor_by_external_id(session, app, login.sbs)
-        if visitor is not None and visitor.revoked_at is not None:
-            # The site vouches for this user again, but the revoked token must stay dead: detach
-            # the old record and start a fresh one for the same business user.
-            visitor.external_id = None
-            await session.flush()
-            visitor = None
-        if visitor is None:
-            visitor = await store.create_visitor(session, app, now_ms, external_id=login.sbs)
+        visitor = await _business_visitor(session, app, login.sbs, now_ms)
         signed = VisitorProfile(
             name=login.name, nickname=login.nickname, email=login.email, phone=login.phone
         )
         store.apply_profile(visitor, usable_profile(signed), None)
         return visitor, "initial" if presented is visitor else "resolved"
 
+    tawk = hello.tawk_login
+    if tawk is not None:
+        if not verify_tawk_hash(app.secret, tawk.user_id, tawk.hash):
+            raise _LoginFailed
+        visitor = await _business_visitor(session, app, tawk.user_id, now_ms)
+        given = VisitorProfile(name=tawk.name, email=tawk.email, phone=tawk.phone)
+        store.apply_profile(visitor, usable_profile(given), None)
+        try:
+            visitor.attributes = merge_attributes(visitor.attributes, tawk.attributes)
+        except RequestFailed as exc:
+            log.info("a tawk.to login's attributes were not stored: %s", exc)
+        return visitor, "initial" if presented is visitor else "resolved"
+
     if presented is not None:
         return presented, "initial"
     return await store.create_visitor(session, app, now_ms), "resolved"
+
+
+async def _business_visitor(
+    session: AsyncSession, app: App, external_id: str, now_ms: int
+) -> Visitor:
+    """The visitor the site's own user ``external_id`` is (a business login or a tawk.to
+    login: one namespace, so a site moving between them keeps its visitors)."""
+    visitor = await store.visitor_by_external_id(session, app, external_id)
+    if visitor is not None and visitor.revoked_at is not None:
+        # The site vouches for this user again, but the revoked token must stay dead: detach
+        # the old record and start a fresh one for the same business user.
+        visitor.external_id = None
+        await session.flush()
+        visitor = None
+    if visitor is None:
+        visitor = await store.create_visitor(session, app, now_ms, external_id=external_id)
+    return visitor
 
 
 async def _fresh_login(session: AsyncSession, app: App, login: BusinessLogin, now_ms: int) -> bool:

@@ -9,8 +9,12 @@ and the window CustomEvents the official wrappers listen to, the server's record
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
+import secrets
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -421,3 +425,43 @@ def test_a_chat_with_an_agent_reaches_every_callback_and_window_event(
     ]
     assert [[e.replace("tawk", "on", 1), d] for e, d in windowed] == callbacks
     assert tawk.call("Tawk_API.isChatOngoing()") is False
+
+
+# --- login and logout ---------------------------------------------------------------------------
+
+
+def _stored_visitor(server: PorchServer, external_id: str) -> dict[str, Any] | None:
+    with sqlite3.connect(server.workdir / "porch.db") as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT * FROM visitors WHERE external_id = ?", (external_id,)).fetchone()
+    return dict(row) if row is not None else None
+
+
+def test_login_with_the_sites_hash_then_logout(tawk: TawkPage, porch_server: PorchServer) -> None:
+    """The document's login example with a hash the site's backend computed (HMAC-SHA256 of the
+    userId with the API key, the demo app's secret), name as {first, last} and a custom
+    attribute; then logout leaves a new, anonymous visitor; a forged hash fails."""
+    user_id = f"u{secrets.token_hex(4)}"
+    digest = hmac.new(b"porch-demo-secret", user_id.encode(), hashlib.sha256).hexdigest()
+    tawk.open()
+    tawk.wait_for("tawkLoad")
+    login = {
+        "hash": digest,
+        "userId": user_id,
+        "name": {"first": "First", "last": "Last"},
+        "email": "fl@example.test",
+        "store": "Midvalley",
+    }
+    assert tawk.callback(f"window.Tawk_API.login({json.dumps(login)}, done)") is None
+    stored = _stored_visitor(porch_server, user_id)
+    assert stored is not None
+    assert (stored["name"], stored["email"]) == ("First Last", "fl@example.test")
+    assert json.loads(stored["attributes"]) == {"store": "Midvalley"}
+    key = f"twt:property:{PROPERTY_ID}:visitor"
+    kept = tawk.call(f"JSON.parse(localStorage.getItem('{key}'))")
+    assert kept["bs"] == stored["public_id"]
+
+    assert tawk.callback("window.Tawk_API.logout(done)") is None
+    assert tawk.call(f"localStorage.getItem('{key}')") is None
+    forged = {"hash": "0" * 64, "userId": user_id}
+    assert tawk.callback(f"window.Tawk_API.login({json.dumps(forged)}, done)") == "LOGIN_FAILED"

@@ -31,13 +31,16 @@ from porch_protocol import (
     MAX_TEXT_CHARS,
     BusinessLogin,
     CloseCode,
+    ConversationHistory,
     ConversationUpdated,
     MessageAck,
     NewMessage,
+    OpenConversation,
     PageStatusChanged,
     ReadUpTo,
     RequestDone,
     SendMessage,
+    TawkLogin,
     TrackEvent,
     VisitorHello,
     VisitorIdentity,
@@ -47,7 +50,12 @@ from porch_protocol import (
 from porch_server import store
 from porch_server.app import create_app
 from porch_server.config import Settings
-from porch_server.signing import sign_business_user, verify_business_user
+from porch_server.signing import (
+    sign_business_user,
+    tawk_hash,
+    verify_business_user,
+    verify_tawk_hash,
+)
 
 #: The fake clock's start (conftest.FakeClock) in seconds: when the tests' logins are issued.
 NOW_S = 1_700_000_000
@@ -562,3 +570,54 @@ def test_silent_socket_is_closed_after_hello_timeout(settings: Settings) -> None
     with TestClient(create_app(quick)) as client, client.websocket_connect("/ws/visitor") as ws:
         expect_error(ws, "hello_timeout", fatal=True)
         assert receive_close(ws) == CloseCode.PROTOCOL_ERROR
+
+
+# --- tawk.to's login (Tawk_API.login) ------------------------------------------------------------
+
+
+def _tawk_login(user_id: str = "1234", **fields: Any) -> TawkLogin:
+    """As a site's backend signs it for tawk.to: HMAC-SHA256 of the userId with the API key."""
+    digest = hmac.new(SECRET.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+    return TawkLogin(user_id=user_id, hash=digest, **fields)
+
+
+def test_a_tawk_login_resolves_to_the_sites_user_with_profile_and_attributes(porch: Porch) -> None:
+    _, anonymous = porch.visitor()
+    login = _tawk_login(
+        name="First Last", email="fl@example.test", attributes={"store": "Midvalley"}
+    )
+    ws, welcome = porch.visitor(identity=anonymous.identity, tawk_login=login)
+    assert welcome.source == "resolved" and welcome.visitor_uid != anonymous.visitor_uid
+    _, again = porch.visitor(tawk_login=_tawk_login())  # another device, the same user
+    assert again.visitor_uid == welcome.visitor_uid
+    # One namespace with business logins: a site moving from tawk.to keeps its users.
+    _, business = porch.visitor(login=_login(sbs="1234"))
+    assert business.visitor_uid == welcome.visitor_uid
+    agent, _ = porch.agent()
+    assert receive_frame(ws) == PageStatusChanged(status="online")
+    _send(ws, "t1")
+    update = receive_until(agent, ConversationUpdated).conversation
+    assert (update.visitor_name, update.visitor_email) == ("First Last", "fl@example.test")
+    send_frame(agent, OpenConversation(update.id))
+    visitor = receive_until(agent, ConversationHistory).visitor
+    assert visitor is not None and visitor.attributes == {"store": "Midvalley"}
+
+
+@pytest.mark.parametrize(
+    "login",
+    [
+        TawkLogin(user_id="1234", hash="0" * 64),
+        replace(_tawk_login(), user_id="12345"),
+        replace(_tawk_login(), hash=""),
+        TawkLogin(user_id="", hash=hmac.new(SECRET.encode(), b"", hashlib.sha256).hexdigest()),
+    ],
+    ids=["forged", "another-user", "empty-hash", "empty-user"],
+)
+def test_a_bad_tawk_login_fails(porch: Porch, login: TawkLogin) -> None:
+    _fails_to_log_in(porch, tawk_login=login)
+
+
+def test_a_tawk_hash_in_capitals_verifies() -> None:
+    digest = hmac.new(SECRET.encode(), b"1234", hashlib.sha256).hexdigest()
+    assert verify_tawk_hash(SECRET, "1234", digest.upper())
+    assert tawk_hash(SECRET, "1234") == digest
