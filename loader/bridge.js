@@ -55,3 +55,18 @@ export function connectHost(accepted, onMessage) {
     window.parent.postMessage(Object.assign({ v: VERSION, type }, fields || {}), origin);
   };
 }
+
+/* A widget's accent colour (#rrggbb), with text that stays readable on it. */
+export function applyAccent(colour) {
+  const root = document.documentElement.style;
+  if (typeof colour !== "string" || !/^#[0-9a-f]{6}$/i.test(colour)) {
+    root.removeProperty("--accent");
+    root.removeProperty("--accent-text");
+    return;
+  }
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(colour.slice(i, i + 2), 16) / 255)
+    .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+  const light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179;
+  root.setProperty("--accent", colour);
+  root.setProperty("--accent-text", light ? "#0f172a" : "#fff");
+}

@@ -20,6 +20,8 @@
   var DEFAULT_Z_INDEX = 2147483000;
   var LOCALES = ["en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru"];
   var VISIBILITIES = ["maximized", "minimized", "hidden"];
+  /* Where a launcher may sit: a corner or the middle of a side (tawk.to's names). */
+  var TAWK_POSITIONS = ["br", "bl", "cr", "cl", "tr", "tl"];
   var THEMES = ["light", "dark", "system"];
   var LAUNCHER_TITLES = {
     en: "Chat", "zh-cn": "聊天", "zh-tw": "聊天", ja: "チャット", ko: "채팅",
@@ -380,6 +382,7 @@
     var position = spot.position || "br";
     var middle = position.charAt(0) === "c";
     var style = iframe.style;
+    style.left = style.right = style.top = style.bottom = style.transform = "";
     style[position.charAt(1) === "l" ? "left" : "right"] =
       (spot.xOffset || 0) + 16 + (middle ? gap : 0) + "px";
     if (middle) {
@@ -475,6 +478,7 @@
             self.pageStatus = body.page_status;
           }
           self.settings = isObject(body.widget) ? body.widget : null;
+          self.applySettings();
           observers.slice().forEach(function (observe) { observe("porch:bootstrapped", body); });
           self.afterBootstrap();
         } else {
@@ -575,8 +579,29 @@
   };
 
   Widget.prototype.chrome = function () {
+    var settings = this.settings || {};
     return { visibility: this.visibility, unread: this.unread, locale: this.locale,
-             theme: this.resolvedTheme() };
+             theme: this.resolvedTheme(), accent: settings.colour || null,
+             greeting: settings.greeting || null };
+  };
+
+  /* A widget's own settings (a tawk.to widget's, from the bootstrap): its language unless the page
+   * chose one, its position unless the page placed it, its colour and greeting. */
+  Widget.prototype.applySettings = function () {
+    var settings = this.settings;
+    if (!settings) return;
+    var locale = normalizeLocale(settings.language);
+    if (locale && !this.config.language && locale !== this.locale) this.setLocale(locale);
+    var placement = this.config.placement = this.config.placement || {};
+    if (TAWK_POSITIONS.indexOf(settings.position) >= 0) {
+      ["desktop", "mobile"].forEach(function (device) {
+        var spot = placement[device] = placement[device] || {};
+        if (!spot.position) spot.position = settings.position;
+      });
+      if (this.launcher) this.place(this.launcher, 0);
+      if (this.panel && !this.config.embedIn) this.place(this.panel, 80);
+    }
+    this.syncChrome();
   };
 
   /* --- bridge ------------------------------------------------------------------------------- */

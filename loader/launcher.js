@@ -1,5 +1,5 @@
 /* The launcher surface: one button. core.js owns the state; this page only draws it. */
-import { HOST_TO_LAUNCHER, connectHost } from "./bridge.js";
+import { HOST_TO_LAUNCHER, applyAccent, connectHost } from "./bridge.js";
 import { t } from "./strings.js";
 
 const button = document.getElementById("launcher");
@@ -16,6 +16,7 @@ const send = connectHost(HOST_TO_LAUNCHER, (msg) => {
   document.documentElement.lang = state.locale || "en";
   document.title = t(state.locale, "launcher");
   document.documentElement.dataset.theme = state.theme === "dark" ? "dark" : "light";
+  applyAccent(state.accent);
   button.setAttribute("aria-expanded", String(open));
   button.classList.toggle("is-open", open);
   const unread = Number.isInteger(state.unread) && state.unread > 0 ? state.unread : 0;

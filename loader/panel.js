@@ -3,7 +3,7 @@
  * runtime (in the Web Worker started here) tells it. Visitor, agent and app text only ever goes in
  * as text (textContent, DOM-built links); what to show when is the runtime's decision.
  */
-import { HOST_TO_PANEL, RUNTIME_TO_PANEL, VERSION, connectHost } from "./bridge.js";
+import { HOST_TO_PANEL, RUNTIME_TO_PANEL, VERSION, applyAccent, connectHost } from "./bridge.js";
 import { t } from "./strings.js";
 
 const $ = (id) => document.getElementById(id);
@@ -141,6 +141,8 @@ function receiveRuntime(text) {
 let prefetched = false;
 function applyHostState(state) {
   document.documentElement.dataset.theme = state.theme === "dark" ? "dark" : "light";
+  applyAccent(state.accent);
+  applyGreeting(state.greeting);
   if (!prefetched && !worker && state.visibility !== "maximized") {
     prefetched = true;
     prefetchRuntime();
@@ -154,6 +156,18 @@ function applyHostState(state) {
     /* Focus at once; a frame the host has only just shown may take it only from its next frame. */
     if (visibility === "maximized" && !focusSurface()) requestAnimationFrame(focusSurface);
     reportShown();
+  }
+}
+
+/* A widget's own greeting replaces the translated default; without one, the default is back. */
+function applyGreeting(greeting) {
+  const text = document.querySelector(".greeting .message-text");
+  if (typeof greeting === "string" && greeting) {
+    delete text.dataset.text;
+    text.textContent = greeting;
+  } else if (!text.dataset.text) {
+    text.dataset.text = "greeting";
+    text.textContent = t(locale, "greeting");
   }
 }
 

@@ -29,7 +29,6 @@
     tags: ["onTagsUpdated", "tawkTagsUpdated"],
     unread: ["onUnreadCountChanged", "tawkUnreadCountChanged"],
   };
-  var TAWK_POSITIONS = ["br", "bl", "cr", "cl", "tr", "tl"];
   var TAWK_PATH = /\/([0-9a-f]{24})\/([a-z0-9]{1,50})\/?$/;
 
   /* Executed twice (an SPA remount, an old wrapper injecting it again): the first one stays. */
@@ -59,14 +58,18 @@
     window.dispatchEvent(event);
   }
 
+  var switchedTo = null; /* the widget switchWidget() chose, in place of the script URL's */
+
   function tawkConfig() {
     var ids = TAWK_PATH.exec(scriptUrl.pathname);
-    if (!ids) {
+    if (!ids && !switchedTo) {
       logError("the Tawk_API script must be loaded as /<propertyId>/<widgetId>, not " +
         scriptUrl.pathname);
       return {};
     }
-    var config = { property_id: ids[1], widget_id: ids[2], autoStart: Tawk_API.autoStart !== false };
+    var config = switchedTo ? { property_id: switchedTo.property_id,
+      widget_id: switchedTo.widget_id } : { property_id: ids[1], widget_id: ids[2] };
+    config.autoStart = Tawk_API.autoStart !== false;
     var visitor = isObject(Tawk_API.visitor) ? Tawk_API.visitor : {};
     ["name", "email"].forEach(function (key) {
       if (typeof visitor[key] === "string" && visitor[key]) config[key] = visitor[key];
@@ -124,6 +127,19 @@
       email: typeof data.email === "string" ? data.email : null,
       phone: typeof data.phone === "string" ? data.phone : null, attributes: attributes,
     } };
+  }
+
+  /* Settle `callback` with the widget's next verdict: nothing when `success` happens, the reason
+   * (LOGIN_FAILED, INVALID_BOOTSTRAP, ...) when the widget fails first. */
+  function settleOn(success, callback) {
+    var settle = answer(callback);
+    var verdict = function (event, payload) {
+      if (event === success) settle(null);
+      else if (event === "bootstrap_failed") settle(String(payload.reason).toUpperCase());
+      else return;
+      observers.splice(observers.indexOf(verdict), 1);
+    };
+    observers.push(verdict);
   }
 
   /* The callback of a runtime command: tawk's callbacks get the error code, or nothing. */
@@ -190,9 +206,19 @@
     removeTags: function (tags, callback) {
       command("tags.change", { remove: tags }, answer(callback));
     },
+    /* Another widget of a property (its own language, position, colour, greeting): the widget
+     * starts again with it; the callback gets the server's verdict on the new ids. */
     switchWidget: function (data, callback) {
-      logError("Tawk_API.switchWidget is not supported yet");
-      answer(callback)("NOT_SUPPORTED");
+      if (!isObject(data) || !/^[0-9a-f]{24}$/.test(data.propertyId) ||
+          !/^[a-z0-9]{1,50}$/.test(data.widgetId)) {
+        logError("Tawk_API.switchWidget needs {propertyId, widgetId}");
+        answer(callback)("INVALID_WIDGET");
+        return;
+      }
+      switchedTo = { property_id: data.propertyId, widget_id: data.widgetId };
+      settleOn("porch:bootstrapped", callback);
+      if (widget) METHODS.destroy(widget);
+      initWidget(false);
     },
     login: function (data, callback) {
       var login = tawkLoginFrom(data);
@@ -200,15 +226,7 @@
         answer(callback)("INVALID_LOGIN");
         return;
       }
-      /* The server's verdict: the new visitor welcomed, or the login refused. */
-      var settle = answer(callback);
-      var verdict = function (event, payload) {
-        if (event === "visitor_auth_ready") settle(null);
-        else if (event === "bootstrap_failed") settle(payload.reason.toUpperCase());
-        else return;
-        observers.splice(observers.indexOf(verdict), 1);
-      };
-      observers.push(verdict);
+      settleOn("visitor_auth_ready", callback);
       command("login", login);
     },
     logout: function (callback) { command("logout", {}, answer(callback)); },

@@ -465,3 +465,49 @@ def test_login_with_the_sites_hash_then_logout(tawk: TawkPage, porch_server: Por
     assert tawk.call(f"localStorage.getItem('{key}')") is None
     forged = {"hash": "0" * 64, "userId": user_id}
     assert tawk.callback(f"window.Tawk_API.login({json.dumps(forged)}, done)") == "LOGIN_FAILED"
+
+
+# --- a property's widgets and switchWidget ------------------------------------------------------
+
+
+def test_switch_widget_applies_the_other_widgets_settings(
+    tawk: TawkPage, porch_server: PorchServer
+) -> None:
+    """The document's switchWidget example, to a second widget of the demo property made with
+    the porch CLI: the callback gets nothing once Porch knows the widget, and the widget's own
+    language, position, colour and greeting show."""
+    widget_id = f"w{secrets.token_hex(4)}"
+    porch_server.cli(
+        "property",
+        "widget-add",
+        "--property",
+        PROPERTY_ID,
+        "--widget-id",
+        widget_id,
+        "--language",
+        "de",
+        "--position",
+        "tl",
+        "--colour",
+        "#ffcc00",
+        "--greeting",
+        "Moin!",
+    )
+    tawk.page.route("**/vendor/pyodide/**", lambda route: None)
+    tawk.open()
+    tawk.wait_for("tawkLoad")
+    ids = f"{{ propertyId : '{PROPERTY_ID}', widgetId : '{widget_id}' }}"
+    switch = f"window.Tawk_API.switchWidget({ids}, done)"
+    assert tawk.callback(switch) is None
+    launcher = tawk.page.locator(LAUNCHER)
+    expect(launcher).to_have_count(1)
+    assert launcher.evaluate("(f) => [f.style.left, f.style.top]") == ["16px", "16px"]
+    button = tawk.page.frame_locator(LAUNCHER).locator("#launcher")
+    expect(button).to_have_css("background-color", "rgb(255, 204, 0)")
+    expect(tawk.page.frame_locator(LAUNCHER).locator("html")).to_have_attribute("lang", "de")
+    tawk.call("Tawk_API.maximize()")
+    greeting = tawk.page.frame_locator(PANEL).locator(".greeting .message-text")
+    expect(greeting).to_have_text("Moin!")
+    assert tawk.call("Tawk_API.widgetPosition()") == "tl"
+    unknown = f"{{propertyId: '{PROPERTY_ID}', widgetId: 'nosuchwidget'}}"
+    assert tawk.callback(f"Tawk_API.switchWidget({unknown}, done)") == "INVALID_BOOTSTRAP"
