@@ -569,6 +569,7 @@
       server_url: serverUrl, ticket: this.ticket, identity: this.identity,
       login: this.login && !this.login.tawk ? this.login : null,
       tawk_login: this.login && this.login.tawk ? this.login.tawk : null,
+      profile_hash: this.config.profile_hash || null,
       profile: profileFrom(this.config), locale: this.locale, visibility: this.visibility,
     };
   };

@@ -74,6 +74,8 @@
     ["name", "email"].forEach(function (key) {
       if (typeof visitor[key] === "string" && visitor[key]) config[key] = visitor[key];
     });
+    /* Secure mode: the server checks it and shows the email to agents as verified. */
+    if (typeof visitor.hash === "string" && visitor.hash) config.profile_hash = visitor.hash;
     var style = isObject(Tawk_API.customStyle) ? Tawk_API.customStyle : {};
     var zIndex = /^\s*(-?\d+)\s*(!\s*important)?\s*$/.exec(String(style.zIndex));
     if (zIndex) {
@@ -188,8 +190,10 @@
       });
       var args = { attributes: custom };
       if (profile.name !== undefined || profile.email !== undefined) {
+        /* Only in secure mode: the server refuses a name or email whose hash is missing or
+         * does not sign the email (INVALID_ATTRIBUTES). */
         args.profile = profile;
-        args.hash = attributes.hash;
+        args.hash = typeof attributes.hash === "string" ? attributes.hash : "";
       }
       command("visitor.update", args, answer(callback));
     },

@@ -766,7 +766,7 @@ def _details_view(
     )
     fields = [
         ("Name", d.name),
-        ("Email", d.email),
+        ("Email (verified)" if d.email_verified else "Email", d.email),
         ("Phone", d.phone),
         ("Page", d.referer),
         ("Page title", d.source_title),

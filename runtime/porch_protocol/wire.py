@@ -310,6 +310,8 @@ class VisitorDetails:
     locale: str | None = None
     attributes: dict[str, Scalar] = dataclasses.field(default_factory=dict)
     events: tuple[VisitorEventRecord, ...] = ()
+    #: The site signed ``email`` (secure mode, a business login): the console says so.
+    email_verified: bool = False
     #: The visitor's other conversations, newest first.
     past_conversations: tuple[ConversationSummary, ...] = ()
 
@@ -329,6 +331,8 @@ class VisitorHello(Message):
     profile: VisitorProfile = VisitorProfile()
     #: ``Tawk_API.login``, in place of ``login``.
     tawk_login: TawkLogin | None = None
+    #: tawk.to's secure mode for ``profile.email`` (``Tawk_API.visitor.hash``).
+    profile_hash: str | None = None
     #: Highest ``seq`` the runtime already shows; the welcome carries only newer messages.
     last_seq: int = 0
 
@@ -566,6 +570,9 @@ class UpdateVisitor(Message):
     request_id: str
     profile: VisitorProfile | None = None
     attributes: dict[str, Scalar] = dataclasses.field(default_factory=dict)
+    #: tawk.to's secure mode: HMAC-SHA256 of the profile's email with the app's secret. Given,
+    #: it must sign the email (else ``INVALID_ATTRIBUTES``) and the email shows as verified.
+    hash: str | None = None
 
 
 @_message("visitor.event")

@@ -204,9 +204,13 @@ def _args(name: str, args: object) -> dict[str, Any]:
     if not isinstance(args, dict):
         raise BridgeError("args must be an object")
     if name == "visitor.update":
+        digest = args.get("hash")
+        if digest is not None and not isinstance(digest, str):
+            raise BridgeError("hash must be a string")
         return {
             "attributes": _scalars(args.get("attributes", {}), "attributes"),
             "profile": _optional(VisitorProfile, args.get("profile"), "profile"),
+            "hash": digest,
         }
     if name == "visitor.event":
         event = args.get("name")
@@ -288,6 +292,7 @@ def _start_config(config: object) -> dict[str, Any]:
         identity = _optional(VisitorIdentity, config.get("identity"), "config.identity")
         login = _optional(BusinessLogin, config.get("login"), "config.login")
         tawk_login = _optional(TawkLogin, config.get("tawk_login"), "config.tawk_login")
+        profile_hash = _optional(str, config.get("profile_hash"), "config.profile_hash")
         profile = _optional(VisitorProfile, config.get("profile"), "config.profile")
     except ProtocolError as exc:
         raise BridgeError(f"runtime.start: {exc}") from exc
@@ -298,6 +303,7 @@ def _start_config(config: object) -> dict[str, Any]:
         "identity": identity,
         "login": login,
         "tawk_login": tawk_login,
+        "profile_hash": profile_hash,
         "profile": profile if profile is not None else VisitorProfile(),
     }
 

@@ -221,6 +221,7 @@ class RuntimeConfig:
     identity: VisitorIdentity | None = None
     login: BusinessLogin | None = None
     tawk_login: TawkLogin | None = None
+    profile_hash: str | None = None
     profile: VisitorProfile = field(default_factory=VisitorProfile)
 
 
@@ -371,6 +372,7 @@ class VisitorRuntime:
             # good for one login; the server lets this visitor present it again only with it).
             login=self.config.login if not self._welcomed else None,
             tawk_login=self.config.tawk_login if not self._welcomed else None,
+            profile_hash=self.config.profile_hash,
             profile=self.config.profile,
             last_seq=self.last_seq,
         )
@@ -500,7 +502,10 @@ class VisitorRuntime:
         frame: Message
         if name == "visitor.update":
             frame = UpdateVisitor(
-                request_id=request_id, profile=args["profile"], attributes=args["attributes"]
+                request_id=request_id,
+                profile=args["profile"],
+                attributes=args["attributes"],
+                hash=args["hash"],
             )
         elif name == "visitor.event":
             frame = TrackEvent(request_id=request_id, name=args["name"], metadata=args["metadata"])
@@ -541,6 +546,7 @@ class VisitorRuntime:
             identity=config["identity"],
             login=config["login"],
             tawk_login=config["tawk_login"],
+            profile_hash=config["profile_hash"],
             profile=config["profile"],
         )
         self.locale = config["locale"]

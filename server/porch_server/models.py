@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -86,6 +87,8 @@ class Visitor(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     nickname: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
+    #: The site signed this email (tawk.to's secure mode ``hash``, a business login).
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     phone: Mapped[str | None] = mapped_column(String(64))
     referer: Mapped[str | None] = mapped_column(Text)
     source_title: Mapped[str | None] = mapped_column(Text)

@@ -171,6 +171,7 @@ def visitor_details(
         source_title=visitor.source_title,
         locale=visitor.locale,
         attributes=cast(dict[str, Scalar], dict(visitor.attributes)),
+        email_verified=visitor.email_verified,
         events=tuple(
             VisitorEventRecord(
                 name=e.name, metadata=dict(e.event_metadata), created_at=e.created_at

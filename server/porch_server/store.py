@@ -315,13 +315,22 @@ async def create_visitor(
     return visitor
 
 
-def apply_profile(visitor: Visitor, profile: VisitorProfile | None, locale: str | None) -> None:
-    """Overwrite the visitor's fields with the non-null ones given."""
+def apply_profile(
+    visitor: Visitor,
+    profile: VisitorProfile | None,
+    locale: str | None,
+    *,
+    email_verified: bool = False,
+) -> None:
+    """Overwrite the visitor's fields with the non-null ones given. A new email is verified only
+    when the caller checked the site's signature of it (``email_verified``)."""
     if profile is not None:
         for name in ("name", "nickname", "email", "phone", "referer", "source_title"):
             value = getattr(profile, name)
             if value is not None:
                 setattr(visitor, name, value)
+        if profile.email is not None:
+            visitor.email_verified = email_verified
     if locale:
         visitor.locale = locale
 

@@ -181,7 +181,9 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
         except _LoginFailed:
             conn.fail("login_failed", "the business login did not verify", CloseCode.LOGIN_FAILED)
             return None
-        store.apply_profile(visitor, usable_profile(hello.profile), usable_locale(hello.locale))
+        profile = usable_profile(hello.profile)
+        signed = _email_signed(app, profile, hello.profile_hash)
+        store.apply_profile(visitor, profile, usable_locale(hello.locale), email_verified=signed)
         await session.commit()
 
         conversation = await store.latest_conversation(session, visitor)
@@ -261,7 +263,8 @@ async def _resolve_visitor(
         signed = VisitorProfile(
             name=login.name, nickname=login.nickname, email=login.email, phone=login.phone
         )
-        store.apply_profile(visitor, usable_profile(signed), None)
+        # The v2 signature covers the email: the site vouches for it.
+        store.apply_profile(visitor, usable_profile(signed), None, email_verified=True)
         return visitor, "initial" if presented is visitor else "resolved"
 
     tawk = hello.tawk_login
@@ -280,6 +283,15 @@ async def _resolve_visitor(
     if presented is not None:
         return presented, "initial"
     return await store.create_visitor(session, app, now_ms), "resolved"
+
+
+def _email_signed(app: App, profile: VisitorProfile, digest: str | None) -> bool:
+    """Whether ``digest`` is tawk.to's secure-mode hash of the profile's email."""
+    return (
+        digest is not None
+        and profile.email is not None
+        and verify_tawk_hash(app.secret, profile.email, digest)
+    )
 
 
 async def _business_visitor(
@@ -461,7 +473,16 @@ async def _update(
 ) -> None:
     attributes = merge_attributes(visitor.attributes, frame.attributes)
     if frame.profile is not None:
-        store.apply_profile(visitor, check_profile(frame.profile), None)
+        profile = check_profile(frame.profile)
+        signed = frame.hash is not None
+        if signed:
+            app = await session.get(App, visitor.app_id)
+            assert app is not None
+            if not _email_signed(app, profile, frame.hash):
+                raise RequestFailed(
+                    "INVALID_ATTRIBUTES", "hash: not the HMAC-SHA256 of the email with the API key"
+                )
+        store.apply_profile(visitor, profile, None, email_verified=signed)
     visitor.attributes = attributes
     await session.commit()
     conn.send(RequestDone(request_id=frame.request_id))

@@ -87,9 +87,10 @@ def spec_example(method: str) -> str:
     return "\n".join(SPEC_LINES[start + 2 : end + 1])
 
 
-def spec_block(first_line: str) -> str:
-    """A block of the document from ``first_line`` through the next ``};``."""
-    start = SPEC_LINES.index(first_line)
+def spec_block(first_line: str, after: str | None = None) -> str:
+    """A block of the document from ``first_line`` (the first after the line ``after``, if
+    given) through the next ``};``."""
+    start = SPEC_LINES.index(first_line, SPEC_LINES.index(after) if after else 0)
     return "\n".join(SPEC_LINES[start : SPEC_LINES.index("};", start) + 1])
 
 
@@ -511,3 +512,29 @@ def test_switch_widget_applies_the_other_widgets_settings(
     assert tawk.call("Tawk_API.widgetPosition()") == "tl"
     unknown = f"{{propertyId: '{PROPERTY_ID}', widgetId: 'nosuchwidget'}}"
     assert tawk.callback(f"Tawk_API.switchWidget({unknown}, done)") == "INVALID_BOOTSTRAP"
+
+
+def test_secure_mode_verifies_the_visitors_email(tawk: TawkPage, porch_server: PorchServer) -> None:
+    """The document's secure-mode example, its '<calculate-hash>' computed as the site's backend
+    does (HMAC-SHA256 of the email with the API key): the email is stored as verified. A
+    setAttributes of name and email with a wrong hash is refused."""
+    block = spec_block(
+        "window.Tawk_API.visitor = {",
+        after="To enable secure mode, embed following code on your page.",
+    )
+    assert "hash : '<calculate-hash>'" in block
+    email = f"v{secrets.token_hex(3)}@example.test"
+    digest = hmac.new(b"porch-demo-secret", email.encode(), hashlib.sha256).hexdigest()
+    block = block.replace("email@email.com", email).replace("<calculate-hash>", digest)
+    tawk.open(before=block)
+    tawk.wait_for("tawkLoad")
+    assert tawk.callback("Tawk_API.addTags(['secure'], done)") is None  # connects the runtime
+    with sqlite3.connect(porch_server.workdir / "porch.db") as db:
+        row = db.execute(
+            "SELECT name, email_verified FROM visitors WHERE email = ?", (email,)
+        ).fetchone()
+    assert row == ("Name", 1)
+    wrong = "{'name': 'Name', 'email': 'x@example.test', 'hash': 'nope'}"
+    assert tawk.callback(f"Tawk_API.setAttributes({wrong}, done)") == "INVALID_ATTRIBUTES"
+    unsigned = "{'name': 'Name', 'email': 'x@example.test'}"
+    assert tawk.callback(f"Tawk_API.setAttributes({unsigned}, done)") == "INVALID_ATTRIBUTES"

@@ -42,6 +42,8 @@ from porch_protocol import (
     SendMessage,
     TawkLogin,
     TrackEvent,
+    UpdateVisitor,
+    VisitorDetails,
     VisitorHello,
     VisitorIdentity,
     VisitorProfile,
@@ -621,3 +623,54 @@ def test_a_tawk_hash_in_capitals_verifies() -> None:
     digest = hmac.new(SECRET.encode(), b"1234", hashlib.sha256).hexdigest()
     assert verify_tawk_hash(SECRET, "1234", digest.upper())
     assert tawk_hash(SECRET, "1234") == digest
+
+
+# --- tawk.to's secure mode: a signed email shows as verified -------------------------------------
+
+
+def _details_of(porch: Porch, ws: WebSocketTestSession) -> VisitorDetails:
+    conversation_id = _send(ws, f"c{secrets.token_hex(3)}").message.conversation_id
+    agent, _ = porch.agent()
+    send_frame(agent, OpenConversation(conversation_id))
+    details = receive_until(agent, ConversationHistory).visitor
+    assert details is not None
+    return details
+
+
+@pytest.mark.parametrize(
+    ("digest", "verified"),
+    [(tawk_hash(SECRET, "v@example.test"), True), ("0" * 64, False), (None, False)],
+    ids=["signed", "forged", "unsigned"],
+)
+def test_a_hello_email_is_verified_only_with_its_hash(
+    porch: Porch, digest: str | None, verified: bool
+) -> None:
+    profile = VisitorProfile(name="Vee", email="v@example.test")
+    ws, _ = porch.visitor(profile=profile, profile_hash=digest)
+    details = _details_of(porch, ws)
+    assert (details.email, details.email_verified) == ("v@example.test", verified)
+
+
+def test_an_update_with_a_hash_must_sign_its_email(porch: Porch) -> None:
+    ws, _ = porch.visitor()
+    signed = UpdateVisitor(
+        request_id="s",
+        profile=VisitorProfile(name="Sig", email="s@example.test"),
+        hash=tawk_hash(SECRET, "s@example.test"),
+    )
+    send_frame(ws, replace(signed, request_id="bad", hash="0" * 64))
+    assert expect_error(ws, "INVALID_ATTRIBUTES").request_id == "bad"
+    send_frame(ws, replace(signed, request_id="no-email", profile=VisitorProfile(name="Sig")))
+    assert expect_error(ws, "INVALID_ATTRIBUTES").request_id == "no-email"
+    send_frame(ws, signed)
+    assert receive_until(ws, RequestDone).request_id == "s"
+    assert _details_of(porch, ws).email_verified is True
+    # A new email without a hash is the visitor's word again.
+    send_frame(ws, UpdateVisitor(request_id="u", profile=VisitorProfile(email="o@example.test")))
+    assert receive_until(ws, RequestDone).request_id == "u"
+    assert _details_of(porch, ws).email_verified is False
+
+
+def test_a_business_logins_email_is_verified(porch: Porch) -> None:
+    ws, _ = porch.visitor(login=_login(name="Bea", email="bea@example.test"))
+    assert _details_of(porch, ws).email_verified is True
