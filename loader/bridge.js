@@ -27,6 +27,12 @@ export const RUNTIME_TO_PANEL = [
   "render.clear", "host.event", "host.result", "runtime.log",
 ];
 
+/* The panel opened as a pop-out window (Tawk_API.popup) rather than framed by the host page. */
+export const POPUP = window.parent === window && Boolean(window.opener);
+
+/* The host page's window: the embedding page, or the page that opened the pop-out. */
+const hostWindow = POPUP ? window.opener : window.parent;
+
 export function hostOrigin() {
   const claimed = new URL(location.href).searchParams.get("host");
   let origin = null;
@@ -34,7 +40,7 @@ export function hostOrigin() {
   /* Where the browser tells us who embeds us, it must agree with the URL. */
   const ancestors = location.ancestorOrigins;
   if (origin && ancestors && ancestors.length && ancestors[0] !== origin) origin = null;
-  if (!origin || window.parent === window) {
+  if (!origin || hostWindow === window || !hostWindow) {
     throw new Error("[porch] widget page opened without a valid embedding host");
   }
   return origin;
@@ -43,7 +49,7 @@ export function hostOrigin() {
 export function connectHost(accepted, onMessage) {
   const origin = hostOrigin();
   window.addEventListener("message", (event) => {
-    if (event.origin !== origin || event.source !== window.parent) return;
+    if (event.origin !== origin || event.source !== hostWindow) return;
     const msg = event.data;
     if (!msg || typeof msg !== "object" || msg.v !== VERSION || !accepted.includes(msg.type)) {
       console.warn("[porch] dropped a bridge message that failed validation", msg && msg.type);
@@ -52,7 +58,7 @@ export function connectHost(accepted, onMessage) {
     onMessage(msg);
   });
   return function send(type, fields) {
-    window.parent.postMessage(Object.assign({ v: VERSION, type }, fields || {}), origin);
+    hostWindow.postMessage(Object.assign({ v: VERSION, type }, fields || {}), origin);
   };
 }
 

@@ -607,9 +607,10 @@
 
   /* --- bridge ------------------------------------------------------------------------------- */
 
-  Widget.prototype.post = function (iframe, message) {
+  Widget.prototype.post = function (target, message, isWindow) {
     message.v = BRIDGE_VERSION;
-    if (iframe && iframe.contentWindow) iframe.contentWindow.postMessage(message, widgetOrigin);
+    var win = isWindow ? target : target && target.contentWindow;
+    if (win) win.postMessage(message, widgetOrigin);
   };
 
   Widget.prototype.sendPanel = function (message) {
@@ -632,14 +633,17 @@
   Widget.prototype.receive = function (event) {
     if (event.origin !== widgetOrigin) return;
     var fromLauncher = Boolean(this.launcher) && event.source === this.launcher.contentWindow;
-    var fromPanel = !fromLauncher && Boolean(this.panel) && event.source === this.panel.contentWindow;
-    if (!fromLauncher && !fromPanel) return;
+    var fromPopup = !fromLauncher && Boolean(this.popup) && event.source === this.popup;
+    var fromPanel = !fromLauncher && !fromPopup && Boolean(this.panel) &&
+      event.source === this.panel.contentWindow;
+    if (!fromLauncher && !fromPanel && !fromPopup) return;
     var msg = event.data;
     if (!isObject(msg) || msg.v !== BRIDGE_VERSION || typeof msg.type !== "string") {
       logError("dropped a malformed bridge message");
       return;
     }
-    var handler = fromLauncher ? LAUNCHER_MESSAGES[msg.type] : PANEL_MESSAGES[msg.type];
+    var handler = fromLauncher ? LAUNCHER_MESSAGES[msg.type]
+      : fromPopup ? POPUP_MESSAGES[msg.type] : PANEL_MESSAGES[msg.type];
     if (!handler) {
       logError("dropped an unexpected bridge message " + JSON.stringify(msg.type));
       return;
@@ -681,6 +685,29 @@
       }
       w.runtimeEvent(msg.name, msg.payload === null ? undefined : msg.payload);
     },
+  };
+
+  /* The pop-out window (Tawk_API.popup) is a panel of its own, with its own runtime: it gets the
+   * state and the boot config; its events are not the page's (tawk.to's callbacks are "not
+   * supported in pop out chat window"), and closing it changes nothing on the page. */
+  var POPUP_MESSAGES = {
+    "panel.ready": function (w) {
+      w.post(w.popup, { type: "host.state", state: w.chrome() }, true);
+      var send = function () {
+        if (w.popup && !w.popup.closed) {
+          w.post(w.popup, { type: "host.boot", config: w.runtimeConfig() }, true);
+        }
+      };
+      if (w.ticket) send(); else w.bootstrap().then(send);
+    },
+    "panel.minimize": function (w) { if (w.popup) w.popup.close(); },
+    "runtime.event": function (w, msg) {
+      if (msg.name === "visitor_auth_ready" && isObject(msg.payload) && !w.identity &&
+          RUNTIME_EVENTS.visitor_auth_ready(msg.payload)) {
+        w.runtimeEvent(msg.name, msg.payload); /* the page learns the identity it was given */
+      }
+    },
+    "runtime.result": function () {},
   };
 
   Widget.prototype.runtimeEvent = function (name, payload) {
@@ -771,6 +798,7 @@
   /* Remove every surface and host-side listener. */
   Widget.prototype.teardown = function () {
     clearTimeout(this.bootTimer);
+    if (this.popup && !this.popup.closed) this.popup.close();
     this.failResults("DESTROYED", "the widget was removed");
     this.cleanups.forEach(function (undo) { undo(); });
     this.cleanups = [];
@@ -829,6 +857,24 @@
     logout: function (w) {
       ["name", "nickname", "email", "phone"].forEach(function (k) { delete w.config[k]; });
       w.switchUser(null, "logged out");
+    },
+    /* The chat in a window of its own (Tawk_API.popup); where the browser blocks the window,
+     * the chat opens in the page instead. */
+    popup: function (w) {
+      if (w.popup && !w.popup.closed) {
+        w.popup.focus();
+        return;
+      }
+      var url = new URL(w.frameUrl("panel.html"));
+      url.searchParams.set("popup", "1");
+      var opened = window.open(url.href, "porch-chat", "popup,width=400,height=640");
+      if (!opened) {
+        logError("the browser blocked the chat's window; opening it in the page");
+        w.setVisibility("maximized");
+        return;
+      }
+      w.popup = opened;
+      if (w.visibility === "maximized") w.setVisibility("minimized");
     },
     /* Tawk_API.start({showWidget}): a widget that did not start by itself starts now. */
     start: function (w, options) {

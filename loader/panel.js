@@ -3,7 +3,9 @@
  * runtime (in the Web Worker started here) tells it. Visitor, agent and app text only ever goes in
  * as text (textContent, DOM-built links); what to show when is the runtime's decision.
  */
-import { HOST_TO_PANEL, RUNTIME_TO_PANEL, VERSION, applyAccent, connectHost } from "./bridge.js";
+import {
+  HOST_TO_PANEL, POPUP, RUNTIME_TO_PANEL, VERSION, applyAccent, connectHost,
+} from "./bridge.js";
 import { t } from "./strings.js";
 
 const $ = (id) => document.getElementById(id);
@@ -151,6 +153,8 @@ function applyHostState(state) {
     applyLocale(state.locale);
     toRuntime({ type: "ui.locale", locale: state.locale });
   }
+  /* A pop-out window is always open: it is its own window, whatever the page's widget does. */
+  if (POPUP) state = Object.assign({}, state, { visibility: "maximized" });
   if (state.visibility && state.visibility !== visibility) {
     visibility = state.visibility;
     /* Focus at once; a frame the host has only just shown may take it only from its next frame. */
@@ -623,9 +627,14 @@ document.addEventListener("keydown", (event) => {
   /* Escape backs out of the end-chat question first; otherwise it minimizes (focus goes back to
    * the launcher), unless it is closing an IME candidate list. */
   if (!$("end-confirm").hidden) closeConfirm(true);
-  else sendHost("panel.minimize");
+  else minimize();
 });
-$("minimize").addEventListener("click", () => sendHost("panel.minimize"));
+/* In a pop-out window, minimizing closes the window (the page's widget stays as it was). */
+function minimize() {
+  if (POPUP) window.close();
+  else sendHost("panel.minimize");
+}
+$("minimize").addEventListener("click", minimize);
 
 renderStatus("idle");
 sendHost("panel.ready");

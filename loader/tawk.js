@@ -157,7 +157,7 @@
     maximize: function () { command("maximize"); },
     minimize: function () { command("minimize"); },
     toggle: function () { command("toggle"); },
-    popup: function () { command("maximize"); },
+    popup: function () { command("popup"); },
     getWindowType: function () { return widget && widget.config.embedIn ? "embed" : "inline"; },
     showWidget: function () { command("show"); },
     hideWidget: function () { command("hide"); },

@@ -538,3 +538,26 @@ def test_secure_mode_verifies_the_visitors_email(tawk: TawkPage, porch_server: P
     assert tawk.callback(f"Tawk_API.setAttributes({wrong}, done)") == "INVALID_ATTRIBUTES"
     unsigned = "{'name': 'Name', 'email': 'x@example.test'}"
     assert tawk.callback(f"Tawk_API.setAttributes({unsigned}, done)") == "INVALID_ATTRIBUTES"
+
+
+def test_popup_carries_the_chat_on_in_a_window_of_its_own(
+    tawk: TawkPage, agent: AgentClient
+) -> None:
+    """The document's popup example: the chat opens in a window of its own (Porch's panel page,
+    top-level), where the visitor chats; the page's widget stays minimized."""
+    with tawk.page.context.expect_page() as opened:
+        tawk.open(after=spec_example("popup"))
+    window = opened.value
+    window.wait_for_load_state()
+    assert "/widget/panel.html" in window.url and "popup=1" in window.url
+    composer = window.locator("#composer-text")
+    expect(composer).to_be_visible()
+    composer.fill("Written in the pop-out")
+    composer.press("Enter")
+    said = agent.wait_for(lambda f: isinstance(f, NewMessage) and f.message.author == "visitor")
+    assert said.message.text == "Written in the pop-out"
+    expect(window.locator('.message[data-state="sent"]')).to_have_count(1)
+    assert tawk.call("Tawk_API.isChatMinimized()") is True
+    with window.expect_event("close"):
+        window.locator("#minimize").click()  # closes the window; the page stays as it was
+    assert tawk.call("Tawk_API.isChatMinimized()") is True
