@@ -8,6 +8,7 @@ Times from different frames are put on one clock: every probe records
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import tempfile
 import time
@@ -54,12 +55,23 @@ EVENTS = """
   for (const name of ["iframe_loaded", "runtime_mounted", "runtime_activated"]) {
     api.on(name, () => window.__benchEvent(name, performance.timeOrigin + performance.now()));
   }
+  // tawk.js only: when the page's Tawk_API.onLoad code may run (the widget's settings are in).
+  addEventListener("tawkLoad", () =>
+    window.__benchEvent("tawkLoad", performance.timeOrigin + performance.now()), { once: true });
 })();
 """
-#: Paths whose requests are Porch's (everything else is the host page's own).
+#: Paths whose requests are Porch's (everything else is the host page's own), and tawk.to's
+#: embed URL, ``/<propertyId>/<widgetId>``, which the server answers with ``install/tawk.js``.
 PORCH_PATHS = ("/install/", "/widget/", "/vendor/", "/api/", "/ws/")
+TAWK_EMBED = re.compile(r"^https?://[^/]+/[0-9a-f]{24}/[a-z0-9]{1,50}/?(\?|$)")
+#: The demo's tawk.to property and widget (``porch demo``; docs/migrating-from-tawk.md).
+TAWK_PROPERTY, TAWK_WIDGET = "64f0d3e3c0ffee0000000001", "default"
 #: CDP network profiles: (name, bits per second, round-trip ms).
 NETWORKS = {"10mbit-40ms": (10e6, 40), "1.6mbit-150ms": (1.6e6, 150)}
+
+
+def is_porch(url: str) -> bool:
+    return any(p in url for p in PORCH_PATHS) or TAWK_EMBED.match(url) is not None
 
 
 @dataclass
@@ -68,31 +80,52 @@ class Site:
 
     name: str
     host_url: str
+    #: The host script's URL (a glob): the baseline visit blocks it.
+    script: str = "**/install/core.js*"
+    #: ``native`` (core.js, window.TWTChatWidget) or ``tawk`` (tawk.js from tawk.to's snippet).
+    variant: str = "native"
 
 
 @contextlib.contextmanager
 def sites(server: PorchServer) -> Iterator[list[Site]]:
-    """Two placements: the widget on another site than the host page (``localhost`` vs
-    ``127.0.0.1``), and both on one origin (the server's own demo page)."""
+    """Three placements: the widget on another site than the host page (``localhost`` vs
+    ``127.0.0.1``), both on one origin (the server's own demo page), and tawk.to's dashboard
+    snippet (``public/demo/tawk.html``) on another site, with only its URL changed: the embed
+    URL ``<Porch>/<propertyId>/<widgetId>`` instead of ``https://embed.tawk.to/...``."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        shutil.copy(ROOT / "public" / "demo" / "demo.css", folder / "demo.css")
-        page = (ROOT / "public" / "demo" / "index.html").read_text()
+        demo = ROOT / "public" / "demo"
+        shutil.copy(demo / "demo.css", folder / "demo.css")
+        page = (demo / "index.html").read_text()
         widget = server.url.replace("127.0.0.1", "localhost")
         (folder / "index.html").write_text(
             page.replace('"/install/core.js', f'"{widget}/install/core.js')
         )
+        # The demo's snippet takes the server from location.origin (it is served by Porch); here
+        # it names Porch's site as a literal, as tawk.to's dashboard writes embed.tawk.to.
+        embed = f"/{TAWK_PROPERTY}/{TAWK_WIDGET}"
+        tawk = (demo / "tawk.html").read_text()
+        snippet = f"location.origin+'{embed}'"
+        if snippet not in tawk:
+            raise RuntimeError(f"public/demo/tawk.html no longer loads {snippet}")
+        (folder / "tawk.html").write_text(tawk.replace(snippet, f"'{widget}{embed}'"))
         with serve_directory(folder) as port:
             yield [
                 Site("cross-site", f"http://127.0.0.1:{port}/index.html"),
                 Site("same-origin", f"{server.url}/demo/"),
+                Site(
+                    "tawk cross-site",
+                    f"http://127.0.0.1:{port}/tawk.html",
+                    script=f"**{embed}*",
+                    variant="tawk",
+                ),
             ]
 
 
 class Visit:
     """One page of a context, with every request and Porch's console lines recorded."""
 
-    def __init__(self, context: BrowserContext, *, without_porch: bool = False) -> None:
+    def __init__(self, context: BrowserContext, *, block: str | None = None) -> None:
         self.page: Page = context.new_page()
         self.page.add_init_script(PROBE)
         self.events: dict[str, float] = {}
@@ -100,8 +133,8 @@ class Visit:
             "__benchEvent", lambda _source, name, at: self.events.setdefault(name, at)
         )
         self.page.add_init_script(EVENTS)
-        if without_porch:
-            self.page.route("**/install/core.js*", lambda route: route.abort())
+        if block:
+            self.page.route(block, lambda route: route.abort())
         self.finished: list[tuple[float, Request]] = []
         self.logs: list[str] = []
         self.page.on("requestfinished", lambda r: self.finished.append((self.clock(), r)))
@@ -163,7 +196,7 @@ class Visit:
         """Encoded bytes and count of Porch's requests finished in [since, until]."""
         total = requests = pyodide = 0
         for at, request in self.finished:
-            if not since <= at <= until or not any(p in request.url for p in PORCH_PATHS):
+            if not since <= at <= until or not is_porch(request.url):
                 continue
             sizes = request.sizes()
             total += sizes["responseBodySize"] + sizes["responseHeadersSize"]
@@ -219,6 +252,8 @@ def visit(
         "pre_intent_script_ms": v.script_ms(),
         "launcher_visible_ms": launcher.get("visibleAt", launcher_loaded) - core_start,
     }
+    if "tawkLoad" in v.events:
+        result["tawk_load_ms"] = v.events["tawkLoad"] - core_start
     # The launcher's centre, from its fixed place (core.js: 72 px square, 16 px from the corner):
     # the mouse goes there without a locator, which would run script on the host page.
     viewport = v.page.viewport_size
@@ -260,6 +295,7 @@ def visit(
             "host_long_tasks": len(host["longTasks"]),
             "host_layout_shift": host["shift"],
             "host_script_ms": script_at_activation - script_before_click,
+            "total_script_ms": script_at_activation,
             "snapshot_from_cache": 1.0 if any("snapshot (cache)" in x for x in v.logs) else 0.0,
         }
     )
@@ -270,9 +306,11 @@ def visit(
     return result
 
 
-def baseline_visit(context: BrowserContext, url: str) -> dict[str, float]:
-    """The same host page with core.js blocked: what the page costs without Porch."""
-    v = Visit(context, without_porch=True)
+def baseline_visit(
+    context: BrowserContext, url: str, block: str = "**/install/core.js*"
+) -> dict[str, float]:
+    """The same host page with Porch's script (``block``) blocked: what the page costs alone."""
+    v = Visit(context, block=block)
     v.page.goto(url)
     v.settle()
     loaded_script = v.script_ms()
@@ -286,6 +324,7 @@ def baseline_visit(context: BrowserContext, url: str) -> dict[str, float]:
     result = {
         "pre_intent_script_ms": loaded_script,
         "host_script_ms": v.script_ms() - loaded_script,
+        "total_script_ms": v.script_ms(),
         "host_long_tasks": float(len(host["longTasks"])),
         "host_layout_shift": host["shift"],
     }

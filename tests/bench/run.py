@@ -99,9 +99,16 @@ FIGURES: dict[str, tuple[str, str, str, str | None]] = {
         "<= 10 ms more",
         "baseline_host_script_ms",
     ),
+    "total_script_ms": (
+        "host renderer script time, navigation to activation",
+        "ms",
+        "",
+        "baseline_total_script_ms",
+    ),
     "host_long_tasks": ("host long tasks, load to activation", "", "0", "baseline_host_long_tasks"),
     "host_layout_shift": ("host layout shift (CLS sum)", "", "0.000", "baseline_host_layout_shift"),
     "launcher_visible_ms": ("launcher painted after core.js starts", "ms", "<= 100 ms", None),
+    "tawk_load_ms": ("Tawk_API onLoad (tawkLoad) after tawk.js starts", "ms", "", None),
     "panel_focused_ms": ("panel composer focused after the click", "ms", "<= 100 ms", None),
     "typing_accepted": ("typing accepted in the panel (1 = yes)", "", "1", None),
     "click_to_mounted_ms": ("click -> runtime_mounted", "ms", "", None),
@@ -173,7 +180,7 @@ def browser_figures(server: PorchServer, profile: dict[str, Any]) -> dict[str, A
             base: list[dict[str, float]] = []
             for _ in range(profile["runs"]):
                 context = browser.new_context()
-                base.append(bench.baseline_visit(context, site.host_url))
+                base.append(bench.baseline_visit(context, site.host_url, site.script))
                 context.close()
                 context = browser.new_context()
                 cold.append(bench.visit(context, site.host_url))
@@ -183,7 +190,8 @@ def browser_figures(server: PorchServer, profile: dict[str, Any]) -> dict[str, A
                 results[f"{site.name}/{label}"] = {k: stats([r[k] for r in runs]) for k in runs[0]}
         # A visitor's pointer rests on the launcher before the click: the hover has loaded the
         # panel and prefetched the runtime by then (Playwright's click has no such pause).
-        for site in sites:
+        native = [site for site in sites if site.variant == "native"]
+        for site in native:
             runs = []
             for _ in range(profile.get("dwell_runs", 0)):
                 context = browser.new_context()
@@ -193,7 +201,7 @@ def browser_figures(server: PorchServer, profile: dict[str, Any]) -> dict[str, A
                 results[f"{site.name}/cold hover 500 ms"] = {
                     k: stats([r[k] for r in runs]) for k in runs[0]
                 }
-        same_origin = sites[-1]
+        same_origin = next(site for site in native if site.name == "same-origin")
         # Only with the pointer resting first: CDP's network emulation does not reach a dedicated
         # worker started by a frame (this Chromium answers "Not supported" to
         # Network.emulateNetworkConditions on the worker's target and ignores the rule-based form
@@ -214,6 +222,20 @@ def browser_figures(server: PorchServer, profile: dict[str, Any]) -> dict[str, A
                 }
         browser.close()
     return results
+
+
+def script_sizes() -> dict[str, dict[str, int]]:
+    """The host scripts' bytes as built, and as the server sends them (its gzip and Brotli
+    siblings, written by the build)."""
+    folder = ROOT / "public" / "install"
+    sizes: dict[str, dict[str, int]] = {}
+    for name in ("core.js", "tawk.js"):
+        sizes[name] = {
+            encoding: (folder / (name + suffix)).stat().st_size
+            for encoding, suffix in (("raw", ""), ("gzip", ".gz"), ("brotli", ".br"))
+            if (folder / (name + suffix)).exists()
+        }
+    return sizes
 
 
 def server_figures(server: PorchServer, profile: dict[str, Any]) -> dict[str, Any]:
@@ -255,6 +277,74 @@ def cell(s: dict[str, float], unit: str) -> list[str]:
         fmt(s["p90"], unit),
         f"{fmt(s['min'], unit)}-{fmt(s['max'], unit)}",
     ]
+
+
+ENCODINGS = ("raw", "gzip", "brotli")
+#: The figures of the native and tawk.to embeds side by side (both cross-site).
+COMPARED = (
+    "pre_intent_bytes",
+    "pre_intent_requests",
+    "pre_intent_pyodide_bytes",
+    "total_script_ms",
+    "pre_intent_script_ms",
+    "host_script_ms",
+    "host_long_tasks",
+    "host_layout_shift",
+    "launcher_visible_ms",
+    "tawk_load_ms",
+    "panel_focused_ms",
+    "click_to_activated_ms",
+    "first_open_bytes",
+)
+
+
+def comparison(report: dict[str, Any]) -> list[str]:
+    """Native (core.js) vs tawk.to's snippet (tawk.js), cross-site, cold and warm, next to the
+    page without either, and the two scripts' sizes."""
+    browser = report["browser"]
+    native, tawk = "cross-site", "tawk cross-site"
+    if f"{tawk}/cold" not in browser:
+        return []
+    lines = [
+        "",
+        "## tawk.to's snippet (tawk.js) vs the native snippet (core.js), cross-site",
+        "",
+        'Medians. "page alone" is each page with its Porch script blocked (same run).',
+        "",
+        "| figure | native cold | tawk cold | native warm | tawk warm "
+        "| page alone: native / tawk |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key in COMPARED:
+        label, unit, _target, base_key = FIGURES[key]
+        cells = []
+        for case in (f"{native}/cold", f"{tawk}/cold", f"{native}/warm", f"{tawk}/warm"):
+            s = browser.get(case, {}).get(key)
+            cells.append(fmt(s["median"], unit) if s else "")
+        base = ""
+        if base_key and base_key.startswith("baseline_"):
+            pair = [
+                browser.get(f"{name}/baseline", {}).get(base_key.removeprefix("baseline_"))
+                for name in (native, tawk)
+            ]
+            if all(pair):
+                base = " / ".join(fmt(b["median"], unit) for b in pair if b)
+        if any(cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {base} |")
+    sizes = report.get("scripts", {})
+    if sizes:
+        lines += [
+            "",
+            "| host script | built | gzip | Brotli (what Chromium gets) |",
+            "|---|---|---|---|",
+        ]
+        for name, size in sizes.items():
+            lines.append(
+                f"| `{name}` | "
+                + " | ".join(f"{size[e]:,} B" if e in size else "" for e in ENCODINGS)
+                + " |"
+            )
+    return lines
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -310,6 +400,7 @@ def markdown(report: dict[str, Any]) -> str:
             + f" | {plain['plain_boot_ms']['n']}"
             + " |  |  | 2.8-4.2 s |"
         )
+    lines += comparison(report)
     server = report["server"]
     lines += ["", "## Server (one process, loopback, load generator in another process)", ""]
     if "error" in server:
@@ -372,6 +463,7 @@ def main() -> None:
         "profile": args.profile,
         "runs": profile["runs"],
         "machine": machine(),
+        "scripts": script_sizes(),
     }
     with tempfile.TemporaryDirectory() as tmp:
         server = PorchServer(Path(tmp))
