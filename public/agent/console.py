@@ -34,11 +34,13 @@ from console_state import (
     backoff,
     format_fields,
     format_hours,
+    format_widgets,
     message_words,
     parse_fields,
     parse_hours,
     parse_lines,
     parse_tags,
+    parse_widgets,
     remove_typed_newline,
     system_text,
     unread_count,
@@ -533,6 +535,12 @@ class ConsoleApp:
         _by_id("settings-timezone").value = hours.timezone if hours else ""
         _by_id("settings-hours").value = format_hours(hours)
         _by_id("settings-fields").value = format_fields(app.prechat_fields)
+        # Widgets belong to a property, which only the CLI creates: without one, say so.
+        has_property = bool(app.tawk_properties)
+        for node_id in ("settings-widgets-label", "settings-widgets"):
+            _by_id(node_id).hidden = not has_property
+        _by_id("settings-widgets-none").hidden = has_property
+        _by_id("settings-widgets").value = format_widgets(app.tawk_widgets)
         _by_id("settings-error").hidden = True
         _by_id("settings-dialog").showModal()
 
@@ -551,6 +559,12 @@ class ConsoleApp:
                     str(_by_id("settings-timezone").value), str(_by_id("settings-hours").value)
                 ),
                 prechat_fields=parse_fields(str(_by_id("settings-fields").value)),
+                tawk_widgets=(
+                    parse_widgets(str(_by_id("settings-widgets").value), app.tawk_properties)
+                    if app.tawk_properties
+                    else app.tawk_widgets
+                ),
+                tawk_properties=app.tawk_properties,
             )
         except ValueError as exc:
             error.textContent = str(exc)

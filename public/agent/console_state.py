@@ -55,11 +55,18 @@ from porch_protocol import (
     SetPresence,
     SetTyping,
     TagsUpdated,
+    TawkWidgetSettings,
     TypingChanged,
     UpdateApp,
     VisitorDetails,
 )
-from porch_protocol.wire import Status
+from porch_protocol.wire import (
+    TAWK_PROPERTY_ID_PATTERN,
+    TAWK_WIDGET_ID_PATTERN,
+    WIDGET_LANGUAGES,
+    WIDGET_POSITIONS,
+    Status,
+)
 
 #: Frames the agent socket may receive; anything else is a protocol error.
 AGENT_RECEIVES: frozenset[type[Message]] = frozenset(
@@ -866,3 +873,77 @@ def parse_fields(text: str) -> tuple[FormField, ...]:
             raise ValueError(f"pre-chat fields, line {number}: a select field needs options")
         fields.append(FormField(parts[0], parts[1], kind, required, options))  # type: ignore[arg-type]
     return tuple(fields)
+
+
+# tawk.to widgets: ``propertyId/widgetId | language | position | colour | greeting``. The server
+# checks every widget again with the CLI's rules (porch_server/properties.py); these checks only
+# name the line to fix before anything is sent. A greeting may hold ``|`` (it is the last part);
+# its newlines are written ``\n`` and its backslashes ``\\``, so one widget stays one line.
+WIDGETS_FORMAT = "propertyId/widgetId | language | position | colour | greeting"
+_WIDGET_IDS = re.compile(rf"({TAWK_PROPERTY_ID_PATTERN})/({TAWK_WIDGET_ID_PATTERN})")
+_COLOUR = re.compile(r"#?([0-9a-fA-F]{6})")
+_GREETING_ESCAPE = re.compile(r"\\\\|\\n")
+
+
+def format_widgets(widgets: tuple[TawkWidgetSettings, ...]) -> str:
+    return "\n".join(
+        f"{w.property_id}/{w.widget_id} | {w.language} | {w.position} | {w.colour} | "
+        + w.greeting.replace("\\", "\\\\").replace("\n", "\\n")
+        for w in widgets
+    )
+
+
+def parse_widgets(text: str, properties: tuple[str, ...]) -> tuple[TawkWidgetSettings, ...]:
+    """The widgets of lines like ``64f0d3e3c0ffee0000000001/default | de | bl | #0f766e | Hallo``,
+    each of one of ``properties`` (the app's), each once; the greeting may be left out."""
+    widgets: list[TawkWidgetSettings] = []
+    seen: set[str] = set()
+    for number, line in enumerate(parse_lines(text), 1):
+        where = f"tawk.to widgets, line {number}"
+        parts = [p.strip() for p in line.split("|", 4)]
+        if len(parts) < 4:
+            raise ValueError(f"{where}: write '{WIDGETS_FORMAT}'")
+        ids, language, position, colour = parts[:4]
+        match = _WIDGET_IDS.fullmatch(ids)
+        if match is None:
+            raise ValueError(
+                f"{where}: {ids!r} is not propertyId/widgetId (24 lowercase hex digits, '/', "
+                "then 1-50 lowercase letters and digits, like 64f0d3e3c0ffee0000000001/default)"
+            )
+        property_id, widget_id = match.groups()
+        if property_id not in properties:
+            raise ValueError(
+                f"{where}: property {property_id} is not one of this app's "
+                f"({', '.join(properties) or 'none'})"
+            )
+        if ids in seen:
+            raise ValueError(f"{where}: {ids} is listed twice")
+        seen.add(ids)
+        language = language.lower().replace("_", "-")
+        if language not in WIDGET_LANGUAGES:
+            raise ValueError(
+                f"{where}: language {parts[1]!r} is not one of {', '.join(WIDGET_LANGUAGES)}"
+            )
+        position = position.lower()
+        if position not in WIDGET_POSITIONS:
+            raise ValueError(
+                f"{where}: position {parts[2]!r} is not one of {', '.join(WIDGET_POSITIONS)} "
+                "(b/c/t = bottom/centre/top, then r/l = right/left)"
+            )
+        colour_match = _COLOUR.fullmatch(colour)
+        if colour_match is None:
+            raise ValueError(f"{where}: colour {colour!r} is not a colour like #2563eb")
+        greeting = _GREETING_ESCAPE.sub(
+            lambda m: "\n" if m.group() == "\\n" else "\\", parts[4] if len(parts) > 4 else ""
+        )
+        widgets.append(
+            TawkWidgetSettings(
+                property_id=property_id,
+                widget_id=widget_id,
+                language=language,
+                position=position,
+                colour="#" + colour_match.group(1).lower(),
+                greeting=greeting,
+            )
+        )
+    return tuple(widgets)

@@ -228,9 +228,39 @@ class BusinessHours:
     days: tuple[OpeningHours, ...]
 
 
+#: What a tawk.to widget's settings may hold (the server's ``porch_server.properties`` checks
+#: them, the console reads them to explain a bad line; ``WIDGET_LANGUAGES`` are the visitor
+#: runtime's locales, a test keeps the two equal). Ids are URL path segments: case-sensitive.
+TAWK_PROPERTY_ID_PATTERN = "[0-9a-f]{24}"
+TAWK_WIDGET_ID_PATTERN = "[a-z0-9]{1,50}"
+WIDGET_LANGUAGES = ("en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru")
+#: Launcher positions: bottom, centre or top, then right or left.
+WIDGET_POSITIONS = ("br", "bl", "cr", "cl", "tr", "tl")
+
+
+@dataclass(frozen=True)
+class TawkWidgetSettings:
+    """One widget of one of the app's tawk.to properties (docs/migrating-from-tawk.md):
+    ``language`` one of :data:`WIDGET_LANGUAGES`, ``position`` one of :data:`WIDGET_POSITIONS`,
+    ``colour`` ``#rrggbb``, ``greeting`` at most 500 characters (empty: the translated
+    default)."""
+
+    property_id: str
+    widget_id: str
+    language: str = "en"
+    position: str = "br"
+    colour: str = "#2563eb"
+    greeting: str = ""
+
+
 @dataclass(frozen=True)
 class AppSettings:
-    """An app as its admins edit it. ``business_hours`` None means always open."""
+    """An app as its admins edit it. ``business_hours`` None means always open.
+
+    ``tawk_widgets`` are the widgets of the app's tawk.to properties, ordered by property then
+    widget id; in ``app.update`` they are the whole list wanted (a widget left out is deleted).
+    ``tawk_properties`` are the ids of those properties, widgets or not; ``app.update`` ignores
+    them (properties are made with ``porch property create``)."""
 
     appid: str
     name: str
@@ -238,6 +268,8 @@ class AppSettings:
     offline_message: str = ""
     business_hours: BusinessHours | None = None
     prechat_fields: tuple[FormField, ...] = ()
+    tawk_widgets: tuple[TawkWidgetSettings, ...] = ()
+    tawk_properties: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

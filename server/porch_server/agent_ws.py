@@ -43,7 +43,7 @@ from porch_protocol import (
     TypingChanged,
     UpdateApp,
 )
-from porch_server import apps, chat, records, store
+from porch_server import apps, chat, properties, records, store
 from porch_server.agent_auth import SESSION_COOKIE, cookie_origin_ok
 from porch_server.connection import Connection
 from porch_server.context import Context, context_of
@@ -132,6 +132,7 @@ async def _welcome(ctx: Context, conn: Connection, token: str | None) -> _Agent 
         colleagues = await team(session, ctx.hub, agent.app_id)
         app = await session.get(App, agent.app_id)
         assert app is not None
+        settings = await store.app_settings(session, app) if agent.role == "admin" else None
     me = records.agent_info(agent, connected=True)
     conn.send(
         AgentWelcome(
@@ -142,7 +143,7 @@ async def _welcome(ctx: Context, conn: Connection, token: str | None) -> _Agent 
             presence=me.presence,
             # This socket joins the hub after the welcome: show the agent as connected already.
             agents=tuple(me if c.id == me.id else c for c in colleagues),
-            app=records.app_settings(app) if agent.role == "admin" else None,
+            app=settings,
         )
     )
     return _Agent(
@@ -360,14 +361,18 @@ async def _update_app(
     assert app is not None
     if frame.app.appid != app.appid:
         raise RequestFailed("invalid_app", f"appid cannot change (it is {app.appid!r})")
+    current = await store.app_settings(session, app)
     try:
         settings = apps.checked_settings(frame.app)
+        widgets = properties.checked_widgets(frame.app.tawk_widgets, current.tawk_properties)
     except apps.InvalidSettings as exc:
         raise RequestFailed("invalid_app", str(exc)) from exc
+    # Nothing is written before every check passed; one commit for the app and its widgets.
     store.apply_app_settings(app, settings)
+    await store.set_tawk_widgets(session, app, widgets, ctx.now_ms())
     await session.commit()
     conn.send(RequestDone(request_id=frame.request_id))
-    updated = AppUpdated(app=records.app_settings(app))
+    updated = AppUpdated(app=await store.app_settings(session, app))
     await ctx.hub.publish(Channel.admins(app.id), [updated])
     await ctx.status.refresh(ctx.sessions, ctx.hub, app.id, ctx.now_ms())
 

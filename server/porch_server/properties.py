@@ -14,20 +14,29 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from porch_protocol import TawkWidgetSettings
+from porch_protocol.wire import (
+    TAWK_PROPERTY_ID_PATTERN,
+    TAWK_WIDGET_ID_PATTERN,
+    WIDGET_LANGUAGES,
+    WIDGET_POSITIONS,
+)
 from porch_server.apps import InvalidSettings
 
+# The values are the protocol's (the console reads them too); the rules are here.
 #: A tawk.to propertyId: 24 lowercase hex digits (a MongoDB ObjectId).
-PROPERTY_ID_PATTERN = "[0-9a-f]{24}"
+PROPERTY_ID_PATTERN = TAWK_PROPERTY_ID_PATTERN
 #: A tawk.to widgetId: ``default``, or tawk's generated ``1`` + 9 characters, or any of these.
-WIDGET_ID_PATTERN = "[a-z0-9]{1,50}"
+WIDGET_ID_PATTERN = TAWK_WIDGET_ID_PATTERN
 
 #: Porch's locales (``porch_runtime.bridge.LOCALES``; the server never imports the runtime, a
 #: test keeps the two equal).
-LANGUAGES = ("en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru")
+LANGUAGES = WIDGET_LANGUAGES
 #: Launcher positions: bottom, centre or top, then right or left.
-POSITIONS = ("br", "bl", "cr", "cl", "tr", "tl")
+POSITIONS = WIDGET_POSITIONS
 MAX_GREETING_CHARS = 500
 #: The widget's own accent colour (``--accent`` in ``loader/widget.css``).
 DEFAULT_COLOUR = "#2563eb"
@@ -118,6 +127,50 @@ def checked_widget(settings: WidgetSettings) -> WidgetSettings:
         colour=check_colour(settings.colour),
         greeting=check_greeting(settings.greeting),
     )
+
+
+def checked_widgets(
+    widgets: Sequence[TawkWidgetSettings], own_properties: Collection[str]
+) -> tuple[TawkWidgetSettings, ...]:
+    """An admin's list of widgets (``AppSettings.tawk_widgets``) cleaned and validated by the
+    rules above, each of one of ``own_properties`` (the app's); raises
+    :class:`InvalidSettings` naming the entry (``line 2``, counted from 1 as the console's lines
+    are) and its field."""
+    cleaned: list[TawkWidgetSettings] = []
+    seen: set[tuple[str, str]] = set()
+    for number, widget in enumerate(widgets, 1):
+        where = f"tawk_widgets, line {number} ({widget.property_id}/{widget.widget_id})"
+        try:
+            check_property_id(widget.property_id)
+            check_widget_id(widget.widget_id)
+            settings = checked_widget(
+                WidgetSettings(widget.language, widget.position, widget.colour, widget.greeting)
+            )
+        except InvalidSettings as exc:
+            raise InvalidSettings(f"{where}: {exc}") from exc
+        if widget.property_id not in own_properties:
+            # The same words for another app's property and an unknown one: an admin learns
+            # nothing of other apps.
+            raise InvalidSettings(
+                f"{where}: property {widget.property_id!r} is not one of this app's "
+                f"({', '.join(sorted(own_properties)) or 'none yet'}; "
+                "create one with porch property create)"
+            )
+        key = (widget.property_id, widget.widget_id)
+        if key in seen:
+            raise InvalidSettings(f"{where}: this widget is listed twice")
+        seen.add(key)
+        cleaned.append(
+            TawkWidgetSettings(
+                property_id=widget.property_id,
+                widget_id=widget.widget_id,
+                language=settings.language,
+                position=settings.position,
+                colour=settings.colour,
+                greeting=settings.greeting,
+            )
+        )
+    return tuple(cleaned)
 
 
 def new_property_id() -> str:

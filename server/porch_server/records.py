@@ -13,6 +13,7 @@ from porch_protocol import (
     ChatMessage,
     ConversationSummary,
     FileRef,
+    TawkWidgetSettings,
     VisitorDetails,
     VisitorEventRecord,
     WidgetSettings,
@@ -25,6 +26,7 @@ from porch_server.models import (
     ChatMessageRow,
     Conversation,
     StoredFile,
+    TawkWidget,
     Visitor,
     VisitorEvent,
 )
@@ -182,7 +184,10 @@ def visitor_details(
     )
 
 
-def app_settings(app: App) -> AppSettings:
+def app_settings(app: App, tawk: Iterable[tuple[str, Iterable[TawkWidget]]] = ()) -> AppSettings:
+    """``tawk``: the app's tawk.to property ids with their widgets, in the order to show them
+    (:func:`porch_server.store.tawk_properties` orders by property then widget id)."""
+    listed = [(property_id, list(widgets)) for property_id, widgets in tawk]
     return AppSettings(
         appid=app.appid,
         name=app.name,
@@ -190,6 +195,19 @@ def app_settings(app: App) -> AppSettings:
         offline_message=app.offline_message,
         business_hours=hours_from_json(app.business_hours),
         prechat_fields=fields_from_json(app.prechat_fields),
+        tawk_widgets=tuple(tawk_widget_settings(w) for _, widgets in listed for w in widgets),
+        tawk_properties=tuple(property_id for property_id, _ in listed),
+    )
+
+
+def tawk_widget_settings(widget: TawkWidget) -> TawkWidgetSettings:
+    return TawkWidgetSettings(
+        property_id=widget.property_id,
+        widget_id=widget.widget_id,
+        language=widget.language,
+        position=widget.position,
+        colour=widget.colour,
+        greeting=widget.greeting,
     )
 
 

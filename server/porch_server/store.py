@@ -24,6 +24,7 @@ from porch_protocol import (
     ChatMessage,
     ConversationSummary,
     FileRef,
+    TawkWidgetSettings,
     VisitorProfile,
 )
 from porch_protocol.wire import Author
@@ -203,6 +204,37 @@ async def tawk_properties(
         for widget in found:
             widgets[widget.property_id].append(widget)
     return [(owner, prop, widgets[prop.id]) for owner, prop in pairs]
+
+
+async def app_settings(session: AsyncSession, app: App) -> AppSettings:
+    """The app as its admins see it, with its properties' widgets."""
+    owned = await tawk_properties(session, app)
+    return records.app_settings(app, [(prop.id, widgets) for _, prop, widgets in owned])
+
+
+async def set_tawk_widgets(
+    session: AsyncSession, app: App, wanted: Sequence[TawkWidgetSettings], now_ms: int
+) -> None:
+    """Make the widgets of ``app``'s properties exactly ``wanted`` (checked by
+    :func:`porch_server.properties.checked_widgets`, of the app's properties): new ones are
+    added, the others' settings replaced, the missing ones deleted (their property stays)."""
+    current = {
+        (widget.property_id, widget.widget_id): widget
+        for _, _, widgets in await tawk_properties(session, app)
+        for widget in widgets
+    }
+    for want in wanted:
+        settings = WidgetSettings(want.language, want.position, want.colour, want.greeting)
+        widget = current.pop((want.property_id, want.widget_id), None)
+        if widget is None:
+            widget = TawkWidget(
+                property_id=want.property_id, widget_id=want.widget_id, created_at=now_ms
+            )
+            session.add(widget)
+        apply_widget_settings(widget, settings)
+    for gone in current.values():
+        await session.delete(gone)
+    await session.flush()
 
 
 async def agent_by_email(session: AsyncSession, email: str) -> Agent | None:

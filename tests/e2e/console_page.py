@@ -182,6 +182,25 @@ class ConsolePage:
         self.page.keyboard.press("Escape")
         expect(self.page.locator("body")).to_have_attribute("data-open", "")
 
+    # --- settings (admins) ----------------------------------------------------------------------
+
+    def open_settings(self) -> Locator:
+        """The settings dialog, open, filled from the app the server last sent."""
+        self.page.click("#settings-open")
+        dialog = self.page.locator("#settings-dialog")
+        expect(dialog).to_have_attribute("open", "")
+        return dialog
+
+    def save_settings(self) -> None:
+        """Save; the console found nothing to refuse, so the dialog closes (the server's
+        ``app.updated`` then redraws)."""
+        self.page.click("#settings-save")
+        expect(self.page.locator("#settings-dialog")).not_to_have_attribute("open", "")
+
+    @property
+    def settings_error(self) -> Locator:
+        return self.page.locator("#settings-error")
+
     # --- the agent ------------------------------------------------------------------------------
 
     def set_presence(self, status: str) -> None:

@@ -3,8 +3,10 @@ server, with visitors played from Python (``PyVisitor``)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -156,3 +158,81 @@ def test_the_keyboard_reaches_everything(
     assert unnamed == []
     for visitor in visitors:
         visitor.close()
+
+
+#: The demo's tawk.to property and widget (README.md, "Two commands").
+DEMO_PROPERTY = "64f0d3e3c0ffee0000000001"
+DEMO_WIDGET = "default"
+
+
+def widget_bootstrap(server_url: str) -> dict[str, str]:
+    """What the demo widget's embed gets from its first request: the widget's settings."""
+    response = httpx.post(
+        f"{server_url}/api/v1/bootstrap",
+        content=json.dumps({"property_id": DEMO_PROPERTY, "widget_id": DEMO_WIDGET}),
+        headers={"Content-Type": "text/plain", "Origin": "http://127.0.0.1"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    widget: dict[str, str] = response.json()["widget"]
+    return widget
+
+
+def test_an_admin_edits_the_demo_widget_and_its_embed_shows_it(
+    page: Page, console: ConsolePage, porch_server: Any
+) -> None:
+    before = widget_bootstrap(porch_server.url)
+    console.log_in()
+    try:
+        console.open_settings()
+        widgets = page.locator("#settings-widgets")
+        expect(widgets).to_be_visible()
+        expect(page.locator("#settings-widgets-none")).to_be_hidden()
+        ours = f"{DEMO_PROPERTY}/{DEMO_WIDGET} |"
+        lines = widgets.input_value().splitlines()
+        assert [line for line in lines if line.startswith(ours)] == [
+            f"{ours} {before['language']} | {before['position']} | {before['colour']} | "
+            f"{before['greeting']}"
+        ]
+        others = [line for line in lines if not line.startswith(ours)]  # other tests' widgets
+
+        # A mistake is named by its line before anything is sent.
+        widgets.fill("\n".join([*others, f"{ours} de | bl | teal | Moin"]))
+        console.page.click("#settings-save")
+        expect(console.settings_error).to_contain_text(f"line {len(others) + 1}: colour 'teal'")
+
+        edited = f"{ours} de | bl | #0F766E | Moin! Fragen? Schreib uns."
+        widgets.fill("\n".join([*others, edited]))
+        console.save_settings()
+        # The server's app.updated reached this console: the dialog shows the stored widget.
+        console.open_settings()
+        expect(widgets).to_have_value(
+            "\n".join([*others, edited.replace("#0F766E", "#0f766e")]), timeout=LIVE_TIMEOUT_MS
+        )
+        page.click("#settings-cancel")
+        assert widget_bootstrap(porch_server.url) == {
+            "property_id": DEMO_PROPERTY,
+            "widget_id": DEMO_WIDGET,
+            "language": "de",
+            "position": "bl",
+            "colour": "#0f766e",
+            "greeting": "Moin! Fragen? Schreib uns.",
+        }
+    finally:  # the demo widget as other tests expect it
+        porch_server.cli(
+            "property",
+            "widget-edit",
+            "--property",
+            DEMO_PROPERTY,
+            "--widget-id",
+            DEMO_WIDGET,
+            "--language",
+            before["language"],
+            "--position",
+            before["position"],
+            "--colour",
+            before["colour"],
+            "--greeting",
+            before["greeting"],
+        )
+    assert widget_bootstrap(porch_server.url) == before

@@ -17,6 +17,7 @@ from porch_protocol import (
     OpeningHours,
     ProtocolError,
     RateConversation,
+    TawkWidgetSettings,
     TrackEvent,
     UpdateApp,
     UpdateVisitor,
@@ -40,6 +41,10 @@ ROUND_TRIPS = [
                 timezone="Europe/Berlin", days=(OpeningHours(0, "09:00", "17:00"),)
             ),
             prechat_fields=(FormField("name", "Your name", "text", True),),
+            tawk_widgets=(
+                TawkWidgetSettings("64f0d3e3c0ffee0000000001", "default", "de", "tl", "#0f766e"),
+            ),
+            tawk_properties=("64f0d3e3c0ffee0000000001",),
         ),
     ),
 ]
@@ -110,3 +115,13 @@ def test_the_frame_cap_guards_the_server_and_clients_may_lift_it() -> None:
     assert caught.value.code == "too_large"
     frame = decode(big, max_chars=None)
     assert isinstance(frame, ChangeTags) and len(frame.add[0]) == 70_000
+
+
+def test_an_app_update_from_before_tawk_widgets_reads_as_none() -> None:
+    """The two fields are additive: an older client's frame still decodes."""
+    frame = decode(
+        '{"v":1,"type":"app.update","request_id":"r","app":'
+        '{"appid":"shop","name":"Shop","allowed_domains":["shop.example"]}}'
+    )
+    assert isinstance(frame, UpdateApp)
+    assert (frame.app.tawk_widgets, frame.app.tawk_properties) == ((), ())

@@ -1,12 +1,21 @@
-"""``/ws/agent``: hello, listing, history, replies reaching the visitor, reads, revoke."""
+"""``/ws/agent``: hello, listing, history, replies reaching the visitor, reads, revoke, and the
+admin's editing of the app's tawk.to widgets."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.testclient import WebSocketTestSession
 
 from conftest import (
+    ADMIN_EMAIL,
+    APPID,
+    ORIGIN,
     SECRET,
     Porch,
     expect_error,
@@ -19,6 +28,8 @@ from conftest import (
 )
 from porch_protocol import (
     AgentHello,
+    AppSettings,
+    AppUpdated,
     AuthClosed,
     BusinessLogin,
     CloseCode,
@@ -30,11 +41,16 @@ from porch_protocol import (
     NewMessage,
     OpenConversation,
     ReadUpTo,
+    RequestDone,
     RevokeVisitor,
     SendMessage,
+    TawkWidgetSettings,
+    UpdateApp,
     VisitorHello,
 )
+from porch_server import store
 from porch_server.models import AgentSession
+from porch_server.properties import WidgetSettings
 from porch_server.security import AGENT_SESSION_TTL_MS, token_hash
 from porch_server.signing import sign_business_user
 
@@ -255,3 +271,138 @@ def test_another_apps_agent_never_gets_a_reply_back_by_its_client_id(porch: Porc
     assert receive_until(other, ErrorFrame).code == "not_found"
     send_frame(ann, SendMessage("r2", "second", conversation_id=conversation_id))
     assert receive_until(ann, MessageAck).message.seq == 4  # visitor's, joined, r1, r2
+
+
+# --- app.update: the app's tawk.to widgets --------------------------------------------------------
+
+PROPERTY = "64f0d3e3c0ffee00000000aa"
+EMPTY_PROPERTY = "64f0d3e3c0ffee00000000bb"
+FOREIGN_PROPERTY = "64f0d3e3c0ffee00000000cc"
+DEFAULT = TawkWidgetSettings(PROPERTY, "default", "de", "tl", "#112233", "Hallo!")
+SECOND = TawkWidgetSettings(PROPERTY, "1abcdefghi", "en", "br", "#2563eb", "")
+
+
+@pytest.fixture
+def widgets(porch: Porch) -> Porch:
+    """``porch`` whose app acme has PROPERTY with widgets DEFAULT and SECOND and the widgetless
+    EMPTY_PROPERTY; another app owns FOREIGN_PROPERTY (with a widget)."""
+    seed_app(porch.settings.database_url, appid="other", agent_email=None)
+
+    async def work(session: AsyncSession) -> None:
+        acme = await store.app_by_appid(session, APPID)
+        other = await store.app_by_appid(session, "other")
+        assert acme is not None and other is not None
+        prop = await store.create_tawk_property(session, acme, PROPERTY, 0)
+        for w in (DEFAULT, SECOND):
+            settings = WidgetSettings(w.language, w.position, w.colour, w.greeting)
+            await store.create_tawk_widget(session, prop, w.widget_id, settings, 0)
+        await store.create_tawk_property(session, acme, EMPTY_PROPERTY, 0)
+        foreign = await store.create_tawk_property(session, other, FOREIGN_PROPERTY, 0)
+        await store.create_tawk_widget(session, foreign, "default", WidgetSettings(), 0)
+        await session.commit()
+
+    run_db(porch.settings.database_url, work)
+    return porch
+
+
+def _widget_boot(porch: Porch, property_id: str, widget_id: str) -> Any:
+    """The bootstrap answer for a tawk.to widget: its JSON (``widget`` holds the settings) or,
+    for an unknown widget, the status code."""
+    response = porch.client.post(
+        "/api/v1/bootstrap",
+        content=json.dumps({"property_id": property_id, "widget_id": widget_id}),
+        headers={"content-type": "text/plain", "origin": ORIGIN},
+    )
+    return response.json() if response.status_code == 200 else response.status_code
+
+
+def _update(porch: Porch, app: AppSettings, request_id: str = "u1") -> Any:
+    """Send ``app.update`` as the admin; the frame that answers it (RequestDone or ErrorFrame)."""
+    boss, _ = porch.agent(email=ADMIN_EMAIL)
+    send_frame(boss, UpdateApp(request_id=request_id, app=app))
+    return receive_frame(boss)
+
+
+def test_an_admin_sees_the_apps_widgets_and_properties_but_no_other_apps(widgets: Porch) -> None:
+    _, welcome = widgets.agent(email=ADMIN_EMAIL)
+    assert welcome.app is not None
+    # Ordered by property, then widget id.
+    assert welcome.app.tawk_widgets == (SECOND, DEFAULT)
+    assert welcome.app.tawk_properties == (PROPERTY, EMPTY_PROPERTY)
+    _, agent_welcome = widgets.agent()
+    assert agent_welcome.app is None  # agents do not edit the app
+
+
+def test_an_admin_adds_edits_and_deletes_widgets_in_one_update(widgets: Porch) -> None:
+    boss, welcome = widgets.agent(email=ADMIN_EMAIL)
+    other_boss, _ = widgets.agent(email=ADMIN_EMAIL)
+    assert welcome.app is not None
+    edited = replace(DEFAULT, colour="#ABCDEF", greeting="Moin!", language="zh_CN")
+    added = TawkWidgetSettings(EMPTY_PROPERTY, "shop", "fr", "cl", "#00ff00", "Bonjour")
+    wanted = replace(welcome.app, tawk_widgets=(edited, added))  # SECOND left out
+    send_frame(boss, UpdateApp(request_id="u1", app=wanted))
+    assert receive_until(boss, RequestDone) == RequestDone("u1")
+    # Cleaned by the CLI's rules, and every admin console hears it.
+    cleaned = replace(edited, colour="#abcdef", language="zh-cn")
+    updated = receive_until(other_boss, AppUpdated).app
+    assert updated.tawk_widgets == (cleaned, added)
+    assert updated.tawk_properties == (PROPERTY, EMPTY_PROPERTY)  # SECOND's property stays
+
+    answer = _widget_boot(widgets, PROPERTY, "default")
+    assert answer["appid"] == APPID
+    assert answer["widget"] == {
+        "property_id": PROPERTY,
+        "widget_id": "default",
+        "language": "zh-cn",
+        "position": "tl",
+        "colour": "#abcdef",
+        "greeting": "Moin!",
+    }
+    assert _widget_boot(widgets, EMPTY_PROPERTY, "shop")["widget"]["greeting"] == "Bonjour"
+    assert _widget_boot(widgets, PROPERTY, SECOND.widget_id) == 404
+    assert _widget_boot(widgets, FOREIGN_PROPERTY, "default")["appid"] == "other"  # untouched
+
+
+def test_an_update_without_widgets_deletes_them_and_keeps_the_properties(widgets: Porch) -> None:
+    _, welcome = widgets.agent(email=ADMIN_EMAIL)
+    assert welcome.app is not None
+    assert _update(widgets, replace(welcome.app, tawk_widgets=())) == RequestDone("u1")
+    _, again = widgets.agent(email=ADMIN_EMAIL)
+    assert again.app is not None
+    assert (again.app.tawk_widgets, again.app.tawk_properties) == ((), (PROPERTY, EMPTY_PROPERTY))
+
+
+@pytest.mark.parametrize(
+    ("widget", "complaint"),
+    [
+        (replace(DEFAULT, property_id=FOREIGN_PROPERTY), "is not one of this app's"),
+        (replace(DEFAULT, property_id="64f0d3e3c0ffee00000000dd"), "is not one of this app's"),
+        (replace(DEFAULT, property_id="64F0D3E3C0FFEE00000000AA"), "24 lowercase hex"),
+        (replace(DEFAULT, widget_id="no/slash"), "widget id"),
+        (replace(DEFAULT, language="xx"), "language: 'xx'"),
+        (replace(DEFAULT, position="middle"), "position: 'middle'"),
+        (replace(DEFAULT, colour="red"), "colour: 'red'"),
+        (replace(DEFAULT, greeting="x" * 501), "greeting"),
+        (replace(DEFAULT, greeting="bell\x07"), "control characters"),
+        (SECOND, "listed twice"),
+    ],
+)
+def test_a_bad_or_foreign_widget_is_refused_and_nothing_changes(
+    widgets: Porch, widget: TawkWidgetSettings, complaint: str
+) -> None:
+    _, welcome = widgets.agent(email=ADMIN_EMAIL)
+    assert welcome.app is not None
+    # Every other setting valid and changed: none of it may be saved either.
+    wanted = replace(
+        welcome.app,
+        name="Renamed",
+        tawk_widgets=(replace(SECOND, greeting="changed"), widget),
+    )
+    error = _update(widgets, wanted, "bad")
+    assert isinstance(error, ErrorFrame)
+    assert (error.code, error.request_id) == ("invalid_app", "bad")
+    assert complaint in error.message
+    assert "tawk_widgets, line 2" in error.message  # the console's line number
+    _, again = widgets.agent(email=ADMIN_EMAIL)
+    assert again.app == welcome.app
+    assert _widget_boot(widgets, FOREIGN_PROPERTY, "default")["widget"]["colour"] == "#2563eb"
