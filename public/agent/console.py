@@ -540,7 +540,7 @@ class ConsoleApp:
         for node_id in ("settings-widgets-label", "settings-widgets"):
             _by_id(node_id).hidden = not has_property
         _by_id("settings-widgets-none").hidden = has_property
-        _by_id("settings-widgets").value = format_widgets(app.tawk_widgets)
+        _by_id("settings-widgets").value = format_widgets(app.tawk_widgets or ())
         _by_id("settings-error").hidden = True
         _by_id("settings-dialog").showModal()
 

@@ -258,7 +258,9 @@ class AppSettings:
     """An app as its admins edit it. ``business_hours`` None means always open.
 
     ``tawk_widgets`` are the widgets of the app's tawk.to properties, ordered by property then
-    widget id; in ``app.update`` they are the whole list wanted (a widget left out is deleted).
+    widget id; in ``app.update`` they are the whole list wanted (a widget left out is deleted),
+    or None to leave them as they are (a console or API client that predates them must not
+    delete an app's widgets by saving its other settings).
     ``tawk_properties`` are the ids of those properties, widgets or not; ``app.update`` ignores
     them (properties are made with ``porch property create``)."""
 
@@ -268,7 +270,7 @@ class AppSettings:
     offline_message: str = ""
     business_hours: BusinessHours | None = None
     prechat_fields: tuple[FormField, ...] = ()
-    tawk_widgets: tuple[TawkWidgetSettings, ...] = ()
+    tawk_widgets: tuple[TawkWidgetSettings, ...] | None = None
     tawk_properties: tuple[str, ...] = ()
 
 

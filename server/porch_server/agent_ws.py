@@ -364,12 +364,16 @@ async def _update_app(
     current = await store.app_settings(session, app)
     try:
         settings = apps.checked_settings(frame.app)
-        widgets = properties.checked_widgets(frame.app.tawk_widgets, current.tawk_properties)
+        wanted = frame.app.tawk_widgets
+        widgets = (
+            None if wanted is None else properties.checked_widgets(wanted, current.tawk_properties)
+        )
     except apps.InvalidSettings as exc:
         raise RequestFailed("invalid_app", str(exc)) from exc
     # Nothing is written before every check passed; one commit for the app and its widgets.
     store.apply_app_settings(app, settings)
-    await store.set_tawk_widgets(session, app, widgets, ctx.now_ms())
+    if widgets is not None:
+        await store.set_tawk_widgets(session, app, widgets, ctx.now_ms())
     await session.commit()
     conn.send(RequestDone(request_id=frame.request_id))
     updated = AppUpdated(app=await store.app_settings(session, app))

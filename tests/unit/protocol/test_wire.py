@@ -117,11 +117,11 @@ def test_the_frame_cap_guards_the_server_and_clients_may_lift_it() -> None:
     assert isinstance(frame, ChangeTags) and len(frame.add[0]) == 70_000
 
 
-def test_an_app_update_from_before_tawk_widgets_reads_as_none() -> None:
+def test_an_app_update_from_before_tawk_widgets_reads_as_leave_them() -> None:
     """The two fields are additive: an older client's frame still decodes."""
     frame = decode(
         '{"v":1,"type":"app.update","request_id":"r","app":'
         '{"appid":"shop","name":"Shop","allowed_domains":["shop.example"]}}'
     )
     assert isinstance(frame, UpdateApp)
-    assert (frame.app.tawk_widgets, frame.app.tawk_properties) == ((), ())
+    assert (frame.app.tawk_widgets, frame.app.tawk_properties) == (None, ())

@@ -372,6 +372,18 @@ def test_an_update_without_widgets_deletes_them_and_keeps_the_properties(widgets
     assert (again.app.tawk_widgets, again.app.tawk_properties) == ((), (PROPERTY, EMPTY_PROPERTY))
 
 
+def test_an_update_from_before_widgets_leaves_them_alone(widgets: Porch) -> None:
+    """A console tab loaded before an upgrade (or an older API client) sends no widgets: saving
+    its other settings must not delete the app's embeds."""
+    _, welcome = widgets.agent(email=ADMIN_EMAIL)
+    assert welcome.app is not None
+    older = replace(welcome.app, name="Renamed", tawk_widgets=None)
+    assert _update(widgets, older) == RequestDone("u1")
+    _, again = widgets.agent(email=ADMIN_EMAIL)
+    assert again.app is not None
+    assert (again.app.name, again.app.tawk_widgets) == ("Renamed", (SECOND, DEFAULT))
+
+
 @pytest.mark.parametrize(
     ("widget", "complaint"),
     [
