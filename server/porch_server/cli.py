@@ -82,10 +82,28 @@ def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 help="Where uploads are stored (env PORCH_DATA_DIR; default <repo>/var/data).",
             ),
             _database_option,
+            click.option(
+                "--ssl-certfile",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="Serve HTTPS and WSS with this PEM certificate (chain); needs --ssl-keyfile.",
+            ),
+            click.option(
+                "--ssl-keyfile",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="The PEM private key of --ssl-certfile.",
+            ),
         )
     ):
         command = option(command)
     return command
+
+
+def _tls(options: dict[str, Any]) -> tuple[Path, Path] | None:
+    """Pop ``--ssl-certfile``/``--ssl-keyfile`` from a command's options: both or neither."""
+    certfile, keyfile = options.pop("ssl_certfile", None), options.pop("ssl_keyfile", None)
+    if (certfile is None) != (keyfile is None):
+        raise click.UsageError("--ssl-certfile and --ssl-keyfile go together: give both or neither")
+    return None if certfile is None or keyfile is None else (certfile, keyfile)
 
 
 @click.group(help=__doc__)
@@ -102,8 +120,11 @@ def main() -> None:
 SERVER_GC_THRESHOLDS = (50_000, 20, 100)
 
 
-def _serve(settings: Settings) -> None:
-    log.info("Porch server on http://%s:%d/", settings.host, settings.port)
+def _serve(settings: Settings, tls: tuple[Path, Path] | None = None) -> None:
+    """Serve until interrupted; ``tls`` (certificate, key) makes it HTTPS and WSS, for a site
+    owner who terminates TLS in Porch itself rather than in a proxy."""
+    scheme = "https" if tls else "http"
+    log.info("Porch server on %s://%s:%d/", scheme, settings.host, settings.port)
     gc.set_threshold(*SERVER_GC_THRESHOLDS)
     app = create_app(settings)
     # What is loaded by now (modules, the app) lives as long as the process: the collector need
@@ -120,6 +141,8 @@ def _serve(settings: Settings) -> None:
         ws_max_size=settings.ws_max_size,
         ws_ping_interval=settings.ws_ping_interval,
         backlog=settings.backlog,
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
     )
 
 
@@ -127,9 +150,10 @@ def _serve(settings: Settings) -> None:
 @_server_options
 def serve(**options: Any) -> None:
     """Run migrations, then serve HTTP and WebSockets."""
+    tls = _tls(options)
     settings = _settings(**options)
     migrate.upgrade(settings.database_url)
-    _serve(settings)
+    _serve(settings, tls)
 
 
 @main.command(name="migrate")
@@ -145,14 +169,15 @@ def migrate_command(database_url: str | None) -> None:
 @_server_options
 def demo_command(**options: Any) -> None:
     """Create the demo app (porch-demo) and its admin agent, then serve."""
+    tls = _tls(options)
     settings = _settings(**options)
 
     async def work(session: AsyncSession) -> None:
         await demo.ensure_demo(session, settings.now_ms())
 
     _run_db(settings, work)
-    click.echo(demo.banner(settings.port))
-    _serve(settings)
+    click.echo(demo.banner(settings.port, "https" if tls else "http"))
+    _serve(settings, tls)
 
 
 # --- apps ---------------------------------------------------------------------------------------

@@ -28,16 +28,17 @@ DEMO_WIDGET_ID = "default"
 DEMO_WIDGET = properties.WidgetSettings(greeting="Hi! Questions about the demo shop? Ask us here.")
 
 
-def banner(port: int) -> str:
-    """The lines ``porch demo`` prints before serving."""
+def banner(port: int, scheme: str = "http") -> str:
+    """The lines ``porch demo`` prints before serving (``scheme`` https with TLS)."""
+    origin = f"{scheme}://127.0.0.1:{port}"
     return "\n".join(
         (
             "Porch demo is running.",
-            f"  Host page:      http://127.0.0.1:{port}/demo/",
-            f"  Agent console:  http://127.0.0.1:{port}/agent/",
+            f"  Host page:      {origin}/demo/",
+            f"  Agent console:  {origin}/agent/",
             f"  Agent login:    {DEMO_AGENT_EMAIL} / {DEMO_AGENT_PASSWORD}",
-            f"  Tawk.to page:   http://127.0.0.1:{port}/demo/tawk.html",
-            f"  Tawk.to embed:  http://127.0.0.1:{port}/{DEMO_PROPERTY_ID}/{DEMO_WIDGET_ID}",
+            f"  Tawk.to page:   {origin}/demo/tawk.html",
+            f"  Tawk.to embed:  {origin}/{DEMO_PROPERTY_ID}/{DEMO_WIDGET_ID}",
         )
     )
 
