@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -61,9 +62,20 @@ EVENT_RECORDER = """
 """.replace("%s", repr(EVENTS))
 
 
+#: The host name the official tawk.to wrappers' tests serve Porch under over HTTPS (the wrappers
+#: load ``https://embed.<basePath>/...``; test_tawk_wrappers.py). Chromium resolves it to the
+#: loopback and accepts its self-signed certificate; no other test names it.
+EMBED_HOST = "embed.porch.test"
+E2E_CHROMIUM_ARGS = [
+    *CHROMIUM_ARGS,
+    f"--host-resolver-rules=MAP {EMBED_HOST} 127.0.0.1",
+    "--ignore-certificate-errors",
+]
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    args = {**browser_type_launch_args, "args": CHROMIUM_ARGS}
+    args = {**browser_type_launch_args, "args": E2E_CHROMIUM_ARGS}
     executable = chromium()
     if executable:
         args["executable_path"] = executable
@@ -107,11 +119,13 @@ def free_port() -> int:
 
 
 class PorchServer:
-    """A real ``porch demo`` process on a free port, with its own SQLite file."""
+    """A real ``porch demo`` process on a free port, with its own SQLite file; with ``tls`` (a
+    PEM certificate and key) it serves HTTPS and WSS (``--ssl-certfile``/``--ssl-keyfile``)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, tls: tuple[Path, Path] | None = None) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.workdir = workdir
         self.env = {
             **os.environ,
@@ -124,13 +138,19 @@ class PorchServer:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "porch_server", "demo", "--port", str(self.port)],
+                [sys.executable, "-m", "porch_server", "demo", "--port", str(self.port),
+                 *self.tls_options()],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         self.wait_until_healthy()
+
+    def tls_options(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return ["--ssl-certfile", str(self.tls[0]), "--ssl-keyfile", str(self.tls[1])]
 
     def wait_until_healthy(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -139,7 +159,8 @@ class PorchServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                healthz = httpx.get(f"{self.url}/healthz", timeout=1, verify=self.tls is None)
+                if healthz.status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -235,14 +256,21 @@ class AgentClient:
         from porch_protocol import AgentHello, AgentWelcome, decode, encode
 
         response = httpx.post(
-            f"{server.url}/api/v1/agent/login", json={"email": email, "password": password}
+            f"{server.url}/api/v1/agent/login",
+            json={"email": email, "password": password},
+            verify=server.tls is None,  # a TLS test server's certificate is self-signed
         )
         response.raise_for_status()
         self._decode = decode
         self._encode = encode
         self._stack = contextlib.ExitStack()
+        tls = None
+        if server.tls is not None:
+            tls = ssl.create_default_context()
+            tls.check_hostname = False
+            tls.verify_mode = ssl.CERT_NONE
         self.socket = self._stack.enter_context(
-            connect(server.url.replace("http", "ws") + "/ws/agent")
+            connect(server.url.replace("http", "ws", 1) + "/ws/agent", ssl=tls)
         )
         self.socket.send(encode(AgentHello(token=response.json()["token"])))
         welcome = self.receive()
