@@ -707,7 +707,6 @@
         w.runtimeEvent(msg.name, msg.payload); /* the page learns the identity it was given */
       }
     },
-    "runtime.result": function () {},
   };
 
   Widget.prototype.runtimeEvent = function (name, payload) {

@@ -11,17 +11,18 @@ and carries the widget's settings.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from porch_server import properties, store
+from porch_server import properties, records, store
 from porch_server.bodies import BadBody, json_object
 from porch_server.context import context_of
 from porch_server.cors import preflight, with_cors
-from porch_server.models import App, TawkWidget
+from porch_server.models import App
 from porch_server.origins import hostname_allowed, origin_hostname
 from porch_server.security import issue_ticket, verify_visitor
 from porch_server.status import current_status
@@ -65,17 +66,6 @@ def _target(body: dict[str, Any]) -> str | tuple[str, str]:
         raise BadBody("'widget_id' must be a string of 1-50 lowercase letters and digits")
     assert isinstance(property_id, str) and isinstance(widget_id, str)
     return property_id, widget_id
-
-
-def _widget_record(widget: TawkWidget) -> dict[str, str]:
-    return {
-        "property_id": widget.property_id,
-        "widget_id": widget.widget_id,
-        "language": widget.language,
-        "position": widget.position,
-        "colour": widget.colour,
-        "greeting": widget.greeting,
-    }
 
 
 async def _resume(
@@ -123,7 +113,7 @@ async def bootstrap(request: Request) -> Response:
                     else f"property {target[0]!r} has no widget {target[1]!r}"
                 )
                 return _error(request, 404, "invalid_bootstrap", message)
-            app, widget = found[0], _widget_record(found[1])
+            app, widget = found[0], dataclasses.asdict(records.tawk_widget_settings(found[1]))
             named = f"property {target[0]!r} (app {app.appid!r})"
         if origin is None or not hostname_allowed(origin_hostname(origin), app.allowed_domains):
             return _error(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 from porch_protocol import TawkWidgetSettings
 from porch_protocol.wire import (
@@ -160,16 +160,7 @@ def checked_widgets(
         if key in seen:
             raise InvalidSettings(f"{where}: this widget is listed twice")
         seen.add(key)
-        cleaned.append(
-            TawkWidgetSettings(
-                property_id=widget.property_id,
-                widget_id=widget.widget_id,
-                language=settings.language,
-                position=settings.position,
-                colour=settings.colour,
-                greeting=settings.greeting,
-            )
-        )
+        cleaned.append(replace(widget, **asdict(settings)))
     return tuple(cleaned)
 
 

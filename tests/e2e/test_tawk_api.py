@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from conftest import LAUNCHER, PANEL, ROOT, AgentClient, PorchServer, send_from_panel
-from host_pages import CONSOLE_RECORDER, Host, porch_origin
+from host_pages import CONSOLE_RECORDER, Host, block_runtime, porch_origin
 from porch_protocol import EndConversation, MessageAck, NewMessage, SendMessage
 
 #: The demo's tawk property and widget (porch demo; README).
@@ -185,16 +185,21 @@ def test_the_dashboard_snippet_loads_porch_and_keeps_the_pages_object(tawk: Tawk
 
 
 def test_running_the_script_twice_keeps_one_widget_and_one_onload(tawk: TawkPage) -> None:
+    """An SPA remount injects the script again once the widget is up: the second run changes
+    nothing (the same API objects, one launcher, one onLoad)."""
     again = (
         "Tawk_API.onLoad = function () { window.__loads = (window.__loads || 0) + 1; };"
-        "setTimeout(function () { var s = document.createElement('script'); "
-        f"s.src = '{tawk.embed_url}'; document.head.appendChild(s); }}, 0);"
+        "window.addEventListener('tawkLoad', function () {"
+        "  window.__first = [window.TWTChatWidget, Tawk_API.maximize];"
+        "  var s = document.createElement('script');"
+        "  s.onload = function () { window.__secondRan = true; };"
+        f"  s.src = '{tawk.embed_url}'; document.head.appendChild(s);"
+        "}, { once: true });"
     )
     tawk.open(after=again)
-    tawk.wait_for("tawkLoad")
-    tawk.page.wait_for_function(
-        "performance.getEntriesByType('resource').filter("
-        f"(e) => e.name === '{tawk.embed_url}').length >= 1"
+    tawk.page.wait_for_function("window.__secondRan === true")
+    assert tawk.call(
+        "window.__first[0] === window.TWTChatWidget && window.__first[1] === Tawk_API.maximize"
     )
     expect(tawk.page.locator(LAUNCHER)).to_have_count(1)
     assert tawk.call("window.__loads") == 1
@@ -216,7 +221,7 @@ def test_running_the_script_twice_keeps_one_widget_and_one_onload(tawk: TawkPage
     ],
 )
 def test_visibility_examples(tawk: TawkPage, method: str, expected: str) -> None:
-    tawk.page.route("**/vendor/pyodide/**", lambda route: None)  # the panel, not Python
+    block_runtime(tawk.page)  # the panel, not Python
     tawk.open(after=spec_example(method), name=method)
     tawk.wait_for("tawkLoad")
     tawk.page.wait_for_function("(v) => TWTChatWidget.get('state').visibility === v", arg=expected)
@@ -353,7 +358,7 @@ def test_auto_start_false_then_start_with_show_widget(tawk: TawkPage) -> None:
 
 
 def test_embedded_widget_lives_in_the_pages_element(tawk: TawkPage) -> None:
-    tawk.page.route("**/vendor/pyodide/**", lambda route: None)
+    block_runtime(tawk.page)
     tawk.open(
         before="Tawk_API.embedded = 'tawk_64f0d3e3';",
         body="<div id='tawk_64f0d3e3' style='width:360px;height:500px'></div>",
@@ -494,7 +499,7 @@ def test_switch_widget_applies_the_other_widgets_settings(
         "--greeting",
         "Moin!",
     )
-    tawk.page.route("**/vendor/pyodide/**", lambda route: None)
+    block_runtime(tawk.page)
     tawk.open()
     tawk.wait_for("tawkLoad")
     ids = f"{{ propertyId : '{PROPERTY_ID}', widgetId : '{widget_id}' }}"
