@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from porch_protocol import MAX_ID_CHARS, MAX_TEXT_CHARS, SendMessage
-from porch_server import store
-from porch_server.models import StoredFile
-from porch_server.visitor_data import RequestFailed
+from porch_server.rules.visitor_data import RequestFailed
+from porch_server.storage import store
+from porch_server.storage.models import StoredFile
 
 
 def message_problem(frame: SendMessage) -> str | None:

@@ -2,7 +2,7 @@
 online, posting and fanning out messages (system ones included), ending, tags.
 
 Each function opens no session of its own unless it says so; the caller's transaction is
-committed by :func:`porch_server.store.post_message` before anything is published.
+committed by :func:`porch_server.storage.store.post_message` before anything is published.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from porch_protocol import (
     TagsUpdated,
 )
 from porch_protocol.wire import Author, SystemEvent
-from porch_server import records, store
-from porch_server.connection import Connection
 from porch_server.context import Context
-from porch_server.hub import Channel, Peer
-from porch_server.models import Agent, ChatMessageRow, Conversation, Visitor
-from porch_server.visitor_data import RequestFailed, change_tags
+from porch_server.realtime.hub import Channel, Peer
+from porch_server.rules.visitor_data import RequestFailed, change_tags
+from porch_server.storage import records, store
+from porch_server.storage.models import Agent, ChatMessageRow, Conversation, Visitor
+from porch_server.transport.ws.connection import Connection
 
 #: English fallbacks of system events (clients word them from ``event`` and ``agent``).
 _SYSTEM_TEXT: dict[SystemEvent, str] = {

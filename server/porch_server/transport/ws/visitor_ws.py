@@ -43,30 +43,25 @@ from porch_protocol import (
     VisitorWelcome,
 )
 from porch_protocol.wire import IdentitySource
-from porch_server import chat, records, store
-from porch_server.apps import fields_from_json
-from porch_server.connection import Connection
 from porch_server.context import Context, context_of
-from porch_server.hub import Channel
-from porch_server.messages import attachment, message_problem
-from porch_server.models import App, Conversation, Visitor
-from porch_server.origins import hostname_allowed, origin_hostname
-from porch_server.security import (
+from porch_server.realtime.hub import Channel
+from porch_server.realtime.status import current_status
+from porch_server.rules.apps import fields_from_json
+from porch_server.rules.messages import attachment, message_problem
+from porch_server.rules.origins import hostname_allowed, origin_hostname
+from porch_server.rules.security import (
     issue_upload_token,
     sign_visitor,
     verify_ticket,
     verify_visitor,
 )
-from porch_server.sessions import serve_session
-from porch_server.signing import (
+from porch_server.rules.signing import (
     ranstr_current,
     ranstr_expires_at,
     verify_business_user,
     verify_tawk_hash,
 )
-from porch_server.status import current_status
-from porch_server.uploads import UPLOAD_TYPES
-from porch_server.visitor_data import (
+from porch_server.rules.visitor_data import (
     PROFILE_ANSWERS,
     RequestFailed,
     check_event_name,
@@ -78,6 +73,12 @@ from porch_server.visitor_data import (
     usable_locale,
     usable_profile,
 )
+from porch_server.storage import records, store
+from porch_server.storage.models import App, Conversation, Visitor
+from porch_server.transport.http.uploads import UPLOAD_TYPES
+from porch_server.transport.ws import chat
+from porch_server.transport.ws.connection import Connection
+from porch_server.transport.ws.sessions import serve_session
 
 log = logging.getLogger(__name__)
 

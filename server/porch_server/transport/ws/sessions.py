@@ -14,9 +14,9 @@ import anyio
 from starlette.websockets import WebSocket
 
 from porch_protocol import ErrorFrame, Message
-from porch_server.connection import BadFrame, Connection, receive_hello, reject_frame
-from porch_server.hub import Channel, Hub
-from porch_server.visitor_data import RequestFailed
+from porch_server.realtime.hub import Channel, Hub
+from porch_server.rules.visitor_data import RequestFailed
+from porch_server.transport.ws.connection import BadFrame, Connection, receive_hello, reject_frame
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ async def serve_session(
 
     ``welcome`` authenticates the hello and sends the welcome, returning the session, or None once
     it has queued a fatal error (the socket then closes). ``handle`` gets each valid later frame;
-    invalid ones are answered by :func:`~porch_server.connection.reject_frame`. A
+    invalid ones are answered by :func:`~porch_server.transport.ws.connection.reject_frame`. A
     :class:`RequestFailed` from ``handle`` becomes an ``error`` with its code, any other
     exception a logged ``SERVER_ERROR``; the socket stays up either way.
 

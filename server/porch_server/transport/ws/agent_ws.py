@@ -43,18 +43,20 @@ from porch_protocol import (
     TypingChanged,
     UpdateApp,
 )
-from porch_server import apps, chat, properties, records, store
-from porch_server.agent_auth import SESSION_COOKIE, cookie_origin_ok
-from porch_server.connection import Connection
 from porch_server.context import Context, context_of
-from porch_server.hub import Channel
-from porch_server.messages import attachment, message_problem
-from porch_server.models import Agent, App, Conversation
-from porch_server.security import token_hash
-from porch_server.sessions import serve_session
-from porch_server.status import agent_info, team
-from porch_server.visitor_data import RequestFailed
-from porch_server.visitor_ws import auth_closed
+from porch_server.realtime.hub import Channel
+from porch_server.realtime.status import agent_info, team
+from porch_server.rules import apps, properties
+from porch_server.rules.messages import attachment, message_problem
+from porch_server.rules.security import token_hash
+from porch_server.rules.visitor_data import RequestFailed
+from porch_server.storage import records, store
+from porch_server.storage.models import Agent, App, Conversation
+from porch_server.transport.http.agent_auth import SESSION_COOKIE, cookie_origin_ok
+from porch_server.transport.ws import chat
+from porch_server.transport.ws.connection import Connection
+from porch_server.transport.ws.sessions import serve_session
+from porch_server.transport.ws.visitor_ws import auth_closed
 
 #: Conversations listed in a welcome, most recently updated first.
 WELCOME_CONVERSATION_LIMIT = 200
