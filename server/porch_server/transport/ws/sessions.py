@@ -13,7 +13,7 @@ from typing import Protocol, TypeVar, cast
 import anyio
 from starlette.websockets import WebSocket
 
-from porch_protocol import ErrorFrame, Message
+from porch_protocol import AuthClosed, ErrorFrame, Message
 from porch_server.realtime.hub import Channel, Hub
 from porch_server.rules.visitor_data import RequestFailed
 from porch_server.transport.ws.connection import BadFrame, Connection, receive_hello, reject_frame
@@ -122,3 +122,14 @@ async def serve_session(
             if presence is not None:
                 with anyio.CancelScope(shield=True):
                     await presence(conn, who, False)
+
+
+#: What ``auth.closed`` tells a revoked visitor.
+REVOKED_MESSAGE = "This chat session was closed by the site."
+
+
+def auth_closed(reason: str) -> AuthClosed:
+    """The frame a revoked visitor's sockets get before closing with AUTH_CLOSED."""
+    return AuthClosed(
+        reason=reason, message=REVOKED_MESSAGE, close_auth_type="revoked", clear_token=True
+    )
