@@ -22,6 +22,7 @@ from porch_server.realtime.status import StatusBoard
 from porch_server.storage import store
 from porch_server.storage.db import create_engine, session_factory
 from porch_server.storage.group_commit import GroupCommit
+from porch_server.storage.writer import message_writer
 from porch_server.transport.http.agent_auth import login, logout
 from porch_server.transport.http.bootstrap import bootstrap
 from porch_server.transport.http.static import EMBED_PATH, embed_script, static_app
@@ -48,7 +49,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
             board = StatusBoard()
 
             shared = (settings, engine, sessions, the_hub, secret, board)
-            writer = store.MessageWriter(settings.database_url)
+            writer = message_writer(settings.database_url)
             messages = GroupCommit(writer.write)
             messages.start()
             try:

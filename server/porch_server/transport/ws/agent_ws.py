@@ -52,6 +52,7 @@ from porch_server.rules.security import token_hash
 from porch_server.rules.visitor_data import RequestFailed
 from porch_server.storage import records, store
 from porch_server.storage.models import Agent, App, Conversation
+from porch_server.storage.writer import NewPost
 from porch_server.transport.http.agent_auth import SESSION_COOKIE, cookie_origin_ok
 from porch_server.transport.ws import chat
 from porch_server.transport.ws.connection import Connection
@@ -213,7 +214,7 @@ async def _send_known(ctx: Context, conn: Connection, who: _Agent, frame: SendMe
     path, which joins, reports what is wrong, or finds a resend."""
     if frame.conversation_id is None or frame.file_id is not None:
         return False
-    post = store.NewPost(
+    post = NewPost(
         conversation_id=frame.conversation_id,
         author="agent",
         author_name=who.name,
@@ -247,7 +248,7 @@ async def _send(
         if stored is None:
             chat.check_open(conversation)
             await chat.join(ctx, session, conversation, agent)  # commits with its system message
-    post = store.NewPost(
+    post = NewPost(
         conversation_id=conversation.id,
         author="agent",
         author_name=agent.name,

@@ -74,6 +74,7 @@ from porch_server.rules.visitor_data import (
 )
 from porch_server.storage import records, store
 from porch_server.storage.models import App, Conversation, Visitor
+from porch_server.storage.writer import NewPost
 from porch_server.transport.http.uploads import UPLOAD_TYPES
 from porch_server.transport.ws import chat
 from porch_server.transport.ws.connection import Connection
@@ -351,7 +352,7 @@ async def _send_known(ctx: Context, conn: Connection, who: _Visitor, frame: Send
     caller then takes the full path."""
     if who.conversation_id is None or frame.file_id is not None:
         return False
-    post = store.NewPost(
+    post = NewPost(
         conversation_id=who.conversation_id,
         author="visitor",
         author_name=None,
@@ -376,7 +377,7 @@ async def _send(
         raise RequestFailed("bad_message", problem)
     file = await chat.attachment(session, frame, "visitor", visitor.id)
     conversation = await _open_conversation(ctx, session, visitor)
-    post = store.NewPost(
+    post = NewPost(
         conversation_id=conversation.id,
         author="visitor",
         author_name=records.display_name(visitor),
