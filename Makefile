@@ -1,7 +1,7 @@
 # Porch: one place to install, build, run and test. See README.md.
 #   make demo   install everything, build public/, start the server with the demo app and agent
 #   make test   install everything (Chromium, PostgreSQL, Redis included), build, run unit
-#               tests (the server's on SQLite and on PostgreSQL) and e2e tests
+#               tests (the server's on SQLite, then on PostgreSQL + Redis) and e2e tests
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -39,15 +39,15 @@ services:
 # break the asyncio-based server unit tests if they ran after it.
 test: chromium services build lint
 	$(PY) -m pytest tests/unit
-	PORCH_TEST_DATABASE=postgresql $(PY) -m pytest tests/unit/server
+	PORCH_TEST_DATABASE=postgresql PORCH_TEST_REDIS=1 $(PY) -m pytest tests/unit/server
 	$(PY) -m pytest tests/e2e
 
 test-unit: build
 	$(PY) -m pytest tests/unit
 
-# The server's unit suite on a real PostgreSQL server (started and stopped by the tests).
+# The server's unit suite on real PostgreSQL and Redis servers (started and stopped by the tests).
 test-postgres: services build
-	PORCH_TEST_DATABASE=postgresql $(PY) -m pytest tests/unit/server
+	PORCH_TEST_DATABASE=postgresql PORCH_TEST_REDIS=1 $(PY) -m pytest tests/unit/server
 
 test-e2e: chromium services build
 	$(PY) -m pytest tests/e2e

@@ -176,6 +176,14 @@ class Redis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def flush(self) -> None:
+        """Forget everything (each test starts from an empty Redis)."""
+        with socket.create_connection(("127.0.0.1", self.port), 5) as sock:
+            sock.sendall(b"FLUSHALL\r\n")
+            reply = sock.recv(64)
+        if not reply.startswith(b"+OK"):
+            raise RuntimeError(f"FLUSHALL answered {reply!r}")
+
 
 @contextlib.contextmanager
 def redis() -> Iterator[Redis]:

@@ -318,11 +318,35 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+#: ``PORCH_TEST_REDIS=1`` runs every app of the suite with its fan-out, presence and page
+#: status in a real Redis server that the session starts (``make test`` does, on PostgreSQL).
+ON_REDIS = os.environ.get("PORCH_TEST_REDIS") == "1"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[services.Redis]:
+    with services.redis() as server:
+        yield server
+
+
 @pytest.fixture
-def settings(database_url: str, public_dir: Path, clock: FakeClock, tmp_path: Path) -> Settings:
+def redis_url(request: pytest.FixtureRequest) -> str | None:
+    """A flushed Redis for this test, or None when the suite runs in memory."""
+    if not ON_REDIS:
+        return None
+    server: services.Redis = request.getfixturevalue("redis_server")
+    server.flush()
+    return server.url
+
+
+@pytest.fixture
+def settings(
+    database_url: str, redis_url: str | None, public_dir: Path, clock: FakeClock, tmp_path: Path
+) -> Settings:
     return replace(
         Settings(),
         database_url=database_url,
+        redis_url=redis_url,
         public_dir=public_dir,
         data_dir=tmp_path / "data",
         clock=clock,

@@ -84,6 +84,10 @@ class _Agent:
         own = (Channel.agents(self.app_id), Channel.agent(self.agent_id))
         return (*own, Channel.admins(self.app_id)) if self.admin else own
 
+    @property
+    def presence_channel(self) -> Channel:
+        return Channel.agent(self.agent_id)
+
 
 async def agent_socket(websocket: WebSocket) -> None:
     ctx = context_of(websocket)
@@ -103,7 +107,7 @@ async def agent_socket(websocket: WebSocket) -> None:
             await _HANDLERS[type(frame)](ctx, session, conn, agent, frame)
 
     async def presence(conn: Connection, who: _Agent, joined: bool) -> None:
-        await _agent_presence(ctx, conn, who, joined)
+        await _agent_presence(ctx, conn, who)
 
     await serve_session(
         websocket,
@@ -153,13 +157,10 @@ async def _welcome(ctx: Context, conn: Connection, token: str | None) -> _Agent 
     )
 
 
-async def _agent_presence(ctx: Context, conn: Connection, who: _Agent, joined: bool) -> None:
-    """An agent's first socket makes them present, their last one leaving makes them offline:
+async def _agent_presence(ctx: Context, conn: Connection, who: _Agent) -> None:
+    """An agent's first socket made them present, or their last one leaving offline:
     colleagues get ``agent.presence`` (not the joining socket: its welcome said it) and visitors
     maybe a new page status."""
-    sockets = await ctx.hub.listener_count(Channel.agent(who.agent_id))
-    if sockets != (1 if joined else 0):
-        return
     await _publish_presence(ctx, who.agent_id, who.app_id, exclude=conn)
 
 

@@ -114,6 +114,10 @@ class _Visitor:
     def channels(self) -> tuple[Channel, ...]:
         return (Channel.visitor(self.visitor_id), Channel.visitors(self.app_id))
 
+    @property
+    def presence_channel(self) -> Channel:
+        return Channel.visitor(self.visitor_id)
+
 
 class _LoginFailed(Exception):
     pass
@@ -140,7 +144,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
                 await _HANDLERS[type(frame)](ctx, session, conn, visitor, frame)
 
     async def presence(_conn: Connection, who: _Visitor, joined: bool) -> None:
-        await _visitor_presence(ctx, who, joined)
+        await _visitor_presence(ctx, who)
 
     await serve_session(
         websocket,
@@ -193,7 +197,7 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
             )
             agents = await chat.agent_briefs(session, conversation)
         status = await current_status(session, ctx.hub, app, ctx.now_ms())
-    ctx.status.told(app.id, status)
+    await ctx.status.told(app.id, status)
     conn.send(
         VisitorWelcome(
             visitor_uid=visitor.uid,
@@ -221,12 +225,9 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
     return _Visitor(app.id, visitor.id, open_id)
 
 
-async def _visitor_presence(ctx: Context, who: _Visitor, joined: bool) -> None:
-    """When a visitor's first tab connects or last tab leaves, consoles see ``visitor_online``
+async def _visitor_presence(ctx: Context, who: _Visitor) -> None:
+    """A visitor's first tab connected or last tab left: consoles see ``visitor_online``
     change on the visitor's latest conversation."""
-    tabs = await ctx.hub.listener_count(Channel.visitor(who.visitor_id))
-    if tabs != (1 if joined else 0):
-        return
     async with ctx.sessions() as session:
         visitor = await session.get(Visitor, who.visitor_id)
         conversation = await store.latest_conversation(session, visitor) if visitor else None
