@@ -91,6 +91,11 @@ class RedisHub:
         self._beat = self._client.register_script(_BEAT)
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: Any = None
+        #: Payloads waiting for the publisher task, and the future that wakes it.
+        self._outbox: list[str] = []
+        self._wake: asyncio.Future[None] | None = None
+        #: Set while the outbox is empty and its last batch went out.
+        self._sent = asyncio.Event()
 
     async def start(self) -> None:
         await self._beat(keys=[_LIVE], args=[self.process, _FORGET_MS])
@@ -100,9 +105,11 @@ class RedisHub:
         self._tasks = [
             loop.create_task(self._listen(), name="redis-hub-listen"),
             loop.create_task(self._heartbeat(), name="redis-hub-heartbeat"),
+            loop.create_task(self._publisher(), name="redis-hub-publisher"),
         ]
 
     async def aclose(self) -> None:
+        await self.flush()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -113,6 +120,11 @@ class RedisHub:
                 await self._pubsub.aclose()
             await self._client.zrem(_LIVE, self.process)  # our listeners stop counting now
         await self._client.aclose()
+
+    async def flush(self) -> None:
+        """Wait until everything published so far went out to Redis (at shutdown)."""
+        if self._tasks and not self._tasks[-1].done():
+            await self._sent.wait()
 
     async def ping(self) -> None:
         """Raise unless Redis answers (the readiness check)."""
@@ -155,7 +167,30 @@ class RedisHub:
             "frames": [encode(frame) for frame in frames],
             "close": close,
         }
-        await self._client.publish(_FANOUT, json.dumps(payload, separators=(",", ":")))
+        self._outbox.append(json.dumps(payload, separators=(",", ":")))
+        self._sent.clear()
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def _publisher(self) -> None:
+        """Send what was published, in order, many payloads per round trip (one pipeline):
+        a message's fan-out is three publishes, and awaiting each one's round trip held up
+        the socket that sent it."""
+        while True:
+            while not self._outbox:
+                self._sent.set()
+                self._wake = asyncio.get_running_loop().create_future()
+                await self._wake
+            batch, self._outbox = self._outbox, []
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for payload in batch:
+                        pipe.publish(_FANOUT, payload)
+                    await pipe.execute()
+            except redis.RedisError:
+                # Redis is gone: these frames are lost to other processes' sockets, which
+                # resume from the database when they reconnect; readiness says not ready.
+                log.warning("Redis refused %d fan-out frames", len(batch))
 
     async def _listen(self) -> None:
         while True:
