@@ -4,7 +4,7 @@
  * as text (textContent, DOM-built links); what to show when is the runtime's decision.
  */
 import {
-  HOST_TO_PANEL, POPUP, RUNTIME_TO_PANEL, VERSION, applyAccent, connectHost,
+  HOST_TO_PANEL, POPUP, RUNTIME_TO_PANEL, VERSION, applyAccent, applyLanguage, connectHost,
 } from "./bridge.js";
 import { t } from "./strings.js";
 
@@ -141,8 +141,11 @@ function receiveRuntime(text) {
 /* --- host state -------------------------------------------------------------------------- */
 
 let prefetched = false;
+let modal = false; /* the panel covers a phone's screen: Tab stays inside it */
 function applyHostState(state) {
   document.documentElement.dataset.theme = state.theme === "dark" ? "dark" : "light";
+  modal = state.modal === true && !POPUP;
+  $("panel").setAttribute("aria-modal", String(modal));
   applyAccent(state.accent);
   applyGreeting(state.greeting);
   if (!prefetched && !worker && state.visibility !== "maximized") {
@@ -177,7 +180,7 @@ function applyGreeting(greeting) {
 
 function applyLocale(next) {
   locale = next;
-  document.documentElement.lang = next;
+  applyLanguage(next);
   document.title = t(locale, "title");
   document.querySelectorAll("[data-text]").forEach((el) => { el.textContent = t(locale, el.dataset.text); });
   document.querySelectorAll("[data-placeholder]").forEach((el) => { el.placeholder = t(locale, el.dataset.placeholder); });
@@ -217,6 +220,9 @@ function renderMessage(key, message) {
     li.dataset.key = key;
     const text = document.createElement("span");
     text.className = "message-text";
+    /* Each message in its own direction (Hebrew in an English panel, English in an Arabic one),
+     * judged from its first strong character. */
+    text.dir = "auto";
     const meta = document.createElement("span");
     meta.className = "message-meta";
     li.append(text, meta);
@@ -621,6 +627,19 @@ input.addEventListener("keydown", (event) => {
 /* Every keystroke is reported; the runtime decides when the agent hears "typing" and "stopped". */
 input.addEventListener("input", () => toRuntime({ type: "ui.typing", typing: input.value.trim() !== "" }));
 input.addEventListener("blur", () => toRuntime({ type: "ui.typing", typing: false }));
+/* Over a phone's whole screen the panel is a modal dialog: Tab from its last control comes back to
+ * its first (and Shift+Tab the other way) instead of leaving for the page hidden behind it. */
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Tab" || !modal || visibility !== "maximized") return;
+  const controls = Array.from($("panel").querySelectorAll(
+    "button, textarea, input, select, a[href], [tabindex]:not([tabindex='-1'])",
+  )).filter((el) => !el.disabled && el.tabIndex >= 0 && el.getClientRects().length > 0);
+  const edge = event.shiftKey ? controls[0] : controls[controls.length - 1];
+  if (controls.length && (document.activeElement === edge || !$("panel").contains(document.activeElement))) {
+    event.preventDefault();
+    (event.shiftKey ? controls[controls.length - 1] : controls[0]).focus();
+  }
+});
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape" || event.isComposing) return;
   event.preventDefault();
