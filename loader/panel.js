@@ -114,7 +114,11 @@ const RENDERERS = {
   "host.result": (msg) => {
     sendHost("runtime.result", { id: msg.id, error: msg.error, message: msg.message });
   },
-  "render.message": (msg) => renderMessage(msg.key, msg.message),
+  "render.message": (msg) => {
+    const fresh = !nodes.has(msg.key);
+    renderMessage(msg.key, msg.message);
+    if (fresh && msg.announce === true) announce(nodes.get(msg.key));
+  },
   "render.status": (msg) => renderStatus(msg.status),
   "render.page_status": (msg) => { pageStatus = msg.status; renderStatus(status); },
   "render.locale": (msg) => applyLocale(msg.locale),
@@ -241,6 +245,15 @@ function renderMessage(key, message) {
   place(li);
   if (visibility === "maximized") scrollIntoViewSoon(li);
   queueMicrotask(reportShown);
+}
+
+/* A message that just arrived, said once by screen readers: who, then what (the log itself is
+ * silent, so neither a history load nor a re-render of a delivery state is read out). */
+function announce(li) {
+  const who = li.dataset.author === "system" ? "" : li.querySelector(".message-meta").textContent + ": ";
+  const file = li.querySelector(".message-file");
+  $("announcer").textContent = who + (li.querySelector(".message-text").textContent ||
+    (file ? file.textContent : ""));
 }
 
 /* Scrolling lays the panel out: once per frame for the last message rendered, not once per

@@ -1,17 +1,90 @@
-"""Accessibility of the launcher and the panel, in real Chromium: keyboard only, and what a screen
-reader is told (roles, names, states, live regions).
+"""Accessibility of the launcher, the panel and the agent console, in real Chromium (WCAG 2.2 AA,
+docs/widget.md "Accessibility"): axe-core on every state in every language and theme, keyboard
+only, what a screen reader is told (roles, names, states, the live region), and emulated media
+(reduced motion, forced colours, zoom).
 
-Only the keyboard story boots the Python runtime (it must see the message really sent and an agent
-reply counted); the shell's semantics need no runtime and are checked without waiting for one.
+axe-core comes from node_modules (package.json pins it) and is evaluated in each frame over the
+DevTools protocol: no CDN, and no page's CSP loosened. The shell's semantics need no runtime and
+are checked without one; each state group that does boots Python once and switches languages and
+themes inside the page.
 """
 
 from __future__ import annotations
 
-from playwright.sync_api import Frame, Page, Route, expect
+import json
+from typing import Any
 
-from conftest import LAUNCHER, PANEL, AgentClient, PorchServer, wait_for_event
+from playwright.sync_api import Frame, FrameLocator, Page, Route, expect
+
+from conftest import (
+    LAUNCHER,
+    PANEL,
+    ROOT,
+    AgentClient,
+    PorchServer,
+    send_from_panel,
+    wait_for_event,
+    wait_for_status,
+)
+from console_page import ConsolePage, PyVisitor
 from host_pages import Host
-from porch_protocol import MessageAck, NewMessage, SendMessage
+from panel import Upload, VisitorPanel
+from porch_protocol import FormField, MessageAck, NewMessage, SendMessage
+from widget_support import (  # noqa: F401 (the *_fixture imports register fixtures)
+    ChangeSettings,
+    SetPresenceStatus,
+    app_settings_fixture,
+    open_visitor,
+    presence_fixture,
+    start_conversation,
+    tiny_png,
+    upload_as_agent,
+)
+
+AXE_SOURCE = (ROOT / "node_modules" / "axe-core" / "axe.min.js").read_text()
+#: The rule sets of WCAG 2.0, 2.1 and 2.2 at levels A and AA.
+WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
+#: Every language of loader/strings.js (tests/unit/test_strings.py keeps that list).
+LANGUAGES = ["en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru", "ar", "he"]
+THEMES = ["light", "dark"]
+
+
+def axe_violations(frame: Frame) -> list[str]:
+    """axe-core's WCAG 2.2 AA violations in ``frame``'s document, one line per failing node."""
+    if not frame.evaluate("() => typeof window.axe === 'object'"):
+        frame.evaluate(AXE_SOURCE)
+    # A message still fading in has, for that moment, a contrast no one reads it at.
+    frame.evaluate("() => Promise.all(document.getAnimations().map((a) => a.finished))")
+    found: list[dict[str, Any]] = frame.evaluate(
+        """(tags) => axe.run(document, {runOnly: {type: "tag", values: tags},
+                                        resultTypes: ["violations"]})
+             .then((r) => r.violations.map((v) => ({id: v.id, nodes: v.nodes.map((n) =>
+               ({target: n.target.join(" "), why: n.failureSummary}))})))""",
+        WCAG_22_AA,
+    )
+    return [f"{v['id']} at {n['target']}: {n['why']}" for v in found for n in v["nodes"]]
+
+
+def assert_no_violations_in_any_language_or_theme(
+    page: Page, selector: str, state: str
+) -> None:
+    """axe on the widget frame ``selector`` in every language and both themes, switched through
+    the host API without a reload; every violation of every combination is reported at once."""
+    frame = page.wait_for_selector(selector)
+    content = frame.content_frame() if frame else None
+    assert content is not None
+    root = page.frame_locator(selector).locator("html")
+    failures: list[str] = []
+    for theme in THEMES:
+        page.evaluate("(theme) => TWTChatWidget.call('set_theme', theme)", theme)
+        expect(root).to_have_attribute("data-theme", theme)
+        for language in LANGUAGES:
+            page.evaluate("(language) => TWTChatWidget.setLanguage(language)", language)
+            expect(root).to_have_attribute("lang", language)
+            failures += [f"{state}, {language}, {theme}: {v}" for v in axe_violations(content)]
+    page.evaluate("TWTChatWidget.setLanguage('en')")
+    page.evaluate("TWTChatWidget.call('set_theme', 'light')")
+    assert not failures, "\n".join(failures)
 
 
 def hold_runtime(page: Page) -> None:
@@ -134,9 +207,13 @@ def test_screen_reader_semantics_of_the_shell(
     expect(dialog).to_be_visible()
     expect(dialog).to_have_accessible_description("Starting chat…")
     log = panel.get_by_role("log", name="Messages")
-    expect(log).to_have_attribute("aria-live", "polite")
-    # Only new messages are announced: not every re-render of a delivery state or a language.
-    expect(log).to_have_attribute("aria-relevant", "additions")
+    # The log is silent (a history load would be read out whole); new messages are spoken once
+    # through a polite, atomic region of their own (test_a_new_message_is_announced_once).
+    expect(log).to_have_attribute("aria-live", "off")
+    announcer = panel.locator("#announcer")
+    expect(announcer).to_have_attribute("aria-live", "polite")
+    expect(announcer).to_have_attribute("aria-atomic", "true")
+    expect(announcer).to_be_empty()
     expect(panel.get_by_role("textbox", name="Your message")).to_be_focused()
     expect(panel.get_by_role("button", name="Send")).to_be_visible()
     expect(panel.get_by_role("button", name="Minimize chat")).to_be_visible()
@@ -197,3 +274,102 @@ def test_with_a_custom_launcher_closing_the_panel_returns_focus_to_the_pages_but
     wait_for_event(page, "visibility_changed", count=2)
     assert page.evaluate("TWTChatWidget.get('state').visibility") == "minimized"
     expect(page.locator("#open-chat")).to_be_focused()
+
+
+# --- axe-core: 0 violations everywhere ---------------------------------------------------------
+
+
+def test_axe_finds_nothing_on_the_launcher_and_the_panel_shell(
+    recorded_page: Page, porch_server: PorchServer
+) -> None:
+    page = recorded_page
+    hold_runtime(page)
+    page.goto(f"{porch_server.url}/demo/")
+    wait_for_event(page, "initialized")
+    expect(page.frame_locator(LAUNCHER).locator("#launcher")).to_be_visible()
+    assert_no_violations_in_any_language_or_theme(page, LAUNCHER, "launcher")
+    page.evaluate("TWTChatWidget.call('maximize')")
+    wait_for_event(page, "bridge_ready")
+    assert_no_violations_in_any_language_or_theme(page, LAUNCHER, "launcher, open")
+    assert_no_violations_in_any_language_or_theme(page, PANEL, "panel before the runtime")
+
+
+def test_axe_finds_nothing_in_the_prechat_chat_files_rating_and_ended_states(
+    page: Page, porch_server: PorchServer, agent: AgentClient, app_settings: ChangeSettings
+) -> None:
+    app_settings(
+        prechat_fields=(
+            FormField(name="name", label="Your name", required=True),
+            FormField(name="email", label="Email", kind="email", required=True),
+            FormField(name="topic", label="Topic", kind="select", options=("Sales", "Support")),
+        )
+    )
+    panel = open_visitor(page, porch_server)
+    expect(panel.prechat).to_be_visible()
+    panel.locator("#prechat-submit").click()  # empty: every error is shown
+    expect(panel.locator("#prechat-0-error")).to_be_visible()
+    assert_no_violations_in_any_language_or_theme(page, PANEL, "pre-chat form with errors")
+
+    panel.fill_prechat({"name": "Rana", "email": "rana@example.com", "topic": "Support"})
+    first = start_conversation(panel, agent, "مرحبا, I need help with order 42")
+    conversation = first.message.conversation_id
+    agent.send(SendMessage(client_id="a11y-rtl", text="שלום! Order 42 ships today.",
+                           conversation_id=conversation))
+    panel.wait_for_message("Order 42 ships", author="agent")
+    panel.attach_file(Upload("shot.png", "image/png", tiny_png()))
+    expect(panel.file_link("shot.png").locator("img")).to_be_visible()
+    file_id = upload_as_agent(porch_server, "terms.pdf", "application/pdf", b"%PDF-1.4\n%%EOF\n")
+    agent.send(SendMessage(client_id="a11y-pdf", text="", conversation_id=conversation,
+                           file_id=file_id))
+    expect(panel.file_link("terms.pdf")).to_be_visible()
+    panel.attach_file(Upload("page.html", "text/html", b"<p>hi</p>"))
+    expect(panel.upload_error).to_be_visible()
+    panel.locator("#end-chat").click()
+    expect(panel.locator("#end-confirm")).to_be_visible()
+    assert_no_violations_in_any_language_or_theme(
+        page, PANEL, "chat with files, an upload error and the end question")
+
+    panel.locator("#end-confirm-yes").click()
+    expect(panel.locator("#rating-prompt")).to_be_visible()
+    assert_no_violations_in_any_language_or_theme(page, PANEL, "rating")
+    panel.rate(1, comment="Thanks")
+    assert_no_violations_in_any_language_or_theme(page, PANEL, "ended and rated")
+
+
+def test_axe_finds_nothing_in_the_offline_form_and_its_confirmation(
+    page: Page, porch_server: PorchServer, presence: SetPresenceStatus
+) -> None:
+    presence("offline")
+    panel = open_visitor(page, porch_server)
+    expect(panel.offline_form).to_be_visible()
+    panel.locator("#offline-submit").click()
+    expect(panel.locator("#offline-name-error")).to_be_visible()
+    assert_no_violations_in_any_language_or_theme(page, PANEL, "offline form with errors")
+    panel.submit_offline_form("Noa", "noa@example.com", "Call me back")
+    expect(panel.offline_confirmation).to_be_visible()
+    assert_no_violations_in_any_language_or_theme(page, PANEL, "offline message sent")
+
+
+def test_axe_finds_nothing_in_the_agent_console(page: Page, porch_server: PorchServer) -> None:
+    # The console has one language (English) and one theme; a visitor writing Arabic is shown
+    # in its own direction there (dir="auto").
+    console = ConsolePage(page, porch_server.url).open()
+    failures = [f"login: {v}" for v in axe_violations(page.main_frame)]
+    console.log_in()
+    visitor = PyVisitor(porch_server.url, name="Rana")
+    try:
+        conversation = visitor.say("مرحبا، أحتاج إلى مساعدة")
+        console.open_conversation(conversation)
+        message = console.message_with_text("مرحبا")
+        expect(message).to_be_visible()
+        assert message.locator(".message-text").evaluate(
+            "el => getComputedStyle(el).direction") == "rtl"
+        failures += [f"conversation: {v}" for v in axe_violations(page.main_frame)]
+        page.click("#help-open")
+        failures += [f"shortcuts: {v}" for v in axe_violations(page.main_frame)]
+        page.keyboard.press("Escape")
+        console.open_settings()
+        failures += [f"settings: {v}" for v in axe_violations(page.main_frame)]
+    finally:
+        visitor.close()
+    assert not failures, "\n".join(failures)
