@@ -366,10 +366,222 @@ def test_axe_finds_nothing_in_the_agent_console(page: Page, porch_server: PorchS
             "el => getComputedStyle(el).direction") == "rtl"
         failures += [f"conversation: {v}" for v in axe_violations(page.main_frame)]
         page.click("#help-open")
+        expect(page.locator("#help-dialog")).to_have_attribute("open", "")
         failures += [f"shortcuts: {v}" for v in axe_violations(page.main_frame)]
-        page.keyboard.press("Escape")
+        page.click("#help-close")
+        expect(page.locator("#help-dialog")).not_to_have_attribute("open", "")
         console.open_settings()
         failures += [f"settings: {v}" for v in axe_violations(page.main_frame)]
     finally:
         visitor.close()
     assert not failures, "\n".join(failures)
+
+
+# --- keyboard only -----------------------------------------------------------------------------
+
+
+def press_until_focused(page: Page, frame: Frame, element_id: str, key: str = "Tab") -> None:
+    """Press ``key`` until ``element_id`` in ``frame`` has the real focus (at most 12 times)."""
+    for _ in range(12):
+        page.keyboard.press(key)
+        if has_real_focus(frame, element_id):
+            return
+    raise AssertionError(f"#{element_id} was not reached with {key}")
+
+
+def test_keyboard_only_visitor_does_everything_a_mouse_can(
+    recorded_page: Page, porch_server: PorchServer, agent: AgentClient,
+    app_settings: ChangeSettings,
+) -> None:
+    """Open, pre-chat, send, attach, end, rate and close, with Tab, Enter and Escape only."""
+    page = recorded_page
+    app_settings(prechat_fields=(FormField(name="name", label="Your name", required=True),))
+    # Playwright intercepts file choosers only once a listener exists, asynchronously: listening
+    # from the start, a chooser opened by a key press (no actionability wait) is never missed.
+    page.on("filechooser", lambda chooser: None)
+    page.goto(f"{porch_server.url}/demo/")
+    wait_for_event(page, "initialized")
+    launcher = tab_to_launcher(page)
+    page.keyboard.press("Enter")
+    panel = frame(page, PANEL)
+    visitor = VisitorPanel(page)
+    expect(visitor.prechat.get_by_label("Your name")).to_be_focused(timeout=60_000)
+    page.keyboard.type("Kay Board")
+    press_until_focused(page, panel, "prechat-submit")
+    page.keyboard.press("Enter")
+    expect(visitor.composer).to_be_focused()
+    page.keyboard.type("Sent with Enter")
+    page.keyboard.press("Enter")
+    visitor.wait_until_sent("Sent with Enter")
+
+    press_until_focused(page, panel, "attach")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files({"name": "shot.png", "mimeType": "image/png", "buffer": tiny_png()})
+    uploaded = agent.wait_for(lambda f: isinstance(f, NewMessage) and f.message.file is not None)
+    assert uploaded.message.file.name == "shot.png"
+    expect(visitor.composer).to_be_focused()
+
+    press_until_focused(page, panel, "end-chat", "Shift+Tab")
+    page.keyboard.press("Enter")
+    expect(visitor.locator("#end-confirm-no")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(visitor.locator("#end-confirm-yes")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(visitor.locator("#rate-like")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(visitor.locator("#rate-like")).to_have_attribute("aria-pressed", "true")
+    press_until_focused(page, panel, "rating-submit")
+    page.keyboard.press("Enter")
+    expect(visitor.locator("#rating-thanks")).to_be_focused()
+    rated = agent.wait_for(lambda f: getattr(getattr(f, "conversation", None), "rating", None))
+    assert rated.conversation.rating == 1
+
+    page.keyboard.press("Escape")
+    expect(page.locator(PANEL)).to_be_hidden()
+    page.wait_for_function(
+        "(f) => f.contentDocument.hasFocus() && f.contentDocument.activeElement.id === 'launcher'",
+        arg=page.query_selector(LAUNCHER))
+    assert has_real_focus(launcher, "launcher")
+
+
+def test_on_a_phone_the_open_panel_keeps_the_focus_and_gives_it_back(
+    recorded_page: Page, porch_server: PorchServer
+) -> None:
+    page = recorded_page
+    hold_runtime(page)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{porch_server.url}/demo/")
+    wait_for_event(page, "initialized")
+    launcher = tab_to_launcher(page)
+    page.keyboard.press("Enter")
+    panel = frame(page, PANEL)
+    dialog = page.frame_locator(PANEL).get_by_role("dialog")
+    expect(dialog).to_have_attribute("aria-modal", "true")
+    expect(page.frame_locator(PANEL).locator("#composer-text")).to_be_focused()
+    # Tab from the last control comes back to the first, Shift+Tab from the first to the last:
+    # the page behind the full-screen panel is never reached.
+    press_until_focused(page, panel, "composer-send")
+    page.keyboard.press("Tab")
+    assert has_real_focus(panel, "minimize")
+    page.keyboard.press("Shift+Tab")
+    assert has_real_focus(panel, "composer-send")
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        assert panel.evaluate("document.hasFocus()"), "the focus left the open panel"
+    page.keyboard.press("Escape")
+    page.wait_for_function(
+        "(f) => f.contentDocument.hasFocus() && f.contentDocument.activeElement.id === 'launcher'",
+        arg=page.query_selector(LAUNCHER))
+    assert has_real_focus(launcher, "launcher")
+
+    # On a desktop the panel is not modal: Tab from its last control goes on to the page.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.keyboard.press("Enter")
+    expect(dialog).to_have_attribute("aria-modal", "false")
+    expect(page.frame_locator(PANEL).locator("#composer-text")).to_be_focused()
+    press_until_focused(page, panel, "composer-send")
+    page.keyboard.press("Tab")
+    assert not panel.evaluate("document.hasFocus()")
+
+
+# --- what a screen reader hears -----------------------------------------------------------------
+
+
+def test_a_new_message_is_announced_once_and_not_on_reconnect_or_history_load(
+    recorded_page: Page, porch_server: PorchServer, agent: AgentClient
+) -> None:
+    page = recorded_page
+    panel = open_visitor(page, porch_server)
+    first = start_conversation(panel, agent, "Will I hear the answer?")
+    conversation = first.message.conversation_id
+    announcer = panel.locator("#announcer")
+    expect(announcer).to_be_empty()  # the visitor's own words are not read back
+    agent.send(SendMessage(client_id="live-1", text="Yes, once.", conversation_id=conversation))
+    reply = panel.wait_for_message("Yes, once.", author="agent")
+    author = reply.locator(".message-meta").inner_text()
+    expect(announcer).to_have_text(f"{author}: Yes, once.")
+    send_from_panel(page, "Thanks")
+    panel.wait_until_sent("Thanks")
+    expect(announcer).to_have_text(f"{author}: Yes, once.")
+
+    # A reconnect brings the conversation again: nothing is said.
+    announcer.evaluate("el => { el.textContent = ''; }")
+    porch_server.restart()
+    wait_for_event(page, "session_connected", count=2, timeout=90_000)
+    wait_for_status(page, "connected")
+    expect(panel.message("Yes, once.", "agent")).to_have_count(1)
+    expect(announcer).to_be_empty()
+    agent_after = AgentClient(porch_server)
+    try:
+        agent_after.send(SendMessage(client_id="live-2", text="Still here.",
+                                     conversation_id=conversation))
+        expect(announcer).to_have_text(f"{author}: Still here.")
+    finally:
+        agent_after.close()
+
+    # A reload loads the history into the log: nothing is said either.
+    page.reload()
+    VisitorPanel(page).open()
+    expect(panel.message("Still here.", "agent")).to_be_visible()
+    expect(announcer).to_be_empty()
+
+
+# --- emulated media: forced colours and zoom -----------------------------------------------------
+
+
+def test_forced_colors_keep_every_control_and_bubble_visible(
+    recorded_page: Page, porch_server: PorchServer
+) -> None:
+    page = recorded_page
+    hold_runtime(page)
+    page.goto(f"{porch_server.url}/demo/")
+    wait_for_event(page, "initialized")
+    button = page.frame_locator(LAUNCHER).locator("#launcher")
+    expect(button).to_be_visible()
+    assert button.evaluate("el => getComputedStyle(el).borderTopStyle") == "none"
+    page.emulate_media(forced_colors="active")
+    assert button.evaluate("el => getComputedStyle(el).borderTopWidth") == "2px"
+    page.evaluate("TWTChatWidget.call('maximize')")
+    wait_for_event(page, "bridge_ready")
+    panel = page.frame_locator(PANEL)
+    send_from_panel(page, "high contrast")
+    shapes = [
+        panel.locator('.message[data-author="visitor"] .message-text'),
+        panel.locator("#composer-send"),
+        panel.locator("#minimize"),
+    ]
+    for shape in shapes:
+        assert shape.evaluate("el => getComputedStyle(el).borderTopStyle") == "solid", shape
+    panel.locator("#minimize").focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")
+    assert panel.locator("#minimize").evaluate(
+        "el => el.matches(':focus-visible') && getComputedStyle(el).outlineStyle") == "solid"
+
+
+def test_at_200_and_400_percent_zoom_the_panel_fits_and_works(
+    recorded_page: Page, porch_server: PorchServer
+) -> None:
+    """Zoom is a smaller viewport in CSS pixels: 1280x720 at 200 % is 640x360, 1280x1024 at
+    400 % is 320x256 (WCAG 1.4.10, reflow)."""
+    page = recorded_page
+    hold_runtime(page)
+    page.goto(f"{porch_server.url}/demo/")
+    wait_for_event(page, "initialized")
+    page.evaluate("TWTChatWidget.call('maximize')")
+    wait_for_event(page, "bridge_ready")
+    panel = page.frame_locator(PANEL)
+    for width, height in [(640, 360), (320, 256)]:
+        page.set_viewport_size({"width": width, "height": height})
+        box = page.locator(PANEL).bounding_box()
+        assert box is not None
+        assert box["x"] >= 0 and box["y"] >= 0, box
+        assert box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, box
+        for control in ["#minimize", "#composer-text", "#composer-send"]:
+            expect(panel.locator(control)).to_be_in_viewport()
+        assert panel.locator("html").evaluate(
+            "el => el.scrollWidth <= el.clientWidth"), f"sideways scrolling at {width}px"
+        panel.locator("#composer-text").fill(f"zoomed to {width}")
+        panel.locator("#composer-text").press("Enter")
+        expect(panel.locator(".message-text", has_text=f"zoomed to {width}")).to_be_visible()
