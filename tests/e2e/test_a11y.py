@@ -11,10 +11,9 @@ themes inside the page.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from playwright.sync_api import Frame, FrameLocator, Page, Route, expect
+from playwright.sync_api import Frame, Page, Route, expect
 
 from conftest import (
     LAUNCHER,
