@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 export PORT
 
-.PHONY: demo serve build test test-unit test-e2e lint bench chromium clean
+.PHONY: demo serve build test test-unit test-e2e lint bench chromium clean screenshots
 
 demo: build
 	$(PY) -m porch_server demo --port $(PORT)
@@ -42,6 +42,11 @@ test-unit: build
 
 test-e2e: chromium build
 	$(PY) -m pytest tests/e2e
+
+# docs/screenshots/: every state of the widget on a phone and a desktop, both themes (the
+# e2e fixtures drive the real widget; tests/e2e/screenshots.py is not part of the suite).
+screenshots: chromium build
+	$(PY) -m pytest tests/e2e/screenshots.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check runtime server tests tools public/agent

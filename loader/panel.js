@@ -224,9 +224,6 @@ function renderMessage(key, message) {
     li.dataset.key = key;
     const text = document.createElement("span");
     text.className = "message-text";
-    /* Each message in its own direction (Hebrew in an English panel, English in an Arabic one),
-     * judged from its first strong character. */
-    text.dir = "auto";
     const meta = document.createElement("span");
     meta.className = "message-meta";
     li.append(text, meta);
@@ -273,6 +270,10 @@ function scrollIntoViewSoon(li) {
 function renderBody(li, message) {
   const text = li.querySelector(".message-text");
   text.replaceChildren();
+  /* What people wrote runs in its own direction, judged from its first strong character (Hebrew
+   * in an English panel, English in an Arabic one); notices worded here run the page's way. */
+  if (message.event) text.removeAttribute("dir");
+  else text.dir = "auto";
   if (message.event) {
     const wording = t(locale, "event_" + message.event, { name: message.agent_name || t(locale, "agent") });
     text.textContent = wording === undefined ? (message.text || "") : wording;
