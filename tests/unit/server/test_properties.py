@@ -75,8 +75,11 @@ def test_generated_ids_have_tawks_shape_and_differ() -> None:
 
 
 @pytest.mark.parametrize(
-    ("given", "stored"), [("en", "en"), ("zh-CN", "zh-cn"), ("zh_tw", "zh-tw"), (" RU ", "ru"), ("AR", "ar"),
-     ("he", "he")]
+    ("given", "stored"),
+    [
+        ("en", "en"), ("zh-CN", "zh-cn"), ("zh_tw", "zh-tw"), (" RU ", "ru"), ("AR", "ar"),
+        ("he", "he"),
+    ],
 )
 def test_languages_are_normalized(given: str, stored: str) -> None:
     assert check_language(given) == stored
