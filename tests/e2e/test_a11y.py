@@ -379,10 +379,23 @@ def test_axe_finds_nothing_in_the_agent_console(page: Page, porch_server: PorchS
 # --- keyboard only -----------------------------------------------------------------------------
 
 
+#: The focused element shows it: a focus ring (outline of 2 px or more, or a box-shadow ring).
+FOCUS_VISIBLE = """() => {
+  const el = document.activeElement;
+  const style = getComputedStyle(el);
+  return el.matches(":focus-visible") && ((style.outlineStyle !== "none" &&
+    parseFloat(style.outlineWidth) >= 2) || style.boxShadow !== "none");
+}"""
+
+
 def press_until_focused(page: Page, frame: Frame, element_id: str, key: str = "Tab") -> None:
-    """Press ``key`` until ``element_id`` in ``frame`` has the real focus (at most 12 times)."""
+    """Press ``key`` until ``element_id`` in ``frame`` has the real focus (at most 12 times);
+    every control passed on the way must show that it has the focus."""
     for _ in range(12):
         page.keyboard.press(key)
+        if frame.evaluate("document.hasFocus()"):
+            focused = frame.evaluate("document.activeElement.id || document.activeElement.tagName")
+            assert frame.evaluate(FOCUS_VISIBLE), f"no visible focus on {focused}"
         if has_real_focus(frame, element_id):
             return
     raise AssertionError(f"#{element_id} was not reached with {key}")
@@ -573,10 +586,15 @@ def test_at_200_and_400_percent_zoom_the_panel_fits_and_works(
     panel = page.frame_locator(PANEL)
     for width, height in [(640, 360), (320, 256)]:
         page.set_viewport_size({"width": width, "height": height})
-        box = page.locator(PANEL).bounding_box()
-        assert box is not None
-        assert box["x"] >= 0 and box["y"] >= 0, box
-        assert box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, box
+        # The panel is laid out again on the viewport's resize event: wait for that, then look.
+        page.wait_for_function(
+            """([w, h]) => {
+              const r = document.querySelector("iframe[data-twt-widget-surface=panel]")
+                .getBoundingClientRect();
+              return r.left >= 0 && r.top >= 0 && r.right <= w && r.bottom <= h;
+            }""",
+            arg=[width, height],
+        )
         for control in ["#minimize", "#composer-text", "#composer-send"]:
             expect(panel.locator(control)).to_be_in_viewport()
         assert panel.locator("html").evaluate(
