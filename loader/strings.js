@@ -112,7 +112,7 @@ export const STRINGS = {
     event_prechat: "チャット前のフォームに回答しました。",
   },
   ko: {
-    launcher: "채팅 버튼", open: "채팅 열기", close: "채팅 닫기", unread: "읽지 않은 메시지 {n}개",
+    launcher: "채팅 버튼", open: "채팅 열기", close: "채팅 닫기", unread: "읽지 않은 메시지: {n}",
     title: "채팅 상담", minimize: "채팅 최소화", messages: "메시지",
     placeholder: "메시지를 입력하세요…", send: "보내기", composer: "메시지",
     greeting: "안녕하세요! 무엇이든 물어보세요. 보통 몇 분 안에 답변드립니다.",

@@ -323,6 +323,12 @@ def test_axe_finds_nothing_in_the_prechat_chat_files_rating_and_ended_states(
     expect(panel.file_link("terms.pdf")).to_be_visible()
     panel.attach_file(Upload("page.html", "text/html", b"<p>hi</p>"))
     expect(panel.upload_error).to_be_visible()
+    page.evaluate("TWTChatWidget.call('minimize')")
+    agent.send(SendMessage(client_id="a11y-unread", text="Anything else?",
+                           conversation_id=conversation))
+    expect(page.frame_locator(LAUNCHER).locator("#badge")).to_be_visible()
+    assert_no_violations_in_any_language_or_theme(page, LAUNCHER, "launcher with unread badge")
+    page.evaluate("TWTChatWidget.call('maximize')")
     panel.locator("#end-chat").click()
     expect(panel.locator("#end-confirm")).to_be_visible()
     assert_no_violations_in_any_language_or_theme(
