@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 export PORT
 
-.PHONY: demo serve build test test-unit test-e2e lint bench chromium clean screenshots
+.PHONY: demo serve build test test-unit test-e2e lint bench chromium clean
 
 demo: build
 	$(PY) -m porch_server demo --port $(PORT)
@@ -43,11 +43,6 @@ test-unit: build
 test-e2e: chromium build
 	$(PY) -m pytest tests/e2e
 
-# docs/screenshots/: every state of the widget on a phone and a desktop, both themes (the
-# e2e fixtures drive the real widget; tests/e2e/screenshots.py is not part of the suite).
-screenshots: chromium build
-	$(PY) -m pytest tests/e2e/screenshots.py
-
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check runtime server tests tools public/agent
 	$(VENV)/bin/mypy
@@ -59,6 +54,12 @@ BENCH_PROFILE ?= full
 BENCH_OUT     ?= bench/results
 bench: chromium build
 	$(PY) tests/bench/run.py --profile $(BENCH_PROFILE) --out $(BENCH_OUT)
+
+# docs/screenshots/: every state of the widget on a phone and a desktop, both themes (the
+# e2e fixtures drive the real widget; tests/e2e/screenshots.py is not part of the suite).
+.PHONY: screenshots
+screenshots: chromium build
+	$(PY) -m pytest tests/e2e/screenshots.py
 
 clean:
 	rm -rf public/install public/vendor public/widget/*.js public/widget/*.zip public/widget/build.json public/agent/porch_protocol
