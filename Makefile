@@ -70,5 +70,11 @@ SCALE_PROFILE ?= full
 bench-scale: services build
 	$(PY) tests/bench/scale.py --profile $(SCALE_PROFILE) --out $(BENCH_OUT)
 
+# docs/screenshots/: every state of the widget on a phone and a desktop, both themes (the
+# e2e fixtures drive the real widget; tests/e2e/screenshots.py is not part of the suite).
+.PHONY: screenshots
+screenshots: chromium build
+	$(PY) -m pytest tests/e2e/screenshots.py
+
 clean:
 	rm -rf public/install public/vendor public/widget/*.js public/widget/*.zip public/widget/build.json public/agent/porch_protocol
