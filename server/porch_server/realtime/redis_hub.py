@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 #: Seconds between a process's heartbeats, and after which a silent process no longer counts.
 HEARTBEAT = 5.0
 PROCESS_TTL = 30.0
+#: Seconds a listener count read from Redis is reused by :meth:`RedisHub.listener_count`.
+COUNT_CACHE = 1.0
 #: Seconds between attempts to get the fan-out back after losing Redis.
 RECONNECT = 1.0
 
@@ -82,15 +85,20 @@ def _key(channel: Channel) -> str:
 class RedisHub:
     """The :class:`~porch_server.realtime.hub.Hub` of a deployment of several processes."""
 
-    def __init__(self, url: str, *, process_ttl: float = PROCESS_TTL) -> None:
+    def __init__(
+        self, url: str, *, process_ttl: float = PROCESS_TTL, count_cache: float = COUNT_CACHE
+    ) -> None:
         self._client: redis.Redis = redis.from_url(url)
         self._ttl_ms = int(process_ttl * 1000)
+        self._count_cache = count_cache
         self._local = MemoryHub()
         self.process = secrets.token_hex(8)
         self._count = self._client.register_script(_COUNT)
         self._beat = self._client.register_script(_BEAT)
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: Any = None
+        #: Channel -> (when read, total) of :meth:`listener_count`.
+        self._counts: dict[Channel, tuple[float, int]] = {}
         #: Payloads waiting for the publisher task, and the future that wakes it.
         self._outbox: list[str] = []
         self._wake: asyncio.Future[None] | None = None
@@ -139,13 +147,29 @@ class RedisHub:
         return await self._counted(channel, -1 if removed else 0)
 
     async def listener_count(self, channel: Channel) -> int:
+        """From Redis at most once a second per channel: summaries read it for every message
+        (is the visitor online, is any console open), and a round trip each would halve the
+        messages a process routes. First and last tabs are decided by :meth:`join` and
+        :meth:`leave`, which always ask Redis."""
+        cached = self._counts.get(channel)
+        if cached is not None and time.monotonic() - cached[0] < self._count_cache:
+            return cached[1]
         return await self._counted(channel, 0)
 
     async def _counted(self, channel: Channel, delta: int) -> int:
-        total = await self._count(
-            keys=[_key(channel), _LIVE], args=[self.process, delta, self._ttl_ms]
+        total = int(
+            cast(
+                int,
+                await self._count(
+                    keys=[_key(channel), _LIVE], args=[self.process, delta, self._ttl_ms]
+                ),
+            )
         )
-        return int(cast(int, total))
+        if total:
+            self._counts[channel] = (time.monotonic(), total)
+        else:
+            self._counts.pop(channel, None)  # the cache stays as small as the live channels
+        return total
 
     async def publish(
         self, channel: Channel, frames: Iterable[Message], *, exclude: Peer | None = None
