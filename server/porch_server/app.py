@@ -1,6 +1,6 @@
 """The ASGI application: ``create_app(settings)`` wires routes, database and hub together.
 
-Run migrations (:func:`porch_server.migrate.upgrade`) before starting it; the app does not
+Run migrations (:func:`porch_server.storage.migrate.upgrade`) before starting it; the app does not
 create tables itself.
 """
 
@@ -15,19 +15,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from porch_server import store
-from porch_server.agent_auth import login, logout
-from porch_server.agent_ws import agent_socket
-from porch_server.bootstrap import bootstrap
 from porch_server.config import Settings
 from porch_server.context import Context
-from porch_server.db import create_engine, session_factory
-from porch_server.group_commit import GroupCommit
-from porch_server.hub import Hub, MemoryHub
-from porch_server.static import EMBED_PATH, embed_script, static_app
-from porch_server.status import StatusBoard
-from porch_server.uploads import download, upload
-from porch_server.visitor_ws import visitor_socket
+from porch_server.realtime.hub import Hub, MemoryHub
+from porch_server.realtime.status import StatusBoard
+from porch_server.storage import store
+from porch_server.storage.db import create_engine, session_factory
+from porch_server.storage.group_commit import GroupCommit
+from porch_server.transport.http.agent_auth import login, logout
+from porch_server.transport.http.bootstrap import bootstrap
+from porch_server.transport.http.static import EMBED_PATH, embed_script, static_app
+from porch_server.transport.http.uploads import download, upload
+from porch_server.transport.ws.agent_ws import agent_socket
+from porch_server.transport.ws.visitor_ws import visitor_socket
 
 
 async def healthz(_request: Request) -> Response:

@@ -23,13 +23,15 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from porch_protocol import AppSettings, BusinessHours, FormField
-from porch_server import apps, demo, migrate, properties, store
+from porch_server import demo
 from porch_server.app import create_app
 from porch_server.config import Settings
-from porch_server.db import create_engine, session_factory
-from porch_server.models import App, TawkProperty, TawkWidget
-from porch_server.records import app_settings
-from porch_server.security import hash_password, random_token
+from porch_server.rules import apps, properties
+from porch_server.rules.security import hash_password, random_token
+from porch_server.storage import migrate, store
+from porch_server.storage.db import create_engine, session_factory
+from porch_server.storage.models import App, TawkProperty, TawkWidget
+from porch_server.storage.records import app_settings
 
 log = logging.getLogger("porch_server")
 
@@ -648,8 +650,7 @@ def property_widget_edit(
         widget = await store.tawk_widget(session, property_id, widget_id)
         if widget is None:
             raise click.UsageError(
-                f"property {property_id!r} has no widget {widget_id!r}; "
-                "see 'porch property list'"
+                f"property {property_id!r} has no widget {widget_id!r}; see 'porch property list'"
             )
         current = store.widget_settings(widget)
         wanted = _checked_widget(

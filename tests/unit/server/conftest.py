@@ -35,13 +35,13 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient, WebSocketTestSession
 
-from porch_server import store
 from porch_server.app import create_app
 from porch_server.config import Settings
-from porch_server.db import create_engine, session_factory
-from porch_server.migrate import upgrade
-from porch_server.models import Agent, App
-from porch_server.security import AGENT_SESSION_TTL_MS, hash_password, token_hash
+from porch_server.rules.security import AGENT_SESSION_TTL_MS, hash_password, token_hash
+from porch_server.storage import store
+from porch_server.storage.db import create_engine, session_factory
+from porch_server.storage.migrate import upgrade
+from porch_server.storage.models import Agent, App
 
 APPID = "acme"
 SECRET = "acme-secret"

@@ -16,10 +16,10 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from porch_server import records, store
-from porch_server.db import SQLITE_BUSY_TIMEOUT, create_engine, session_factory
-from porch_server.group_commit import GroupCommit, WriterClosed
-from porch_server.models import App, ChatMessageRow, Conversation, StoredFile
+from porch_server.storage import records, store
+from porch_server.storage.db import SQLITE_BUSY_TIMEOUT, create_engine, session_factory
+from porch_server.storage.group_commit import GroupCommit, WriterClosed
+from porch_server.storage.models import App, ChatMessageRow, Conversation, StoredFile
 
 _T = TypeVar("_T")
 

@@ -28,11 +28,12 @@ from conftest import (
     send_frame,
 )
 from porch_protocol import MessageAck, SendMessage
-from porch_server import cli, demo, store
+from porch_server import cli, demo
 from porch_server.app import create_app
 from porch_server.config import Settings
-from porch_server.migrate import alembic_config, upgrade
-from porch_server.models import Base
+from porch_server.storage import store
+from porch_server.storage.migrate import alembic_config, upgrade
+from porch_server.storage.models import Base
 
 
 def _sync_url(path: Path) -> str:

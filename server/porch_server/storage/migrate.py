@@ -11,7 +11,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from porch_server.db import ensure_sqlite_dir
+from porch_server.storage.db import ensure_sqlite_dir
 
 _INI = Path(__file__).with_name("alembic.ini")
 

@@ -19,8 +19,8 @@ from porch_protocol import (
     WidgetSettings,
 )
 from porch_protocol.wire import Author, Rating, Role, Scalar, Status, SystemEvent
-from porch_server.apps import fields_from_json, hours_from_json
-from porch_server.models import (
+from porch_server.rules.apps import fields_from_json, hours_from_json
+from porch_server.storage.models import (
     Agent,
     App,
     ChatMessageRow,
@@ -32,7 +32,7 @@ from porch_server.models import (
 )
 
 if TYPE_CHECKING:  # the store imports this module
-    from porch_server.store import WrittenTo
+    from porch_server.storage.store import WrittenTo
 
 
 def file_ref(row: StoredFile) -> FileRef:
@@ -134,8 +134,9 @@ def written_summary(
     to: WrittenTo, message: ChatMessage, visitor_online: bool
 ) -> ConversationSummary:
     """The summary of a conversation that ``message`` was just written to, from what the
-    writer's transaction read (:class:`porch_server.store.WrittenTo`): the message is its latest
-    as far as this summary goes; a later one of the same batch publishes its own right after."""
+    writer's transaction read (:class:`porch_server.storage.store.WrittenTo`): the message is
+    its latest as far as this summary goes; a later one of the same batch publishes its own right
+    after."""
     return ConversationSummary(
         id=to.id,
         visitor_uid=to.visitor_uid,
@@ -186,7 +187,7 @@ def visitor_details(
 
 def app_settings(app: App, tawk: Iterable[tuple[str, Iterable[TawkWidget]]] = ()) -> AppSettings:
     """``tawk``: the app's tawk.to property ids with their widgets, in the order to show them
-    (:func:`porch_server.store.tawk_properties` orders by property then widget id)."""
+    (:func:`porch_server.storage.store.tawk_properties` orders by property then widget id)."""
     listed = [(property_id, list(widgets)) for property_id, widgets in tawk]
     return AppSettings(
         appid=app.appid,

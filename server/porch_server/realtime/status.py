@@ -2,7 +2,7 @@
 
 An agent's presence is what they chose (``presence.set``, stored on the agent) while they have a
 socket open, ``offline`` otherwise; the hub knows who has a socket. The page status follows from
-the presences and the app's business hours (:func:`porch_server.apps.page_status`).
+the presences and the app's business hours (:func:`porch_server.rules.apps.page_status`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from porch_protocol import AgentInfo, PageStatusChanged
 from porch_protocol.wire import Status
-from porch_server import records, store
-from porch_server.apps import hours_from_json, page_status
-from porch_server.hub import Channel, Hub
-from porch_server.models import Agent, App
+from porch_server.realtime.hub import Channel, Hub
+from porch_server.rules.apps import hours_from_json, page_status
+from porch_server.storage import records, store
+from porch_server.storage.models import Agent, App
 
 log = logging.getLogger(__name__)
 

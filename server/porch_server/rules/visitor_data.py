@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from porch_protocol import MAX_TEXT_CHARS, FormAnswer, FormField, VisitorProfile
 from porch_protocol.wire import Scalar
-from porch_server.apps import valid_key
+from porch_server.rules.apps import valid_key
 
 #: Longest string value of an attribute or event metadata entry.
 MAX_VALUE_CHARS = 255

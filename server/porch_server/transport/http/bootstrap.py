@@ -18,14 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from porch_server import properties, records, store
-from porch_server.bodies import BadBody, json_object
 from porch_server.context import context_of
-from porch_server.cors import preflight, with_cors
-from porch_server.models import App
-from porch_server.origins import hostname_allowed, origin_hostname
-from porch_server.security import issue_ticket, verify_visitor
-from porch_server.status import current_status
+from porch_server.realtime.status import current_status
+from porch_server.rules import properties
+from porch_server.rules.origins import hostname_allowed, origin_hostname
+from porch_server.rules.security import issue_ticket, verify_visitor
+from porch_server.storage import records, store
+from porch_server.storage.models import App
+from porch_server.transport.http.bodies import BadBody, json_object
+from porch_server.transport.http.cors import preflight, with_cors
 
 
 def _error(request: Request, status: int, error: str, message: str) -> Response:

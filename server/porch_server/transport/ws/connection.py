@@ -69,7 +69,7 @@ class Disconnected(Exception):
 
 
 class Connection:
-    """A :class:`porch_server.hub.Peer` backed by a Starlette WebSocket."""
+    """A :class:`porch_server.realtime.hub.Peer` backed by a Starlette WebSocket."""
 
     __slots__ = ("_closing", "_handling", "_outbox", "_ready", "_stopped", "websocket")
 

@@ -43,18 +43,19 @@ from porch_protocol import (
     TypingChanged,
     UpdateApp,
 )
-from porch_server import apps, chat, properties, records, store
-from porch_server.agent_auth import SESSION_COOKIE, cookie_origin_ok
-from porch_server.connection import Connection
 from porch_server.context import Context, context_of
-from porch_server.hub import Channel
-from porch_server.messages import attachment, message_problem
-from porch_server.models import Agent, App, Conversation
-from porch_server.security import token_hash
-from porch_server.sessions import serve_session
-from porch_server.status import agent_info, team
-from porch_server.visitor_data import RequestFailed
-from porch_server.visitor_ws import auth_closed
+from porch_server.realtime.hub import Channel
+from porch_server.realtime.status import agent_info, team
+from porch_server.rules import apps, properties
+from porch_server.rules.messages import message_problem
+from porch_server.rules.security import token_hash
+from porch_server.rules.visitor_data import RequestFailed
+from porch_server.storage import records, store
+from porch_server.storage.models import Agent, App, Conversation
+from porch_server.transport.http.agent_auth import SESSION_COOKIE, cookie_origin_ok
+from porch_server.transport.ws import chat
+from porch_server.transport.ws.connection import Connection
+from porch_server.transport.ws.sessions import auth_closed, serve_session
 
 #: Conversations listed in a welcome, most recently updated first.
 WELCOME_CONVERSATION_LIMIT = 200
@@ -206,15 +207,12 @@ async def _open(
 
 
 async def _send_known(ctx: Context, conn: Connection, who: _Agent, frame: SendMessage) -> bool:
-    """The fast path of an agent's reply: no session, no read. The writer refuses it unless the
-    conversation is of the agent's app, open, and the agent in it (the common case of a reply);
-    False then, or when it does not apply (no conversation named, a file to check), and the
-    caller takes the full path, which joins, reports what is wrong, or finds a resend."""
+    """The fast path of an agent's reply. The writer refuses it unless the conversation is of
+    the agent's app, open, and the agent in it (the common case of a reply); False then, or when
+    it does not apply (no conversation named, a file to check), and the caller takes the full
+    path, which joins, reports what is wrong, or finds a resend."""
     if frame.conversation_id is None or frame.file_id is not None:
         return False
-    problem = message_problem(frame)
-    if problem is not None:
-        raise RequestFailed("bad_message", problem)
     post = store.NewPost(
         conversation_id=frame.conversation_id,
         author="agent",
@@ -226,7 +224,7 @@ async def _send_known(ctx: Context, conn: Connection, who: _Agent, frame: SendMe
         agent_id=who.agent_id,
         app_id=who.app_id,
     )
-    return await chat.post_and_publish(ctx, conn, post)
+    return await chat.post_fast(ctx, conn, frame, post)
 
 
 async def _send(
@@ -238,7 +236,7 @@ async def _send(
     if problem is not None:
         raise RequestFailed("bad_message", problem)
     conversation = await _conversation(session, agent, frame.conversation_id)
-    file = await attachment(session, frame, "agent", agent.id)
+    file = await chat.attachment(session, frame, "agent", agent.id)
     if conversation.ended_at is not None or agent.id not in conversation.agent_ids:
         # A new message needs the chat open, and the first reply in a conversation the agent is
         # not in claims (or joins) it; a resend of a stored message does neither. In the common

@@ -24,7 +24,7 @@ from porch_protocol.wire import (
     WIDGET_LANGUAGES,
     WIDGET_POSITIONS,
 )
-from porch_server.apps import InvalidSettings
+from porch_server.rules.apps import InvalidSettings
 
 # The values are the protocol's (the console reads them too); the rules are here.
 #: A tawk.to propertyId: 24 lowercase hex digits (a MongoDB ObjectId).
@@ -71,8 +71,7 @@ def valid_widget_id(value: object) -> bool:
 def check_property_id(value: str) -> str:
     if not valid_property_id(value):
         raise InvalidSettings(
-            f"property id: {value!r} is not 24 lowercase hex digits "
-            "(like 64f0d3e3c0ffee0000000001)"
+            f"property id: {value!r} is not 24 lowercase hex digits (like 64f0d3e3c0ffee0000000001)"
         )
     return value
 

@@ -32,9 +32,9 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from porch_server import store
 from porch_server.context import Context, context_of
-from porch_server.properties import PROPERTY_ID_PATTERN, WIDGET_ID_PATTERN, valid_property_id
+from porch_server.rules.properties import PROPERTY_ID_PATTERN, WIDGET_ID_PATTERN, valid_property_id
+from porch_server.storage import store
 
 log = logging.getLogger(__name__)
 

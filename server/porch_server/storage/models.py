@@ -41,7 +41,7 @@ class App(Base):
     allowed_domains: Mapped[list[Any]] = mapped_column(JSON)
     created_at: Mapped[int] = mapped_column(BigInteger)
     offline_message: Mapped[str] = mapped_column(Text, default="", server_default="")
-    #: ``BusinessHours`` as JSON (see :mod:`porch_server.apps`); None means always open.
+    #: ``BusinessHours`` as JSON (see :mod:`porch_server.rules.apps`); None means always open.
     business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     #: ``FormField`` list as JSON.
     prechat_fields: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
@@ -202,7 +202,7 @@ class TawkProperty(Base):
 
 class TawkWidget(Base):
     """One widget of a property, named by its widgetId within it, and what it shows (checked by
-    :func:`porch_server.properties.checked_widget`)."""
+    :func:`porch_server.rules.properties.checked_widget`)."""
 
     __tablename__ = "tawk_widgets"
 

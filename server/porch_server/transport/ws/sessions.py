@@ -13,10 +13,10 @@ from typing import Protocol, TypeVar, cast
 import anyio
 from starlette.websockets import WebSocket
 
-from porch_protocol import ErrorFrame, Message
-from porch_server.connection import BadFrame, Connection, receive_hello, reject_frame
-from porch_server.hub import Channel, Hub
-from porch_server.visitor_data import RequestFailed
+from porch_protocol import AuthClosed, ErrorFrame, Message
+from porch_server.realtime.hub import Channel, Hub
+from porch_server.rules.visitor_data import RequestFailed
+from porch_server.transport.ws.connection import BadFrame, Connection, receive_hello, reject_frame
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ async def serve_session(
 
     ``welcome`` authenticates the hello and sends the welcome, returning the session, or None once
     it has queued a fatal error (the socket then closes). ``handle`` gets each valid later frame;
-    invalid ones are answered by :func:`~porch_server.connection.reject_frame`. A
+    invalid ones are answered by :func:`~porch_server.transport.ws.connection.reject_frame`. A
     :class:`RequestFailed` from ``handle`` becomes an ``error`` with its code, any other
     exception a logged ``SERVER_ERROR``; the socket stays up either way.
 
@@ -122,3 +122,14 @@ async def serve_session(
             if presence is not None:
                 with anyio.CancelScope(shield=True):
                     await presence(conn, who, False)
+
+
+#: What ``auth.closed`` tells a revoked visitor.
+REVOKED_MESSAGE = "This chat session was closed by the site."
+
+
+def auth_closed(reason: str) -> AuthClosed:
+    """The frame a revoked visitor's sockets get before closing with AUTH_CLOSED."""
+    return AuthClosed(
+        reason=reason, message=REVOKED_MESSAGE, close_auth_type="revoked", clear_token=True
+    )

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from porch_protocol import MAX_ID_CHARS, MAX_TEXT_CHARS, SendMessage
-from porch_server import store
-from porch_server.models import StoredFile
-from porch_server.visitor_data import RequestFailed
 
 
 def message_problem(frame: SendMessage) -> str | None:
@@ -23,16 +18,3 @@ def message_problem(frame: SendMessage) -> str | None:
     if len(frame.client_id) > MAX_ID_CHARS:
         return f"client_id must be at most {MAX_ID_CHARS} characters"
     return None
-
-
-async def attachment(
-    session: AsyncSession, frame: SendMessage, uploader: str, uploader_id: int
-) -> StoredFile | None:
-    """The file ``frame`` attaches, which must be an upload of this very sender (so nobody can
-    pass off someone else's file id); None without ``file_id``."""
-    if frame.file_id is None:
-        return None
-    file = await store.file_by_id(session, frame.file_id)
-    if file is None or (file.uploader, file.uploader_id) != (uploader, uploader_id):
-        raise RequestFailed("bad_file", f"no upload {frame.file_id!r} of yours")
-    return file

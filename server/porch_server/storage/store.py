@@ -28,9 +28,12 @@ from porch_protocol import (
     VisitorProfile,
 )
 from porch_protocol.wire import Author
-from porch_server import apps, records
-from porch_server.db import SQLITE_BUSY_TIMEOUT, configure_sqlite
-from porch_server.models import (
+from porch_server.rules import apps
+from porch_server.rules.properties import WidgetSettings
+from porch_server.rules.security import random_token
+from porch_server.storage import records
+from porch_server.storage.db import SQLITE_BUSY_TIMEOUT, configure_sqlite
+from porch_server.storage.models import (
     Agent,
     AgentSession,
     App,
@@ -44,8 +47,6 @@ from porch_server.models import (
     Visitor,
     VisitorEvent,
 )
-from porch_server.properties import WidgetSettings
-from porch_server.security import random_token
 
 _TICKET_SECRET_KEY = "ticket_secret"
 
@@ -101,7 +102,7 @@ async def create_app(
 
 
 def apply_app_settings(app: App, settings: AppSettings) -> None:
-    """Copy checked settings (:func:`porch_server.apps.checked_settings`) onto the app."""
+    """Copy checked settings (:func:`porch_server.rules.apps.checked_settings`) onto the app."""
     app.name = settings.name
     app.allowed_domains = list(settings.allowed_domains)
     app.offline_message = settings.offline_message
@@ -116,17 +117,15 @@ async def tawk_property(session: AsyncSession, property_id: str) -> TawkProperty
     return await session.get(TawkProperty, property_id)
 
 
-async def tawk_widget(
-    session: AsyncSession, property_id: str, widget_id: str
-) -> TawkWidget | None:
+async def tawk_widget(session: AsyncSession, property_id: str, widget_id: str) -> TawkWidget | None:
     return await session.get(TawkWidget, (property_id, widget_id))
 
 
 async def app_of_tawk_property(session: AsyncSession, property_id: str) -> App | None:
     return await session.scalar(
-        select(App).join(TawkProperty, TawkProperty.app_id == App.id).where(
-            TawkProperty.id == property_id
-        )
+        select(App)
+        .join(TawkProperty, TawkProperty.app_id == App.id)
+        .where(TawkProperty.id == property_id)
     )
 
 
@@ -169,7 +168,8 @@ async def create_tawk_widget(
 
 
 def apply_widget_settings(widget: TawkWidget, settings: WidgetSettings) -> None:
-    """Copy checked settings (:func:`porch_server.properties.checked_widget`) onto the widget."""
+    """Copy checked settings (:func:`porch_server.rules.properties.checked_widget`) onto the
+    widget."""
     widget.language = settings.language
     widget.position = settings.position
     widget.colour = settings.colour
@@ -216,7 +216,7 @@ async def set_tawk_widgets(
     session: AsyncSession, app: App, wanted: Sequence[TawkWidgetSettings], now_ms: int
 ) -> None:
     """Make the widgets of ``app``'s properties exactly ``wanted`` (checked by
-    :func:`porch_server.properties.checked_widgets`, of the app's properties): new ones are
+    :func:`porch_server.rules.properties.checked_widgets`, of the app's properties): new ones are
     added, the others' settings replaced, the missing ones deleted (their property stays)."""
     current = {
         (widget.property_id, widget.widget_id): widget

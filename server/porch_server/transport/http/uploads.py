@@ -2,7 +2,8 @@
 
 An upload is the raw request body, authorised by a visitor's upload token (from
 ``visitor.welcome``) or an agent's token (from any origin), or the session cookie (only from this
-server's own origin: :func:`porch_server.agent_auth.cookie_origin_ok`). It is streamed to the
+server's own origin: :func:`porch_server.transport.http.agent_auth.cookie_origin_ok`). It is
+streamed to the
 data dir (never under ``public/``) and stopped as soon as it passes the size limit (413). Its type
 is decided by its first bytes, never by what the client claims: only the types in
 :data:`UPLOAD_TYPES` are kept, and a declared type or a file name extension that disagrees with
@@ -24,11 +25,11 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from porch_server import records, store
-from porch_server.agent_auth import CookieRefused, agent_from_request
 from porch_server.context import Context, context_of
-from porch_server.models import StoredFile, Visitor
-from porch_server.security import verify_upload_token
+from porch_server.rules.security import verify_upload_token
+from porch_server.storage import records, store
+from porch_server.storage.models import StoredFile, Visitor
+from porch_server.transport.http.agent_auth import CookieRefused, agent_from_request
 
 #: Accepted content types, each with the first bytes that identify it (text has none: it is
 #: accepted when the whole body is UTF-8 without control characters) and its file extensions.

@@ -18,7 +18,6 @@ from starlette.websockets import WebSocket
 from porch_protocol import (
     VISITOR_SENDS,
     AgentBrief,
-    AuthClosed,
     BusinessLogin,
     ChangeTags,
     CloseCode,
@@ -43,30 +42,25 @@ from porch_protocol import (
     VisitorWelcome,
 )
 from porch_protocol.wire import IdentitySource
-from porch_server import chat, records, store
-from porch_server.apps import fields_from_json
-from porch_server.connection import Connection
 from porch_server.context import Context, context_of
-from porch_server.hub import Channel
-from porch_server.messages import attachment, message_problem
-from porch_server.models import App, Conversation, Visitor
-from porch_server.origins import hostname_allowed, origin_hostname
-from porch_server.security import (
+from porch_server.realtime.hub import Channel
+from porch_server.realtime.status import current_status
+from porch_server.rules.apps import fields_from_json
+from porch_server.rules.messages import message_problem
+from porch_server.rules.origins import hostname_allowed, origin_hostname
+from porch_server.rules.security import (
     issue_upload_token,
     sign_visitor,
     verify_ticket,
     verify_visitor,
 )
-from porch_server.sessions import serve_session
-from porch_server.signing import (
+from porch_server.rules.signing import (
     ranstr_current,
     ranstr_expires_at,
     verify_business_user,
     verify_tawk_hash,
 )
-from porch_server.status import current_status
-from porch_server.uploads import UPLOAD_TYPES
-from porch_server.visitor_data import (
+from porch_server.rules.visitor_data import (
     PROFILE_ANSWERS,
     RequestFailed,
     check_event_name,
@@ -78,6 +72,12 @@ from porch_server.visitor_data import (
     usable_locale,
     usable_profile,
 )
+from porch_server.storage import records, store
+from porch_server.storage.models import App, Conversation, Visitor
+from porch_server.transport.http.uploads import UPLOAD_TYPES
+from porch_server.transport.ws import chat
+from porch_server.transport.ws.connection import Connection
+from porch_server.transport.ws.sessions import serve_session
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +92,6 @@ _RATING_TEXT = {
 }
 #: Longest rating comment kept, in characters.
 MAX_COMMENT_CHARS = 1000
-
-#: What ``auth.closed`` tells a revoked visitor.
-REVOKED_MESSAGE = "This chat session was closed by the site."
 
 _AFTER_HELLO = VISITOR_SENDS - {VisitorHello}
 
@@ -349,14 +346,11 @@ async def _latest(session: AsyncSession, visitor: Visitor) -> Conversation:
 
 
 async def _send_known(ctx: Context, conn: Connection, who: _Visitor, frame: SendMessage) -> bool:
-    """The fast path of a message: to the conversation this socket knows as open, no session,
-    no read. False when it does not apply (no such conversation yet, a file to check) or the
-    writer refused it: the caller then takes the full path."""
+    """The fast path of a message, to the conversation this socket knows as open. False when it
+    does not apply (no such conversation yet, a file to check) or the writer refused it: the
+    caller then takes the full path."""
     if who.conversation_id is None or frame.file_id is not None:
         return False
-    problem = message_problem(frame)
-    if problem is not None:
-        raise RequestFailed("bad_message", problem)
     post = store.NewPost(
         conversation_id=who.conversation_id,
         author="visitor",
@@ -366,7 +360,7 @@ async def _send_known(ctx: Context, conn: Connection, who: _Visitor, frame: Send
         now_ms=ctx.now_ms(),
         guarded=True,
     )
-    if await chat.post_and_publish(ctx, conn, post):
+    if await chat.post_fast(ctx, conn, frame, post):
         return True
     who.conversation_id = None
     return False
@@ -380,7 +374,7 @@ async def _send(
     problem = message_problem(frame)
     if problem is not None:
         raise RequestFailed("bad_message", problem)
-    file = await attachment(session, frame, "visitor", visitor.id)
+    file = await chat.attachment(session, frame, "visitor", visitor.id)
     conversation = await _open_conversation(ctx, session, visitor)
     post = store.NewPost(
         conversation_id=conversation.id,
@@ -543,18 +537,8 @@ async def _offline(
         "offline_form",
         text=_answers_text("Offline form", details + tuple(frame.questions)),
     )
-    posted = await store.post_message(
-        session,
-        conversation,
-        author="visitor",
-        author_name=name,
-        text=text,
-        client_id=None,
-        now_ms=ctx.now_ms(),
-    )
-    message = records.chat_message(posted.message)
-    await chat.publish_message(
-        ctx, conversation, message, await chat.summary(ctx, session, conversation)
+    await chat.post_with_changes(
+        ctx, session, conversation, author="visitor", author_name=name, text=text
     )
     conn.send(RequestDone(request_id=frame.request_id))
 
@@ -571,10 +555,3 @@ _HANDLERS: dict[type[Message], _Handler] = {
     SubmitPrechat: _prechat,
     SubmitOffline: _offline,
 }
-
-
-def auth_closed(reason: str) -> AuthClosed:
-    """The frame a revoked visitor's sockets get before closing with AUTH_CLOSED."""
-    return AuthClosed(
-        reason=reason, message=REVOKED_MESSAGE, close_auth_type="revoked", clear_token=True
-    )

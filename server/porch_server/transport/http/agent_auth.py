@@ -19,18 +19,18 @@ import anyio
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
-from porch_server import store
-from porch_server.bodies import BadBody, json_object
 from porch_server.context import Context, context_of
-from porch_server.cors import preflight, with_cors
-from porch_server.models import Agent, App
-from porch_server.security import (
+from porch_server.rules.security import (
     AGENT_SESSION_TTL_MS,
     dummy_password_hash,
     random_token,
     token_hash,
     verify_password,
 )
+from porch_server.storage import store
+from porch_server.storage.models import Agent, App
+from porch_server.transport.http.bodies import BadBody, json_object
+from porch_server.transport.http.cors import preflight, with_cors
 
 #: The console's session cookie; its value is the bearer token.
 SESSION_COOKIE = "porch_session"

@@ -112,7 +112,7 @@ def verify_business_user(
     """Whether ``sbs_mm`` signs this login under ``secret``, compared in constant time. Empty
     ``sbs`` or ``sbs_mm``, a malformed ``ranstr`` and fields with control characters never
     verify. Whether the ``ranstr`` is current (:func:`ranstr_current`) and unused
-    (:func:`porch_server.store.use_login_nonce`) are separate questions."""
+    (:func:`porch_server.storage.store.use_login_nonce`) are separate questions."""
     if not (sbs and sbs_mm) or ranstr_issued_at(ranstr) is None:
         return False
     try:

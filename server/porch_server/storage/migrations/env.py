@@ -13,7 +13,7 @@ from sqlalchemy import Connection, create_engine, pool
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from porch_server.models import Base
+from porch_server.storage.models import Base
 
 config = context.config
 database_url: str = config.attributes.get("database_url") or config.get_main_option(
