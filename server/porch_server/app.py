@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from porch_server.config import Settings
 from porch_server.context import Context
 from porch_server.realtime.hub import Hub, MemoryHub
+from porch_server.realtime.limits import Limiter, MemoryLimiter
 from porch_server.realtime.status import StatusBoard
 from porch_server.storage import store
 from porch_server.storage.db import create_engine, session_factory
@@ -34,9 +35,13 @@ async def healthz(_request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
-def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
-    """The Porch server for ``settings``; ``hub`` defaults to a fresh in-process one."""
+def create_app(
+    settings: Settings, hub: Hub | None = None, limiter: Limiter | None = None
+) -> Starlette:
+    """The Porch server for ``settings``; ``hub`` and ``limiter`` default to fresh in-process
+    ones."""
     the_hub = MemoryHub() if hub is None else hub
+    the_limiter = MemoryLimiter(settings.limits, settings.clock) if limiter is None else limiter
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Context]]:
@@ -60,7 +65,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
                         settings.now_ms,
                         settings.status_check_interval,
                     )
-                    yield {"porch": Context(*shared, messages)}
+                    yield {"porch": Context(*shared, messages, the_limiter)}
                     tasks.cancel_scope.cancel()
             finally:
                 await messages.aclose()  # what is queued is written before the engine goes

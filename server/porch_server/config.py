@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from porch_server.realtime.limits import Limits
+
 #: The checkout's root: ``server/porch_server/config.py`` sits two folders below it.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,6 +53,8 @@ class Settings:
     ws_max_size: int = 1024 * 1024
     ws_ping_interval: float = 20.0
     backlog: int = 2048
+    #: Abuse limits (docs/security.md); ``PORCH_LIMITS`` overrides some of them.
+    limits: Limits = field(default_factory=Limits)
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -84,4 +88,5 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "PORCH_WS_MAX_SIZE": ("ws_max_size", int),
     "PORCH_WS_PING_INTERVAL": ("ws_ping_interval", float),
     "PORCH_BACKLOG": ("backlog", int),
+    "PORCH_LIMITS": ("limits", Limits.parse),
 }

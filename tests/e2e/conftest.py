@@ -118,6 +118,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: The per-address abuse limits of a server whose every client is this machine.
+LOOPBACK_LIMITS = (
+    "connections_per_address=100000 new_visitors_per_address=100000/1 login_per_address=1000/1"
+)
+
+
 class PorchServer:
     """A real ``porch demo`` process on a free port, with its own SQLite file; with ``tls`` (a
     PEM certificate and key) it serves HTTPS and WSS (``--ssl-certfile``/``--ssl-keyfile``)."""
@@ -131,6 +137,9 @@ class PorchServer:
             **os.environ,
             "PORCH_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'porch.db'}",
             "PYTHONUNBUFFERED": "1",
+            # Every test's browser and the bench's 10,000 sockets come from 127.0.0.1: the
+            # per-address limits are for the internet (test_abuse_limits.py sets its own).
+            "PORCH_LIMITS": LOOPBACK_LIMITS,
         }
         self.log_path = workdir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None

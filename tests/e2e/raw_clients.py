@@ -123,5 +123,7 @@ async def agent(server: PorchServer, token: str) -> tuple[ClientConnection, dict
 
 async def round_trip(ws: ClientConnection, client_id: str, text: str = "ping") -> dict[str, Any]:
     """Send a visitor message and return its ``message.ack``."""
-    await ws.send(json.dumps({"v": 1, "type": "message.send", "client_id": client_id, "text": text}))
+    await ws.send(
+        json.dumps({"v": 1, "type": "message.send", "client_id": client_id, "text": text})
+    )
     return await receive_type(ws, "message.ack")

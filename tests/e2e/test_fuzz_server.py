@@ -31,6 +31,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from raw_clients import (
+    DEMO_AGENT,
+    HOST_ORIGIN,
+    agent,
+    agent_token,
+    own_server,
+    receive,
+    round_trip,
+    run_async,
+    visitor,
+    ws_url,
+)
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -44,18 +56,6 @@ from porch_protocol import (
     VisitorHello,
     decode,
 )
-from raw_clients import (
-    DEMO_AGENT,
-    HOST_ORIGIN,
-    agent,
-    agent_token,
-    own_server,
-    receive,
-    round_trip,
-    run_async,
-    visitor,
-    ws_url,
-)
 
 SEED = int(os.environ.get("PORCH_FUZZ_SEED", "12"))
 INPUTS = int(os.environ.get("PORCH_FUZZ_INPUTS", "100000"))
@@ -67,8 +67,15 @@ BATCH = 200
 #: uvicorn's default WebSocket message limit (PORCH_WS_MAX_SIZE): 1 MiB.
 WS_MAX_SIZE = 1024 * 1024
 FATAL_CODES = {"bad_json", "bad_version", "too_large"}
-REQUEST_TYPES = {"tags.change", "visitor.update", "visitor.event", "prechat.submit",
-                 "offline.submit", "conversation.search", "app.update"}
+REQUEST_TYPES = {
+    "tags.change",
+    "visitor.update",
+    "visitor.event",
+    "prechat.submit",
+    "offline.submit",
+    "conversation.search",
+    "app.update",
+}
 
 #: One valid frame body per type a client may send after its hello. A test below fails when a
 #: frame type is added to the protocol without a template here.
@@ -79,12 +86,21 @@ VISITOR_TEMPLATES: dict[str, dict[str, Any]] = {
     "conversation.end": {"conversation_id": "x"},
     "conversation.rate": {"rating": 1, "comment": "ok"},
     "tags.change": {"request_id": "r", "add": ["a"], "remove": ["b"], "version": 0},
-    "visitor.update": {"request_id": "r", "profile": {"name": "Vi", "email": "v@x.test"},
-                       "attributes": {"plan": "gold", "seats": 3}, "hash": "00"},
+    "visitor.update": {
+        "request_id": "r",
+        "profile": {"name": "Vi", "email": "v@x.test"},
+        "attributes": {"plan": "gold", "seats": 3},
+        "hash": "00",
+    },
     "visitor.event": {"request_id": "r", "name": "clicked", "metadata": {"k": 1.5}},
     "prechat.submit": {"request_id": "r", "answers": [{"name": "name", "value": "V"}]},
-    "offline.submit": {"request_id": "r", "name": "V", "email": "v@x.test", "message": "m",
-                       "questions": [{"name": "q", "value": "a", "label": "Q"}]},
+    "offline.submit": {
+        "request_id": "r",
+        "name": "V",
+        "email": "v@x.test",
+        "message": "m",
+        "questions": [{"name": "q", "value": "a", "label": "Q"}],
+    },
 }
 AGENT_TEMPLATES: dict[str, dict[str, Any]] = {
     "conversation.open": {"conversation_id": "x"},
@@ -98,25 +114,84 @@ AGENT_TEMPLATES: dict[str, dict[str, Any]] = {
     "conversation.assign": {"conversation_id": "x", "agent_id": "y"},
     "conversation.leave": {"conversation_id": "x"},
     "conversation.search": {"request_id": "r", "query": "q"},
-    "app.update": {"request_id": "r", "app": {
-        "appid": "porch-demo", "name": "n", "allowed_domains": ["127.0.0.1", "localhost"],
-        "business_hours": {"timezone": "UTC", "days": [
-            {"weekday": 0, "opens": "09:00", "closes": "17:00"}]},
-        "prechat_fields": [{"name": "name", "label": "Name", "kind": "text"}]}},
+    "app.update": {
+        "request_id": "r",
+        "app": {
+            "appid": "porch-demo",
+            "name": "n",
+            "allowed_domains": ["127.0.0.1", "localhost"],
+            "business_hours": {
+                "timezone": "UTC",
+                "days": [{"weekday": 0, "opens": "09:00", "closes": "17:00"}],
+            },
+            "prechat_fields": [{"name": "name", "label": "Name", "kind": "text"}],
+        },
+    },
 }
 
 #: Values of every JSON type and the edges of each: what replaces a field's value.
 HOSTILE_VALUES: list[Any] = [
-    None, True, False, 0, -1, 1.5, -0.0, 2**53, 2**53 + 1, -(2**63), 10**30, 1e308, -1e-308,
-    "", " ", "\x00", "a\x00b", "\u202eevil", "\ufeff", "\uffff", "\U0001f600", "<script>",
-    "x" * 300, "y" * 6000, "%s%n", "../../etc/passwd", "\r\n", "\t", "null", "1",
-    [], [None], [[[]]], [1, "a"], ["x" * 300] * 12, {}, {"": 1}, {"a": {"b": {"c": []}}},
-    {"k" * 101: 1}, {f"k{i}": i for i in range(60)},
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    -0.0,
+    2**53,
+    2**53 + 1,
+    -(2**63),
+    10**30,
+    1e308,
+    -1e-308,
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "\u202eevil",
+    "\ufeff",
+    "\uffff",
+    "\U0001f600",
+    "<script>",
+    "x" * 300,
+    "y" * 6000,
+    "%s%n",
+    "../../etc/passwd",
+    "\r\n",
+    "\t",
+    "null",
+    "1",
+    [],
+    [None],
+    [[[]]],
+    [1, "a"],
+    ["x" * 300] * 12,
+    {},
+    {"": 1},
+    {"a": {"b": {"c": []}}},
+    {"k" * 101: 1},
+    {f"k{i}": i for i in range(60)},
 ]
 #: Raw JSON text spliced in place of a value: what json.dumps cannot write.
-RAW_VALUES = ['"\\ud800"', '"\\udfff\\ud800"', '"a\\u0000"', "99999999999999999999", "1e400",
-              "-1e400", "NaN", "Infinity", "01", "1.", ".5", "+1", '"\\x41"', "'a'", "tru",
-              "[" * 40 + "]" * 40, '{"a":' * 40 + "1" + "}" * 40]
+RAW_VALUES = [
+    '"\\ud800"',
+    '"\\udfff\\ud800"',
+    '"a\\u0000"',
+    "99999999999999999999",
+    "1e400",
+    "-1e400",
+    "NaN",
+    "Infinity",
+    "01",
+    "1.",
+    ".5",
+    "+1",
+    '"\\x41"',
+    "'a'",
+    "tru",
+    "[" * 40 + "]" * 40,
+    '{"a":' * 40 + "1" + "}" * 40,
+]
 
 
 def _splice(rng: random.Random, body: dict[str, Any]) -> str:
@@ -134,8 +209,11 @@ def _random_path(rng: random.Random, value: Any) -> list[Any]:
     """A path to a random value below the top level (never ``v`` or ``type``)."""
     path: list[Any] = []
     while isinstance(value, dict | list) and value:
-        keys = [k for k in (value if isinstance(value, dict) else range(len(value)))
-                if k not in ("v", "type")]
+        keys = [
+            k
+            for k in (value if isinstance(value, dict) else range(len(value)))
+            if k not in ("v", "type")
+        ]
         if not keys:
             break
         key = rng.choice(keys)
@@ -159,8 +237,19 @@ def _mutate(rng: random.Random, templates: dict[str, dict[str, Any]], other: lis
     body = {"v": 1, "type": name, **json.loads(json.dumps(templates[name]))}
     op = rng.randrange(7)
     if op == 0:
-        body["type"] = rng.choice(["", "x", "message", "visitor.hello.x", "MESSAGE.SEND",
-                                   "__proto__", "constructor", "\u0000", "a" * 500])
+        body["type"] = rng.choice(
+            [
+                "",
+                "x",
+                "message",
+                "visitor.hello.x",
+                "MESSAGE.SEND",
+                "__proto__",
+                "constructor",
+                "\u0000",
+                "a" * 500,
+            ]
+        )
     elif op == 1:
         body["type"] = rng.choice(other)
     elif op == 2:
@@ -198,8 +287,17 @@ def _fatal_frame(rng: random.Random) -> str | bytes:
         return '{"v":1,"type":"message.send","text":"' + "z" * (MAX_FRAME_CHARS + 10) + '"}'
     if op == 7:
         return "x" * (WS_MAX_SIZE + 1)  # past uvicorn's limit: close 1009
-    return rng.choice(["NaN", "1e400", '{"v":1e400}', '{"v":1,"type":"x","n":-Infinity}',
-                       "\ufeff{}", "{\x00}", '{"v":1,"type":"x"}garbage'])
+    return rng.choice(
+        [
+            "NaN",
+            "1e400",
+            '{"v":1e400}',
+            '{"v":1,"type":"x","n":-Infinity}',
+            "\ufeff{}",
+            "{\x00}",
+            '{"v":1,"type":"x"}garbage',
+        ]
+    )
 
 
 def _classify(frame: str | bytes, expected: frozenset[type[Message]]) -> str:
@@ -215,8 +313,12 @@ def _classify(frame: str | bytes, expected: frozenset[type[Message]]) -> str:
 
 
 def _keep_open_frames(
-    rng: random.Random, count: int, templates: dict[str, dict[str, Any]], other: list[str],
-    expected: frozenset[type[Message]], allow_valid_requests: bool,
+    rng: random.Random,
+    count: int,
+    templates: dict[str, dict[str, Any]],
+    other: list[str],
+    expected: frozenset[type[Message]],
+    allow_valid_requests: bool,
 ) -> tuple[list[str], list[str]]:
     """``count`` frames a socket must answer one by one without closing, and the fatal ones the
     mutator made on the way (they go to the fatal pool instead)."""
@@ -240,7 +342,7 @@ async def _drive_stream(
     """Send ``frames`` in batches; after each, a probe whose answer ends the batch. Every frame
     must have been answered by one ``error`` or ``request.done`` before the probe's."""
     for start in range(0, len(frames), BATCH):
-        batch = frames[start:start + BATCH]
+        batch = frames[start : start + BATCH]
         for frame in batch:
             await ws.send(frame)
         await ws.send(probe(start))
@@ -287,8 +389,9 @@ def _http_inputs(rng: random.Random, count: int) -> list[tuple[str, dict[str, st
         path = rng.choice([*templates, "/api/v1/files"])
         headers = {"origin": rng.choice([HOST_ORIGIN, "null", "https://evil.test"])}
         if path == "/api/v1/files":
-            headers["authorization"] = rng.choice(["Bearer 1.9999999999999.x", "Bearer",
-                                                   "Basic x", "Bearer " + "a" * 5000])
+            headers["authorization"] = rng.choice(
+                ["Bearer 1.9999999999999.x", "Bearer", "Basic x", "Bearer " + "a" * 5000]
+            )
             headers["x-filename"] = rng.choice(["a.png", "../../x", "%ED%A0%80", "%00.txt", ""])
             bodies.append((path, headers, rng.randbytes(rng.randrange(0, 2000))))
             continue
@@ -315,11 +418,15 @@ def _both_strings(text: str) -> bool:
         body = json.loads(text)
     except ValueError:
         return False
-    return isinstance(body, dict) and all(isinstance(body.get(k), str) for k in ("email", "password"))
+    return isinstance(body, dict) and all(
+        isinstance(body.get(k), str) for k in ("email", "password")
+    )
 
 
 async def _drive_http(
-    client: httpx.AsyncClient, base: str, inputs: list[tuple[str, dict[str, str], bytes]],
+    client: httpx.AsyncClient,
+    base: str,
+    inputs: list[tuple[str, dict[str, str], bytes]],
     answers: Counter[str],
 ) -> None:
     for path, headers, body in inputs:
@@ -345,11 +452,21 @@ def test_malformed_frames_and_bodies_get_clear_errors_and_the_server_stays_up(
     counts = {part: int(INPUTS * share) for part, share in SHARES.items()}
     sockets = 3  # per side: a few long-lived connections share the stream
     visitor_frames, fatal_v = _keep_open_frames(
-        rng, counts["visitor"], VISITOR_TEMPLATES, sorted(AGENT_TEMPLATES),
-        VISITOR_SENDS - {VisitorHello}, allow_valid_requests=True)
+        rng,
+        counts["visitor"],
+        VISITOR_TEMPLATES,
+        sorted(AGENT_TEMPLATES),
+        VISITOR_SENDS - {VisitorHello},
+        allow_valid_requests=True,
+    )
     agent_frames, fatal_a = _keep_open_frames(
-        rng, counts["agent"], AGENT_TEMPLATES, sorted(VISITOR_TEMPLATES),
-        AGENT_SENDS - {AgentHello}, allow_valid_requests=False)
+        rng,
+        counts["agent"],
+        AGENT_TEMPLATES,
+        sorted(VISITOR_TEMPLATES),
+        AGENT_SENDS - {AgentHello},
+        allow_valid_requests=False,
+    )
     # Half of them from the mutator, half from the generator of broken streams.
     fatal: list[str | bytes] = [*fatal_v, *fatal_a][: counts["fatal"] // 2]
     while len(fatal) < counts["fatal"]:
@@ -361,12 +478,14 @@ def test_malformed_frames_and_bodies_get_clear_errors_and_the_server_stays_up(
     answers: Counter[str] = Counter()
 
     def visitor_probe(n: int) -> str:
-        return json.dumps({"v": 1, "type": "visitor.event", "request_id": f"probe-{n}",
-                           "name": "probe"})
+        return json.dumps(
+            {"v": 1, "type": "visitor.event", "request_id": f"probe-{n}", "name": "probe"}
+        )
 
     def agent_probe(n: int) -> str:
-        return json.dumps({"v": 1, "type": "conversation.search", "request_id": f"probe-{n}",
-                           "query": "probe"})
+        return json.dumps(
+            {"v": 1, "type": "conversation.search", "request_id": f"probe-{n}", "query": "probe"}
+        )
 
     with own_server(tmp_path) as server:
 
@@ -377,14 +496,19 @@ def test_malformed_frames_and_bodies_get_clear_errors_and_the_server_stays_up(
                 visitors = [await visitor(http, server) for _ in range(sockets)]
                 agents = [await agent(server, token) for _ in range(sockets)]
                 jobs = [
-                    *(_drive_stream(ws, visitor_frames[i::sockets], visitor_probe, answers)
-                      for i, (ws, _) in enumerate(visitors)),
-                    *(_drive_stream(ws, agent_frames[i::sockets], agent_probe, answers)
-                      for i, (ws, _) in enumerate(agents)),
-                    *(_drive_fatal(ws_url(server, "/ws/visitor"), fatal[i::2], answers)
-                      for i in range(2)),
-                    *(_drive_http(http, server.url, http_inputs[i::3], answers)
-                      for i in range(3)),
+                    *(
+                        _drive_stream(ws, visitor_frames[i::sockets], visitor_probe, answers)
+                        for i, (ws, _) in enumerate(visitors)
+                    ),
+                    *(
+                        _drive_stream(ws, agent_frames[i::sockets], agent_probe, answers)
+                        for i, (ws, _) in enumerate(agents)
+                    ),
+                    *(
+                        _drive_fatal(ws_url(server, "/ws/visitor"), fatal[i::2], answers)
+                        for i in range(2)
+                    ),
+                    *(_drive_http(http, server.url, http_inputs[i::3], answers) for i in range(3)),
                 ]
                 await asyncio.gather(*jobs)
                 elapsed = time.perf_counter() - started
