@@ -14,9 +14,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-from raw_clients import own_server, receive, round_trip, run_async, visitor
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
+
+from raw_clients import own_server, receive, round_trip, run_async, visitor
 
 #: Round trips measured before and during the flood, over QUIET visitors in turn, each at a
 #: person's pace (PACE seconds apart, under the 5 a second a socket may send).

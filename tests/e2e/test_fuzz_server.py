@@ -31,18 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from raw_clients import (
-    DEMO_AGENT,
-    HOST_ORIGIN,
-    agent,
-    agent_token,
-    own_server,
-    receive,
-    round_trip,
-    run_async,
-    visitor,
-    ws_url,
-)
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -55,6 +43,18 @@ from porch_protocol import (
     ProtocolError,
     VisitorHello,
     decode,
+)
+from raw_clients import (
+    DEMO_AGENT,
+    HOST_ORIGIN,
+    agent,
+    agent_token,
+    own_server,
+    receive,
+    round_trip,
+    run_async,
+    visitor,
+    ws_url,
 )
 
 SEED = int(os.environ.get("PORCH_FUZZ_SEED", "12"))
