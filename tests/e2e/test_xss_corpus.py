@@ -44,8 +44,13 @@ CORPUS = Path(__file__).with_name("data") / "xss_payloads.txt"
 PAYLOADS = [
     line for line in CORPUS.read_text(encoding="utf-8").splitlines() if not line.startswith("# ")
 ]
-#: Installed in every frame before its scripts: what a payload that ran would call.
-SENTINEL = "window.__pwned = []; window.__pwn = (x) => window.__pwned.push(String(x));"
+#: Installed in every frame before its scripts: what a payload that ran would call; and any
+#: Content-Security-Policy violation (a payload that tried, or Porch's own code breaking it).
+SENTINEL = (
+    "window.__pwned = []; window.__pwn = (x) => window.__pwned.push(String(x));"
+    "document.addEventListener('securitypolicyviolation',"
+    " (e) => window.__pwned.push('csp: ' + e.violatedDirective + ' ' + e.blockedURI));"
+)
 #: Elements a payload would have created had it been parsed as HTML.
 INJECTED = (
     "script, img[onerror], svg, iframe, object, embed, details, marquee, video, audio, "
