@@ -11,11 +11,12 @@ loopback; the demo app does not allow it), each on its own port.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from playwright.sync_api import Browser, Page
 
-from conftest import EMBED_HOST, EVENT_RECORDER, PorchServer, events
+from conftest import EMBED_HOST, EVENT_RECORDER, ROOT, PorchServer, events
 from host_pages import CONSOLE_RECORDER, Host, HostSite, host_page, porch_origin
 
 #: Every message type of the bridge, both ways (loader/bridge.js), with the fields an honest
@@ -59,6 +60,16 @@ window.spray = (target, messages) => {
   return windows.length;
 };
 </script></head><body><h1>attacker</h1>%s</body></html>"""
+
+
+def test_every_bridge_message_type_is_tried() -> None:
+    source = (ROOT / "loader" / "bridge.js").read_text(encoding="utf-8")
+    declared = set()
+    for name in ("HOST_TO_LAUNCHER", "HOST_TO_PANEL", "LAUNCHER_TO_HOST", "PANEL_TO_HOST"):
+        match = re.search(name + r" = \[([^\]]*)\]", source)
+        assert match, name
+        declared |= set(re.findall(r'"([^"]+)"', match.group(1)))
+    assert declared == {m["type"] for m in BRIDGE}
 
 
 def _attacker_url(site: HostSite, name: str, body: str = "") -> str:
