@@ -1,5 +1,6 @@
 /*
- * Every visible or spoken string of the launcher and the panel, in the 9 supported languages.
+ * Every visible or spoken string of the launcher and the panel, in the 11 supported languages:
+ * the spec's 9, then Arabic and Hebrew, which are written right to left (bridge.js applyLanguage).
  * tests/unit/test_strings.py checks that every language has every key and that no non-English
  * table reuses an English string. Counts are written "label: {n}" so that no language needs plural
  * rules ("1 unread messages" is wrong in English, French, German and Portuguese alike).
@@ -111,7 +112,7 @@ export const STRINGS = {
     event_prechat: "チャット前のフォームに回答しました。",
   },
   ko: {
-    launcher: "채팅 버튼", open: "채팅 열기", close: "채팅 닫기", unread: "읽지 않은 메시지 {n}개",
+    launcher: "채팅 버튼", open: "채팅 열기", close: "채팅 닫기", unread: "읽지 않은 메시지: {n}",
     title: "채팅 상담", minimize: "채팅 최소화", messages: "메시지",
     placeholder: "메시지를 입력하세요…", send: "보내기", composer: "메시지",
     greeting: "안녕하세요! 무엇이든 물어보세요. 보통 몇 분 안에 답변드립니다.",
@@ -235,6 +236,56 @@ export const STRINGS = {
     event_agent_joined: "{name} присоединяется к чату.", event_agent_left: "{name} покидает чат.", event_transferred: "Чат передан: {name}.",
     event_chat_ended: "Чат завершён.", event_rated: "Чат оценён.", event_offline_form: "Сообщение, оставленное, пока нас не было.",
     event_prechat: "Анкета перед чатом заполнена.",
+  },
+  ar: {
+    launcher: "زر الدردشة", open: "فتح الدردشة", close: "إغلاق الدردشة", unread: "رسائل غير مقروءة: {n}",
+    title: "تحدّث معنا", minimize: "تصغير الدردشة", messages: "الرسائل",
+    placeholder: "اكتب رسالة…", send: "إرسال", composer: "رسالتك",
+    greeting: "مرحبًا! اسألنا عن أي شيء. نردّ عادةً خلال دقائق قليلة.",
+    loading: "جارٍ بدء الدردشة…", connecting: "جارٍ الاتصال…", online: "متصل",
+    reconnecting: "جارٍ إعادة الاتصال…", offline: "غير متصل", closed: "انتهت جلسة الدردشة هذه.",
+    you: "أنت", agent: "موظف الدعم", sending: "جارٍ الإرسال…", failed: "لم تُرسَل. أعد المحاولة",
+    status_online: "متاحون", status_away: "غائبون مؤقتًا", status_offline: "غير متصلين",
+    end_chat: "إنهاء الدردشة", end_confirm: "هل تريد إنهاء هذه الدردشة؟", end_yes: "إنهاء الدردشة",
+    end_no: "متابعة الدردشة", ended_notice: "انتهت هذه الدردشة.", rate_title: "كيف كانت هذه الدردشة؟",
+    rate_like: "جيدة", rate_neutral: "مقبولة", rate_dislike: "سيئة",
+    rate_comment: "تعليق (اختياري)", rate_submit: "إرسال التقييم", rate_thanks: "شكرًا على ملاحظاتك!",
+    prechat_title: "قبل أن نبدأ، أخبرنا عن نفسك.", prechat_submit: "بدء الدردشة", offline_title: "نحن غير متصلين الآن. اترك لنا رسالة وسنردّ عليك.",
+    field_name: "الاسم", field_email: "البريد الإلكتروني", field_message: "الرسالة",
+    offline_submit: "إرسال الرسالة", offline_thanks: "شكرًا! استلمنا رسالتك وسنردّ عليك.", choose: "اختر…",
+    error_required: "هذا الحقل مطلوب.", error_email: "أدخل عنوان بريد إلكتروني صالحًا.", error_choice: "اختر أحد الخيارات.",
+    form_failed: "لم تنجح العملية. يُرجى المحاولة مرة أخرى.", not_connected: "غير متصل. يُرجى المحاولة مرة أخرى بعد قليل.", typing: "{name}: جارٍ الكتابة…",
+    typing_many: "عدة أشخاص يكتبون…", seen: "تمت القراءة", attach: "إرفاق ملف",
+    uploading: "جارٍ الرفع…", upload_failed: "فشل الرفع. أعد المحاولة", upload_too_large: "{name} كبير جدًا (الحد الأقصى: {size}).",
+    upload_type_not_allowed: "{name}: لا يمكن إرسال هذا النوع من الملفات.", upload_empty_file: "{name} فارغ.", upload_uploads_disabled: "إرسال الملفات غير متاح.",
+    event_agent_joined: "{name} في الدردشة الآن.", event_agent_left: "{name} خارج الدردشة الآن.", event_transferred: "تم تحويل الدردشة إلى {name}.",
+    event_chat_ended: "انتهت الدردشة.", event_rated: "تم تقييم الدردشة.", event_offline_form: "رسالة تُركت أثناء عدم اتصالنا.",
+    event_prechat: "تمت الإجابة عن نموذج ما قبل الدردشة.",
+  },
+  he: {
+    launcher: "כפתור צ'אט", open: "פתיחת הצ'אט", close: "סגירת הצ'אט", unread: "הודעות שלא נקראו: {n}",
+    title: "שוחחו איתנו", minimize: "מזעור הצ'אט", messages: "הודעות",
+    placeholder: "כתבו הודעה…", send: "שליחה", composer: "ההודעה שלך",
+    greeting: "שלום! אפשר לשאול אותנו כל דבר. בדרך כלל אנחנו עונים תוך כמה דקות.",
+    loading: "הצ'אט נפתח…", connecting: "מתבצע חיבור…", online: "מקוון",
+    reconnecting: "מתבצע חיבור מחדש…", offline: "לא מקוון", closed: "שיחת הצ'אט הזו הסתיימה.",
+    you: "את/ה", agent: "נציג", sending: "בשליחה…", failed: "לא נשלח. לנסות שוב",
+    status_online: "זמינים", status_away: "לא זמינים כרגע", status_offline: "לא מחוברים",
+    end_chat: "סיום הצ'אט", end_confirm: "לסיים את הצ'אט?", end_yes: "סיום הצ'אט",
+    end_no: "המשך השיחה", ended_notice: "הצ'אט הזה הסתיים.", rate_title: "איך הייתה השיחה?",
+    rate_like: "טובה", rate_neutral: "סבירה", rate_dislike: "גרועה",
+    rate_comment: "הערה (לא חובה)", rate_submit: "שליחת הדירוג", rate_thanks: "תודה על המשוב!",
+    prechat_title: "לפני שנתחיל, ספרו לנו קצת על עצמכם.", prechat_submit: "התחלת צ'אט", offline_title: "אנחנו לא מחוברים כרגע. השאירו לנו הודעה ונחזור אליכם.",
+    field_name: "שם", field_email: "דואר אלקטרוני", field_message: "הודעה",
+    offline_submit: "שליחת הודעה", offline_thanks: "תודה! קיבלנו את ההודעה ונחזור אליכם.", choose: "בחירה…",
+    error_required: "זהו שדה חובה.", error_email: "יש להזין כתובת דואר אלקטרוני תקינה.", error_choice: "יש לבחור אחת מהאפשרויות.",
+    form_failed: "הפעולה לא הצליחה. נא לנסות שוב.", not_connected: "אין חיבור. נא לנסות שוב בעוד רגע.", typing: "{name} בהקלדה…",
+    typing_many: "כמה אנשים מקלידים…", seen: "נקראה", attach: "צירוף קובץ",
+    uploading: "בהעלאה…", upload_failed: "ההעלאה נכשלה. לנסות שוב", upload_too_large: "{name} גדול מדי (מגבלה: {size}).",
+    upload_type_not_allowed: "{name}: אי אפשר לשלוח קובץ מסוג זה.", upload_empty_file: "{name} ריק.", upload_uploads_disabled: "שליחת קבצים אינה זמינה.",
+    event_agent_joined: "{name} בצ'אט עכשיו.", event_agent_left: "{name} כבר לא בצ'אט.", event_transferred: "הצ'אט הועבר אל {name}.",
+    event_chat_ended: "הצ'אט הסתיים.", event_rated: "הצ'אט דורג.", event_offline_form: "הודעה שהושארה כשלא היינו מחוברים.",
+    event_prechat: "טופס הפתיחה מולא.",
   },
 };
 

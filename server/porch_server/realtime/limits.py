@@ -69,6 +69,12 @@ class Limits:
     rates: dict[Rule, Rate] = field(default_factory=_default_rates)
     connections_per_address: int = 256
 
+    def __str__(self) -> str:
+        """The ``PORCH_LIMITS`` form, which :meth:`parse` reads back (``Settings.to_env`` hands
+        it to ``porch serve --workers``' processes)."""
+        rates = [f"{rule.value}={r.burst}/{r.per_seconds}" for rule, r in self.rates.items()]
+        return " ".join([*rates, f"{CONNECTIONS_PER_ADDRESS}={self.connections_per_address}"])
+
     @classmethod
     def parse(cls, text: str) -> Limits:
         """``"name=burst/seconds ..."`` (``connections_per_address=N``) over the defaults;

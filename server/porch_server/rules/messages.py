@@ -13,6 +13,9 @@ def message_problem(frame: SendMessage) -> str | None:
         return "text must not be empty"
     if len(frame.text) > MAX_TEXT_CHARS:
         return f"text must be at most {MAX_TEXT_CHARS} characters"
+    if "\x00" in frame.text:
+        # PostgreSQL's text cannot hold NUL: refused on every database alike, not a 500 on one.
+        return "text must not hold a NUL character"
     if not frame.client_id:
         return "client_id must not be empty"
     if len(frame.client_id) > MAX_ID_CHARS:

@@ -176,6 +176,8 @@ def test_limits_parse_and_name_what_is_wrong() -> None:
     ):
         with pytest.raises(ValueError, match="expected name=burst/seconds"):
             Limits.parse(bad)
+    assert Limits.parse(str(SMALL)) == SMALL  # how porch serve --workers passes them on
+    assert Settings.from_env(replace(Settings(), limits=SMALL).to_env()).limits == SMALL
     assert Settings.from_env({"PORCH_LIMITS": "uploads_per_visitor=2/9"}).limits.rates[
         Rule.UPLOADS_PER_VISITOR
     ] == Rate(2, 9.0)

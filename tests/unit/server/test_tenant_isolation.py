@@ -250,6 +250,7 @@ def _route_paths(routes: list[BaseRoute]) -> set[str]:
 #: Every route, and where its isolation is proven.
 ROUTES = {
     "/healthz": "public: holds no tenant's data",
+    "/readyz": "public: says whether the database and Redis answer",
     "/api/v1/bootstrap": "test_http_routes_give_nothing_of_another_tenant",
     "/api/v1/agent/login": "the email and password decide the account (test_agent_sessions.py)",
     "/api/v1/agent/logout": "test_http_routes_give_nothing_of_another_tenant",
@@ -258,7 +259,7 @@ ROUTES = {
     "/ws/visitor": "OTHER_VISITOR, for two visitors",
     "/ws/agent": "AGENT_OF_ANOTHER_APP, NON_ADMIN_AGENT, ANOTHER_AGENT",
     "/{property_id:tawk_property}/{widget_id:tawk_widget}": "public: the widget's script",
-    "/": "public: the static site",
+    "/": "public: the static site, and the root page (the Mount and the Route share it)",
 }
 
 

@@ -52,7 +52,8 @@ from porch_server.rules.security import token_hash
 from porch_server.rules.visitor_data import RequestFailed
 from porch_server.storage import records, store
 from porch_server.storage.models import Agent, App, Conversation
-from porch_server.transport.http.agent_auth import SESSION_COOKIE, cookie_origin_ok
+from porch_server.storage.writer import NewPost
+from porch_server.transport.credentials import SESSION_COOKIE, cookie_origin_ok
 from porch_server.transport.ws import chat
 from porch_server.transport.ws.connection import Connection
 from porch_server.transport.ws.sessions import auth_closed, serve_session
@@ -83,6 +84,10 @@ class _Agent:
         own = (Channel.agents(self.app_id), Channel.agent(self.agent_id))
         return (*own, Channel.admins(self.app_id)) if self.admin else own
 
+    @property
+    def presence_channel(self) -> Channel:
+        return Channel.agent(self.agent_id)
+
 
 async def agent_socket(websocket: WebSocket) -> None:
     ctx = context_of(websocket)
@@ -102,7 +107,7 @@ async def agent_socket(websocket: WebSocket) -> None:
             await _HANDLERS[type(frame)](ctx, session, conn, agent, frame)
 
     async def presence(conn: Connection, who: _Agent, joined: bool) -> None:
-        await _agent_presence(ctx, conn, who, joined)
+        await _agent_presence(ctx, conn, who)
 
     await serve_session(
         websocket,
@@ -153,13 +158,10 @@ async def _welcome(ctx: Context, conn: Connection, token: str | None) -> _Agent 
     )
 
 
-async def _agent_presence(ctx: Context, conn: Connection, who: _Agent, joined: bool) -> None:
-    """An agent's first socket makes them present, their last one leaving makes them offline:
+async def _agent_presence(ctx: Context, conn: Connection, who: _Agent) -> None:
+    """An agent's first socket made them present, or their last one leaving offline:
     colleagues get ``agent.presence`` (not the joining socket: its welcome said it) and visitors
     maybe a new page status."""
-    sockets = await ctx.hub.listener_count(Channel.agent(who.agent_id))
-    if sockets != (1 if joined else 0):
-        return
     await _publish_presence(ctx, who.agent_id, who.app_id, exclude=conn)
 
 
@@ -214,7 +216,7 @@ async def _send_known(ctx: Context, conn: Connection, who: _Agent, frame: SendMe
     path, which joins, reports what is wrong, or finds a resend."""
     if frame.conversation_id is None or frame.file_id is not None:
         return False
-    post = store.NewPost(
+    post = NewPost(
         conversation_id=frame.conversation_id,
         author="agent",
         author_name=who.name,
@@ -248,7 +250,7 @@ async def _send(
         if stored is None:
             chat.check_open(conversation)
             await chat.join(ctx, session, conversation, agent)  # commits with its system message
-    post = store.NewPost(
+    post = NewPost(
         conversation_id=conversation.id,
         author="agent",
         author_name=agent.name,

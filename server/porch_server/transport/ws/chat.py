@@ -30,6 +30,7 @@ from porch_server.rules.messages import message_problem
 from porch_server.rules.visitor_data import RequestFailed, change_tags
 from porch_server.storage import records, store
 from porch_server.storage.models import Agent, ChatMessageRow, Conversation, StoredFile, Visitor
+from porch_server.storage.writer import NewPost
 from porch_server.transport.ws.connection import Connection
 
 #: English fallbacks of system events (clients word them from ``event`` and ``agent``).
@@ -73,9 +74,7 @@ async def agent_briefs(session: AsyncSession, conversation: Conversation) -> tup
     return tuple(briefs)
 
 
-async def post_fast(
-    ctx: Context, conn: Connection, frame: SendMessage, post: store.NewPost
-) -> bool:
+async def post_fast(ctx: Context, conn: Connection, frame: SendMessage, post: NewPost) -> bool:
     """The fast path of a typed message (``post`` is ``guarded``): no session, no read; the
     writer checks the sender's assumptions in its own transaction. False when the writer refused
     it: the caller then takes the full path, which reports what is wrong or finds a resend."""
@@ -98,7 +97,7 @@ async def attachment(
     return file
 
 
-async def post_and_publish(ctx: Context, conn: Connection, post: store.NewPost) -> bool:
+async def post_and_publish(ctx: Context, conn: Connection, post: NewPost) -> bool:
     """Write a visitor's or agent's message through the group commit, acknowledge it to ``conn``
     once committed, and publish it (with the conversation's summary as the writer's transaction
     left it) unless it is a resend. False when a ``guarded`` post was refused: nothing was

@@ -47,6 +47,7 @@ from porch_server.realtime.hub import Channel
 from porch_server.realtime.limits import Rule, address_of, retry_message
 from porch_server.realtime.status import current_status
 from porch_server.rules.apps import fields_from_json
+from porch_server.rules.files import UPLOAD_TYPES
 from porch_server.rules.messages import message_problem
 from porch_server.rules.origins import hostname_allowed, origin_hostname
 from porch_server.rules.security import (
@@ -75,7 +76,7 @@ from porch_server.rules.visitor_data import (
 )
 from porch_server.storage import records, store
 from porch_server.storage.models import App, Conversation, Visitor
-from porch_server.transport.http.uploads import UPLOAD_TYPES
+from porch_server.storage.writer import NewPost
 from porch_server.transport.ws import chat
 from porch_server.transport.ws.connection import TRY_AGAIN_LATER, Connection
 from porch_server.transport.ws.sessions import serve_session
@@ -113,6 +114,10 @@ class _Visitor:
     @property
     def channels(self) -> tuple[Channel, ...]:
         return (Channel.visitor(self.visitor_id), Channel.visitors(self.app_id))
+
+    @property
+    def presence_channel(self) -> Channel:
+        return Channel.visitor(self.visitor_id)
 
 
 class _LoginFailed(Exception):
@@ -152,7 +157,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
                 await _HANDLERS[type(frame)](ctx, session, conn, visitor, frame)
 
     async def presence(_conn: Connection, who: _Visitor, joined: bool) -> None:
-        await _visitor_presence(ctx, who, joined)
+        await _visitor_presence(ctx, who)
 
     await serve_session(
         websocket,
@@ -217,7 +222,7 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
             )
             agents = await chat.agent_briefs(session, conversation)
         status = await current_status(session, ctx.hub, app, ctx.now_ms())
-    ctx.status.told(app.id, status)
+    await ctx.status.told(app.id, status)
     conn.send(
         VisitorWelcome(
             visitor_uid=visitor.uid,
@@ -245,12 +250,9 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
     return _Visitor(app.id, visitor.id, open_id)
 
 
-async def _visitor_presence(ctx: Context, who: _Visitor, joined: bool) -> None:
-    """When a visitor's first tab connects or last tab leaves, consoles see ``visitor_online``
+async def _visitor_presence(ctx: Context, who: _Visitor) -> None:
+    """A visitor's first tab connected or last tab left: consoles see ``visitor_online``
     change on the visitor's latest conversation."""
-    tabs = await ctx.hub.listener_count(Channel.visitor(who.visitor_id))
-    if tabs != (1 if joined else 0):
-        return
     async with ctx.sessions() as session:
         visitor = await session.get(Visitor, who.visitor_id)
         conversation = await store.latest_conversation(session, visitor) if visitor else None
@@ -385,7 +387,7 @@ async def _send_known(ctx: Context, conn: Connection, who: _Visitor, frame: Send
     caller then takes the full path."""
     if who.conversation_id is None or frame.file_id is not None:
         return False
-    post = store.NewPost(
+    post = NewPost(
         conversation_id=who.conversation_id,
         author="visitor",
         author_name=None,
@@ -410,7 +412,7 @@ async def _send(
         raise RequestFailed("bad_message", problem)
     file = await chat.attachment(session, frame, "visitor", visitor.id)
     conversation = await _open_conversation(ctx, session, visitor)
-    post = store.NewPost(
+    post = NewPost(
         conversation_id=conversation.id,
         author="visitor",
         author_name=records.display_name(visitor),
