@@ -20,6 +20,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from porch_server.config import Settings
 from porch_server.context import Context, context_of
 from porch_server.realtime.hub import Hub, MemoryHub
+from porch_server.realtime.limits import Limiter, MemoryLimiter
 from porch_server.realtime.status import LocalStatusMemory, StatusBoard, StatusMemory
 from porch_server.storage import store
 from porch_server.storage.db import create_engine, session_factory
@@ -88,8 +89,12 @@ def realtime_for(settings: Settings) -> tuple[Hub, StatusMemory]:
     return RedisHub(settings.redis_url), RedisStatusMemory(settings.redis_url)
 
 
-def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
-    """The Porch server for ``settings``; ``hub`` defaults to :func:`realtime_for`'s."""
+def create_app(
+    settings: Settings, hub: Hub | None = None, limiter: Limiter | None = None
+) -> Starlette:
+    """The Porch server for ``settings``; ``hub`` defaults to :func:`realtime_for`'s,
+    ``limiter`` to a fresh in-process one (docs/security.md, "Abuse limits")."""
+    the_limiter = MemoryLimiter(settings.limits, settings.clock) if limiter is None else limiter
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Context]]:
@@ -117,7 +122,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
                         settings.now_ms,
                         settings.status_check_interval,
                     )
-                    yield {"porch": Context(*shared, messages)}
+                    yield {"porch": Context(*shared, messages, the_limiter)}
                     tasks.cancel_scope.cancel()
             finally:
                 await messages.aclose()  # what is queued is written before the engine goes
