@@ -114,6 +114,8 @@ async function prefetchRuntime() {
       .then((cache) => cache.match(snapshot.href)).catch(() => null);
     if (!kept) urls.push(snapshot);
   }
+  /* A pre-boot came meanwhile (it follows the intent by 100 ms): the worker fetches them itself. */
+  if (worker) return;
   for (const url of urls) {
     /* The browser's own prefetch: straight into the HTTP cache, no byte through this page's
      * JavaScript (which shares the host page's main thread when both are on one site). */
