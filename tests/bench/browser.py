@@ -66,6 +66,8 @@ PORCH_PATHS = ("/install/", "/widget/", "/vendor/", "/api/", "/ws/")
 TAWK_EMBED = re.compile(r"^https?://[^/]+/[0-9a-f]{24}/[a-z0-9]{1,50}/?(\?|$)")
 #: The demo's tawk.to property and widget (``porch demo``; docs/migrating-from-tawk.md).
 TAWK_PROPERTY, TAWK_WIDGET = "64f0d3e3c0ffee0000000001", "default"
+#: The pre-boot's release time on preboot_memory()'s page (the default is 30 s).
+PREBOOT_TIMEOUT_MS = 5000
 #: CDP network profiles: (name, bits per second, round-trip ms).
 NETWORKS = {"10mbit-40ms": (10e6, 40), "1.6mbit-150ms": (1.6e6, 150)}
 
@@ -109,6 +111,15 @@ def sites(server: PorchServer) -> Iterator[list[Site]]:
         if snippet not in tawk:
             raise RuntimeError(f"public/demo/tawk.html no longer loads {snippet}")
         (folder / "tawk.html").write_text(tawk.replace(snippet, f"'{widget}{embed}'"))
+        # The cross-site page with a short `prebootTimeout`, for preboot_memory().
+        short = 'appid: "porch-demo",'
+        if short not in page:
+            raise RuntimeError(f"public/demo/index.html no longer configures {short}")
+        (folder / "preboot.html").write_text(
+            (folder / "index.html")
+            .read_text()
+            .replace(short, f"{short} prebootTimeout: {PREBOOT_TIMEOUT_MS},")
+        )
         with serve_directory(folder) as port:
             yield [
                 Site("cross-site", f"http://127.0.0.1:{port}/index.html"),
@@ -358,3 +369,52 @@ def plain_pyodide(browser: Browser, server: PorchServer) -> dict[str, float]:
     used = v.porch_bytes()
     context.close()
     return {"plain_boot_ms": elapsed, "plain_boot_bytes": used["bytes"]}
+
+
+def chromium_pss(browser: Browser) -> dict[str, float]:
+    """Proportional set size (bytes) of each of Chromium's processes (``/proc/<pid>/smaps_rollup``,
+    the processes as CDP's ``SystemInfo.getProcessInfo`` lists them), summed by process type:
+    what the browser as a whole holds, the wasm memory of a worker included."""
+    cdp = browser.new_browser_cdp_session()
+    processes = cdp.send("SystemInfo.getProcessInfo")["processInfo"]
+    cdp.detach()
+    pss: dict[str, float] = {}
+    for process in processes:
+        try:
+            rollup = Path(f"/proc/{process['id']}/smaps_rollup").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        kib = next(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
+        pss[process["type"]] = pss.get(process["type"], 0) + kib * 1024
+    pss["total"] = sum(pss.values())
+    return pss
+
+
+def preboot_memory(browser: Browser, url: str) -> dict[str, float]:
+    """What a pre-boot costs the browser's memory, and that it is given back: Chromium's PSS
+    (all processes) with the page loaded, once the pointer resting on the launcher has booted
+    the runtime (imported, not connected), and once the pre-boot is released (``url``'s page sets
+    a short ``prebootTimeout``) and its worker gone."""
+    context = browser.new_context()
+    v = Visit(context)
+    v.page.goto(url)
+    v.event_at("iframe_loaded")
+    v.settle()
+    loaded = chromium_pss(browser)["total"]
+    viewport = v.page.viewport_size
+    assert viewport is not None
+    with v.page.expect_worker(lambda w: "/widget/worker.js" in w.url) as booting:
+        v.page.mouse.move(viewport["width"] - 52, viewport["height"] - 52)
+    v.wait_for_log("runtime imported at")
+    v.settle()
+    booted = chromium_pss(browser)["total"]
+    with booting.value.expect_event("close", timeout=PREBOOT_TIMEOUT_MS + 30_000):
+        pass
+    v.page.wait_for_timeout(1000)  # the renderer returns the worker's pages after its teardown
+    released = chromium_pss(browser)["total"]
+    context.close()
+    return {
+        "preboot_memory_bytes": booted - loaded,
+        "preboot_released_bytes": booted - released,
+        "preboot_left_bytes": released - loaded,
+    }

@@ -65,9 +65,7 @@ def test_a_pointer_on_the_launcher_prefetches_the_runtime(
     # The browser's own prefetch (<link rel=prefetch>), not a fetch() through page script, from
     # the panel, after its own page and script (which the prefetch would otherwise hold up).
     assert all(_is_prefetch(r) for r in prefetched)
-    assert {r.frame.url.split("?")[0] for r in prefetched} == {
-        f"{host.porch}/widget/panel.html"
-    }
+    assert {r.frame.url.split("?")[0] for r in prefetched} == {f"{host.porch}/widget/panel.html"}
     first = requested.index(prefetched[0])
     assert any("/widget/panel.js" in r.url for r in requested[:first])
     # Prefetching is not booting: no runtime worker until the click.

@@ -62,9 +62,7 @@ def _launcher(page: Page) -> Any:
 def _wait_until_imported(page: Page, runtime: Runtime) -> None:
     """The worker's last boot step: the runtime imported and its adapter attached."""
     if not any("runtime imported at" in line for line in runtime.logs):
-        page.wait_for_event(
-            "console", lambda m: "runtime imported at" in m.text, timeout=60_000
-        )
+        page.wait_for_event("console", lambda m: "runtime imported at" in m.text, timeout=60_000)
 
 
 def _bridge(page: Page) -> list[str]:
