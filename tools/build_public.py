@@ -15,6 +15,8 @@ What it writes (all git-ignored):
   wheels from PyPI, with a ``pyodide-lock.json`` rewritten to the hashes of the served wheels;
 - ``public/vendor/pyscript/``: PyScript from the pinned npm package, for the agent console;
 - ``public/agent/porch_protocol/``: the protocol module the agent console imports;
+- ``public/agent/pyodide.mjs``: the console's Pyodide loader, booting from the snapshot
+  (``loader/console_pyodide.js``);
 - ``public/vendor/pyodide/snapshot.bin.gz``: a Pyodide memory snapshot the worker boots from,
   when a Chromium is available to make it, and ``python_stdlib_trimmed.zip``, the standard library
   it boots with (see ``build_snapshot.py``; ``--no-snapshot`` skips both);
@@ -80,6 +82,7 @@ LOADER_FILES = {
     "launcher.js": "widget/launcher.js",
     "worker.js": "widget/worker.js",
     "panel.js": "widget/panel.js",
+    "console_pyodide.js": "agent/pyodide.mjs",
 }
 #: The widget's pages (loader/ -> public/widget/); each <link rel="stylesheet"> becomes a <style>.
 WIDGET_PAGES = ("launcher.html", "panel.html")
@@ -315,7 +318,8 @@ def bundle(entry: str, sources: dict[str, str]) -> str:
     visit(entry)
     parts = [SIBLING_IMPORT.sub("", sources[name]) for name in order]
     inlined = [
-        re.sub(r"^export (?=const |let |function |class )", "", p, flags=re.M) for p in parts[:-1]
+        re.sub(r"^export (?=const |let |(async )?function |class )", "", p, flags=re.M)
+        for p in parts[:-1]
     ]
     return "\n".join([*inlined, parts[-1]])
 

@@ -418,3 +418,25 @@ def preboot_memory(browser: Browser, url: str) -> dict[str, float]:
         "preboot_released_bytes": booted - released,
         "preboot_left_bytes": released - loaded,
     }
+
+
+#: When the agent console's body gets ``data-ready="true"`` (console.py sets it once its Python
+#: has started and bound its controls), on the page's own clock: ms since navigation started.
+CONSOLE_READY = """
+new MutationObserver((_records, observer) => {
+  if (document.body && document.body.dataset.ready === "true") {
+    window.__consoleReadyAt = performance.now();
+    observer.disconnect();
+  }
+}).observe(document, { attributes: true, subtree: true, attributeFilter: ["data-ready"] });
+"""
+
+
+def console_ready(context: BrowserContext, server: PorchServer) -> dict[str, float]:
+    """The agent console (``/agent/``, PyScript in a worker) usable after navigation starts."""
+    page = context.new_page()
+    page.add_init_script(CONSOLE_READY)
+    page.goto(f"{server.url}/agent/")
+    ready = float(page.wait_for_function("window.__consoleReadyAt", timeout=120_000).json_value())
+    page.close()
+    return {"console_ready_ms": ready}
