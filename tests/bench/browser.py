@@ -8,6 +8,7 @@ Times from different frames are put on one clock: every probe records
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import shutil
 import tempfile
@@ -227,11 +228,33 @@ class Visit:
         self.page.close()
 
 
+#: Fields laid over the page's own ``window.__twt`` as it sets it (the bench's pages are the
+#: demo's, which set it in their snippet).
+TWT_OVERRIDES = """
+((overrides) => {
+  let config;
+  Object.defineProperty(window, "__twt", {
+    configurable: true,
+    get: () => config,
+    set: (value) => { config = Object.assign({}, value, overrides); },
+  });
+})(%s);
+"""
+
+
 def visit(
-    context: BrowserContext, url: str, *, network: str | None = None, dwell_ms: float = 0
+    context: BrowserContext,
+    url: str,
+    *,
+    network: str | None = None,
+    dwell_ms: float = 0,
+    loading: str | None = None,
 ) -> dict[str, float]:
-    """Load the host page, measure it before intent, then open the chat and measure that."""
+    """Load the host page, measure it before intent, then open the chat and measure that.
+    ``loading`` overrides the page's ``window.__twt.loading``."""
     v = Visit(context)
+    if loading:
+        v.page.add_init_script(TWT_OVERRIDES % json.dumps({"loading": loading}))
     if network:
         bits, rtt = NETWORKS[network]
         v.cdp.send("Network.enable")

@@ -234,7 +234,8 @@ def browser_figures(server: PorchServer, profile: dict[str, Any]) -> dict[str, A
         # worker started by a frame (this Chromium answers "Not supported" to
         # Network.emulateNetworkConditions on the worker's target and ignores the rule-based form
         # there), so a click at once would time an unthrottled worker. After a rest the worker
-        # joins the panel's prefetches, which are throttled. Throttling below the browser (a proxy)
+        # joins the panel's prefetches, which are throttled. With `loading: "click"`: a rest would
+        # otherwise start the (unthrottled) worker itself. Throttling below the browser (a proxy)
         # would measure both.
         for network in profile["networks"]:
             for dwell in (1000,):
@@ -242,7 +243,13 @@ def browser_figures(server: PorchServer, profile: dict[str, Any]) -> dict[str, A
                 for _ in range(profile["network_runs"]):
                     context = browser.new_context()
                     runs.append(
-                        bench.visit(context, same_origin.host_url, network=network, dwell_ms=dwell)
+                        bench.visit(
+                            context,
+                            same_origin.host_url,
+                            network=network,
+                            dwell_ms=dwell,
+                            loading="click",
+                        )
                     )
                     context.close()
                 results[f"same-origin/cold {network} hover {dwell} ms"] = {
