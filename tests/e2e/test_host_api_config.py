@@ -136,7 +136,7 @@ def test_fields_of_the_wrong_type_are_reported_by_name_and_ignored(host: Host) -
         "appid": "porch-demo", "asyncInit": "yes", "language": 5, "theme": "blue",
         "launcher": "none", "zIndex": "9999", "sbs": 1, "sbs_mm": 2, "ranstr": 3, "name": 4,
         "nickname": [], "email": {}, "phone": 6, "referer": 7, "source_title": False,
-        "loading": "lazy", "bootTimeout": -5,
+        "loading": "lazy", "bootTimeout": -5, "prebootTimeout": 0,
     }
     host.goto(wrong)
     # Nothing crashed: the widget started (asyncInit "yes" is not true) with every default.
