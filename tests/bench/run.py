@@ -471,7 +471,11 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def previous_run(out: Path) -> tuple[str, dict[str, Any]] | None:
+#: Where the committed runs are, whichever ``--out`` this run writes to (CI writes elsewhere).
+HISTORY = ROOT / "bench" / "results"
+
+
+def previous_run(out: Path = HISTORY) -> tuple[str, dict[str, Any]] | None:
     """The latest run committed under ``out`` (as committed: ``git show HEAD:``), or None."""
     try:
         listed = subprocess.run(
@@ -583,7 +587,7 @@ def main() -> None:
     report["seconds"] = time.monotonic() - began
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / started.strftime("%Y-%m-%dT%H%M%SZ")
-    text = markdown(report) + "\n".join(history(report, previous_run(args.out))) + "\n"
+    text = markdown(report) + "\n".join(history(report, previous_run())) + "\n"
     stem.with_suffix(".md").write_text(text)
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
     print(text)
