@@ -7,7 +7,8 @@ non-fatal ``rate_limited`` error on a socket; close 1013 for a socket that may n
 
 :class:`Limiter` is the interface a shared implementation (Redis: one ``EVAL`` of a bucket
 script per call, ``INCR``/``DECR`` for connections) would satisfy for several server processes;
-:class:`MemoryLimiter` serves one. Both methods are coroutines so that one can await its store.
+:class:`MemoryLimiter` serves one. Its methods are coroutines so that a shared one can await
+its store.
 
 What each limit is for and its default: docs/security.md ("Abuse limits"). ``PORCH_LIMITS``
 overrides them: ``"login_per_address=30/900 connections_per_address=64"``.
