@@ -5,9 +5,9 @@ Every limit is a token bucket (:class:`Rate`: ``burst`` at once, the whole burst
 ask the :class:`Limiter` and answer a refusal themselves (HTTP 429 with ``Retry-After``; a
 non-fatal ``rate_limited`` error on a socket; close 1013 for a socket that may not open).
 
-:class:`Limiter` is the interface a shared implementation (Redis: one ``EVAL`` of a bucket
-script per call, ``INCR``/``DECR`` for connections) would satisfy for several server processes;
-:class:`MemoryLimiter` serves one. Both methods are coroutines so that one can await its store.
+:class:`Limiter` is the interface; :class:`MemoryLimiter` serves one process, and
+``realtime.redis_hub.RedisLimiter`` keeps the same buckets in Redis for several. Its methods
+are coroutines so that the shared one can await its store.
 
 What each limit is for and its default: docs/security.md ("Abuse limits"). ``PORCH_LIMITS``
 overrides them: ``"login_per_address=30/900 connections_per_address=64"``.
