@@ -91,7 +91,8 @@ def load(server: PorchServer, arguments: list[str]) -> dict[str, Any]:
         cwd=ROOT,
     )
     if done.returncode != 0:
-        return {"error": done.stderr[-2000:]}
+        server_log = server.log_path.read_text(errors="replace")[-3000:]
+        return {"error": done.stderr[-2000:], "server_log": server_log}
     return dict(json.loads(done.stdout))
 
 

@@ -88,6 +88,19 @@ class _ConnectionsOf:
     address: str
 
 
+#: Redis connections a process opens at most; beyond, a call waits up to POOL_WAIT seconds for
+#: one to be free. redis-py's own pool raises at its limit instead, and under a burst (100
+#: visitors sending at once, each message asking the limiter) that failed messages outright.
+POOL_SIZE = 64
+POOL_WAIT = 10.0
+
+
+def connect(url: str) -> redis.Redis:
+    """A client whose calls queue for a connection rather than fail when all are busy."""
+    pool = redis.BlockingConnectionPool.from_url(url, max_connections=POOL_SIZE, timeout=POOL_WAIT)
+    return redis.Redis.from_pool(pool)  # closing the client closes its pool
+
+
 def _key(counted: Channel | _ConnectionsOf) -> str:
     if isinstance(counted, _ConnectionsOf):
         return f"porch:connections:{counted.address}"
@@ -100,7 +113,7 @@ class RedisHub:
     def __init__(
         self, url: str, *, process_ttl: float = PROCESS_TTL, count_cache: float = COUNT_CACHE
     ) -> None:
-        self._client: redis.Redis = redis.from_url(url)
+        self._client: redis.Redis = connect(url)
         self._ttl_ms = int(process_ttl * 1000)
         self._count_cache = count_cache
         self._local = MemoryHub()
@@ -266,7 +279,7 @@ class RedisStatusMemory:
     business-hours check (one at a time, taken over when it dies)."""
 
     def __init__(self, url: str) -> None:
-        self._client: redis.Redis = redis.from_url(url)
+        self._client: redis.Redis = connect(url)
         self._me = secrets.token_hex(8)
 
     async def told(self, app_id: int, status: str) -> None:
