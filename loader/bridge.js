@@ -15,7 +15,9 @@ export const HOST_TO_PANEL = ["host.state", "host.boot", "host.command"];
 export const LAUNCHER_TO_HOST = [
   "launcher.ready", "launcher.intent", "launcher.toggle", "launcher.pointer",
 ];
-export const PANEL_TO_HOST = ["panel.ready", "panel.minimize", "runtime.event", "runtime.result"];
+export const PANEL_TO_HOST = [
+  "panel.ready", "panel.minimize", "panel.interaction", "runtime.event", "runtime.result",
+];
 /* Panel <-> worker (mirrors porch_runtime/bridge.py). */
 export const PANEL_TO_RUNTIME = [
   "runtime.start", "ui.send", "ui.retry", "ui.shown", "ui.locale", "ui.typing", "ui.end", "ui.rate",

@@ -104,7 +104,7 @@
     ranstr: "string", name: "string", nickname: "string", email: "string", phone: "string",
     referer: "string", source_title: "string",
     /* Porch extensions (docs/host-api.md): */
-    loading: ["intent", "eager"], bootTimeout: "number",
+    loading: ["intent", "eager"], bootTimeout: "number", consent: ["required"],
   };
 
   function isObject(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
@@ -312,6 +312,9 @@
      * identity is keyed by what the page named. */
     this.storageId = config.appid || "property:" + config.property_id;
     this.identity = loadIdentity(this.storageId, this.login);
+    /* consent: "required": nothing is written to any storage until the visitor first interacts
+     * with the widget or the page calls consent (docs/host-api.md, "Consent"). */
+    this.consentPending = config.consent === "required";
     this.ticket = null;
     this.resume = false;
     this.booted = false;
@@ -583,7 +586,7 @@
     var settings = this.settings || {};
     return { visibility: this.visibility, unread: this.unread, locale: this.locale,
              theme: this.resolvedTheme(), accent: settings.colour || null,
-             greeting: settings.greeting || null };
+             greeting: settings.greeting || null, storage: !this.consentPending };
   };
 
   /* A widget's own settings (a tawk.to widget's, from the bootstrap): its language unless the page
@@ -658,7 +661,10 @@
     },
     "launcher.intent": function (w) { w.createPanel(); },
     "launcher.pointer": function (w, msg) { w.relayHover(msg.inside === true); },
-    "launcher.toggle": function (w) { w.setVisibility(w.visibility === "maximized" ? "minimized" : "maximized"); },
+    "launcher.toggle": function (w) {
+      w.grantConsent();
+      w.setVisibility(w.visibility === "maximized" ? "minimized" : "maximized");
+    },
   };
 
   var PANEL_MESSAGES = {
@@ -676,6 +682,7 @@
       if (w.launcherReady) w.post(w.launcher, { type: "launcher.focus" });
       else if (w.focusBefore && w.focusBefore.isConnected) w.focusBefore.focus();
     },
+    "panel.interaction": function (w) { w.grantConsent(); },
     "runtime.result": function (w, msg) { w.result(msg); },
     "runtime.event": function (w, msg) {
       var check = RUNTIME_EVENTS[msg.name];
@@ -701,6 +708,7 @@
       if (w.ticket) send(); else w.bootstrap().then(send);
     },
     "panel.minimize": function (w) { if (w.popup) w.popup.close(); },
+    "panel.interaction": PANEL_MESSAGES["panel.interaction"],
     "runtime.event": function (w, msg) {
       if (msg.name === "visitor_auth_ready" && isObject(msg.payload) && !w.identity &&
           RUNTIME_EVENTS.visitor_auth_ready(msg.payload)) {
@@ -713,7 +721,7 @@
     if (name === "runtime_mounted") clearTimeout(this.bootTimer);
     if (name === "visitor_auth_ready" && typeof payload.bs === "string" && typeof payload.bs_mm === "string") {
       this.identity = { bs: payload.bs, bs_mm: payload.bs_mm };
-      saveIdentity(this.storageId, this.identity, this.login);
+      if (!this.consentPending) saveIdentity(this.storageId, this.identity, this.login);
     }
     if (name === "page_status_changed") this.pageStatus = payload.status;
     if (name === "unread_count_changed") {
@@ -751,6 +759,15 @@
   };
 
   Widget.prototype.applyTheme = function () { this.syncChrome(); };
+
+  /* The visitor interacted with the widget, or the page called consent: from now on Porch may
+   * store (the identity it holds so far first; the panel learns it with the state). */
+  Widget.prototype.grantConsent = function () {
+    if (!this.consentPending) return;
+    this.consentPending = false;
+    if (this.identity) saveIdentity(this.storageId, this.identity, this.login);
+    this.syncChrome();
+  };
 
   Widget.prototype.setLocale = function (locale) {
     this.locale = locale;
@@ -823,6 +840,7 @@
     maximize: function (w) { w.setVisibility("maximized"); },
     minimize: function (w) { w.setVisibility("minimized"); },
     hide: function (w) { w.setVisibility("hidden"); },
+    consent: function (w) { w.grantConsent(); },
     show: function (w) { if (w.visibility === "hidden") w.setVisibility("minimized"); },
     toggle: function (w) {
       w.setVisibility(w.visibility === "maximized" ? "minimized" : "maximized");

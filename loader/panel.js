@@ -32,6 +32,9 @@ let reported = ""; /* the last ui.shown sent, as "seq:seen" */
 /* The last of each render the runtime sent, re-applied when the language changes. */
 const last = { surface: null, typing: [], conversation: null, uploadError: null, forms: {} };
 let endRequested = false; /* the visitor ended the chat here: focus moves to the rating */
+/* The page asked for consent first (docs/host-api.md, "Consent"): until the host says storage is
+ * allowed, nothing here writes to any storage, and the visitor's first input here is consent. */
+let storageAllowed = true;
 
 const sendHost = connectHost(HOST_TO_PANEL, (msg) => {
   if (msg.type === "host.state") applyHostState(msg.state || {});
@@ -53,7 +56,10 @@ const WORKER = new URL("worker.js?h=__PORCH_WORKER_HASH__", import.meta.url);
 
 function boot(config) {
   if (worker) return;
-  worker = new Worker(WORKER, { type: "module", name: "porch-runtime" });
+  /* A fragment, so the HTTP cache entry stays the prefetched one: without storage, the worker
+   * does not keep the snapshot in Cache Storage (for this runtime's life). */
+  const url = storageAllowed ? WORKER : new URL("#no-storage", WORKER);
+  worker = new Worker(url, { type: "module", name: "porch-runtime" });
   worker.addEventListener("message", (event) => receiveRuntime(event.data));
   /* Only a failed boot takes the widget down. Once the runtime has mounted, an error that still
    * reaches here (the adapter reports Python's own and goes on: porch_runtime/browser.py) cost
@@ -92,8 +98,8 @@ async function prefetchRuntime() {
   } else {
     const snapshot = new URL("snapshot.bin?h=" + SNAPSHOT_HASH, PYODIDE);
     /* Already in the worker's Cache Storage from an earlier visit: nothing to download. */
-    const kept = await caches.open("porch-snapshot")
-      .then((cache) => cache.match(snapshot.href)).catch(() => null);
+    const kept = await caches.match(snapshot.href, { cacheName: "porch-snapshot" })
+      .catch(() => null); /* match, not open: open would create the cache (a storage write) */
     if (!kept) urls.push(snapshot);
   }
   for (const url of urls) {
@@ -142,6 +148,7 @@ function receiveRuntime(text) {
 
 let prefetched = false;
 function applyHostState(state) {
+  storageAllowed = state.storage !== false;
   document.documentElement.dataset.theme = state.theme === "dark" ? "dark" : "light";
   applyAccent(state.accent);
   applyGreeting(state.greeting);
@@ -635,6 +642,15 @@ function minimize() {
   else sendHost("panel.minimize");
 }
 $("minimize").addEventListener("click", minimize);
+
+/* The visitor's first own input in the panel is their consent to storage (when the page asked). */
+function interacted(event) {
+  if (!event.isTrusted || storageAllowed) return;
+  storageAllowed = true;
+  sendHost("panel.interaction");
+}
+document.addEventListener("pointerdown", interacted, true);
+document.addEventListener("keydown", interacted, true);
 
 renderStatus("idle");
 sendHost("panel.ready");

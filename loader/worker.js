@@ -19,6 +19,8 @@ const lockFileContents = { info: __PORCH_PYODIDE_LOCK_INFO__, packages: {} };
  * one. */
 const SNAPSHOT_CACHE = "porch-snapshot";
 const snapshotKey = new URL("snapshot.bin?h=" + SNAPSHOT_HASH, indexURL).href;
+/* The page asked for the visitor's consent before any storage, and has not had it (panel.js). */
+const STORAGE_ALLOWED = self.location.hash !== "#no-storage";
 const early = [];
 self.onmessage = (event) => early.push(event.data);
 
@@ -27,6 +29,10 @@ function log(text) {
 }
 
 async function openSnapshotCache() {
+  if (!STORAGE_ALLOWED) {
+    log("storage waits for the visitor's consent: the snapshot is not kept");
+    return null;
+  }
   try {
     return await caches.open(SNAPSHOT_CACHE);
   } catch (err) {
