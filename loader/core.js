@@ -17,7 +17,9 @@
   var PREFIX = "[TWTChatWidget]";
   /* The runtime must report runtime_mounted within this many ms of booting (docs/host-api.md). */
   var DEFAULT_BOOT_TIMEOUT_MS = 60000;
-  var DEFAULT_Z_INDEX = 2147483000;
+  /* The highest z-index there is: with the frames last in <html>, nothing of the page covers
+   * them unless the page asks (zIndex). */
+  var DEFAULT_Z_INDEX = 2147483647;
   var LOCALES = ["en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru"];
   var VISIBILITIES = ["maximized", "minimized", "hidden"];
   /* Where a launcher may sit: a corner or the middle of a side (tawk.to's names). */
@@ -342,6 +344,8 @@
     var media = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
     if (media) this.listen(media, "change", function () { self.applyTheme(); });
     this.media = media;
+    this.watchSurfaces();
+    this.watchNavigation();
     if (this.config.embedIn) this.visibility = "maximized";
     else if (this.config.launcher !== "custom") this.createLauncher();
   };
@@ -396,6 +400,73 @@
     }
   };
 
+  /* The floating surfaces are children of <html>, beside <body>, not in it: a page that swaps
+   * its <body> (Turbo, Turbolinks) keeps them, and their documents, running; a `transform` on
+   * <body> cannot turn their `position: fixed` into a position in the body. */
+  function attach(iframe) { document.documentElement.appendChild(iframe); }
+
+  /* A page that removes them anyway gets them back (restoreSurfaces). Loading a frame again
+   * restarts its document: the launcher is sent the state again when it says launcher.ready,
+   * and a panel that ran the runtime boots a new one, which the server welcomes with the same
+   * conversation. */
+  Widget.prototype.watchSurfaces = function () {
+    var self = this;
+    var observer = new MutationObserver(function () { if (self === widget) self.restoreSurfaces(); });
+    observer.observe(document.documentElement, { childList: true });
+    this.cleanups.push(function () { observer.disconnect(); });
+  };
+
+  Widget.prototype.restoreSurfaces = function () {
+    if (this.launcher && !this.launcher.isConnected) {
+      this.launcherReady = false;
+      attach(this.launcher);
+    }
+    var panel = this.panel;
+    if (panel && !panel.isConnected && !this.config.embedIn) {
+      var booted = this.booted;
+      this.stopRuntime("NOT_CONNECTED", "the page removed the chat");
+      this.panel = panel;
+      attach(panel);
+      if (booted) this.boot();
+    }
+  };
+
+  /* Single-page navigation (history.pushState / replaceState, back and forward): the widget and
+   * its conversation stay, and a running runtime tells the agents the new page (visitor.update
+   * of referer and title, as a page's own call would). Without a runtime, the next boot's
+   * profile carries it. No polling: the Navigation API's event, or history's methods wrapped
+   * where a browser lacks it. */
+  Widget.prototype.watchNavigation = function () {
+    var self = this;
+    var page = window.location.href;
+    function navigated() {
+      /* In a task of its own: routers set the new title right after pushState. */
+      setTimeout(function () {
+        if (self !== widget || window.location.href === page) return;
+        page = window.location.href;
+        self.config.referer = page;
+        self.config.source_title = document.title;
+        if (!self.booted) return;
+        var profile = profileFrom(self.config);
+        self.runtimeCommand("visitor.update", { attributes: {}, profile: {
+          referer: profile.referer, source_title: profile.source_title } });
+      }, 0);
+    }
+    if (window.navigation) this.listen(window.navigation, "currententrychange", navigated);
+    else {
+      this.listen(window, "popstate", navigated);
+      ["pushState", "replaceState"].forEach(function (name) {
+        var original = history[name];
+        history[name] = function () {
+          var result = original.apply(this, arguments);
+          navigated();
+          return result;
+        };
+        self.cleanups.push(function () { history[name] = original; });
+      });
+    }
+  };
+
   Widget.prototype.createLauncher = function () {
     var iframe = this.frame("launcher", this.frameUrl("launcher.html"), LAUNCHER_TITLES[this.locale]);
     this.place(iframe, 0);
@@ -406,7 +477,7 @@
     var self = this;
     iframe.addEventListener("mouseenter", function () { self.hovered = true; });
     iframe.addEventListener("mouseleave", function () { self.hovered = false; });
-    document.body.appendChild(iframe);
+    attach(iframe);
   };
 
   /* Pages bind mouseenter/mouseleave on the launcher's frame (the spec's hover example). Across
@@ -456,7 +527,7 @@
     style.borderRadius = "16px";
     style.boxShadow = "0 12px 48px rgba(0,0,0,.18)";
     style.display = this.visibility === "maximized" ? "block" : "none";
-    document.body.appendChild(iframe);
+    attach(iframe);
   };
 
   Widget.prototype.bootstrap = function () {
