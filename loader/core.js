@@ -107,6 +107,7 @@
     referer: "string", source_title: "string",
     /* Porch extensions (docs/host-api.md): */
     loading: ["intent", "eager"], bootTimeout: "number", consent: ["required"],
+    privacyFilter: "boolean", privacyPatterns: "strings",
   };
 
   function isObject(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
@@ -203,13 +204,16 @@
       if (raw[key] === undefined || raw[key] === null) return;
       var rule = CONFIG_FIELDS[key];
       var ok = Array.isArray(rule) ? rule.indexOf(raw[key]) >= 0
+        : rule === "strings" ? Array.isArray(raw[key]) &&
+          raw[key].every(function (s) { return typeof s === "string"; })
         : typeof raw[key] === rule && (rule !== "number" || isFinite(raw[key])) &&
           (key !== "bootTimeout" || raw[key] > 0);
       if (ok) config[key] = raw[key];
       else {
         logError("window.__twt." + key + " must be " +
           (Array.isArray(rule) ? "one of " + rule.join(", ")
-            : key === "bootTimeout" ? "a positive number of milliseconds" : "a " + rule) +
+            : key === "bootTimeout" ? "a positive number of milliseconds"
+            : rule === "strings" ? "an array of strings" : "a " + rule) +
           ", got " + JSON.stringify(raw[key]) + "; ignored");
       }
     });
@@ -645,6 +649,8 @@
       tawk_login: this.login && this.login.tawk ? this.login.tawk : null,
       profile_hash: this.config.profile_hash || null,
       profile: profileFrom(this.config), locale: this.locale, visibility: this.visibility,
+      privacy_filter: this.config.privacyFilter !== false,
+      privacy_patterns: this.config.privacyPatterns || [],
     };
   };
 

@@ -72,6 +72,11 @@
     config.autoStart = Tawk_API.autoStart !== false;
     /* Porch's consent mode, as on window.__twt (docs/migrating-from-tawk.md). */
     if (Tawk_API.consent === "required") config.consent = "required";
+    /* Porch's privacy filters, as on window.__twt: on unless false; the site's own patterns. */
+    if (Tawk_API.privacyFilter === false) config.privacyFilter = false;
+    if (Array.isArray(Tawk_API.privacyPatterns)) {
+      config.privacyPatterns = Tawk_API.privacyPatterns.filter(function (p) { return typeof p === "string"; });
+    }
     var visitor = isObject(Tawk_API.visitor) ? Tawk_API.visitor : {};
     ["name", "email"].forEach(function (key) {
       if (typeof visitor[key] === "string" && visitor[key]) config[key] = visitor[key];

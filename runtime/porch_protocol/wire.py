@@ -75,6 +75,8 @@ SystemEvent = Literal[
     "agent_joined", "agent_left", "transferred", "chat_ended", "rated", "offline_form", "prechat"
 ]
 FieldKind = Literal["text", "email", "phone", "textarea", "select"]
+#: What the visitor's privacy filter masked in a message (porch_runtime.privacy).
+MaskKind = Literal["card", "iban", "pattern"]
 #: A value in custom attributes and event metadata.
 Scalar = str | int | float | bool
 
@@ -144,6 +146,9 @@ class ChatMessage:
     file: FileRef | None = None
     event: SystemEvent | None = None
     agent: AgentBrief | None = None
+    #: The visitor's browser masked these kinds of content before sending (card numbers, IBANs,
+    #: the site's patterns): the agents see that something was there.
+    masked: tuple[MaskKind, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -411,6 +416,8 @@ class SendMessage(Message):
     conversation_id: str | None = None
     #: ``FileRef.id`` of a file the sender uploaded (``text`` may then be empty).
     file_id: str | None = None
+    #: What the visitor's privacy filter masked in ``text`` (agents' messages carry none).
+    masked: tuple[MaskKind, ...] = ()
 
 
 @_message("message.ack")

@@ -296,9 +296,17 @@ def _start_config(config: object) -> dict[str, Any]:
         profile = _optional(VisitorProfile, config.get("profile"), "config.profile")
     except ProtocolError as exc:
         raise BridgeError(f"runtime.start: {exc}") from exc
+    privacy_filter = config.get("privacy_filter", True)
+    patterns = config.get("privacy_patterns", [])
+    if not isinstance(privacy_filter, bool):
+        raise BridgeError("runtime.start: config.privacy_filter must be true or false")
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise BridgeError("runtime.start: config.privacy_patterns must be an array of strings")
     return {
         "server_url": config["server_url"],
         "ticket": config["ticket"],
+        "privacy_filter": privacy_filter,
+        "privacy_patterns": tuple(patterns),
         "locale": locale,
         "identity": identity,
         "login": login,

@@ -84,8 +84,8 @@ from porch_protocol import (
     is_web_url,
     split_links,
 )
-from porch_protocol.wire import Rating, parse_value
-from porch_runtime import bridge
+from porch_protocol.wire import MaskKind, Rating, parse_value
+from porch_runtime import bridge, privacy
 
 RECONNECT_TIMER = "reconnect"
 TYPING_TIMER = "typing"
@@ -186,6 +186,7 @@ class _Outgoing:
     created_at: int
     failed: bool = False
     file: FileRef | None = None
+    masked: tuple[str, ...] = ()
 
 
 @dataclass
@@ -206,11 +207,14 @@ class _Upload:
 
 @dataclass(frozen=True)
 class UploadOrder:
-    """POST the panel's file ``upload_id`` to ``url`` with ``Authorization: Bearer <token>``."""
+    """POST the panel's file ``upload_id`` to ``url`` with ``Authorization: Bearer <token>``;
+    with ``strip_metadata``, its bytes through :func:`porch_runtime.privacy.strip_metadata`."""
 
     upload_id: str
     url: str
     token: str
+    content_type: str = ""
+    strip_metadata: bool = False
 
 
 @dataclass
@@ -223,6 +227,9 @@ class RuntimeConfig:
     tawk_login: TawkLogin | None = None
     profile_hash: str | None = None
     profile: VisitorProfile = field(default_factory=VisitorProfile)
+    #: The privacy filters (porch_runtime.privacy) apply unless the site turned them off.
+    privacy_filter: bool = True
+    privacy_patterns: tuple[str, ...] = ()
 
 
 class VisitorRuntime:
@@ -300,6 +307,8 @@ class VisitorRuntime:
         self.agents: dict[str, AgentBrief] = {}
         #: Request id -> the event its ``request.done`` raises (a form the server accepted).
         self._request_events: dict[str, tuple[str, dict[str, Any]]] = {}
+        #: The site's privacy patterns, compiled at runtime.start.
+        self._patterns: list[re.Pattern[str]] = []
 
     # --- outputs --------------------------------------------------------------------------------
 
@@ -548,7 +557,12 @@ class VisitorRuntime:
             tawk_login=config["tawk_login"],
             profile_hash=config["profile_hash"],
             profile=config["profile"],
+            privacy_filter=config["privacy_filter"],
+            privacy_patterns=config["privacy_patterns"],
         )
+        self._patterns, problems = privacy.compile_patterns(self.config.privacy_patterns)
+        for problem in problems:
+            self._log(problem)
         self.locale = config["locale"]
         # With a business login, the stored identity goes along: the server keeps it only if it
         # is that business user's (a reload presenting a login already used), else the login wins.
@@ -644,7 +658,11 @@ class VisitorRuntime:
             return
         self._stop_typing()
         self._continue_after_end()
-        pending = _Outgoing(client_id, text, self._now_ms())
+        masked: tuple[str, ...] = ()
+        if self.config is not None and self.config.privacy_filter:
+            filtered = privacy.mask_text(text, self._patterns)
+            text, masked = filtered.text, filtered.kinds
+        pending = _Outgoing(client_id, text, self._now_ms(), masked=masked)
         self.outbox[client_id] = pending
         self._render_pending(pending)
         if not self._prechat_pending():
@@ -653,7 +671,9 @@ class VisitorRuntime:
     def _send_outgoing(self, pending: _Outgoing) -> None:
         if self.state is State.READY:
             file_id = pending.file.id if pending.file is not None else None
-            self._server.append(encode(SendMessage(pending.client_id, pending.text, None, file_id)))
+            kinds = cast(tuple[MaskKind, ...], pending.masked)
+            frame = SendMessage(pending.client_id, pending.text, None, file_id, kinds)
+            self._server.append(encode(frame))
 
     def _flush_outbox(self) -> None:
         """Send what waits (after a welcome, or once the pre-chat form is answered)."""
@@ -1033,7 +1053,12 @@ class VisitorRuntime:
     def _start_upload(self, upload: _Upload) -> None:
         upload.started = True
         url = self._server_url().rstrip("/") + "/api/v1/files"
-        self._uploads.append(UploadOrder(upload.upload_id, url, self.upload_token))
+        strip = upload.content_type in privacy.METADATA_TYPES and (
+            self.config is None or self.config.privacy_filter
+        )
+        self._uploads.append(
+            UploadOrder(upload.upload_id, url, self.upload_token, upload.content_type, strip)
+        )
 
     def _render_upload(self, upload: _Upload) -> None:
         self._render(

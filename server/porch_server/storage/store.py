@@ -27,7 +27,7 @@ from porch_protocol import (
     TawkWidgetSettings,
     VisitorProfile,
 )
-from porch_protocol.wire import Author
+from porch_protocol.wire import Author, MaskKind
 from porch_server.rules import apps
 from porch_server.rules.properties import WidgetSettings
 from porch_server.rules.security import random_token
@@ -584,6 +584,7 @@ class NewPost:
     guarded: bool = False
     agent_id: int | None = None
     app_id: int | None = None
+    masked: tuple[MaskKind, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,7 +640,7 @@ _AGENT_GUARD_SQL = (
 )
 _INSERT_MESSAGES_SQL = (
     "INSERT INTO messages (id, conversation_id, seq, author, author_name, text, client_id,"
-    " created_at, file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " created_at, file_id, masked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 #: A resend's stored message, with its file. The keys are joined from a VALUES table: SQLite
 #: answers ``(a, b, c) IN (VALUES ...)`` with a scan of every message (a batch's lookup then grew
@@ -647,7 +648,7 @@ _INSERT_MESSAGES_SQL = (
 _KNOWN_SQL = (
     "WITH k(conversation_id, author, client_id) AS (VALUES {rows})"
     " SELECT m.id, m.conversation_id, m.seq, m.author, m.author_name, m.text, m.client_id,"
-    " m.created_at, m.event, m.agent, f.id, f.name, f.size, f.content_type, c.app_id"
+    " m.created_at, m.event, m.agent, f.id, f.name, f.size, f.content_type, c.app_id, m.masked"
     " FROM k JOIN messages m ON m.conversation_id = k.conversation_id"
     " AND m.author = k.author AND m.client_id = k.client_id"
     " JOIN conversations c ON c.id = m.conversation_id"
@@ -682,6 +683,7 @@ def _known_message(row: tuple[Any, ...]) -> ChatMessage:
         event=row[8],
         file=file,
         agent=AgentBrief(id=agent["id"], name=agent["name"]) if agent else None,
+        masked=tuple(json.loads(row[15])) if row[15] else (),
     )
 
 
@@ -812,6 +814,7 @@ def _write_posts(
                 created_at=post.now_ms,
                 client_id=post.client_id,
                 file=file,
+                masked=post.masked,
             )
             created[key] = message
             inserts.append(
@@ -825,6 +828,7 @@ def _write_posts(
                     message.client_id,
                     message.created_at,
                     file.id if file is not None else None,
+                    json.dumps(post.masked) if post.masked else None,
                 )
             )
         if inserts:

@@ -434,7 +434,7 @@ def test_an_upload_becomes_a_file_message_and_a_failure_can_be_retried() -> None
     attach(h)
     assert last(h, "render.message")["message"]["state"] == "uploading"
     assert h.runtime.uploads_to_start() == [
-        UploadOrder("u1", "http://chat.test/api/v1/files", "tok")
+        UploadOrder("u1", "http://chat.test/api/v1/files", "tok", "image/png", True)
     ]
     h.runtime.upload_failed("u1", "http_500")
     h.drain()
@@ -487,7 +487,7 @@ def test_an_upload_attached_while_disconnected_starts_at_the_next_welcome() -> N
     h.opened()
     h.server(welcome(conversation_id="c1", widget=UPLOADS, upload_token="tok2", last_seq=1))
     assert h.runtime.uploads_to_start() == [
-        UploadOrder("u1", "http://chat.test/api/v1/files", "tok2")
+        UploadOrder("u1", "http://chat.test/api/v1/files", "tok2", "image/png", True)
     ]
 
 

@@ -366,6 +366,7 @@ async def _send_known(ctx: Context, conn: Connection, who: _Visitor, frame: Send
         client_id=frame.client_id,
         now_ms=ctx.now_ms(),
         guarded=True,
+        masked=frame.masked,
     )
     if await chat.post_and_publish(ctx, conn, post):
         return True
@@ -391,6 +392,7 @@ async def _send(
         client_id=frame.client_id,
         now_ms=ctx.now_ms(),
         file=file,
+        masked=frame.masked,
     )
     await session.commit()
     posted = await chat.post_and_publish(ctx, conn, post)
