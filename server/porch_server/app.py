@@ -18,10 +18,11 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from porch_server.config import Settings
 from porch_server.context import Context
 from porch_server.realtime.hub import Hub, MemoryHub
-from porch_server.realtime.status import StatusBoard
+from porch_server.realtime.status import LocalStatusMemory, StatusBoard, StatusMemory
 from porch_server.storage import store
 from porch_server.storage.db import create_engine, session_factory
 from porch_server.storage.group_commit import GroupCommit
+from porch_server.storage.writer import message_writer
 from porch_server.transport.http.agent_auth import login, logout
 from porch_server.transport.http.bootstrap import bootstrap
 from porch_server.transport.http.static import EMBED_PATH, embed_script, static_app
@@ -34,21 +35,33 @@ async def healthz(_request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
+def realtime_for(settings: Settings) -> tuple[Hub, StatusMemory]:
+    """In memory for one process; over Redis when ``settings.redis_url`` is set."""
+    if settings.redis_url is None:
+        return MemoryHub(), LocalStatusMemory()
+    from porch_server.realtime.redis_hub import RedisHub, RedisStatusMemory
+
+    return RedisHub(settings.redis_url), RedisStatusMemory(settings.redis_url)
+
+
 def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
-    """The Porch server for ``settings``; ``hub`` defaults to a fresh in-process one."""
-    the_hub = MemoryHub() if hub is None else hub
+    """The Porch server for ``settings``; ``hub`` defaults to :func:`realtime_for`'s."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Context]]:
+        the_hub, memory = realtime_for(settings)
+        if hub is not None:
+            the_hub = hub
         engine = create_engine(settings.database_url)
+        await the_hub.start()
         try:
             sessions = session_factory(engine)
             async with sessions() as session:
                 secret = await store.ticket_secret(session)
-            board = StatusBoard()
+            board = StatusBoard(memory)
 
             shared = (settings, engine, sessions, the_hub, secret, board)
-            writer = store.MessageWriter(settings.database_url)
+            writer = message_writer(settings.database_url)
             messages = GroupCommit(writer.write)
             messages.start()
             try:
@@ -67,6 +80,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
                 await writer.aclose()
         finally:
             await engine.dispose()
+            await the_hub.aclose()
+            await memory.aclose()
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),

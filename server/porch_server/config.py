@@ -39,6 +39,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str = field(default_factory=default_database_url)
+    #: Redis, for a deployment of several processes (fan-out, presence, page status); None: one
+    #: process, everything in memory.
+    redis_url: str | None = None
     public_dir: Path = field(default_factory=default_public_dir)
     data_dir: Path = field(default_factory=default_data_dir)
     #: Largest upload, in bytes.
@@ -78,6 +81,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "PORT": ("port", int),
     "PORCH_HOST": ("host", str),
     "PORCH_DATABASE_URL": ("database_url", str),
+    "PORCH_REDIS_URL": ("redis_url", str),
     "PORCH_PUBLIC_DIR": ("public_dir", Path),
     "PORCH_DATA_DIR": ("data_dir", Path),
     "PORCH_UPLOAD_MAX_BYTES": ("upload_max_bytes", int),

@@ -15,7 +15,7 @@ from porch_server.config import Settings
 from porch_server.realtime.hub import Hub
 from porch_server.realtime.status import StatusBoard
 from porch_server.storage.group_commit import GroupCommit
-from porch_server.storage.store import NewPost, Written
+from porch_server.storage.writer import NewPost, Written
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Who is connected: the registry that fans frames out to visitor and agent sockets.
 
 Socket handlers :meth:`Hub.join` when authenticated and :meth:`Hub.leave` in a ``finally``;
-everyone else publishes through the hub and never touches a socket. :class:`Hub` is the interface
-a multi-process deployment would implement over Redis pub/sub; :class:`MemoryHub` serves one
-process.
+everyone else publishes through the hub and never touches a socket. :class:`Hub` is the interface;
+:class:`MemoryHub` serves one process, :class:`porch_server.realtime.redis_hub.RedisHub` several
+(processes or machines) over Redis.
 """
 
 from __future__ import annotations
@@ -59,9 +59,21 @@ class Channel:
 
 
 class Hub(Protocol):
-    def join(self, channel: Channel, peer: Peer) -> None: ...
+    async def start(self) -> None:
+        """Get ready (connect, subscribe) before the first socket joins."""
+        ...
 
-    def leave(self, channel: Channel, peer: Peer) -> None: ...
+    async def aclose(self) -> None: ...
+
+    async def join(self, channel: Channel, peer: Peer) -> int:
+        """Add ``peer`` to ``channel``; returns how many peers listen there now, in every
+        process, this one included (1: the first, e.g. a visitor's first tab)."""
+        ...
+
+    async def leave(self, channel: Channel, peer: Peer) -> int:
+        """Remove ``peer``; returns how many peers still listen there, in every process (0: the
+        last left)."""
+        ...
 
     async def listener_count(self, channel: Channel) -> int:
         """How many peers listen on ``channel`` (in every process: who is online)."""
@@ -79,42 +91,66 @@ class Hub(Protocol):
 
 
 class MemoryHub:
-    """The in-process :class:`Hub`."""
+    """The in-process :class:`Hub`; :class:`~porch_server.realtime.redis_hub.RedisHub` keeps
+    its own peers in one too."""
 
     def __init__(self) -> None:
         self._peers: defaultdict[Channel, list[Peer]] = defaultdict(list)
 
-    def join(self, channel: Channel, peer: Peer) -> None:
+    async def start(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+    async def join(self, channel: Channel, peer: Peer) -> int:
+        self.add(channel, peer)
+        return len(self._peers[channel])
+
+    async def leave(self, channel: Channel, peer: Peer) -> int:
+        self.remove(channel, peer)
+        return len(self._peers.get(channel, ()))
+
+    def add(self, channel: Channel, peer: Peer) -> None:
         self._peers[channel].append(peer)
 
-    def leave(self, channel: Channel, peer: Peer) -> None:
+    def remove(self, channel: Channel, peer: Peer) -> bool:
+        """Remove ``peer`` from ``channel``; False when it was not there."""
         peers = self._peers.get(channel)
-        if peers is None:
-            return
-        if peer in peers:
-            peers.remove(peer)
+        if peers is None or peer not in peers:
+            return False
+        peers.remove(peer)
         if not peers:
             del self._peers[channel]  # keep the registry as small as the set of live sockets
+        return True
 
     async def listener_count(self, channel: Channel) -> int:
         return len(self._peers.get(channel, ()))
 
     def peers(self, channel: Channel) -> tuple[Peer, ...]:
-        """The peers listening on ``channel`` now (tests use this to await joins)."""
+        """The peers listening on ``channel`` in this process now."""
         return tuple(self._peers.get(channel, ()))
 
     async def publish(
         self, channel: Channel, frames: Iterable[Message], *, exclude: Peer | None = None
     ) -> None:
-        frames = tuple(frames)
+        self.deliver(channel, tuple(frames), exclude)
+
+    async def close_channel(self, channel: Channel, frames: Iterable[Message], code: int) -> None:
+        self.deliver(channel, tuple(frames), None, code)
+
+    def deliver(
+        self,
+        channel: Channel,
+        frames: tuple[Message, ...],
+        exclude: Peer | None,
+        close: int | None = None,
+    ) -> None:
+        """Queue ``frames`` to this process's peers on ``channel`` (and close them with
+        ``close``)."""
         for peer in self.peers(channel):
             if peer is not exclude:
                 for frame in frames:
                     peer.send(frame)
-
-    async def close_channel(self, channel: Channel, frames: Iterable[Message], code: int) -> None:
-        frames = tuple(frames)
-        for peer in self.peers(channel):
-            for frame in frames:
-                peer.send(frame)
-            peer.close(code)
+                if close is not None:
+                    peer.close(close)

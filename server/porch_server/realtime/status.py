@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,15 +40,62 @@ async def current_status(session: AsyncSession, hub: Hub, app: App, now_ms: int)
     return page_status(hours_from_json(app.business_hours), presences, now_ms)
 
 
-class StatusBoard:
-    """The page status each app's visitors were last told, so a change is pushed once."""
+class StatusMemory(Protocol):
+    """What page status each app's visitors were last told. In one process a dict
+    (:class:`LocalStatusMemory`); across processes Redis
+    (:class:`~porch_server.realtime.redis_hub.RedisStatusMemory`), so a change is pushed once
+    however many processes notice it."""
 
+    async def told(self, app_id: int, status: str) -> None:
+        """A visitor was just told ``status`` in a welcome: remember it unless something is."""
+        ...
+
+    async def swap(self, app_id: int, status: str) -> str | None:
+        """Remember ``status``; return what was remembered before (None: nothing)."""
+        ...
+
+    async def apps(self) -> list[int]:
+        """Every app whose status is remembered."""
+        ...
+
+    async def lead(self, seconds: float) -> bool:
+        """Whether this process runs the periodic check for the next ``seconds``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class LocalStatusMemory:
     def __init__(self) -> None:
-        self._told: dict[int, Status] = {}
+        self._told: dict[int, str] = {}
 
-    def told(self, app_id: int, status: Status) -> None:
-        """A visitor of the app was just told ``status`` (in its welcome)."""
+    async def told(self, app_id: int, status: str) -> None:
         self._told.setdefault(app_id, status)
+
+    async def swap(self, app_id: int, status: str) -> str | None:
+        previous = self._told.get(app_id)
+        self._told[app_id] = status
+        return previous
+
+    async def apps(self) -> list[int]:
+        return list(self._told)
+
+    async def lead(self, seconds: float) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        pass
+
+
+class StatusBoard:
+    """Pushes ``status.changed`` to an app's visitors when its page status changes."""
+
+    def __init__(self, memory: StatusMemory | None = None) -> None:
+        self.memory: StatusMemory = LocalStatusMemory() if memory is None else memory
+
+    async def told(self, app_id: int, status: Status) -> None:
+        """A visitor of the app was just told ``status`` (in its welcome)."""
+        await self.memory.told(app_id, status)
 
     async def refresh(
         self, sessions: async_sessionmaker[AsyncSession], hub: Hub, app_id: int, now_ms: int
@@ -59,9 +107,8 @@ class StatusBoard:
             if app is None:
                 return
             status = await current_status(session, hub, app, now_ms)
-        if self._told.get(app_id) == status:
+        if await self.memory.swap(app_id, status) == status:
             return
-        self._told[app_id] = status
         await hub.publish(Channel.visitors(app_id), [PageStatusChanged(status=status)])
 
     async def watch(
@@ -72,10 +119,18 @@ class StatusBoard:
         interval: float,
     ) -> None:
         """Refresh every known app each ``interval`` seconds, so opening and closing times
-        reach visitors without anyone acting; runs until cancelled."""
+        (and agents of a process that died) reach visitors without anyone acting; runs until
+        cancelled. With several processes, one of them does it."""
         while True:
             await anyio.sleep(interval)
-            for app_id in list(self._told):
+            try:
+                if not await self.memory.lead(interval * 3):
+                    continue
+                app_ids = await self.memory.apps()
+            except Exception:
+                log.exception("the page status memory is unavailable")
+                continue
+            for app_id in app_ids:
                 try:
                     await self.refresh(sessions, hub, app_id, now_ms())
                 except Exception:  # one app's failure must not stop the others' updates

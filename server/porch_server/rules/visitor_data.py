@@ -197,6 +197,8 @@ def check_offline(
         raise RequestFailed("INVALID_FORM", "message: this field is required")
     if len(message) > MAX_TEXT_CHARS:
         raise RequestFailed("INVALID_FORM", f"message: at most {MAX_TEXT_CHARS} characters")
+    if "\x00" in message:
+        raise RequestFailed("INVALID_FORM", "message: must not hold a NUL character")
     for question in questions:
         _check_answer(question.name or "question", question.value, False)
     return name, email, message
@@ -207,3 +209,5 @@ def _check_answer(name: str, value: str, is_email: bool) -> None:
         raise RequestFailed("INVALID_FORM", f"{name}: at most {MAX_ANSWER_CHARS} characters")
     if is_email and not _EMAIL.match(value):
         raise RequestFailed("INVALID_FORM", f"{name}: {value!r} is not an email address")
+    if "\x00" in value:
+        raise RequestFailed("INVALID_FORM", f"{name}: must not hold a NUL character")

@@ -9,7 +9,7 @@ them).
 
 When a batch fails as a whole (its transaction rolled back), each of its items is written again
 alone: one bad item gets its own exception and loses none of the others. The component does no
-I/O itself; ``write_batch`` is the adapter (see :class:`porch_server.storage.store.MessageWriter`).
+I/O itself; ``write_batch`` is the adapter (see :class:`porch_server.storage.writer`).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from porch_server.storage.models import (
 )
 
 if TYPE_CHECKING:  # the store imports this module
-    from porch_server.storage.store import WrittenTo
+    from porch_server.storage.writer import WrittenTo
 
 
 def file_ref(row: StoredFile) -> FileRef:
@@ -135,7 +135,7 @@ def written_summary(
     to: WrittenTo, message: ChatMessage, visitor_online: bool
 ) -> ConversationSummary:
     """The summary of a conversation that ``message`` was just written to, from what the
-    writer's transaction read (:class:`porch_server.storage.store.WrittenTo`): the message is
+    writer's transaction read (:class:`porch_server.storage.writer.WrittenTo`): the message is
     its latest as far as this summary goes; a later one of the same batch publishes its own right
     after."""
     return ConversationSummary(

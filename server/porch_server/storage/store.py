@@ -3,36 +3,26 @@ caller, so a caller can group several calls in one transaction and commit before
 
 from __future__ import annotations
 
-import asyncio
-import json
 import secrets
-import sqlite3
-from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, text, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from porch_protocol import (
-    AgentBrief,
     AppSettings,
-    ChatMessage,
     ConversationSummary,
-    FileRef,
     TawkWidgetSettings,
     VisitorProfile,
 )
-from porch_protocol.wire import Author, MaskKind
+from porch_protocol.wire import Author
 from porch_server.rules import apps
 from porch_server.rules.properties import WidgetSettings
 from porch_server.rules.security import random_token
 from porch_server.storage import records
-from porch_server.storage.db import SQLITE_BUSY_TIMEOUT, configure_sqlite
 from porch_server.storage.models import (
     Agent,
     AgentSession,
@@ -562,347 +552,6 @@ async def post_message(
     return Posted(row, created=True)
 
 
-@dataclass(frozen=True)
-class NewPost:
-    """A message for :class:`MessageWriter`: a visitor's or agent's, with its client id.
-
-    ``author_name`` None means the visitor's display name as stored when the post is written.
-    A ``guarded`` post is sent without reading anything first, and refused (written nowhere, the
-    result None) unless what the sender assumed still holds. A visitor's (``agent_id`` None) is
-    to the conversation its socket last knew as open: still the visitor's latest, not ended, and
-    the visitor's session not revoked. An agent's (``agent_id`` and ``app_id`` set) is to a
-    conversation of the agent's app that is not ended and that the agent is in; a resend of an
-    agent's message is returned only from a conversation of that app."""
-
-    conversation_id: str
-    author: Author
-    author_name: str | None
-    text: str
-    client_id: str
-    now_ms: int
-    file: StoredFile | None = None
-    guarded: bool = False
-    agent_id: int | None = None
-    app_id: int | None = None
-    masked: tuple[MaskKind, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class WrittenTo:
-    """A conversation and its visitor as the batch that wrote to it left them, in plain values:
-    what the consoles' summary of a new message needs (:func:`records.written_summary`)."""
-
-    id: str
-    app_id: int
-    visitor_id: int
-    agent_read_seq: int
-    ended: bool
-    agent_ids: tuple[str, ...]
-    rating: int | None
-    offline: bool
-    visitor_uid: str
-    visitor_name: str | None
-    visitor_nickname: str | None
-    visitor_email: str | None
-    referer: str | None
-    source_title: str | None
-    revoked: bool
-    tags: tuple[str, ...]
-    tags_version: int
-
-
-@dataclass(frozen=True, slots=True)
-class Written:
-    """The outcome of a :class:`NewPost`: ``created`` is False for an idempotent resend; a
-    created message comes with its conversation as the batch committed it."""
-
-    message: ChatMessage
-    created: bool
-    conversation: WrittenTo | None = None
-
-
-#: The guard of a visitor's ``guarded`` post, in the UPDATE of :func:`_write_posts`: the
-#: conversation is its visitor's latest (the order of :func:`latest_conversation`), not ended,
-#: and the visitor not revoked.
-_GUARD_SQL = (
-    "(ended_at IS NULL"
-    " AND NOT EXISTS (SELECT 1 FROM visitors v"
-    " WHERE v.id = conversations.visitor_id AND v.revoked_at IS NOT NULL)"
-    " AND NOT EXISTS (SELECT 1 FROM conversations later"
-    " WHERE later.visitor_id = conversations.visitor_id"
-    " AND (later.created_at > conversations.created_at"
-    " OR (later.created_at = conversations.created_at AND later.id > conversations.id))))"
-)
-#: What the guard of an agent's ``guarded`` post checks, per post: the conversation is of the
-#: agent's app, not ended, and the agent is in it.
-_AGENT_GUARD_SQL = (
-    "SELECT id, app_id, ended_at IS NULL, agent_ids FROM conversations WHERE id IN ({ids})"
-)
-_INSERT_MESSAGES_SQL = (
-    "INSERT INTO messages (id, conversation_id, seq, author, author_name, text, client_id,"
-    " created_at, file_id, masked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-#: A resend's stored message, with its file. The keys are joined from a VALUES table: SQLite
-#: answers ``(a, b, c) IN (VALUES ...)`` with a scan of every message (a batch's lookup then grew
-#: with the table: 7.5 ms at 27,000 messages), the join with the unique index's searches.
-_KNOWN_SQL = (
-    "WITH k(conversation_id, author, client_id) AS (VALUES {rows})"
-    " SELECT m.id, m.conversation_id, m.seq, m.author, m.author_name, m.text, m.client_id,"
-    " m.created_at, m.event, m.agent, f.id, f.name, f.size, f.content_type, c.app_id, m.masked"
-    " FROM k JOIN messages m ON m.conversation_id = k.conversation_id"
-    " AND m.author = k.author AND m.client_id = k.client_id"
-    " JOIN conversations c ON c.id = m.conversation_id"
-    " LEFT JOIN files f ON f.id = m.file_id"
-)
-_WRITTEN_TO_SQL = (
-    "SELECT c.id, c.app_id, c.visitor_id, c.agent_read_seq, c.ended_at IS NOT NULL, c.agent_ids,"
-    " c.rating, c.offline, v.uid, v.name, v.nickname, v.email, v.referer, v.source_title,"
-    " v.revoked_at IS NOT NULL, v.tags, v.tags_version"
-    " FROM conversations c JOIN visitors v ON v.id = c.visitor_id WHERE c.id IN ({ids})"
-)
-
-
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
-
-
-def _known_message(row: tuple[Any, ...]) -> ChatMessage:
-    file = None
-    if row[10] is not None:
-        file = records.file_ref_of(row[10], row[11], row[12], row[13])
-    agent = json.loads(row[9]) if row[9] is not None else None
-    return ChatMessage(
-        id=row[0],
-        conversation_id=row[1],
-        seq=row[2],
-        author=row[3],
-        author_name=row[4],
-        text=row[5],
-        client_id=row[6],
-        created_at=row[7],
-        event=row[8],
-        file=file,
-        agent=AgentBrief(id=agent["id"], name=agent["name"]) if agent else None,
-        masked=tuple(json.loads(row[15])) if row[15] else (),
-    )
-
-
-def _written_to(row: tuple[Any, ...]) -> WrittenTo:
-    return WrittenTo(
-        id=row[0],
-        app_id=row[1],
-        visitor_id=row[2],
-        agent_read_seq=row[3],
-        ended=bool(row[4]),
-        agent_ids=tuple(str(a) for a in json.loads(row[5] or "[]")),
-        rating=row[6],
-        offline=bool(row[7]),
-        visitor_uid=row[8],
-        visitor_name=row[9],
-        visitor_nickname=row[10],
-        visitor_email=row[11],
-        referer=row[12],
-        source_title=row[13],
-        revoked=bool(row[14]),
-        tags=tuple(json.loads(row[15] or "[]")),
-        tags_version=row[16],
-    )
-
-
-def _write_posts(
-    db: sqlite3.Connection, posts: Sequence[NewPost], files: Sequence[FileRef | None]
-) -> list[Written | None]:
-    """Store ``posts`` in order in one transaction and commit once (the group commit's batch).
-    Runs on the writer's thread, with its own connection: the whole batch is one hop from the
-    event loop. Each post gets the next ``seq`` of its conversation, or is the message already
-    stored under its client id, earlier in this batch or before; a ``guarded`` post whose guard
-    fails is None. Raises, having rolled back, when the transaction fails (an unknown
-    conversation, a lost race, an unguarded post in a conversation whose guard failed: the group
-    commit then writes each post alone).
-
-    Four statements per batch, not per post: a lookup of the client ids, an UPDATE reserving each
-    conversation's seqs (and checking the guards), a read of the conversations and visitors
-    written to, a multi-row INSERT (and, when agents' guarded replies are among the posts, a read
-    of their conversations to check each one's guard); all under ``BEGIN IMMEDIATE``, which waits
-    for SQLite's write lock first, so what is read is what the commit leaves."""
-    if not posts:
-        return []
-    keys: list[tuple[str, str, str]] = [(p.conversation_id, p.author, p.client_id) for p in posts]
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        unique = list(dict.fromkeys(keys))
-        found = db.execute(
-            _KNOWN_SQL.format(rows=", ".join(["(?, ?, ?)"] * len(unique))),
-            tuple(value for key in unique for value in key),
-        ).fetchall()
-        known = {(row[1], row[3], row[6]): _known_message(row) for row in found}
-        known_app = {(row[1], row[3], row[6]): row[14] for row in found}
-        new: dict[tuple[str, str, str], int] = {}  # key -> index of the post that creates it
-        for index, key in enumerate(keys):
-            if key not in known and key not in new:
-                new[key] = index
-        by_agents = {k: i for k, i in new.items() if posts[i].agent_id is not None}
-        if by_agents:
-            ids = list({k[0] for k in by_agents})
-            open_to = {
-                cid: (app_id, json.loads(agent_ids or "[]"))
-                for cid, app_id, is_open, agent_ids in db.execute(
-                    _AGENT_GUARD_SQL.format(ids=_marks(len(ids))), ids
-                )
-                if is_open
-            }
-            for key, i in by_agents.items():
-                app_id, agent_ids = open_to.get(key[0], (None, ()))
-                if app_id != posts[i].app_id or posts[i].agent_id not in agent_ids:
-                    del new[key]  # refused: its result is None
-        counts = Counter(posts[i].conversation_id for i in new.values())
-        updated_at = {posts[i].conversation_id: posts[i].now_ms for i in new.values()}  # last's
-        guarded = list(
-            {
-                posts[i].conversation_id
-                for i in new.values()
-                if posts[i].guarded and posts[i].agent_id is None
-            }
-        )
-        next_seq: dict[str, int] = {}
-        written: dict[str, WrittenTo] = {}
-        if counts:
-            # One UPDATE reserves each conversation's seqs (post_message, for system messages,
-            # may run at the same time on another connection and is serialized by the lock).
-            ids = list(counts)
-            when = " ".join(["WHEN ? THEN ?"] * len(ids))
-            sql = (
-                f"UPDATE conversations SET last_seq = last_seq + CASE id {when} END,"
-                f" updated_at = CASE id {when} END WHERE id IN ({_marks(len(ids))})"
-            )
-            params: list[Any] = [v for cid in ids for v in (cid, counts[cid])]
-            params += [v for cid in ids for v in (cid, updated_at[cid])]
-            params += ids
-            if guarded:
-                sql += f" AND (id NOT IN ({_marks(len(guarded))}) OR {_GUARD_SQL})"
-                params += guarded
-            reserved = db.execute(sql + " RETURNING id, last_seq", params).fetchall()
-            next_seq = {cid: last - counts[cid] + 1 for cid, last in reserved}
-            refused = counts.keys() - next_seq.keys()
-            for i in new.values():
-                if posts[i].conversation_id in refused and not posts[i].guarded:
-                    raise LookupError(f"no open conversation {posts[i].conversation_id}")
-            if next_seq:
-                rows = db.execute(
-                    _WRITTEN_TO_SQL.format(ids=_marks(len(next_seq))), list(next_seq)
-                ).fetchall()
-                written = {row[0]: _written_to(row) for row in rows}
-        created: dict[tuple[str, str, str], ChatMessage] = {}
-        inserts = []
-        for key, i in new.items():
-            post = posts[i]
-            if post.conversation_id not in next_seq:
-                continue  # refused by its guard
-            seq = next_seq[post.conversation_id]
-            next_seq[post.conversation_id] = seq + 1
-            to = written[post.conversation_id]
-            file = files[i]
-            message = ChatMessage(
-                id="m_" + secrets.token_hex(12),
-                conversation_id=post.conversation_id,
-                seq=seq,
-                author=post.author,
-                author_name=post.author_name
-                if post.author_name is not None
-                else records.signature(to.visitor_name, to.visitor_nickname),
-                text=post.text,
-                created_at=post.now_ms,
-                client_id=post.client_id,
-                file=file,
-                masked=post.masked,
-            )
-            created[key] = message
-            inserts.append(
-                (
-                    message.id,
-                    message.conversation_id,
-                    seq,
-                    message.author,
-                    message.author_name,
-                    message.text,
-                    message.client_id,
-                    message.created_at,
-                    file.id if file is not None else None,
-                    json.dumps(post.masked) if post.masked else None,
-                )
-            )
-        if inserts:
-            db.executemany(_INSERT_MESSAGES_SQL, inserts)
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-    results: list[Written | None] = []
-    for index, key in enumerate(keys):
-        if key in known:
-            post = posts[index]
-            if post.guarded and post.agent_id is not None and known_app[key] != post.app_id:
-                results.append(None)  # not this agent's app: the full path says not_found
-            else:
-                results.append(Written(known[key], created=False))
-        elif key not in created:
-            results.append(None)
-        elif new[key] == index:
-            results.append(Written(created[key], True, written[key[0]]))
-        elif posts[index].agent_id is not None and posts[index].app_id != written[key[0]].app_id:
-            results.append(None)  # another app's agent: the full path says not_found
-        else:
-            # Only the first post under a client id created its message; a resend in the same
-            # batch gets that message back as an existing one.
-            results.append(Written(created[key], created=False))
-    return results
-
-
-class MessageWriter:
-    """The group commit's database side: :meth:`write` stores a batch of posts in one
-    transaction (:func:`_write_posts`) on a connection and thread of its own, one hop from the
-    event loop per batch. SQLAlchemy's sessions made three or four hops to aiosqlite's thread
-    per statement, plus the pool's checkout and reset, and built ORM rows nobody needed."""
-
-    def __init__(self, database_url: str) -> None:
-        url = make_url(database_url)
-        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-            raise ValueError(f"the message writer needs an SQLite file, not {database_url!r}")
-        self._path = url.database
-        self._db: sqlite3.Connection | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="porch-writer")
-
-    async def write(self, posts: Sequence[NewPost]) -> list[Written | None]:
-        """Store ``posts`` (see :func:`_write_posts`); raises, rolled back, when the batch
-        fails."""
-        # Read on the event loop: the files are the callers' sessions' rows.
-        files = [records.file_ref(p.file) if p.file is not None else None for p in posts]
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._write, posts, files)
-
-    def _write(
-        self, posts: Sequence[NewPost], files: Sequence[FileRef | None]
-    ) -> list[Written | None]:
-        if self._db is None:
-            # Autocommit mode: the transaction is _write_posts's own BEGIN IMMEDIATE ... COMMIT.
-            db = sqlite3.connect(self._path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None)
-            configure_sqlite(db)
-            self._db = db
-        return _write_posts(self._db, posts, files)
-
-    async def aclose(self) -> None:
-        """Close the connection (after the last write) and the thread."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._close)
-        self._thread.shutdown(wait=True)
-
-    def _close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-
 async def mark_read(
     session: AsyncSession, conversation: Conversation, seq: int, *, by: Author
 ) -> None:
@@ -976,17 +625,18 @@ async def search_rows(
     session: AsyncSession, app_id: int, query: str, limit: int
 ) -> list[tuple[Conversation, Visitor, ChatMessageRow | None]]:
     """The app's conversations whose visitor's name, nickname or email, or any message text,
-    contains ``query`` (case-insensitive for ASCII, as SQLite's LIKE is)."""
+    contains ``query``, case-insensitively (ILIKE on PostgreSQL, where a trigram index serves
+    it; ``lower() LIKE lower()`` on SQLite, which folds ASCII only)."""
     pattern = _like(query)
     in_text = (
         select(ChatMessageRow.conversation_id)
         .join(Conversation, Conversation.id == ChatMessageRow.conversation_id)
-        .where(Conversation.app_id == app_id, ChatMessageRow.text.like(pattern, escape="\\"))
+        .where(Conversation.app_id == app_id, ChatMessageRow.text.ilike(pattern, escape="\\"))
     )
     matches = or_(
-        Visitor.name.like(pattern, escape="\\"),
-        Visitor.nickname.like(pattern, escape="\\"),
-        Visitor.email.like(pattern, escape="\\"),
+        Visitor.name.ilike(pattern, escape="\\"),
+        Visitor.nickname.ilike(pattern, escape="\\"),
+        Visitor.email.ilike(pattern, escape="\\"),
         Conversation.id.in_(in_text),
     )
     result = await session.execute(

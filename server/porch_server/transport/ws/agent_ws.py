@@ -47,16 +47,16 @@ from porch_server.context import Context, context_of
 from porch_server.realtime.hub import Channel
 from porch_server.realtime.status import agent_info, team
 from porch_server.rules import apps, properties
-from porch_server.rules.messages import attachment, message_problem
+from porch_server.rules.messages import message_problem
 from porch_server.rules.security import token_hash
 from porch_server.rules.visitor_data import RequestFailed
 from porch_server.storage import records, store
 from porch_server.storage.models import Agent, App, Conversation
+from porch_server.storage.writer import NewPost
 from porch_server.transport.http.agent_auth import SESSION_COOKIE, cookie_origin_ok
 from porch_server.transport.ws import chat
 from porch_server.transport.ws.connection import Connection
-from porch_server.transport.ws.sessions import serve_session
-from porch_server.transport.ws.visitor_ws import auth_closed
+from porch_server.transport.ws.sessions import auth_closed, serve_session
 
 #: Conversations listed in a welcome, most recently updated first.
 WELCOME_CONVERSATION_LIMIT = 200
@@ -84,6 +84,10 @@ class _Agent:
         own = (Channel.agents(self.app_id), Channel.agent(self.agent_id))
         return (*own, Channel.admins(self.app_id)) if self.admin else own
 
+    @property
+    def presence_channel(self) -> Channel:
+        return Channel.agent(self.agent_id)
+
 
 async def agent_socket(websocket: WebSocket) -> None:
     ctx = context_of(websocket)
@@ -103,7 +107,7 @@ async def agent_socket(websocket: WebSocket) -> None:
             await _HANDLERS[type(frame)](ctx, session, conn, agent, frame)
 
     async def presence(conn: Connection, who: _Agent, joined: bool) -> None:
-        await _agent_presence(ctx, conn, who, joined)
+        await _agent_presence(ctx, conn, who)
 
     await serve_session(
         websocket,
@@ -153,13 +157,10 @@ async def _welcome(ctx: Context, conn: Connection, token: str | None) -> _Agent 
     )
 
 
-async def _agent_presence(ctx: Context, conn: Connection, who: _Agent, joined: bool) -> None:
-    """An agent's first socket makes them present, their last one leaving makes them offline:
+async def _agent_presence(ctx: Context, conn: Connection, who: _Agent) -> None:
+    """An agent's first socket made them present, or their last one leaving offline:
     colleagues get ``agent.presence`` (not the joining socket: its welcome said it) and visitors
     maybe a new page status."""
-    sockets = await ctx.hub.listener_count(Channel.agent(who.agent_id))
-    if sockets != (1 if joined else 0):
-        return
     await _publish_presence(ctx, who.agent_id, who.app_id, exclude=conn)
 
 
@@ -208,16 +209,13 @@ async def _open(
 
 
 async def _send_known(ctx: Context, conn: Connection, who: _Agent, frame: SendMessage) -> bool:
-    """The fast path of an agent's reply: no session, no read. The writer refuses it unless the
-    conversation is of the agent's app, open, and the agent in it (the common case of a reply);
-    False then, or when it does not apply (no conversation named, a file to check), and the
-    caller takes the full path, which joins, reports what is wrong, or finds a resend."""
+    """The fast path of an agent's reply. The writer refuses it unless the conversation is of
+    the agent's app, open, and the agent in it (the common case of a reply); False then, or when
+    it does not apply (no conversation named, a file to check), and the caller takes the full
+    path, which joins, reports what is wrong, or finds a resend."""
     if frame.conversation_id is None or frame.file_id is not None:
         return False
-    problem = message_problem(frame)
-    if problem is not None:
-        raise RequestFailed("bad_message", problem)
-    post = store.NewPost(
+    post = NewPost(
         conversation_id=frame.conversation_id,
         author="agent",
         author_name=who.name,
@@ -228,7 +226,7 @@ async def _send_known(ctx: Context, conn: Connection, who: _Agent, frame: SendMe
         agent_id=who.agent_id,
         app_id=who.app_id,
     )
-    return await chat.post_and_publish(ctx, conn, post)
+    return await chat.post_fast(ctx, conn, frame, post)
 
 
 async def _send(
@@ -240,7 +238,7 @@ async def _send(
     if problem is not None:
         raise RequestFailed("bad_message", problem)
     conversation = await _conversation(session, agent, frame.conversation_id)
-    file = await attachment(session, frame, "agent", agent.id)
+    file = await chat.attachment(session, frame, "agent", agent.id)
     if conversation.ended_at is not None or agent.id not in conversation.agent_ids:
         # A new message needs the chat open, and the first reply in a conversation the agent is
         # not in claims (or joins) it; a resend of a stored message does neither. In the common
@@ -251,7 +249,7 @@ async def _send(
         if stored is None:
             chat.check_open(conversation)
             await chat.join(ctx, session, conversation, agent)  # commits with its system message
-    post = store.NewPost(
+    post = NewPost(
         conversation_id=conversation.id,
         author="agent",
         author_name=agent.name,

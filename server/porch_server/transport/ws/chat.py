@@ -8,6 +8,7 @@ committed by :func:`porch_server.storage.store.post_message` before anything is 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,14 +20,17 @@ from porch_protocol import (
     ConversationUpdated,
     MessageAck,
     NewMessage,
+    SendMessage,
     TagsUpdated,
 )
 from porch_protocol.wire import Author, SystemEvent
 from porch_server.context import Context
 from porch_server.realtime.hub import Channel, Peer
+from porch_server.rules.messages import message_problem
 from porch_server.rules.visitor_data import RequestFailed, change_tags
 from porch_server.storage import records, store
-from porch_server.storage.models import Agent, ChatMessageRow, Conversation, Visitor
+from porch_server.storage.models import Agent, ChatMessageRow, Conversation, StoredFile, Visitor
+from porch_server.storage.writer import NewPost
 from porch_server.transport.ws.connection import Connection
 
 #: English fallbacks of system events (clients word them from ``event`` and ``agent``).
@@ -70,7 +74,30 @@ async def agent_briefs(session: AsyncSession, conversation: Conversation) -> tup
     return tuple(briefs)
 
 
-async def post_and_publish(ctx: Context, conn: Connection, post: store.NewPost) -> bool:
+async def post_fast(ctx: Context, conn: Connection, frame: SendMessage, post: NewPost) -> bool:
+    """The fast path of a typed message (``post`` is ``guarded``): no session, no read; the
+    writer checks the sender's assumptions in its own transaction. False when the writer refused
+    it: the caller then takes the full path, which reports what is wrong or finds a resend."""
+    problem = message_problem(frame)
+    if problem is not None:
+        raise RequestFailed("bad_message", problem)
+    return await post_and_publish(ctx, conn, post)
+
+
+async def attachment(
+    session: AsyncSession, frame: SendMessage, uploader: str, uploader_id: int
+) -> StoredFile | None:
+    """The file ``frame`` attaches, which must be an upload of this very sender (so nobody can
+    pass off someone else's file id); None without ``file_id``."""
+    if frame.file_id is None:
+        return None
+    file = await store.file_by_id(session, frame.file_id)
+    if file is None or (file.uploader, file.uploader_id) != (uploader, uploader_id):
+        raise RequestFailed("bad_file", f"no upload {frame.file_id!r} of yours")
+    return file
+
+
+async def post_and_publish(ctx: Context, conn: Connection, post: NewPost) -> bool:
     """Write a visitor's or agent's message through the group commit, acknowledge it to ``conn``
     once committed, and publish it (with the conversation's summary as the writer's transaction
     left it) unless it is a resend. False when a ``guarded`` post was refused: nothing was
@@ -139,16 +166,45 @@ async def post_system(
     wording = (
         text if text is not None else _SYSTEM_TEXT[event].format(agent=agent.name if agent else "")
     )
-    posted = await store.post_message(
+    return await post_with_changes(
+        ctx,
         session,
         conversation,
         author="system",
         author_name="",
         text=wording,
+        event=event,
+        agent=records.agent_json(agent) if agent is not None else None,
+    )
+
+
+async def post_with_changes(
+    ctx: Context,
+    session: AsyncSession,
+    conversation: Conversation,
+    *,
+    author: Author,
+    author_name: str,
+    text: str,
+    event: SystemEvent | None = None,
+    agent: dict[str, Any] | None = None,
+) -> ChatMessage:
+    """Post a message without a client id in the same transaction as the changes ``session``
+    holds (an assignment, an end, a form's answers), and publish it to both sides.
+
+    Messages with a client id (what visitors and agents type) go through the group commit
+    (:func:`post_and_publish`) instead; a message that records a change must commit with it, so
+    it takes the session's transaction."""
+    posted = await store.post_message(
+        session,
+        conversation,
+        author=author,
+        author_name=author_name,
+        text=text,
         client_id=None,
         now_ms=ctx.now_ms(),
         event=event,
-        agent=records.agent_json(agent) if agent is not None else None,
+        agent=agent,
     )
     message = records.chat_message(posted.message)
     await publish_message(ctx, conversation, message, await summary(ctx, session, conversation))

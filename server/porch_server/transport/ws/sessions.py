@@ -13,7 +13,7 @@ from typing import Protocol, TypeVar, cast
 import anyio
 from starlette.websockets import WebSocket
 
-from porch_protocol import ErrorFrame, Message
+from porch_protocol import AuthClosed, ErrorFrame, Message
 from porch_server.realtime.hub import Channel, Hub
 from porch_server.rules.visitor_data import RequestFailed
 from porch_server.transport.ws.connection import BadFrame, Connection, receive_hello, reject_frame
@@ -27,6 +27,12 @@ class Session(Protocol):
 
     @property
     def channels(self) -> tuple[Channel, ...]: ...
+
+    @property
+    def presence_channel(self) -> Channel:
+        """The one of ``channels`` whose first listener makes this party present and whose
+        last one leaving makes them absent (an agent's own channel, a visitor's tabs)."""
+        ...
 
 
 _Hello = TypeVar("_Hello", bound=Message)
@@ -61,8 +67,9 @@ async def serve_session(
     the client hangs up meanwhile, so no half-finished transaction is ever abandoned: the
     connection is not cancelled while a frame is handled (:meth:`Connection.handle`), only while
     it waits for the next one. The hello and welcome run in a shielded scope.
-    ``presence(conn, who, True)`` runs once the socket joined the hub, ``presence(conn, who,
-    False)`` once it left.
+    ``presence(conn, who, True)`` runs when this socket is the first listener on the session's
+    ``presence_channel`` in any process, ``presence(conn, who, False)`` when it was the last
+    (the hub counts both atomically, so two tabs opening at once never both look first).
     """
     await websocket.accept()
     conn = Connection(websocket)
@@ -85,9 +92,9 @@ async def serve_session(
             welcomed = await welcome(conn, hello)
             if welcomed is not None:
                 for channel in welcomed.channels:
-                    hub.join(channel, conn)
-                if presence is not None:
-                    await presence(conn, welcomed, True)
+                    listeners = await hub.join(channel, conn)
+                    if channel == welcomed.presence_channel and listeners == 1 and presence:
+                        await presence(conn, welcomed, True)
         return welcomed
 
     async def _serve_frames(who: _Who) -> None:
@@ -117,8 +124,19 @@ async def serve_session(
         await conn.serve(_read)
     finally:
         if who is not None:
-            for channel in who.channels:
-                hub.leave(channel, conn)
-            if presence is not None:
-                with anyio.CancelScope(shield=True):
-                    await presence(conn, who, False)
+            with anyio.CancelScope(shield=True):
+                for channel in who.channels:
+                    listeners = await hub.leave(channel, conn)
+                    if channel == who.presence_channel and listeners == 0 and presence:
+                        await presence(conn, who, False)
+
+
+#: What ``auth.closed`` tells a revoked visitor.
+REVOKED_MESSAGE = "This chat session was closed by the site."
+
+
+def auth_closed(reason: str) -> AuthClosed:
+    """The frame a revoked visitor's sockets get before closing with AUTH_CLOSED."""
+    return AuthClosed(
+        reason=reason, message=REVOKED_MESSAGE, close_auth_type="revoked", clear_token=True
+    )

@@ -18,7 +18,6 @@ from starlette.websockets import WebSocket
 from porch_protocol import (
     VISITOR_SENDS,
     AgentBrief,
-    AuthClosed,
     BusinessLogin,
     ChangeTags,
     CloseCode,
@@ -47,7 +46,7 @@ from porch_server.context import Context, context_of
 from porch_server.realtime.hub import Channel
 from porch_server.realtime.status import current_status
 from porch_server.rules.apps import fields_from_json
-from porch_server.rules.messages import attachment, message_problem
+from porch_server.rules.messages import message_problem
 from porch_server.rules.origins import hostname_allowed, origin_hostname
 from porch_server.rules.security import (
     issue_upload_token,
@@ -75,6 +74,7 @@ from porch_server.rules.visitor_data import (
 )
 from porch_server.storage import records, store
 from porch_server.storage.models import App, Conversation, Visitor
+from porch_server.storage.writer import NewPost
 from porch_server.transport.http.uploads import UPLOAD_TYPES
 from porch_server.transport.ws import chat
 from porch_server.transport.ws.connection import Connection
@@ -93,9 +93,6 @@ _RATING_TEXT = {
 }
 #: Longest rating comment kept, in characters.
 MAX_COMMENT_CHARS = 1000
-
-#: What ``auth.closed`` tells a revoked visitor.
-REVOKED_MESSAGE = "This chat session was closed by the site."
 
 _AFTER_HELLO = VISITOR_SENDS - {VisitorHello}
 
@@ -116,6 +113,10 @@ class _Visitor:
     @property
     def channels(self) -> tuple[Channel, ...]:
         return (Channel.visitor(self.visitor_id), Channel.visitors(self.app_id))
+
+    @property
+    def presence_channel(self) -> Channel:
+        return Channel.visitor(self.visitor_id)
 
 
 class _LoginFailed(Exception):
@@ -143,7 +144,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
                 await _HANDLERS[type(frame)](ctx, session, conn, visitor, frame)
 
     async def presence(_conn: Connection, who: _Visitor, joined: bool) -> None:
-        await _visitor_presence(ctx, who, joined)
+        await _visitor_presence(ctx, who)
 
     await serve_session(
         websocket,
@@ -196,7 +197,7 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
             )
             agents = await chat.agent_briefs(session, conversation)
         status = await current_status(session, ctx.hub, app, ctx.now_ms())
-    ctx.status.told(app.id, status)
+    await ctx.status.told(app.id, status)
     conn.send(
         VisitorWelcome(
             visitor_uid=visitor.uid,
@@ -224,12 +225,9 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
     return _Visitor(app.id, visitor.id, open_id)
 
 
-async def _visitor_presence(ctx: Context, who: _Visitor, joined: bool) -> None:
-    """When a visitor's first tab connects or last tab leaves, consoles see ``visitor_online``
+async def _visitor_presence(ctx: Context, who: _Visitor) -> None:
+    """A visitor's first tab connected or last tab left: consoles see ``visitor_online``
     change on the visitor's latest conversation."""
-    tabs = await ctx.hub.listener_count(Channel.visitor(who.visitor_id))
-    if tabs != (1 if joined else 0):
-        return
     async with ctx.sessions() as session:
         visitor = await session.get(Visitor, who.visitor_id)
         conversation = await store.latest_conversation(session, visitor) if visitor else None
@@ -350,15 +348,12 @@ async def _latest(session: AsyncSession, visitor: Visitor) -> Conversation:
 
 
 async def _send_known(ctx: Context, conn: Connection, who: _Visitor, frame: SendMessage) -> bool:
-    """The fast path of a message: to the conversation this socket knows as open, no session,
-    no read. False when it does not apply (no such conversation yet, a file to check) or the
-    writer refused it: the caller then takes the full path."""
+    """The fast path of a message, to the conversation this socket knows as open. False when it
+    does not apply (no such conversation yet, a file to check) or the writer refused it: the
+    caller then takes the full path."""
     if who.conversation_id is None or frame.file_id is not None:
         return False
-    problem = message_problem(frame)
-    if problem is not None:
-        raise RequestFailed("bad_message", problem)
-    post = store.NewPost(
+    post = NewPost(
         conversation_id=who.conversation_id,
         author="visitor",
         author_name=None,
@@ -368,7 +363,7 @@ async def _send_known(ctx: Context, conn: Connection, who: _Visitor, frame: Send
         guarded=True,
         masked=frame.masked,
     )
-    if await chat.post_and_publish(ctx, conn, post):
+    if await chat.post_fast(ctx, conn, frame, post):
         return True
     who.conversation_id = None
     return False
@@ -382,9 +377,9 @@ async def _send(
     problem = message_problem(frame)
     if problem is not None:
         raise RequestFailed("bad_message", problem)
-    file = await attachment(session, frame, "visitor", visitor.id)
+    file = await chat.attachment(session, frame, "visitor", visitor.id)
     conversation = await _open_conversation(ctx, session, visitor)
-    post = store.NewPost(
+    post = NewPost(
         conversation_id=conversation.id,
         author="visitor",
         author_name=records.display_name(visitor),
@@ -546,18 +541,8 @@ async def _offline(
         "offline_form",
         text=_answers_text("Offline form", details + tuple(frame.questions)),
     )
-    posted = await store.post_message(
-        session,
-        conversation,
-        author="visitor",
-        author_name=name,
-        text=text,
-        client_id=None,
-        now_ms=ctx.now_ms(),
-    )
-    message = records.chat_message(posted.message)
-    await chat.publish_message(
-        ctx, conversation, message, await chat.summary(ctx, session, conversation)
+    await chat.post_with_changes(
+        ctx, session, conversation, author="visitor", author_name=name, text=text
     )
     conn.send(RequestDone(request_id=frame.request_id))
 
@@ -574,10 +559,3 @@ _HANDLERS: dict[type[Message], _Handler] = {
     SubmitPrechat: _prechat,
     SubmitOffline: _offline,
 }
-
-
-def auth_closed(reason: str) -> AuthClosed:
-    """The frame a revoked visitor's sockets get before closing with AUTH_CLOSED."""
-    return AuthClosed(
-        reason=reason, message=REVOKED_MESSAGE, close_auth_type="revoked", clear_token=True
-    )
