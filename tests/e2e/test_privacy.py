@@ -16,7 +16,7 @@ from console_page import ConsolePage
 from host_pages import Host
 from panel import Upload, VisitorPanel
 from porch_protocol import NewMessage
-from privacy_images import exif_with_gps, has_gps, jpeg_with_exif, png_with_exif
+from support.privacy_images import exif_with_gps, has_gps, jpeg_with_exif, png_with_exif
 from widget_support import tiny_png
 
 SECRET = "card 4111 1111 1111 1111, iban DE89 3704 0044 0532 0130 00, order ORD-123456"

@@ -20,7 +20,7 @@ from porch_runtime.privacy import (
     mask_text,
     strip_metadata,
 )
-from privacy_images import exif_with_gps, has_gps, jpeg_with_exif, png_chunk, png_with_exif
+from support.privacy_images import exif_with_gps, has_gps, jpeg_with_exif, png_chunk, png_with_exif
 
 # --- cards, IBANs, patterns -----------------------------------------------------------------
 
