@@ -131,6 +131,15 @@ const RENDERERS = {
   "render.typing": (msg) => renderTyping(msg.names),
   "render.upload_error": (msg) => renderUploadError(msg),
   "render.clear": () => clearMessages(),
+  "render.transcript": (msg) => saveFile(msg.name, msg.text),
+  "render.deleted": (msg) => {
+    const done = $("delete-done");
+    done.hidden = false;
+    done.dataset.text = msg.error === null ? "deleted"
+      : msg.error === "NOT_CONNECTED" ? "not_connected" : "form_failed";
+    done.textContent = t(locale, done.dataset.text); /* data-text: a language change rewords it */
+    done.focus();
+  },
   "runtime.log": (msg) => console.info("[porch runtime]", msg.text),
 };
 
@@ -526,7 +535,10 @@ function renderConversation(msg) {
   const previous = last.conversation;
   last.conversation = msg;
   $("end-chat").hidden = !msg.can_end;
-  if (!msg.can_end) closeConfirm(false);
+  if (!msg.can_end) closeConfirm("end", false);
+  $("download-chat").hidden = $("delete-chat").hidden = !msg.has_history;
+  if (!msg.has_history) closeConfirm("delete", false);
+  if (msg.has_history) $("delete-done").hidden = true;
   $("attach").hidden = !msg.can_upload;
   $("rating").hidden = !msg.ended;
   $("rating-prompt").hidden = msg.rating !== "prompt";
@@ -540,19 +552,40 @@ function renderConversation(msg) {
   if (!msg.ended) endRequested = false;
 }
 
-function openConfirm() {
-  $("end-confirm").hidden = false;
-  $("end-confirm-no").focus();
+/* A question under the header ("end" or "delete"), asked by its header button. */
+function openConfirm(name) {
+  $(name + "-confirm").hidden = false;
+  $(name + "-confirm-no").focus();
 }
 
-function closeConfirm(refocus) {
-  if ($("end-confirm").hidden) return;
-  $("end-confirm").hidden = true;
-  if (refocus) $("end-chat").focus();
+function closeConfirm(name, refocus) {
+  if ($(name + "-confirm").hidden) return;
+  $(name + "-confirm").hidden = true;
+  if (refocus) $(name + "-chat").focus();
 }
 
-$("end-chat").addEventListener("click", openConfirm);
-$("end-confirm-no").addEventListener("click", () => closeConfirm(true));
+$("end-chat").addEventListener("click", () => openConfirm("end"));
+$("end-confirm-no").addEventListener("click", () => closeConfirm("end", true));
+$("delete-chat").addEventListener("click", () => openConfirm("delete"));
+$("delete-confirm-no").addEventListener("click", () => closeConfirm("delete", true));
+$("delete-confirm-yes").addEventListener("click", () => {
+  $("delete-confirm").hidden = true;
+  input.focus(); /* the delete button disappears with the conversation */
+  toRuntime({ type: "ui.delete" });
+});
+/* The visitor's copy of the conversation, written by the runtime, saved by the browser. */
+$("download-chat").addEventListener("click", () => toRuntime({ type: "ui.transcript" }));
+function saveFile(name, text) {
+  const url = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
 $("end-confirm-yes").addEventListener("click", () => {
   endRequested = true;
   $("end-confirm").hidden = true;
@@ -633,7 +666,8 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
   /* Escape backs out of the end-chat question first; otherwise it minimizes (focus goes back to
    * the launcher), unless it is closing an IME candidate list. */
-  if (!$("end-confirm").hidden) closeConfirm(true);
+  if (!$("end-confirm").hidden) closeConfirm("end", true);
+  else if (!$("delete-confirm").hidden) closeConfirm("delete", true);
   else minimize();
 });
 /* In a pop-out window, minimizing closes the window (the page's widget stays as it was). */

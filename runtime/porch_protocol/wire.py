@@ -567,6 +567,24 @@ class ConversationEnded(Message):
     by: Author
 
 
+@_message("conversation.delete")
+@dataclass(frozen=True)
+class DeleteConversations(Message):
+    """The visitor asks for every conversation of theirs to be deleted, with its messages and
+    files; ``request.done`` once it is gone, and ``conversation.deleted`` for each one."""
+
+    request_id: str
+
+
+@_message("conversation.deleted")
+@dataclass(frozen=True)
+class ConversationDeleted(Message):
+    """A conversation is gone for good (the visitor's request, ``porch visitor delete``, or the
+    retention period): to the agents of its app and to its visitor."""
+
+    conversation_id: str
+
+
 @_message("tags.change")
 @dataclass(frozen=True)
 class ChangeTags(Message):
@@ -738,6 +756,7 @@ VISITOR_SENDS: frozenset[type[Message]] = frozenset(
         TrackEvent,
         SubmitPrechat,
         SubmitOffline,
+        DeleteConversations,
     }
 )
 AGENT_SENDS: frozenset[type[Message]] = frozenset(

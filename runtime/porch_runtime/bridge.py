@@ -37,6 +37,8 @@ PANEL_TO_RUNTIME = frozenset(
         "ui.prechat",
         "ui.offline",
         "ui.attach",
+        "ui.transcript",
+        "ui.delete",
         "host.command",
     }
 )
@@ -54,6 +56,8 @@ RUNTIME_TO_PANEL = frozenset(
         "render.typing",
         "render.upload_error",
         "render.clear",
+        "render.transcript",
+        "render.deleted",
         "host.event",
         "host.result",
         "runtime.log",
@@ -138,7 +142,7 @@ def parse_panel_message(raw: object) -> dict[str, Any]:
         return {"type": kind, "client_id": _string(raw, "client_id", MAX_ID_CHARS)}
     if kind == "ui.typing":
         return {"type": kind, "typing": _bool(raw, "typing")}
-    if kind == "ui.end":
+    if kind in ("ui.end", "ui.transcript", "ui.delete"):
         return {"type": kind}
     if kind == "ui.rate":
         rating = raw.get("rating")

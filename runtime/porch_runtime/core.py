@@ -38,6 +38,7 @@ import enum
 import itertools
 import random
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
@@ -50,7 +51,9 @@ from porch_protocol import (
     ChangeTags,
     ChatMessage,
     CloseCode,
+    ConversationDeleted,
     ConversationEnded,
+    DeleteConversations,
     EndConversation,
     ErrorFrame,
     FileRef,
@@ -366,6 +369,14 @@ class VisitorRuntime:
             self._submit_offline(message)
         elif kind == "ui.attach":
             self._attach(message)
+        elif kind == "ui.transcript":
+            self._render(
+                "render.transcript",
+                name=time.strftime("chat-%Y-%m-%d.txt", time.gmtime(self._now_ms() / 1000)),
+                text=transcript(self.widget.app_name, self.messages, self._server_url()),
+            )
+        elif kind == "ui.delete":
+            self._request(DeleteConversations(request_id=self._new_request_id()))
         elif kind == "host.command":
             self._host_command(message)
 
@@ -430,6 +441,9 @@ class VisitorRuntime:
                 self._render_receipt()
         elif isinstance(frame, ConversationEnded):
             self._ended(frame.conversation_id, frame.by)
+        elif isinstance(frame, ConversationDeleted):
+            if frame.conversation_id == self.conversation_id:
+                self._reset_conversation()
         elif isinstance(frame, TagsUpdated):
             changed = frame.tags != self.tags
             self.tags, self.tags_version = frame.tags, frame.version
@@ -820,6 +834,7 @@ class VisitorRuntime:
             ended=self.ended,
             rating=rating,
             can_upload=self._can_upload(),
+            has_history=self.conversation_id is not None,
         )
         self._render_surface()
 
@@ -998,6 +1013,12 @@ class VisitorRuntime:
         command_id = self._command_of.pop(request_id, None)
         if command_id is not None:
             self._command_result(command_id, error, text)
+            return
+        if kind == "conversation.delete":
+            # The visitor asked for their history to be deleted: it is gone here too.
+            if error is None:
+                self._reset_conversation()
+            self._render("render.deleted", error=error)
             return
         form = {"prechat.submit": "prechat", "offline.submit": "offline"}.get(kind)
         if form is None:
@@ -1195,6 +1216,21 @@ class VisitorRuntime:
 
     def _log(self, text: str) -> None:
         self._host.append({"v": bridge.VERSION, "type": "runtime.log", "text": text})
+
+
+def transcript(app_name: str, messages: dict[str, ChatMessage], server_url: str) -> str:
+    """The conversation as plain text, for the visitor to keep: one line per message, oldest
+    first, times in UTC, files by name and address."""
+    lines = [f"Chat with {app_name or 'us'}", ""]
+    for message in sorted(messages.values(), key=lambda m: m.seq):
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(message.created_at / 1000))
+        who = "*" if message.author == "system" else f"{message.author_name or message.author}:"
+        text = message.text
+        if message.file is not None:
+            url = _file_url(message.file.url, server_url)
+            text = f"{text} [file: {message.file.name} {url}]".strip()
+        lines.append(f"{when} {who} {text}")
+    return "\n".join(lines) + "\n"
 
 
 def _message_key(author: str, client_id: str | None, message_id: str) -> str:

@@ -17,6 +17,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from porch_server.config import Settings
 from porch_server.context import Context
+from porch_server.realtime import retention
 from porch_server.realtime.hub import Hub, MemoryHub
 from porch_server.realtime.status import LocalStatusMemory, StatusBoard, StatusMemory
 from porch_server.storage import store
@@ -73,6 +74,16 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
                         settings.now_ms,
                         settings.status_check_interval,
                     )
+                    if settings.retention_days > 0:
+                        tasks.start_soon(
+                            retention.keep,
+                            sessions,
+                            the_hub,
+                            settings.data_dir,
+                            settings.now_ms,
+                            settings.retention_days,
+                            settings.retention_check_interval,
+                        )
                     yield {"porch": Context(*shared, messages)}
                     tasks.cancel_scope.cancel()
             finally:
