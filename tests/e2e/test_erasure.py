@@ -24,6 +24,10 @@ def rows(server: PorchServer, sql: str, *args: object) -> list[tuple[object, ...
         return db.execute(sql, args).fetchall()
 
 
+def messages_of(server: PorchServer, conversation: str) -> list[tuple[object, ...]]:
+    return rows(server, "SELECT id FROM messages WHERE conversation_id = ?", conversation)
+
+
 def chatting(page: Page, server: PorchServer, agent: AgentClient) -> tuple[VisitorPanel, str]:
     """A visitor on a customer's page wrote, and the agent answered; returns the panel and the
     conversation id."""
