@@ -58,6 +58,8 @@ class Settings:
     ws_max_size: int = 1024 * 1024
     ws_ping_interval: float = 20.0
     backlog: int = 2048
+    #: Serve the demo (``porch demo``): the root URL then opens the demo page.
+    demo: bool = False
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -79,6 +81,24 @@ class Settings:
         """The current time in integer milliseconds, as every timestamp on the wire is."""
         return int(self.clock() * 1000)
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as the environment :meth:`from_env` reads: how ``porch serve
+        --workers N`` hands the command line's settings to its worker processes."""
+        env = {}
+        for variable, (name, _parse) in ENVIRONMENT.items():
+            value = getattr(self, name)
+            if value is not None:
+                env[variable] = ("1" if value else "") if isinstance(value, bool) else str(value)
+        return env
+
+
+def _flag(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected 1/true/yes/on or 0/false/no/off")
+
 
 #: Environment variable -> (Settings field, parser).
 ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
@@ -94,4 +114,5 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "PORCH_WS_MAX_SIZE": ("ws_max_size", int),
     "PORCH_WS_PING_INTERVAL": ("ws_ping_interval", float),
     "PORCH_BACKLOG": ("backlog", int),
+    "PORCH_DEMO": ("demo", _flag),
 }

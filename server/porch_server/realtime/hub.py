@@ -65,6 +65,10 @@ class Hub(Protocol):
 
     async def aclose(self) -> None: ...
 
+    async def ping(self) -> None:
+        """Raise unless the fan-out works (readiness)."""
+        ...
+
     async def join(self, channel: Channel, peer: Peer) -> int:
         """Add ``peer`` to ``channel``; returns how many peers listen there now, in every
         process, this one included (1: the first, e.g. a visitor's first tab)."""
@@ -101,6 +105,9 @@ class MemoryHub:
         pass
 
     async def aclose(self) -> None:
+        pass
+
+    async def ping(self) -> None:
         pass
 
     async def join(self, channel: Channel, peer: Peer) -> int:

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 #: Seconds between a process's heartbeats, and after which a silent process no longer counts.
 HEARTBEAT = 5.0
 PROCESS_TTL = 30.0
+#: Seconds between attempts to get the fan-out back after losing Redis.
+RECONNECT = 1.0
 
 _FANOUT = "porch:fanout"
 _LIVE = "porch:processes"
@@ -106,9 +108,9 @@ class RedisHub:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._pubsub is not None:
-            await self._pubsub.aclose()
         with contextlib.suppress(redis.RedisError):
+            if self._pubsub is not None:
+                await self._pubsub.aclose()
             await self._client.zrem(_LIVE, self.process)  # our listeners stop counting now
         await self._client.aclose()
 
@@ -156,11 +158,18 @@ class RedisHub:
         await self._client.publish(_FANOUT, json.dumps(payload, separators=(",", ":")))
 
     async def _listen(self) -> None:
-        async for message in self._pubsub.listen():
+        while True:
             try:
-                self._deliver(message["data"])
-            except Exception:  # one bad message must not stop the fan-out
-                log.exception("a fan-out message from Redis could not be delivered")
+                async for message in self._pubsub.listen():
+                    try:
+                        self._deliver(message["data"])
+                    except Exception:  # one bad message must not stop the fan-out
+                        log.exception("a fan-out message from Redis could not be delivered")
+            except redis.RedisError:
+                # Redis restarted or the network dropped: the next listen reconnects and
+                # subscribes again (readiness says not ready meanwhile).
+                log.warning("lost the Redis fan-out; reconnecting in %.0f s", RECONNECT)
+                await asyncio.sleep(RECONNECT)
 
     def _deliver(self, data: bytes) -> None:
         payload = json.loads(data)

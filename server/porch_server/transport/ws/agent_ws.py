@@ -53,7 +53,7 @@ from porch_server.rules.visitor_data import RequestFailed
 from porch_server.storage import records, store
 from porch_server.storage.models import Agent, App, Conversation
 from porch_server.storage.writer import NewPost
-from porch_server.transport.http.agent_auth import SESSION_COOKIE, cookie_origin_ok
+from porch_server.transport.credentials import SESSION_COOKIE, cookie_origin_ok
 from porch_server.transport.ws import chat
 from porch_server.transport.ws.connection import Connection
 from porch_server.transport.ws.sessions import auth_closed, serve_session

@@ -48,6 +48,7 @@ from porch_server.realtime import retention
 from porch_server.realtime.hub import Channel
 from porch_server.realtime.status import current_status
 from porch_server.rules.apps import fields_from_json
+from porch_server.rules.files import UPLOAD_TYPES
 from porch_server.rules.messages import message_problem
 from porch_server.rules.origins import hostname_allowed, origin_hostname
 from porch_server.rules.security import (
@@ -77,7 +78,6 @@ from porch_server.rules.visitor_data import (
 from porch_server.storage import erasure, records, store
 from porch_server.storage.models import App, Conversation, Visitor
 from porch_server.storage.writer import NewPost
-from porch_server.transport.http.uploads import UPLOAD_TYPES
 from porch_server.transport.ws import chat
 from porch_server.transport.ws.connection import Connection
 from porch_server.transport.ws.sessions import serve_session
