@@ -119,7 +119,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
                         settings.status_check_interval,
                     )
                     if settings.retention_days > 0:
-                        tasks.start_soon(
+                        await tasks.start(
                             retention.keep,
                             sessions,
                             the_hub,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import anyio
+from anyio.abc import TaskStatus
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from porch_protocol import ConversationDeleted
@@ -48,13 +49,18 @@ async def keep(
     now_ms: Callable[[], int],
     days: float,
     interval: float,
+    *,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Every ``interval`` seconds (the first time at once), delete the conversations older than
-    ``days``; runs until cancelled. Each process of a cluster may run it: deleting is
-    idempotent."""
+    """Delete the conversations older than ``days`` now, then every ``interval`` seconds, until
+    cancelled. Started with ``TaskGroup.start``, the first run is over before it returns: a
+    server starts with nothing past the period. Each process of a cluster may run it: deleting
+    is idempotent."""
     while True:
         try:
             await purge(sessions, hub, data_dir, now_ms() - int(days * DAY_MS))
-        except Exception:  # a failed run must not stop the next ones
+        except Exception:  # a failed run must not stop the next ones (nor the server's start)
             log.exception("the retention job failed; it runs again in %s s", interval)
+        task_status.started()
+        task_status = anyio.TASK_STATUS_IGNORED
         await anyio.sleep(interval)
