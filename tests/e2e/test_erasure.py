@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from conftest import AgentClient, PorchServer, events, wait_for_event
+from console_page import ConsolePage
 from host_pages import Host
 from panel import VisitorPanel
 from porch_protocol import ConversationDeleted, MessageAck, NewMessage, SendMessage
@@ -64,11 +65,18 @@ def test_the_visitor_downloads_the_transcript_then_deletes_the_conversation(
         f"{DEMO_AGENT_NAME}: Sorry! It ships today.",
     ]
 
+    console = ConsolePage(page.context.new_page(), porch_server.url).open().log_in()
+    console.show_view("mine")  # the agent answered: it is theirs
+    console.open_conversation(conversation)
+
     panel.locator("#delete-chat").click()
     expect(panel.locator("#delete-confirm")).to_be_visible()
     panel.locator("#delete-confirm-yes").click()
     deleted = agent.wait_for(lambda f: isinstance(f, ConversationDeleted))
     assert deleted.conversation_id == conversation
+    # The console that showed it closes it and drops its row.
+    expect(console.row(conversation)).to_have_count(0)
+    expect(console.page.locator("body")).not_to_have_attribute("data-open", conversation)
     expect(panel.locator("#delete-done")).to_have_text("Your conversation was deleted.")
     expect(panel.messages()).to_have_count(0)
     expect(panel.locator("#delete-chat")).to_be_hidden()
