@@ -189,7 +189,7 @@ class _Outgoing:
     created_at: int
     failed: bool = False
     file: FileRef | None = None
-    masked: tuple[str, ...] = ()
+    masked: tuple[MaskKind, ...] = ()
 
 
 @dataclass
@@ -672,7 +672,7 @@ class VisitorRuntime:
             return
         self._stop_typing()
         self._continue_after_end()
-        masked: tuple[str, ...] = ()
+        masked: tuple[MaskKind, ...] = ()
         if self.config is not None and self.config.privacy_filter:
             filtered = privacy.mask_text(text, self._patterns)
             text, masked = filtered.text, filtered.kinds
@@ -685,8 +685,7 @@ class VisitorRuntime:
     def _send_outgoing(self, pending: _Outgoing) -> None:
         if self.state is State.READY:
             file_id = pending.file.id if pending.file is not None else None
-            kinds = cast(tuple[MaskKind, ...], pending.masked)
-            frame = SendMessage(pending.client_id, pending.text, None, file_id, kinds)
+            frame = SendMessage(pending.client_id, pending.text, None, file_id, pending.masked)
             self._server.append(encode(frame))
 
     def _flush_outbox(self) -> None:

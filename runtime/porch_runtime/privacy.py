@@ -17,11 +17,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from porch_protocol.wire import MaskKind
+
 #: What replaces each masked character (a card keeps its last four digits, an IBAN its last
 #: four characters: enough for an agent to say which one the visitor meant).
 MASK = "•"
 #: Kinds of masked content, as the wire protocol names them (``SendMessage.masked``).
-CARD, IBAN, PATTERN = "card", "iban", "pattern"
+CARD: MaskKind = "card"
+IBAN: MaskKind = "iban"
+PATTERN: MaskKind = "pattern"
 #: Media types :func:`strip_metadata` rewrites.
 METADATA_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 
@@ -36,7 +40,7 @@ _IBAN_MIN, _IBAN_MAX = 15, 34
 class Masked:
     text: str
     #: The kinds masked (``card``, ``iban``, ``pattern``), sorted; empty when nothing was.
-    kinds: tuple[str, ...]
+    kinds: tuple[MaskKind, ...]
 
 
 def compile_patterns(sources: Iterable[str]) -> tuple[list[re.Pattern[str]], list[str]]:
@@ -53,7 +57,7 @@ def compile_patterns(sources: Iterable[str]) -> tuple[list[re.Pattern[str]], lis
 
 def mask_text(text: str, patterns: Iterable[re.Pattern[str]] = ()) -> Masked:
     """``text`` with card numbers, IBANs and matches of ``patterns`` masked."""
-    kinds: set[str] = set()
+    kinds: set[MaskKind] = set()
     chars = list(text)
     for match in _CARD.finditer(text):
         digits = [i for i in range(match.start(), match.end()) if text[i].isdigit()]
