@@ -566,6 +566,15 @@ function closeConfirm(name, refocus) {
 
 $("end-chat").addEventListener("click", () => openConfirm("end"));
 $("end-confirm-no").addEventListener("click", () => closeConfirm("end", true));
+$("end-confirm-yes").addEventListener("click", () => {
+  endRequested = true;
+  $("end-confirm").hidden = true;
+  input.focus(); /* the end button disappears; the rating takes focus when it appears */
+  toRuntime({ type: "ui.end" });
+});
+
+/* --- the visitor's copy of the conversation, and its deletion ------------------------------ */
+
 $("delete-chat").addEventListener("click", () => openConfirm("delete"));
 $("delete-confirm-no").addEventListener("click", () => closeConfirm("delete", true));
 $("delete-confirm-yes").addEventListener("click", () => {
@@ -573,7 +582,7 @@ $("delete-confirm-yes").addEventListener("click", () => {
   input.focus(); /* the delete button disappears with the conversation */
   toRuntime({ type: "ui.delete" });
 });
-/* The visitor's copy of the conversation, written by the runtime, saved by the browser. */
+/* The transcript is the runtime's text; the browser saves it as a file. */
 $("download-chat").addEventListener("click", () => toRuntime({ type: "ui.transcript" }));
 function saveFile(name, text) {
   const url = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
@@ -586,12 +595,6 @@ function saveFile(name, text) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
-$("end-confirm-yes").addEventListener("click", () => {
-  endRequested = true;
-  $("end-confirm").hidden = true;
-  input.focus(); /* the end button disappears; the rating takes focus when it appears */
-  toRuntime({ type: "ui.end" });
-});
 
 let chosenRating = null;
 function choose(value) {
@@ -664,8 +667,8 @@ input.addEventListener("blur", () => toRuntime({ type: "ui.typing", typing: fals
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape" || event.isComposing) return;
   event.preventDefault();
-  /* Escape backs out of the end-chat question first; otherwise it minimizes (focus goes back to
-   * the launcher), unless it is closing an IME candidate list. */
+  /* Escape backs out of an open question (end, delete) first; otherwise it minimizes (focus
+   * goes back to the launcher), unless it is closing an IME candidate list. */
   if (!$("end-confirm").hidden) closeConfirm("end", true);
   else if (!$("delete-confirm").hidden) closeConfirm("delete", true);
   else minimize();
