@@ -23,16 +23,19 @@ import uvicorn
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from porch_protocol import AppSettings, BusinessHours, FormField
+from porch_protocol import AppSettings, BusinessHours, CloseCode, FormField
 from porch_server import demo
 from porch_server.app import create_app, prepare_process
 from porch_server.config import Settings
+from porch_server.realtime import retention
+from porch_server.realtime.hub import Channel
 from porch_server.rules import apps, properties
 from porch_server.rules.security import hash_password, random_token
 from porch_server.storage import erasure, migrate, store
 from porch_server.storage.db import create_engine, session_factory
 from porch_server.storage.models import App, TawkProperty, TawkWidget, Visitor
 from porch_server.storage.records import app_settings
+from porch_server.transport.ws.sessions import auth_closed
 
 log = logging.getLogger("porch_server")
 
@@ -502,7 +505,7 @@ def visitor_delete(
         raise click.UsageError("name visitors (u_... or v_...), or --app and --email")
     settings = _settings(database_url=database_url)
 
-    async def work(session: AsyncSession) -> tuple[list[str], erasure.Erased]:
+    async def work(session: AsyncSession) -> tuple[list[tuple[int, str]], erasure.Erased]:
         found: list[Visitor] = []
         for name in visitor_ids:
             column = Visitor.uid if name.startswith("u_") else Visitor.public_id
@@ -519,23 +522,44 @@ def visitor_delete(
                     Visitor.app_id == app_row.id, func.lower(Visitor.email) == email.lower()
                 )
             )
-        uids: list[str] = []
+        visitors = list({v.id: v for v in found}.values())
+        names = [(v.id, v.uid) for v in visitors]  # read before the rows go
         conversations: list[tuple[str, int, int]] = []
         files: list[str] = []
-        for each in {v.id: v for v in found}.values():
-            uids.append(each.uid)
+        for each in visitors:
             erased = await erasure.delete_visitor(session, each)
             conversations += erased.conversations
             files += erased.file_ids
         await session.commit()
-        return uids, erasure.Erased(tuple(conversations), tuple(files))
+        return names, erasure.Erased(tuple(conversations), tuple(files))
 
-    uids, erased = _run_db(settings, work)
+    names, erased = _run_db(settings, work)
     erasure.remove_files(settings.data_dir, erased.file_ids)
+    if settings.redis_url is not None:
+        asyncio.run(_tell_processes(settings.redis_url, erased, [row for row, _ in names]))
+    uids = [uid for _, uid in names]
     click.echo(
         f"Deleted {len(uids)} visitor(s) ({', '.join(uids) or 'none'}): "
         f"{len(erased.conversations)} conversation(s), {len(erased.file_ids)} file(s)"
     )
+
+
+async def _tell_processes(redis_url: str, erased: erasure.Erased, visitor_ids: list[int]) -> None:
+    """Over Redis the running processes hear of a deletion at once: consoles drop the
+    conversations, and the deleted visitors' open widgets close (``auth.closed``, which also
+    makes the page forget the stored identity)."""
+    from porch_server.realtime.redis_hub import RedisHub
+
+    hub = RedisHub(redis_url)
+    await hub.start()
+    try:
+        await retention.announce(hub, erased)
+        for visitor_id in visitor_ids:
+            await hub.close_channel(
+                Channel.visitor(visitor_id), [auth_closed("deleted")], CloseCode.AUTH_CLOSED
+            )
+    finally:
+        await hub.aclose()
 
 
 # --- tawk.to properties -------------------------------------------------------------------------

@@ -18,11 +18,14 @@ from conftest import (
     Porch,
     TestClient,
     expect_error,
+    receive_close,
     receive_until,
     run_db,
     send_frame,
 )
 from porch_protocol import (
+    AuthClosed,
+    CloseCode,
     ConversationDeleted,
     DeleteConversations,
     MessageAck,
@@ -45,6 +48,7 @@ from porch_server.storage.models import (
     Visitor,
     VisitorEvent,
 )
+from support import services
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
 DAY = 24 * 60 * 60
@@ -194,3 +198,31 @@ def test_the_retention_job_runs_at_start_when_configured(
             assert counts(kept.database_url)["conversations"] == 0
             _agent, welcome = porch.agent()
             assert welcome.conversations == ()
+
+
+def test_over_redis_the_cli_tells_running_processes_at_once(
+    settings: Settings, clock: FakeClock, redis_server: services.Redis
+) -> None:
+    """With several processes (Redis), ``porch visitor delete`` is heard live: consoles drop the
+    conversation and the visitor's open widget is closed with ``auth.closed``."""
+    redis_server.flush()
+    clustered = replace(settings, redis_url=redis_server.url)
+    with TestClient(create_app(clustered)) as client:
+        porch = Porch(client=client, settings=clustered, clock=clock)
+        with porch._stack:
+            agent, _ = porch.agent()
+            ws, uid, _path = chat_with_a_file(porch)
+            conversation = receive_until(agent, NewMessage).message.conversation_id
+            result = CliRunner().invoke(
+                cli.main,
+                ["visitor", "delete", uid, "--database-url", clustered.database_url],
+                env={
+                    "PORCH_DATA_DIR": str(clustered.data_dir),
+                    "PORCH_REDIS_URL": redis_server.url,
+                },
+            )
+            assert result.exit_code == 0, result.output
+            assert receive_until(agent, ConversationDeleted).conversation_id == conversation
+            closed = receive_until(ws, AuthClosed)
+            assert closed.clear_token
+            assert receive_close(ws) == CloseCode.AUTH_CLOSED
