@@ -79,3 +79,14 @@ export function applyAccent(colour) {
   root.setProperty("--accent", colour);
   root.setProperty("--accent-text", light ? "#0f172a" : "#fff");
 }
+
+/* The languages written right to left. A page in one is mirrored: its CSS uses logical properties
+ * (inline-start/end), so dir="rtl" on the root is all it takes (docs/i18n.md, "Right to left"). */
+const RTL_LOCALES = ["ar", "he"];
+
+/* The document's language and direction, from the widget's locale. */
+export function applyLanguage(locale) {
+  const root = document.documentElement;
+  root.lang = locale;
+  root.dir = RTL_LOCALES.includes(locale) ? "rtl" : "ltr";
+}

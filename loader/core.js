@@ -20,19 +20,19 @@
   /* The highest z-index there is: with the frames last in <html>, nothing of the page covers
    * them unless the page asks (zIndex). */
   var DEFAULT_Z_INDEX = 2147483647;
-  var LOCALES = ["en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru"];
+  var LOCALES = ["en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru", "ar", "he"];
   var VISIBILITIES = ["maximized", "minimized", "hidden"];
   /* Where a launcher may sit: a corner or the middle of a side (tawk.to's names). */
   var TAWK_POSITIONS = ["br", "bl", "cr", "cl", "tr", "tl"];
   var THEMES = ["light", "dark", "system"];
   var LAUNCHER_TITLES = {
     en: "Chat", "zh-cn": "聊天", "zh-tw": "聊天", ja: "チャット", ko: "채팅",
-    de: "Chat", fr: "Discussion", pt: "Conversa", ru: "Чат",
+    de: "Chat", fr: "Discussion", pt: "Conversa", ru: "Чат", ar: "الدردشة", he: "צ'אט",
   };
   var PANEL_TITLES = {
     en: "Chat window", "zh-cn": "聊天窗口", "zh-tw": "聊天視窗", ja: "チャットウィンドウ",
     ko: "채팅 창", de: "Chatfenster", fr: "Fenêtre de discussion", pt: "Janela de conversa",
-    ru: "Окно чата",
+    ru: "Окно чата", ar: "نافذة الدردشة", he: "חלון הצ'אט",
   };
   /* Public events the runtime may raise through the panel, with a payload check each. */
   var RUNTIME_EVENTS = {
@@ -139,13 +139,15 @@
   /* --- locale ------------------------------------------------------------------------------- */
 
   /* Case, "_" vs "-", scripts and regions: "EN-us" -> en, "zh_Hans" -> zh-cn, "zh-HK" -> zh-tw,
-   * "zh-Hans-HK" -> zh-cn, "pt-BR" -> pt. Returns null for anything outside the supported set
+   * "zh-Hans-HK" -> zh-cn, "pt-BR" -> pt, "ar-EG" -> ar, and Hebrew's old code "iw" (Java and
+   * older Android still report it) -> he. Returns null for anything outside the supported set
    * (docs/i18n.md). */
   function normalizeLocale(value) {
     if (typeof value !== "string") return null;
     var tag = value.trim().toLowerCase().replace(/_/g, "-");
     if (LOCALES.indexOf(tag) >= 0) return tag;
     var parts = tag.split("-");
+    if (parts[0] === "iw") parts[0] = "he";
     if (parts[0] === "zh") {
       /* An explicit script decides (zh-Hans-HK is Simplified); otherwise the region does. */
       if (parts.indexOf("hans") > 0) return "zh-cn";
@@ -350,6 +352,23 @@
     this.media = media;
     this.watchSurfaces();
     this.watchNavigation();
+    /* A phone turned, a window narrowed: the launcher's spot and the panel's size follow. */
+    var phone = window.matchMedia && window.matchMedia(PHONE);
+    if (phone) {
+      this.listen(phone, "change", function () {
+        if (self.launcher) self.place(self.launcher, 0);
+        self.layoutPanel();
+        self.syncChrome();
+      });
+    }
+    /* The on-screen keyboard shrinks the visual viewport (and, on iOS, moves it): an open panel
+     * on a phone follows it, so the composer stays above the keyboard. */
+    var view = window.visualViewport;
+    var follow = function () { if (self.visibility === "maximized") self.layoutPanel(); };
+    if (view) {
+      this.listen(view, "resize", follow);
+      this.listen(view, "scroll", follow);
+    }
     if (this.config.embedIn) this.visibility = "maximized";
     else if (this.config.launcher !== "custom") this.createLauncher();
   };
@@ -386,10 +405,10 @@
   /* Where the launcher sits: a corner or a side's middle ('br', 'bl', 'tr', 'tl', 'cr', 'cl'),
    * offset from the edges; the panel opens beside it, towards the page's middle. */
   var PHONE = "(max-width: 640px)";
+  function isPhone() { return Boolean(window.matchMedia && window.matchMedia(PHONE).matches); }
   Widget.prototype.place = function (iframe, gap) {
     var placement = this.config.placement || {};
-    var mobile = window.matchMedia && window.matchMedia(PHONE).matches;
-    var spot = (mobile ? placement.mobile : placement.desktop) || {};
+    var spot = (isPhone() ? placement.mobile : placement.desktop) || {};
     var position = spot.position || "br";
     var middle = position.charAt(0) === "c";
     var style = iframe.style;
@@ -525,13 +544,32 @@
       host.appendChild(iframe);
       return;
     }
-    this.place(iframe, 80);
-    style.width = "min(400px, calc(100vw - 32px))";
-    style.height = "min(640px, calc(100dvh - 120px))";
-    style.borderRadius = "16px";
-    style.boxShadow = "0 12px 48px rgba(0,0,0,.18)";
+    this.layoutPanel();
     style.display = this.visibility === "maximized" ? "block" : "none";
     attach(iframe);
+  };
+
+  /* The panel opens beside the launcher; on a phone it covers the visual viewport, which is what
+   * the on-screen keyboard leaves visible (100dvh where the browser has no visualViewport). Only
+   * the panel's own frame is styled: nothing is ever set on the page's <html> or <body>. */
+  Widget.prototype.layoutPanel = function () {
+    var panel = this.panel;
+    if (!panel || this.config.embedIn) return;
+    var style = panel.style;
+    var view = window.visualViewport;
+    var phone = isPhone();
+    if (phone) {
+      style.right = style.bottom = style.transform = "";
+      style.left = (view ? view.offsetLeft : 0) + "px";
+      style.top = (view ? view.offsetTop : 0) + "px";
+    } else {
+      this.place(panel, 80);
+    }
+    style.width = phone ? (view ? view.width + "px" : "100vw") : "min(400px, calc(100vw - 32px))";
+    style.height = phone ? (view ? view.height + "px" : "100dvh")
+      : "min(640px, calc(100dvh - 120px))";
+    style.borderRadius = phone ? "0" : "16px";
+    style.boxShadow = phone ? "none" : "0 12px 48px rgba(0,0,0,.18)";
   };
 
   Widget.prototype.bootstrap = function () {
@@ -661,7 +699,9 @@
 
   Widget.prototype.chrome = function () {
     var settings = this.settings || {};
+    /* modal: the panel covers a phone's screen, so it keeps the keyboard focus inside. */
     return { visibility: this.visibility, unread: this.unread, locale: this.locale,
+             modal: isPhone() && !this.config.embedIn,
              theme: this.resolvedTheme(), accent: settings.colour || null,
              greeting: settings.greeting || null, storage: !this.consentPending };
   };
@@ -680,7 +720,7 @@
         if (!spot.position) spot.position = settings.position;
       });
       if (this.launcher) this.place(this.launcher, 0);
-      if (this.panel && !this.config.embedIn) this.place(this.panel, 80);
+      this.layoutPanel();
     }
     this.syncChrome();
   };
@@ -827,7 +867,14 @@
     if (visibility === "maximized") {
       /* With launcher: "custom", the page's own button opened the panel; remember it. */
       this.focusBefore = document.activeElement;
+      /* On a phone the visitor cannot scroll the page behind the panel; what moves it while the
+       * panel is open (the keyboard, a focused field) is undone when it closes. */
+      this.scrollBefore = isPhone() ? [window.scrollX, window.scrollY] : null;
       this.boot();
+      this.layoutPanel();
+    } else if (this.scrollBefore) {
+      window.scrollTo(this.scrollBefore[0], this.scrollBefore[1]);
+      this.scrollBefore = null;
     }
     if (this.panel) this.panel.style.display = visibility === "maximized" ? "block" : "none";
     if (this.launcher) this.launcher.style.display = visibility === "hidden" ? "none" : "block";

@@ -1,5 +1,5 @@
 /* The launcher surface: one button. core.js owns the state; this page only draws it. */
-import { HOST_TO_LAUNCHER, applyAccent, connectHost } from "./bridge.js";
+import { HOST_TO_LAUNCHER, applyAccent, applyLanguage, connectHost } from "./bridge.js";
 import { t } from "./strings.js";
 
 const button = document.getElementById("launcher");
@@ -13,7 +13,7 @@ const send = connectHost(HOST_TO_LAUNCHER, (msg) => {
   }
   const state = msg.state || {};
   const open = state.visibility === "maximized";
-  document.documentElement.lang = state.locale || "en";
+  applyLanguage(state.locale || "en");
   document.title = t(state.locale, "launcher");
   document.documentElement.dataset.theme = state.theme === "dark" ? "dark" : "light";
   applyAccent(state.accent);

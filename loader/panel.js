@@ -4,7 +4,7 @@
  * as text (textContent, DOM-built links); what to show when is the runtime's decision.
  */
 import {
-  HOST_TO_PANEL, POPUP, RUNTIME_TO_PANEL, VERSION, applyAccent, connectHost,
+  HOST_TO_PANEL, POPUP, RUNTIME_TO_PANEL, VERSION, applyAccent, applyLanguage, connectHost,
 } from "./bridge.js";
 import { t } from "./strings.js";
 
@@ -120,7 +120,11 @@ const RENDERERS = {
   "host.result": (msg) => {
     sendHost("runtime.result", { id: msg.id, error: msg.error, message: msg.message });
   },
-  "render.message": (msg) => renderMessage(msg.key, msg.message),
+  "render.message": (msg) => {
+    const fresh = !nodes.has(msg.key);
+    renderMessage(msg.key, msg.message);
+    if (fresh && msg.announce === true) announce(nodes.get(msg.key));
+  },
   "render.status": (msg) => renderStatus(msg.status),
   "render.page_status": (msg) => { pageStatus = msg.status; renderStatus(status); },
   "render.locale": (msg) => applyLocale(msg.locale),
@@ -156,9 +160,12 @@ function receiveRuntime(text) {
 /* --- host state -------------------------------------------------------------------------- */
 
 let prefetched = false;
+let modal = false; /* the panel covers a phone's screen: Tab stays inside it */
 function applyHostState(state) {
   storageAllowed = state.storage !== false;
   document.documentElement.dataset.theme = state.theme === "dark" ? "dark" : "light";
+  modal = state.modal === true && !POPUP;
+  $("panel").setAttribute("aria-modal", String(modal));
   applyAccent(state.accent);
   applyGreeting(state.greeting);
   if (!prefetched && !worker && state.visibility !== "maximized") {
@@ -193,7 +200,7 @@ function applyGreeting(greeting) {
 
 function applyLocale(next) {
   locale = next;
-  document.documentElement.lang = next;
+  applyLanguage(next);
   document.title = t(locale, "title");
   document.querySelectorAll("[data-text]").forEach((el) => { el.textContent = t(locale, el.dataset.text); });
   document.querySelectorAll("[data-placeholder]").forEach((el) => { el.placeholder = t(locale, el.dataset.placeholder); });
@@ -253,6 +260,15 @@ function renderMessage(key, message) {
   queueMicrotask(reportShown);
 }
 
+/* A message that just arrived, said once by screen readers: who, then what (the log itself is
+ * silent, so neither a history load nor a re-render of a delivery state is read out). */
+function announce(li) {
+  const who = li.dataset.author === "system" ? "" : li.querySelector(".message-meta").textContent + ": ";
+  const file = li.querySelector(".message-file");
+  $("announcer").textContent = who + (li.querySelector(".message-text").textContent ||
+    (file ? file.textContent : ""));
+}
+
 /* Scrolling lays the panel out: once per frame for the last message rendered, not once per
  * message (a page on the widget's own site shares its main thread with this one). */
 let scrollTarget = null;
@@ -270,6 +286,10 @@ function scrollIntoViewSoon(li) {
 function renderBody(li, message) {
   const text = li.querySelector(".message-text");
   text.replaceChildren();
+  /* What people wrote runs in its own direction, judged from its first strong character (Hebrew
+   * in an English panel, English in an Arabic one); notices worded here run the page's way. */
+  if (message.event) text.removeAttribute("dir");
+  else text.dir = "auto";
   if (message.event) {
     const wording = t(locale, "event_" + message.event, { name: message.agent_name || t(locale, "agent") });
     text.textContent = wording === undefined ? (message.text || "") : wording;
@@ -664,6 +684,19 @@ input.addEventListener("keydown", (event) => {
 /* Every keystroke is reported; the runtime decides when the agent hears "typing" and "stopped". */
 input.addEventListener("input", () => toRuntime({ type: "ui.typing", typing: input.value.trim() !== "" }));
 input.addEventListener("blur", () => toRuntime({ type: "ui.typing", typing: false }));
+/* Over a phone's whole screen the panel is a modal dialog: Tab from its last control comes back to
+ * its first (and Shift+Tab the other way) instead of leaving for the page hidden behind it. */
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Tab" || !modal || visibility !== "maximized") return;
+  const controls = Array.from($("panel").querySelectorAll(
+    "button, textarea, input, select, a[href], [tabindex]:not([tabindex='-1'])",
+  )).filter((el) => !el.disabled && el.tabIndex >= 0 && el.getClientRects().length > 0);
+  const edge = event.shiftKey ? controls[0] : controls[controls.length - 1];
+  if (controls.length && (document.activeElement === edge || !$("panel").contains(document.activeElement))) {
+    event.preventDefault();
+    (event.shiftKey ? controls[controls.length - 1] : controls[0]).focus();
+  }
+});
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape" || event.isComposing) return;
   event.preventDefault();

@@ -159,6 +159,7 @@
     const meta = el("span", "message-meta");
     meta.textContent = m.meta;
     const text = el("p", "message-text");
+    text.dir = "auto"; // a visitor's Arabic or Hebrew reads right to left in the English console
     pieces(text, m.pieces);
     li.append(meta, text);
     if (m.file) {

@@ -238,7 +238,7 @@ class BusinessHours:
 #: runtime's locales, a test keeps the two equal). Ids are URL path segments: case-sensitive.
 TAWK_PROPERTY_ID_PATTERN = "[0-9a-f]{24}"
 TAWK_WIDGET_ID_PATTERN = "[a-z0-9]{1,50}"
-WIDGET_LANGUAGES = ("en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru")
+WIDGET_LANGUAGES = ("en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru", "ar", "he")
 #: Launcher positions: bottom, centre or top, then right or left.
 WIDGET_POSITIONS = ("br", "bl", "cr", "cl", "tr", "tl")
 

@@ -102,7 +102,7 @@ RUNTIME_EVENTS = frozenset(
         "tags_updated",
     }
 )
-LOCALES = ("en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru")
+LOCALES = ("en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru", "ar", "he")
 
 
 class BridgeError(ValueError):

@@ -729,6 +729,9 @@ class VisitorRuntime:
             "render.message",
             key=_message_key(message.author, message.client_id, message.id),
             message=_message_view(message, self._server_url()),
+            # Screen readers hear a message once, when it arrives: not the history a welcome
+            # brings (a reload, a reconnect), and never the visitor's own words.
+            announce=live and message.author != "visitor",
         )
         self._render_conversation()
         self._render_receipt()

@@ -136,6 +136,8 @@ class PorchServer:
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.workdir = workdir
         self.command = command
+        #: More command-line options (``--workers 2``).
+        self.extra_args: list[str] = []
         self.env = {
             **os.environ,
             "PORCH_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'porch.db'}",
@@ -149,7 +151,7 @@ class PorchServer:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "porch_server", self.command, "--port", str(self.port),
-                 *self.tls_options()],
+                 *self.tls_options(), *self.extra_args],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

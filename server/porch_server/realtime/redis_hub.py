@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 #: Seconds between a process's heartbeats, and after which a silent process no longer counts.
 HEARTBEAT = 5.0
 PROCESS_TTL = 30.0
+#: Seconds a listener count read from Redis is reused by :meth:`RedisHub.listener_count`.
+COUNT_CACHE = 1.0
 #: Seconds between attempts to get the fan-out back after losing Redis.
 RECONNECT = 1.0
 
@@ -82,15 +85,25 @@ def _key(channel: Channel) -> str:
 class RedisHub:
     """The :class:`~porch_server.realtime.hub.Hub` of a deployment of several processes."""
 
-    def __init__(self, url: str, *, process_ttl: float = PROCESS_TTL) -> None:
+    def __init__(
+        self, url: str, *, process_ttl: float = PROCESS_TTL, count_cache: float = COUNT_CACHE
+    ) -> None:
         self._client: redis.Redis = redis.from_url(url)
         self._ttl_ms = int(process_ttl * 1000)
+        self._count_cache = count_cache
         self._local = MemoryHub()
         self.process = secrets.token_hex(8)
         self._count = self._client.register_script(_COUNT)
         self._beat = self._client.register_script(_BEAT)
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: Any = None
+        #: Channel -> (when read, total) of :meth:`listener_count`.
+        self._counts: dict[Channel, tuple[float, int]] = {}
+        #: Payloads waiting for the publisher task, and the future that wakes it.
+        self._outbox: list[str] = []
+        self._wake: asyncio.Future[None] | None = None
+        #: Set while the outbox is empty and its last batch went out.
+        self._sent = asyncio.Event()
 
     async def start(self) -> None:
         await self._beat(keys=[_LIVE], args=[self.process, _FORGET_MS])
@@ -100,9 +113,11 @@ class RedisHub:
         self._tasks = [
             loop.create_task(self._listen(), name="redis-hub-listen"),
             loop.create_task(self._heartbeat(), name="redis-hub-heartbeat"),
+            loop.create_task(self._publisher(), name="redis-hub-publisher"),
         ]
 
     async def aclose(self) -> None:
+        await self.flush()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -113,6 +128,11 @@ class RedisHub:
                 await self._pubsub.aclose()
             await self._client.zrem(_LIVE, self.process)  # our listeners stop counting now
         await self._client.aclose()
+
+    async def flush(self) -> None:
+        """Wait until everything published so far went out to Redis (at shutdown)."""
+        if self._tasks and not self._tasks[-1].done():
+            await self._sent.wait()
 
     async def ping(self) -> None:
         """Raise unless Redis answers (the readiness check)."""
@@ -127,13 +147,29 @@ class RedisHub:
         return await self._counted(channel, -1 if removed else 0)
 
     async def listener_count(self, channel: Channel) -> int:
+        """From Redis at most once a second per channel: summaries read it for every message
+        (is the visitor online, is any console open), and a round trip each would halve the
+        messages a process routes. First and last tabs are decided by :meth:`join` and
+        :meth:`leave`, which always ask Redis."""
+        cached = self._counts.get(channel)
+        if cached is not None and time.monotonic() - cached[0] < self._count_cache:
+            return cached[1]
         return await self._counted(channel, 0)
 
     async def _counted(self, channel: Channel, delta: int) -> int:
-        total = await self._count(
-            keys=[_key(channel), _LIVE], args=[self.process, delta, self._ttl_ms]
+        total = int(
+            cast(
+                int,
+                await self._count(
+                    keys=[_key(channel), _LIVE], args=[self.process, delta, self._ttl_ms]
+                ),
+            )
         )
-        return int(cast(int, total))
+        if total:
+            self._counts[channel] = (time.monotonic(), total)
+        else:
+            self._counts.pop(channel, None)  # the cache stays as small as the live channels
+        return total
 
     async def publish(
         self, channel: Channel, frames: Iterable[Message], *, exclude: Peer | None = None
@@ -155,7 +191,30 @@ class RedisHub:
             "frames": [encode(frame) for frame in frames],
             "close": close,
         }
-        await self._client.publish(_FANOUT, json.dumps(payload, separators=(",", ":")))
+        self._outbox.append(json.dumps(payload, separators=(",", ":")))
+        self._sent.clear()
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def _publisher(self) -> None:
+        """Send what was published, in order, many payloads per round trip (one pipeline):
+        a message's fan-out is three publishes, and awaiting each one's round trip held up
+        the socket that sent it."""
+        while True:
+            while not self._outbox:
+                self._sent.set()
+                self._wake = asyncio.get_running_loop().create_future()
+                await self._wake
+            batch, self._outbox = self._outbox, []
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for payload in batch:
+                        pipe.publish(_FANOUT, payload)
+                    await pipe.execute()
+            except redis.RedisError:
+                # Redis is gone: these frames are lost to other processes' sockets, which
+                # resume from the database when they reconnect; readiness says not ready.
+                log.warning("Redis refused %d fan-out frames", len(batch))
 
     async def _listen(self) -> None:
         while True:

@@ -391,6 +391,19 @@ def test_system_notices_do_not_count_as_unread() -> None:
     assert h.events("unread_count_changed") == [{"count": 1}]
 
 
+
+def test_only_messages_that_arrive_live_from_others_are_announced() -> None:
+    """Screen readers hear a message once (docs/widget.md, "Accessibility"): not the history a
+    welcome brings, on a reload or a reconnect, and not the visitor's own words."""
+    h = Harness()
+    h.connect(messages=(agent_message(1, "old news"),))
+    h.server(NewMessage(message=agent_message(2, "fresh")))
+    h.server(NewMessage(message=visitor_message(3, "k3")))
+    h.reconnect()
+    h.server(welcome(conversation_id="c1", messages=(agent_message(4, "missed"),), last_seq=4))
+    said = {m["message"]["text"]: m["announce"] for m in h.renders("render.message")}
+    assert said == {"old news": False, "fresh": True, "mine 3": False, "missed": False}
+
 def test_system_messages_carry_the_event_and_agent_for_the_panel_to_word() -> None:
     h = Harness()
     h.connect()

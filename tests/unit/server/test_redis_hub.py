@@ -98,7 +98,7 @@ def test_close_channel_closes_sockets_in_every_process(redis_url: str) -> None:
 
 def test_counts_add_up_across_processes_and_tell_the_first_and_the_last(redis_url: str) -> None:
     async def work() -> list[int]:
-        async with _hubs(redis_url, 2) as (a, b):
+        async with _hubs(redis_url, 2, count_cache=0) as (a, b):
             tab1, tab2 = Socket(), Socket()
             channel = Channel.visitor(3)
             # Two tabs joining at once in two processes: exactly one of them is the first.
@@ -111,9 +111,27 @@ def test_counts_add_up_across_processes_and_tell_the_first_and_the_last(redis_ur
     assert run(work) == [1, 2, 2, 2, 1, 0, 0]
 
 
+def test_counts_read_for_summaries_are_reused_for_a_moment(redis_url: str) -> None:
+    """listener_count is read for every message's summary: within COUNT_CACHE it costs no
+    round trip, so it may lag another process's join by that much (joins and leaves, which
+    decide first and last tabs, always ask Redis)."""
+
+    async def work() -> list[int]:
+        async with _hubs(redis_url, 2, count_cache=60) as (a, b):
+            channel = Channel.agents(4)
+            await a.join(channel, Socket())
+            seen = [await a.listener_count(channel)]
+            await b.join(channel, Socket())
+            seen.append(await a.listener_count(channel))  # still the cached 1
+            seen.append(await b.listener_count(channel))  # b's own join refreshed it
+            return seen
+
+    assert run(work) == [1, 1, 2]
+
+
 def test_a_process_that_stops_beating_stops_counting(redis_url: str) -> None:
     async def work() -> tuple[int, int]:
-        async with _hubs(redis_url, 1, process_ttl=0.5) as (alive,):
+        async with _hubs(redis_url, 1, process_ttl=0.5, count_cache=0) as (alive,):
             dead = RedisHub(redis_url, process_ttl=0.5)
             await dead.start()
             await dead.join(Channel.agent(9), Socket())
