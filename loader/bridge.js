@@ -10,10 +10,12 @@ export const VERSION = 1;
 
 /* Host -> widget, per surface. */
 export const HOST_TO_LAUNCHER = ["launcher.state", "launcher.focus"];
-export const HOST_TO_PANEL = ["host.state", "host.boot", "host.command"];
+export const HOST_TO_PANEL = [
+  "host.state", "host.preboot", "host.boot", "host.release", "host.command",
+];
 /* Widget -> host, per surface. */
 export const LAUNCHER_TO_HOST = [
-  "launcher.ready", "launcher.intent", "launcher.toggle", "launcher.pointer",
+  "launcher.ready", "launcher.intent", "launcher.rest", "launcher.toggle", "launcher.pointer",
 ];
 export const PANEL_TO_HOST = [
   "panel.ready", "panel.minimize", "panel.interaction", "runtime.event", "runtime.result",

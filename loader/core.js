@@ -17,6 +17,9 @@
   var PREFIX = "[TWTChatWidget]";
   /* The runtime must report runtime_mounted within this many ms of booting (docs/host-api.md). */
   var DEFAULT_BOOT_TIMEOUT_MS = 60000;
+  /* A worker booted on a deliberate intent with no click this long after it is terminated
+   * (docs/host-api.md, `prebootTimeout`). */
+  var DEFAULT_PREBOOT_TIMEOUT_MS = 30000;
   /* The highest z-index there is: with the frames last in <html>, nothing of the page covers
    * them unless the page asks (zIndex). */
   var DEFAULT_Z_INDEX = 2147483647;
@@ -106,9 +109,11 @@
     ranstr: "string", name: "string", nickname: "string", email: "string", phone: "string",
     referer: "string", source_title: "string",
     /* Porch extensions (docs/host-api.md): */
-    loading: ["intent", "eager"], bootTimeout: "number", consent: ["required"],
-    privacyFilter: "boolean", privacyPatterns: "strings",
+    loading: ["intent", "eager", "click"], bootTimeout: "number", prebootTimeout: "number",
+    consent: ["required"], privacyFilter: "boolean", privacyPatterns: "strings",
   };
+  /* Fields that are durations: a positive number of milliseconds. */
+  var DURATIONS = ["bootTimeout", "prebootTimeout"];
 
   function isObject(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
   function isNullish(v) { return v === null || v === undefined; }
@@ -209,12 +214,12 @@
         : rule === "strings" ? Array.isArray(raw[key]) &&
           raw[key].every(function (s) { return typeof s === "string"; })
         : typeof raw[key] === rule && (rule !== "number" || isFinite(raw[key])) &&
-          (key !== "bootTimeout" || raw[key] > 0);
+          (DURATIONS.indexOf(key) < 0 || raw[key] > 0);
       if (ok) config[key] = raw[key];
       else {
         logError("window.__twt." + key + " must be " +
           (Array.isArray(rule) ? "one of " + rule.join(", ")
-            : key === "bootTimeout" ? "a positive number of milliseconds"
+            : DURATIONS.indexOf(key) >= 0 ? "a positive number of milliseconds"
             : rule === "strings" ? "an array of strings" : "a " + rule) +
           ", got " + JSON.stringify(raw[key]) + "; ignored");
       }
@@ -332,6 +337,7 @@
     this.launcherReady = false; /* its page said launcher.ready: it gets the state from then on */
     this.panel = null;
     this.bootTimer = null;
+    this.prebootTimer = null; /* set while a pre-booted worker waits for a click */
     this.cleanups = [];
     this.results = {};       /* runtime command id -> its done(error, message) */
     this.pageStatus = null;  /* online, away or offline, from the bootstrap, then the runtime */
@@ -669,6 +675,7 @@
     var self = this;
     if (!this.started) return;
     this.booted = true;
+    clearTimeout(this.prebootTimer);
     this.createPanel();
     if (!this.ticket) { this.bootstrap(); return; }
     if (this.bootSent) return;
@@ -678,6 +685,23 @@
     this.bootTimer = setTimeout(function () {
       if (self === widget) self.fail("timeout", "runtime");
     }, timeout);
+  };
+
+  /* A deliberate intent (the pointer resting on the launcher, or keyboard focus on it): the
+   * hidden panel's worker boots Python and imports the runtime without connecting, so that a
+   * click only connects. With no click within `prebootTimeout`, the worker is terminated and its
+   * memory released; the next intent boots it again. A touch has no such intent: the tap is the
+   * click. `loading: "click"` boots only on the click (docs/host-api.md). */
+  Widget.prototype.preboot = function () {
+    var self = this;
+    if (!this.started || this.booted || this.config.loading === "click") return;
+    this.createPanel();
+    if (!this.prebootTimer) this.sendPanel({ type: "host.preboot" });
+    clearTimeout(this.prebootTimer);
+    this.prebootTimer = setTimeout(function () {
+      self.prebootTimer = null;
+      if (self === widget && !self.booted) self.sendPanel({ type: "host.release" });
+    }, this.config.prebootTimeout || DEFAULT_PREBOOT_TIMEOUT_MS);
   };
 
   Widget.prototype.runtimeConfig = function () {
@@ -777,6 +801,8 @@
       w.post(w.launcher, { type: "launcher.state", state: w.chrome() });
     },
     "launcher.intent": function (w) { w.createPanel(); },
+    /* A pointer that left before the launcher said so (across sites it may never) is no rest. */
+    "launcher.rest": function (w, msg) { if (msg.via === "focus" || w.hovered) w.preboot(); },
     "launcher.pointer": function (w, msg) { w.relayHover(msg.inside === true); },
     "launcher.toggle": function (w) {
       w.grantConsent();
@@ -933,11 +959,14 @@
     this.bootSent = false;
     this.booted = false;
     clearTimeout(this.bootTimer);
+    clearTimeout(this.prebootTimer);
+    this.prebootTimer = null;
   };
 
   /* Remove every surface and host-side listener. */
   Widget.prototype.teardown = function () {
     clearTimeout(this.bootTimer);
+    clearTimeout(this.prebootTimer);
     if (this.popup && !this.popup.closed) this.popup.close();
     this.failResults("DESTROYED", "the widget was removed");
     this.cleanups.forEach(function (undo) { undo(); });

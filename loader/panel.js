@@ -23,7 +23,8 @@ let locale = "en";
 let visibility = "minimized";
 let status = "idle";
 let pageStatus = "online";
-let worker = null;
+let worker = null; /* booting or booted: on a deliberate intent (host.preboot) or the click */
+let runtimeStarted = false; /* the worker has runtime.start: it connects */
 let runtimeMounted = false; /* the runtime booted and took runtime.start */
 const beforeBoot = []; /* what the visitor did before the runtime started: replayed in order */
 const nodes = new Map(); /* render key -> <li> */
@@ -38,7 +39,9 @@ let storageAllowed = true;
 
 const sendHost = connectHost(HOST_TO_PANEL, (msg) => {
   if (msg.type === "host.state") applyHostState(msg.state || {});
+  else if (msg.type === "host.preboot") startWorker();
   else if (msg.type === "host.boot") boot(msg.config);
+  else if (msg.type === "host.release") release();
   else if (msg.type === "host.command") {
     toRuntime({ type: "host.command", id: msg.id, name: msg.name, args: msg.args });
   }
@@ -47,14 +50,15 @@ const sendHost = connectHost(HOST_TO_PANEL, (msg) => {
 /* Messages go to the worker as JSON text; only ui.attach travels as an object, to carry a File. */
 function toRuntime(message) {
   message.v = VERSION;
-  if (worker) worker.postMessage(message.file ? message : JSON.stringify(message));
+  if (runtimeStarted) worker.postMessage(message.file ? message : JSON.stringify(message));
   else beforeBoot.push(message);
 }
 
 /* Named by its content (build_public.py), so a repeat visit takes it from the HTTP cache as is. */
 const WORKER = new URL("worker.js?h=__PORCH_WORKER_HASH__", import.meta.url);
 
-function boot(config) {
+/* The worker boots Python and imports the runtime, then waits for runtime.start to connect. */
+function startWorker() {
   if (worker) return;
   /* A fragment, so the HTTP cache entry stays the prefetched one: without storage, the worker
    * does not keep the snapshot in Cache Storage (for this runtime's life). */
@@ -72,8 +76,22 @@ function boot(config) {
       payload: { reason: "runtime_failed", source: "worker", mode: "embedded" },
     });
   });
+}
+
+function boot(config) {
+  if (runtimeStarted) return;
+  startWorker();
+  runtimeStarted = true;
   toRuntime({ type: "runtime.start", config: Object.assign({}, config, { locale }) });
   beforeBoot.splice(0).forEach(toRuntime);
+}
+
+/* No click came after the pre-boot: the worker goes, and Pyodide's memory with it. */
+function release() {
+  if (!worker || runtimeStarted) return;
+  worker.terminate();
+  worker = null;
+  console.info("[porch] released the pre-booted runtime: no click followed the intent");
 }
 
 /* What the runtime worker fetches first (the same URLs, so the same HTTP cache entries). Fetched
@@ -102,6 +120,8 @@ async function prefetchRuntime() {
       .catch(() => null); /* match, not open: open would create the cache (a storage write) */
     if (!kept) urls.push(snapshot);
   }
+  /* A pre-boot came meanwhile (it follows the intent by 100 ms): the worker fetches them itself. */
+  if (worker) return;
   for (const url of urls) {
     /* The browser's own prefetch: straight into the HTTP cache, no byte through this page's
      * JavaScript (which shares the host page's main thread when both are on one site). */

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from porch_server.realtime.limits import Limits
+
 #: The checkout's root: ``server/porch_server/config.py`` sits two folders below it.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,6 +62,8 @@ class Settings:
     backlog: int = 2048
     #: Serve the demo (``porch demo``): the root URL then opens the demo page.
     demo: bool = False
+    #: Abuse limits (docs/security.md); ``PORCH_LIMITS`` overrides some of them.
+    limits: Limits = field(default_factory=Limits)
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -115,4 +119,5 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "PORCH_WS_PING_INTERVAL": ("ws_ping_interval", float),
     "PORCH_BACKLOG": ("backlog", int),
     "PORCH_DEMO": ("demo", _flag),
+    "PORCH_LIMITS": ("limits", Limits.parse),
 }

@@ -1,5 +1,6 @@
-"""Fan-out across processes and machines over Redis: the :class:`~porch_server.realtime.hub.Hub`
-and the page-status memory of a deployment of several Porch processes (``PORCH_REDIS_URL``).
+"""Fan-out across processes and machines over Redis: the :class:`~porch_server.realtime.hub.Hub`,
+the page-status memory and the abuse limiter of a deployment of several Porch processes
+(``PORCH_REDIS_URL``).
 
 Each process keeps its own sockets in a :class:`MemoryHub` and delivers to them directly; what it
 publishes also goes out on one Redis pub/sub channel, and every other process delivers it to its
@@ -22,13 +23,15 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis.asyncio as redis
 
 from porch_protocol import Message, decode, encode
 from porch_server.realtime.hub import Channel, MemoryHub, Peer
+from porch_server.realtime.limits import Limits, Rule
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +81,17 @@ return 1
 _FORGET_MS = 3_600_000
 
 
-def _key(channel: Channel) -> str:
-    return f"porch:listeners:{channel.role}:{channel.key}"
+@dataclass(frozen=True)
+class _ConnectionsOf:
+    """What :class:`RedisLimiter` counts like a channel's listeners: one address's sockets."""
+
+    address: str
+
+
+def _key(counted: Channel | _ConnectionsOf) -> str:
+    if isinstance(counted, _ConnectionsOf):
+        return f"porch:connections:{counted.address}"
+    return f"porch:listeners:{counted.role}:{counted.key}"
 
 
 class RedisHub:
@@ -156,15 +168,14 @@ class RedisHub:
             return cached[1]
         return await self._counted(channel, 0)
 
+    async def count(self, counted: Channel | _ConnectionsOf, delta: int) -> int:
+        """Change this process's count of ``counted`` by ``delta``; the total over live
+        processes, after the change (one Lua script: atomic)."""
+        args: list[str | int] = [self.process, delta, self._ttl_ms]
+        return int(cast(int, await self._count(keys=[_key(counted), _LIVE], args=args)))
+
     async def _counted(self, channel: Channel, delta: int) -> int:
-        total = int(
-            cast(
-                int,
-                await self._count(
-                    keys=[_key(channel), _LIVE], args=[self.process, delta, self._ttl_ms]
-                ),
-            )
-        )
+        total = await self.count(channel, delta)
         if total:
             self._counts[channel] = (time.monotonic(), total)
         else:
@@ -287,3 +298,65 @@ class RedisStatusMemory:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+#: A token bucket (realtime/limits.py's rules). KEYS: the bucket. ARGV: burst, seconds for the
+#: whole burst, now (seconds), whether to take a token (1) or only look (0). Returns the
+#: seconds to wait as text ("0": allowed, and taken if asked): Redis would truncate a number.
+_BUCKET = """
+local burst = tonumber(ARGV[1])
+local per = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local refill = burst / per
+local state = redis.call('HMGET', KEYS[1], 't', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * refill)
+if tokens < 1 then
+  return tostring((1 - tokens) / refill)
+end
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[1], 't', tostring(tokens - 1), 'at', tostring(now))
+  redis.call('PEXPIRE', KEYS[1], math.ceil(per * 1000))
+end
+return '0'
+"""
+
+
+class RedisLimiter:
+    """The :class:`~porch_server.realtime.limits.Limiter` of several processes: the same
+    buckets, kept in Redis so a client spreading its attempts over processes meets one limit.
+    Open sockets per address are counted like the hub's listeners (per process, live processes
+    only), so a process that dies does not leave its addresses over the limit. ``clock`` is
+    the settings' (all processes' clocks are assumed roughly in step: a skew of a second moves
+    a refill by a second)."""
+
+    def __init__(self, hub: RedisHub, limits: Limits, clock: Callable[[], float]) -> None:
+        self.limits = limits
+        self._hub = hub
+        self._clock = clock
+        self._bucket = hub._client.register_script(_BUCKET)
+
+    async def take(self, rule: Rule, key: str) -> float:
+        return await self._ask(rule, key, take=True)
+
+    async def wait(self, rule: Rule, key: str) -> float:
+        return await self._ask(rule, key, take=False)
+
+    async def _ask(self, rule: Rule, key: str, *, take: bool) -> float:
+        rate = self.limits.rates[rule]
+        answer = await self._bucket(
+            keys=[f"porch:limit:{rule.value}:{key}"],
+            args=[rate.burst, rate.per_seconds, repr(self._clock()), 1 if take else 0],
+        )
+        return float(answer)
+
+    async def open_connection(self, address: str) -> bool:
+        channel = _ConnectionsOf(address)
+        if await self._hub.count(channel, 1) <= self.limits.connections_per_address:
+            return True
+        await self._hub.count(channel, -1)
+        return False
+
+    async def close_connection(self, address: str) -> None:
+        await self._hub.count(_ConnectionsOf(address), -1)

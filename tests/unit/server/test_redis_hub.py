@@ -13,10 +13,11 @@ from typing import TypeVar
 import pytest
 import redis
 
-from conftest import Porch
+from conftest import FakeClock, Porch
 from porch_protocol import Message, PageStatusChanged, TypingChanged
 from porch_server.realtime.hub import Channel
-from porch_server.realtime.redis_hub import RedisHub, RedisStatusMemory
+from porch_server.realtime.limits import Limits, Rate, Rule
+from porch_server.realtime.redis_hub import RedisHub, RedisLimiter, RedisStatusMemory
 from support import services
 
 _T = TypeVar("_T")
@@ -193,3 +194,28 @@ def test_an_app_with_a_redis_url_counts_its_sockets_in_redis(porch: Porch, redis
         assert porch.settings.redis_url == redis_url and welcome.identity.bs
     finally:
         client.close()
+
+
+def test_two_processes_meet_one_limit(redis_url: str) -> None:
+    """A client spreading its attempts over processes meets the same bucket and the same count
+    of open sockets; the fake clock refills it without sleeping."""
+    clock = FakeClock()
+    limits = Limits({rule: Rate(3, 30) for rule in Rule}, connections_per_address=2)
+
+    async def work() -> tuple[list[float], float, list[bool], bool]:
+        async with _hubs(redis_url, 2) as (a, b):
+            one, two = RedisLimiter(a, limits, clock), RedisLimiter(b, limits, clock)
+            taken = [await one.take(Rule.LOGIN_PER_ADDRESS, "10.0.0.1") for _ in range(2)]
+            taken.append(await two.take(Rule.LOGIN_PER_ADDRESS, "10.0.0.1"))
+            taken.append(await two.take(Rule.LOGIN_PER_ADDRESS, "10.0.0.1"))  # the 4th: refused
+            clock.advance(10)  # one token back (3 per 30 s)
+            later = await one.take(Rule.LOGIN_PER_ADDRESS, "10.0.0.1")
+            opened = [await one.open_connection("10.0.0.2"), await two.open_connection("10.0.0.2")]
+            opened.append(await two.open_connection("10.0.0.2"))  # a third: refused
+            await one.close_connection("10.0.0.2")
+            return taken, later, opened, await two.open_connection("10.0.0.2")
+
+    taken, later, opened, after_close = run(work)
+    assert taken[:3] == [0.0, 0.0, 0.0] and taken[3] == pytest.approx(10.0)
+    assert later == 0.0
+    assert opened == [True, True, False] and after_close

@@ -46,6 +46,7 @@ from porch_protocol.wire import IdentitySource
 from porch_server.context import Context, context_of
 from porch_server.realtime import retention
 from porch_server.realtime.hub import Channel
+from porch_server.realtime.limits import Rule, address_of, retry_message
 from porch_server.realtime.status import current_status
 from porch_server.rules.apps import fields_from_json
 from porch_server.rules.files import UPLOAD_TYPES
@@ -79,7 +80,7 @@ from porch_server.storage import erasure, records, store
 from porch_server.storage.models import App, Conversation, Visitor
 from porch_server.storage.writer import NewPost
 from porch_server.transport.ws import chat
-from porch_server.transport.ws.connection import Connection
+from porch_server.transport.ws.connection import TRY_AGAIN_LATER, Connection
 from porch_server.transport.ws.sessions import serve_session
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,10 @@ class _LoginFailed(Exception):
     pass
 
 
+class _TooManyVisitors(Exception):
+    """The hello's address made too many new visitors lately; ``args[0]`` is the wait (s)."""
+
+
 async def visitor_socket(websocket: WebSocket) -> None:
     ctx = context_of(websocket)
 
@@ -132,8 +137,16 @@ async def visitor_socket(websocket: WebSocket) -> None:
         return await _welcome(ctx, conn, hello)
 
     async def handle(conn: Connection, who: _Visitor, frame: Message) -> None:
-        if isinstance(frame, SendMessage) and await _send_known(ctx, conn, who, frame):
-            return
+        if isinstance(frame, SendMessage):
+            # Per socket, then per visitor (all tabs): one socket alone cannot use the
+            # visitor's whole allowance, and opening tabs does not multiply it.
+            # (A later socket may reuse this id; it then inherits at most a burst of debt.)
+            wait = await ctx.limiter.take(Rule.MESSAGES_PER_CONNECTION, str(id(conn)))
+            wait = wait or await ctx.limiter.take(Rule.MESSAGES_PER_VISITOR, str(who.visitor_id))
+            if wait:
+                raise RequestFailed("rate_limited", retry_message("messages", wait))
+            if await _send_known(ctx, conn, who, frame):
+                return
         async with ctx.sessions() as session:
             visitor = await session.get(Visitor, who.visitor_id)
             if visitor is None:  # deleted (porch visitor delete) while connected
@@ -152,6 +165,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
     await serve_session(
         websocket,
         ctx.hub,
+        ctx.limiter,
         ctx.settings.hello_timeout,
         VisitorHello,
         _AFTER_HELLO,
@@ -181,10 +195,21 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
                 CloseCode.DOMAIN_NOT_WHITELISTED,
             )
             return None
+
+        async def new_visitor_wait() -> float:
+            address = address_of(conn.websocket.client)
+            return await ctx.limiter.take(Rule.NEW_VISITORS_PER_ADDRESS, address)
+
         try:
-            visitor, source = await _resolve_visitor(session, app, hello, ctx.now_ms())
+            visitor, source = await _resolve_visitor(
+                session, app, hello, ctx.now_ms(), new_visitor_wait
+            )
         except _LoginFailed:
             conn.fail("login_failed", "the business login did not verify", CloseCode.LOGIN_FAILED)
+            return None
+        except _TooManyVisitors as exc:
+            message = retry_message("new visitors from this address", exc.args[0])
+            conn.fail("rate_limited", message, TRY_AGAIN_LATER)
             return None
         profile = usable_profile(hello.profile)
         signed = _email_signed(app, profile, hello.profile_hash)
@@ -241,9 +266,15 @@ async def _visitor_presence(ctx: Context, who: _Visitor) -> None:
 
 
 async def _resolve_visitor(
-    session: AsyncSession, app: App, hello: VisitorHello, now_ms: int
+    session: AsyncSession,
+    app: App,
+    hello: VisitorHello,
+    now_ms: int,
+    new_visitor_wait: Callable[[], Awaitable[float]],
 ) -> tuple[Visitor, IdentitySource]:
-    """The visitor this hello speaks for, and whether its presented identity was kept."""
+    """The visitor this hello speaks for, and whether its presented identity was kept. An
+    anonymous visitor is created only when ``new_visitor_wait`` says 0 (else
+    :class:`_TooManyVisitors`); a site's signed logins are not limited."""
     presented = None
     if hello.identity is not None and verify_visitor(
         app.secret, hello.identity.bs, hello.identity.bs_mm
@@ -284,6 +315,9 @@ async def _resolve_visitor(
 
     if presented is not None:
         return presented, "initial"
+    wait = await new_visitor_wait()
+    if wait:
+        raise _TooManyVisitors(wait)
     return await store.create_visitor(session, app, now_ms), "resolved"
 
 
