@@ -17,16 +17,19 @@ export const HOST_TO_PANEL = [
 export const LAUNCHER_TO_HOST = [
   "launcher.ready", "launcher.intent", "launcher.rest", "launcher.toggle", "launcher.pointer",
 ];
-export const PANEL_TO_HOST = ["panel.ready", "panel.minimize", "runtime.event", "runtime.result"];
+export const PANEL_TO_HOST = [
+  "panel.ready", "panel.minimize", "panel.interaction", "runtime.event", "runtime.result",
+];
 /* Panel <-> worker (mirrors porch_runtime/bridge.py). */
 export const PANEL_TO_RUNTIME = [
   "runtime.start", "ui.send", "ui.retry", "ui.shown", "ui.locale", "ui.typing", "ui.end", "ui.rate",
-  "ui.prechat", "ui.offline", "ui.attach", "host.command",
+  "ui.prechat", "ui.offline", "ui.attach", "ui.transcript", "ui.delete", "host.command",
 ];
 export const RUNTIME_TO_PANEL = [
   "render.message", "render.status", "render.locale", "render.page_status", "render.surface",
   "render.form", "render.conversation", "render.receipt", "render.typing", "render.upload_error",
-  "render.clear", "host.event", "host.result", "runtime.log",
+  "render.clear", "render.transcript", "render.deleted", "host.event", "host.result",
+  "runtime.log",
 ];
 
 /* The panel opened as a pop-out window (Tawk_API.popup) rather than framed by the host page. */

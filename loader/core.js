@@ -20,7 +20,9 @@
   /* A worker booted on a deliberate intent with no click this long after it is terminated
    * (docs/host-api.md, `prebootTimeout`). */
   var DEFAULT_PREBOOT_TIMEOUT_MS = 30000;
-  var DEFAULT_Z_INDEX = 2147483000;
+  /* The highest z-index there is: with the frames last in <html>, nothing of the page covers
+   * them unless the page asks (zIndex). */
+  var DEFAULT_Z_INDEX = 2147483647;
   var LOCALES = ["en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru", "ar", "he"];
   var VISIBILITIES = ["maximized", "minimized", "hidden"];
   /* Where a launcher may sit: a corner or the middle of a side (tawk.to's names). */
@@ -108,6 +110,7 @@
     referer: "string", source_title: "string",
     /* Porch extensions (docs/host-api.md): */
     loading: ["intent", "eager", "click"], bootTimeout: "number", prebootTimeout: "number",
+    consent: ["required"], privacyFilter: "boolean", privacyPatterns: "strings",
   };
   /* Fields that are durations: a positive number of milliseconds. */
   var DURATIONS = ["bootTimeout", "prebootTimeout"];
@@ -208,13 +211,16 @@
       if (raw[key] === undefined || raw[key] === null) return;
       var rule = CONFIG_FIELDS[key];
       var ok = Array.isArray(rule) ? rule.indexOf(raw[key]) >= 0
+        : rule === "strings" ? Array.isArray(raw[key]) &&
+          raw[key].every(function (s) { return typeof s === "string"; })
         : typeof raw[key] === rule && (rule !== "number" || isFinite(raw[key])) &&
           (DURATIONS.indexOf(key) < 0 || raw[key] > 0);
       if (ok) config[key] = raw[key];
       else {
         logError("window.__twt." + key + " must be " +
           (Array.isArray(rule) ? "one of " + rule.join(", ")
-            : DURATIONS.indexOf(key) >= 0 ? "a positive number of milliseconds" : "a " + rule) +
+            : DURATIONS.indexOf(key) >= 0 ? "a positive number of milliseconds"
+            : rule === "strings" ? "an array of strings" : "a " + rule) +
           ", got " + JSON.stringify(raw[key]) + "; ignored");
       }
     });
@@ -319,6 +325,9 @@
      * identity is keyed by what the page named. */
     this.storageId = config.appid || "property:" + config.property_id;
     this.identity = loadIdentity(this.storageId, this.login);
+    /* consent: "required": nothing is written to any storage until the visitor first interacts
+     * with the widget or the page calls consent (docs/host-api.md, "Consent"). */
+    this.consentPending = config.consent === "required";
     this.ticket = null;
     this.resume = false;
     this.booted = false;
@@ -347,6 +356,8 @@
     var media = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
     if (media) this.listen(media, "change", function () { self.applyTheme(); });
     this.media = media;
+    this.watchSurfaces();
+    this.watchNavigation();
     /* A phone turned, a window narrowed: the launcher's spot and the panel's size follow. */
     var phone = window.matchMedia && window.matchMedia(PHONE);
     if (phone) {
@@ -418,6 +429,73 @@
     }
   };
 
+  /* The floating surfaces are children of <html>, beside <body>, not in it: a page that swaps
+   * its <body> (Turbo, Turbolinks) keeps them, and their documents, running; a `transform` on
+   * <body> cannot turn their `position: fixed` into a position in the body. */
+  function attach(iframe) { document.documentElement.appendChild(iframe); }
+
+  /* A page that removes them anyway gets them back (restoreSurfaces). Loading a frame again
+   * restarts its document: the launcher is sent the state again when it says launcher.ready,
+   * and a panel that ran the runtime boots a new one, which the server welcomes with the same
+   * conversation. */
+  Widget.prototype.watchSurfaces = function () {
+    var self = this;
+    var observer = new MutationObserver(function () { if (self === widget) self.restoreSurfaces(); });
+    observer.observe(document.documentElement, { childList: true });
+    this.cleanups.push(function () { observer.disconnect(); });
+  };
+
+  Widget.prototype.restoreSurfaces = function () {
+    if (this.launcher && !this.launcher.isConnected) {
+      this.launcherReady = false;
+      attach(this.launcher);
+    }
+    var panel = this.panel;
+    if (panel && !panel.isConnected && !this.config.embedIn) {
+      var booted = this.booted;
+      this.stopRuntime("NOT_CONNECTED", "the page removed the chat");
+      this.panel = panel;
+      attach(panel);
+      if (booted) this.boot();
+    }
+  };
+
+  /* Single-page navigation (history.pushState / replaceState, back and forward): the widget and
+   * its conversation stay, and a running runtime tells the agents the new page (visitor.update
+   * of referer and title, as a page's own call would). Without a runtime, the next boot's
+   * profile carries it. No polling: the Navigation API's event, or history's methods wrapped
+   * where a browser lacks it. */
+  Widget.prototype.watchNavigation = function () {
+    var self = this;
+    var page = window.location.href;
+    function navigated() {
+      /* In a task of its own: routers set the new title right after pushState. */
+      setTimeout(function () {
+        if (self !== widget || window.location.href === page) return;
+        page = window.location.href;
+        self.config.referer = page;
+        self.config.source_title = document.title;
+        if (!self.booted) return;
+        var profile = profileFrom(self.config);
+        self.runtimeCommand("visitor.update", { attributes: {}, profile: {
+          referer: profile.referer, source_title: profile.source_title } });
+      }, 0);
+    }
+    if (window.navigation) this.listen(window.navigation, "currententrychange", navigated);
+    else {
+      this.listen(window, "popstate", navigated);
+      ["pushState", "replaceState"].forEach(function (name) {
+        var original = history[name];
+        history[name] = function () {
+          var result = original.apply(this, arguments);
+          navigated();
+          return result;
+        };
+        self.cleanups.push(function () { history[name] = original; });
+      });
+    }
+  };
+
   Widget.prototype.createLauncher = function () {
     var iframe = this.frame("launcher", this.frameUrl("launcher.html"), LAUNCHER_TITLES[this.locale]);
     this.place(iframe, 0);
@@ -428,7 +506,7 @@
     var self = this;
     iframe.addEventListener("mouseenter", function () { self.hovered = true; });
     iframe.addEventListener("mouseleave", function () { self.hovered = false; });
-    document.body.appendChild(iframe);
+    attach(iframe);
   };
 
   /* Pages bind mouseenter/mouseleave on the launcher's frame (the spec's hover example). Across
@@ -474,7 +552,7 @@
     }
     this.layoutPanel();
     style.display = this.visibility === "maximized" ? "block" : "none";
-    document.body.appendChild(iframe);
+    attach(iframe);
   };
 
   /* The panel opens beside the launcher; on a phone it covers the visual viewport, which is what
@@ -633,6 +711,8 @@
       tawk_login: this.login && this.login.tawk ? this.login.tawk : null,
       profile_hash: this.config.profile_hash || null,
       profile: profileFrom(this.config), locale: this.locale, visibility: this.visibility,
+      privacy_filter: this.config.privacyFilter !== false,
+      privacy_patterns: this.config.privacyPatterns || [],
     };
   };
 
@@ -647,7 +727,7 @@
     return { visibility: this.visibility, unread: this.unread, locale: this.locale,
              modal: isPhone() && !this.config.embedIn,
              theme: this.resolvedTheme(), accent: settings.colour || null,
-             greeting: settings.greeting || null };
+             greeting: settings.greeting || null, storage: !this.consentPending };
   };
 
   /* A widget's own settings (a tawk.to widget's, from the bootstrap): its language unless the page
@@ -724,7 +804,10 @@
     /* A pointer that left before the launcher said so (across sites it may never) is no rest. */
     "launcher.rest": function (w, msg) { if (msg.via === "focus" || w.hovered) w.preboot(); },
     "launcher.pointer": function (w, msg) { w.relayHover(msg.inside === true); },
-    "launcher.toggle": function (w) { w.setVisibility(w.visibility === "maximized" ? "minimized" : "maximized"); },
+    "launcher.toggle": function (w) {
+      w.grantConsent();
+      w.setVisibility(w.visibility === "maximized" ? "minimized" : "maximized");
+    },
   };
 
   var PANEL_MESSAGES = {
@@ -742,6 +825,7 @@
       if (w.launcherReady) w.post(w.launcher, { type: "launcher.focus" });
       else if (w.focusBefore && w.focusBefore.isConnected) w.focusBefore.focus();
     },
+    "panel.interaction": function (w) { w.grantConsent(); },
     "runtime.result": function (w, msg) { w.result(msg); },
     "runtime.event": function (w, msg) {
       var check = RUNTIME_EVENTS[msg.name];
@@ -767,6 +851,7 @@
       if (w.ticket) send(); else w.bootstrap().then(send);
     },
     "panel.minimize": function (w) { if (w.popup) w.popup.close(); },
+    "panel.interaction": PANEL_MESSAGES["panel.interaction"],
     "runtime.event": function (w, msg) {
       if (msg.name === "visitor_auth_ready" && isObject(msg.payload) && !w.identity &&
           RUNTIME_EVENTS.visitor_auth_ready(msg.payload)) {
@@ -779,7 +864,7 @@
     if (name === "runtime_mounted") clearTimeout(this.bootTimer);
     if (name === "visitor_auth_ready" && typeof payload.bs === "string" && typeof payload.bs_mm === "string") {
       this.identity = { bs: payload.bs, bs_mm: payload.bs_mm };
-      saveIdentity(this.storageId, this.identity, this.login);
+      if (!this.consentPending) saveIdentity(this.storageId, this.identity, this.login);
     }
     if (name === "page_status_changed") this.pageStatus = payload.status;
     if (name === "unread_count_changed") {
@@ -824,6 +909,15 @@
   };
 
   Widget.prototype.applyTheme = function () { this.syncChrome(); };
+
+  /* The visitor interacted with the widget, or the page called consent: from now on Porch may
+   * store (the identity it holds so far first; the panel learns it with the state). */
+  Widget.prototype.grantConsent = function () {
+    if (!this.consentPending) return;
+    this.consentPending = false;
+    if (this.identity) saveIdentity(this.storageId, this.identity, this.login);
+    this.syncChrome();
+  };
 
   Widget.prototype.setLocale = function (locale) {
     this.locale = locale;
@@ -899,6 +993,7 @@
     maximize: function (w) { w.setVisibility("maximized"); },
     minimize: function (w) { w.setVisibility("minimized"); },
     hide: function (w) { w.setVisibility("hidden"); },
+    consent: function (w) { w.grantConsent(); },
     show: function (w) { if (w.visibility === "hidden") w.setVisibility("minimized"); },
     toggle: function (w) {
       w.setVisibility(w.visibility === "maximized" ? "minimized" : "maximized");

@@ -33,6 +33,9 @@ let reported = ""; /* the last ui.shown sent, as "seq:seen" */
 /* The last of each render the runtime sent, re-applied when the language changes. */
 const last = { surface: null, typing: [], conversation: null, uploadError: null, forms: {} };
 let endRequested = false; /* the visitor ended the chat here: focus moves to the rating */
+/* The page asked for consent first (docs/host-api.md, "Consent"): until the host says storage is
+ * allowed, nothing here writes to any storage, and the visitor's first input here is consent. */
+let storageAllowed = true;
 
 const sendHost = connectHost(HOST_TO_PANEL, (msg) => {
   if (msg.type === "host.state") applyHostState(msg.state || {});
@@ -57,7 +60,10 @@ const WORKER = new URL("worker.js?h=__PORCH_WORKER_HASH__", import.meta.url);
 /* The worker boots Python and imports the runtime, then waits for runtime.start to connect. */
 function startWorker() {
   if (worker) return;
-  worker = new Worker(WORKER, { type: "module", name: "porch-runtime" });
+  /* A fragment, so the HTTP cache entry stays the prefetched one: without storage, the worker
+   * does not keep the snapshot in Cache Storage (for this runtime's life). */
+  const url = storageAllowed ? WORKER : new URL("#no-storage", WORKER);
+  worker = new Worker(url, { type: "module", name: "porch-runtime" });
   worker.addEventListener("message", (event) => receiveRuntime(event.data));
   /* Only a failed boot takes the widget down. Once the runtime has mounted, an error that still
    * reaches here (the adapter reports Python's own and goes on: porch_runtime/browser.py) cost
@@ -110,8 +116,8 @@ async function prefetchRuntime() {
   } else {
     const snapshot = new URL("snapshot.bin?h=" + SNAPSHOT_HASH, PYODIDE);
     /* Already in the worker's Cache Storage from an earlier visit: nothing to download. */
-    const kept = await caches.open("porch-snapshot")
-      .then((cache) => cache.match(snapshot.href)).catch(() => null);
+    const kept = await caches.match(snapshot.href, { cacheName: "porch-snapshot" })
+      .catch(() => null); /* match, not open: open would create the cache (a storage write) */
     if (!kept) urls.push(snapshot);
   }
   /* A pre-boot came meanwhile (it follows the intent by 100 ms): the worker fetches them itself. */
@@ -149,6 +155,15 @@ const RENDERERS = {
   "render.typing": (msg) => renderTyping(msg.names),
   "render.upload_error": (msg) => renderUploadError(msg),
   "render.clear": () => clearMessages(),
+  "render.transcript": (msg) => saveFile(msg.name, msg.text),
+  "render.deleted": (msg) => {
+    const done = $("delete-done");
+    done.hidden = false;
+    done.dataset.text = msg.error === null ? "deleted"
+      : msg.error === "NOT_CONNECTED" ? "not_connected" : "form_failed";
+    done.textContent = t(locale, done.dataset.text); /* data-text: a language change rewords it */
+    done.focus();
+  },
   "runtime.log": (msg) => console.info("[porch runtime]", msg.text),
 };
 
@@ -167,6 +182,7 @@ function receiveRuntime(text) {
 let prefetched = false;
 let modal = false; /* the panel covers a phone's screen: Tab stays inside it */
 function applyHostState(state) {
+  storageAllowed = state.storage !== false;
   document.documentElement.dataset.theme = state.theme === "dark" ? "dark" : "light";
   modal = state.modal === true && !POPUP;
   $("panel").setAttribute("aria-modal", String(modal));
@@ -559,7 +575,10 @@ function renderConversation(msg) {
   const previous = last.conversation;
   last.conversation = msg;
   $("end-chat").hidden = !msg.can_end;
-  if (!msg.can_end) closeConfirm(false);
+  if (!msg.can_end) closeConfirm("end", false);
+  $("download-chat").hidden = $("delete-chat").hidden = !msg.has_history;
+  if (!msg.has_history) closeConfirm("delete", false);
+  if (msg.has_history) $("delete-done").hidden = true;
   $("attach").hidden = !msg.can_upload;
   $("rating").hidden = !msg.ended;
   $("rating-prompt").hidden = msg.rating !== "prompt";
@@ -573,25 +592,49 @@ function renderConversation(msg) {
   if (!msg.ended) endRequested = false;
 }
 
-function openConfirm() {
-  $("end-confirm").hidden = false;
-  $("end-confirm-no").focus();
+/* A question under the header ("end" or "delete"), asked by its header button. */
+function openConfirm(name) {
+  $(name + "-confirm").hidden = false;
+  $(name + "-confirm-no").focus();
 }
 
-function closeConfirm(refocus) {
-  if ($("end-confirm").hidden) return;
-  $("end-confirm").hidden = true;
-  if (refocus) $("end-chat").focus();
+function closeConfirm(name, refocus) {
+  if ($(name + "-confirm").hidden) return;
+  $(name + "-confirm").hidden = true;
+  if (refocus) $(name + "-chat").focus();
 }
 
-$("end-chat").addEventListener("click", openConfirm);
-$("end-confirm-no").addEventListener("click", () => closeConfirm(true));
+$("end-chat").addEventListener("click", () => openConfirm("end"));
+$("end-confirm-no").addEventListener("click", () => closeConfirm("end", true));
 $("end-confirm-yes").addEventListener("click", () => {
   endRequested = true;
   $("end-confirm").hidden = true;
   input.focus(); /* the end button disappears; the rating takes focus when it appears */
   toRuntime({ type: "ui.end" });
 });
+
+/* --- the visitor's copy of the conversation, and its deletion ------------------------------ */
+
+$("delete-chat").addEventListener("click", () => openConfirm("delete"));
+$("delete-confirm-no").addEventListener("click", () => closeConfirm("delete", true));
+$("delete-confirm-yes").addEventListener("click", () => {
+  $("delete-confirm").hidden = true;
+  input.focus(); /* the delete button disappears with the conversation */
+  toRuntime({ type: "ui.delete" });
+});
+/* The transcript is the runtime's text; the browser saves it as a file. */
+$("download-chat").addEventListener("click", () => toRuntime({ type: "ui.transcript" }));
+function saveFile(name, text) {
+  const url = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
 
 let chosenRating = null;
 function choose(value) {
@@ -677,9 +720,10 @@ document.addEventListener("keydown", (event) => {
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape" || event.isComposing) return;
   event.preventDefault();
-  /* Escape backs out of the end-chat question first; otherwise it minimizes (focus goes back to
-   * the launcher), unless it is closing an IME candidate list. */
-  if (!$("end-confirm").hidden) closeConfirm(true);
+  /* Escape backs out of an open question (end, delete) first; otherwise it minimizes (focus
+   * goes back to the launcher), unless it is closing an IME candidate list. */
+  if (!$("end-confirm").hidden) closeConfirm("end", true);
+  else if (!$("delete-confirm").hidden) closeConfirm("delete", true);
   else minimize();
 });
 /* In a pop-out window, minimizing closes the window (the page's widget stays as it was). */
@@ -688,6 +732,15 @@ function minimize() {
   else sendHost("panel.minimize");
 }
 $("minimize").addEventListener("click", minimize);
+
+/* The visitor's first own input in the panel is their consent to storage (when the page asked). */
+function interacted(event) {
+  if (!event.isTrusted || storageAllowed) return;
+  storageAllowed = true;
+  sendHost("panel.interaction");
+}
+document.addEventListener("pointerdown", interacted, true);
+document.addEventListener("keydown", interacted, true);
 
 renderStatus("idle");
 sendHost("panel.ready");

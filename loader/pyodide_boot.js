@@ -19,7 +19,11 @@ export const lockFileContents = { info: __PORCH_PYODIDE_LOCK_INFO__, packages: {
  * one. */
 const SNAPSHOT_CACHE = "porch-snapshot";
 const snapshotKey = new URL("snapshot.bin?h=" + SNAPSHOT_HASH, indexURL).href;
-async function openSnapshotCache(log) {
+async function openSnapshotCache(log, keep) {
+  if (!keep) {
+    log("storage waits for the visitor's consent: the snapshot is not kept");
+    return null;
+  }
   try {
     return await caches.open(SNAPSHOT_CACHE);
   } catch (err) {
@@ -130,12 +134,14 @@ function mountFullStdlib(pyodide, path, log) {
 /* Pyodide booted from the snapshot (`settings` are loadPyodide's, which this completes; a
  * `stdLibURL` there replaces the trimmed standard library the snapshot was made with), or null
  * when that failed: it is a private Pyodide API, so the caller then boots without it (with the
- * full standard library) rather than leaving its user without Python. */
-export async function bootFromSnapshot(loadPyodide, settings, log) {
+ * full standard library) rather than leaving its user without Python. `keep` false: nothing is
+ * read from or written to Cache Storage (opening it would create it: the visitor has not
+ * consented to storage yet, docs/host-api.md "Consent"). */
+export async function bootFromSnapshot(loadPyodide, settings, log, keep = true) {
   const started = performance.now();
   /* Pyodide's own import of it, started now rather than after the snapshot arrives. */
   const factory = import(indexURL + "pyodide.asm.mjs").then((m) => m.default);
-  const cache = await openSnapshotCache(log);
+  const cache = await openSnapshotCache(log, keep);
   try {
     let fetched = 0;
     const snapshot = fetchSnapshot(cache).then((s) => {

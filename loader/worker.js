@@ -7,6 +7,8 @@ import { SNAPSHOT_HASH, bootFromSnapshot, indexURL, lockFileContents } from "./p
 
 const early = [];
 self.onmessage = (event) => early.push(event.data);
+/* The page asked for the visitor's consent before any storage, and has not had it (panel.js). */
+const STORAGE_ALLOWED = self.location.hash !== "#no-storage";
 
 function log(text) {
   self.postMessage(JSON.stringify({ v: 1, type: "runtime.log", text }));
@@ -16,7 +18,7 @@ function log(text) {
 let bootStarted = 0;
 async function boot() {
   const started = (bootStarted = performance.now());
-  const restored = SNAPSHOT_HASH && (await bootFromSnapshot(loadPyodide, {}, log));
+  const restored = SNAPSHOT_HASH && (await bootFromSnapshot(loadPyodide, {}, log, STORAGE_ALLOWED));
   if (restored) return restored;
   /* Without a snapshot the runtime's packages come from their zip, fetched while Pyodide boots
    * (a snapshot has them imported already: build_snapshot.PRELOADED). */

@@ -62,6 +62,7 @@ PRELOADED = (
     "porch_protocol",
     "porch_runtime.bridge",
     "porch_runtime.core",
+    "porch_runtime.privacy",
     "porch_runtime.stdlib",
     "porch_runtime.browser",
 )

@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from porch_server.config import Settings
 from porch_server.context import Context, context_of
+from porch_server.realtime import retention
 from porch_server.realtime.hub import Hub, MemoryHub
 from porch_server.realtime.limits import Limiter, MemoryLimiter
 from porch_server.realtime.status import LocalStatusMemory, StatusBoard, StatusMemory
@@ -126,6 +127,16 @@ def create_app(
                         settings.now_ms,
                         settings.status_check_interval,
                     )
+                    if settings.retention_days > 0:
+                        await tasks.start(
+                            retention.keep,
+                            sessions,
+                            the_hub,
+                            settings.data_dir,
+                            settings.now_ms,
+                            settings.retention_days,
+                            settings.retention_check_interval,
+                        )
                     yield {"porch": Context(*shared, messages, the_limiter)}
                     tasks.cancel_scope.cancel()
             finally:

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, Request, expect
 from conftest import LAUNCHER, PANEL, PorchServer, events, wait_for_event
 from host_pages import Host, block_runtime
 
-DEFAULT_Z_INDEX = "2147483000"
+DEFAULT_Z_INDEX = "2147483647"
 
 
 @pytest.fixture

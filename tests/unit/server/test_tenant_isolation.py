@@ -48,6 +48,7 @@ from porch_protocol import (
     AppSettings,
     AssignConversation,
     ChangeTags,
+    DeleteConversations,
     EndConversation,
     ErrorFrame,
     FormAnswer,
@@ -222,6 +223,8 @@ OTHER_VISITOR: Attempts = {
     # The attackers have no conversation of their own yet: nothing of theirs to end or rate.
     "conversation.end": (lambda w: EndConversation(w.conversation), ("not_found",)),
     "conversation.rate": (lambda w: RateConversation(-1, "pwned"), ("not_found",)),
+    # Deletes the sender's own conversations (none here), never the victim's.
+    "conversation.delete": (lambda w: DeleteConversations("r"), ()),
     "tags.change": (
         lambda w: ChangeTags(request_id="r", add=("pwned",), conversation_id=w.conversation),
         (),

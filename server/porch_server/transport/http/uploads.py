@@ -29,7 +29,7 @@ from porch_server.context import Context, context_of
 from porch_server.realtime.limits import Rule, retry_after, retry_message
 from porch_server.rules.files import UPLOAD_TYPES
 from porch_server.rules.security import verify_upload_token
-from porch_server.storage import records, store
+from porch_server.storage import erasure, records, store
 from porch_server.storage.models import StoredFile, Visitor
 from porch_server.transport.credentials import CookieRefused, agent_from_request
 
@@ -144,7 +144,7 @@ async def _uploader(ctx: Context, request: Request) -> tuple[str, int, int] | No
 
 
 def _files_dir(ctx: Context) -> Path:
-    return ctx.settings.data_dir / "files"
+    return erasure.files_dir(ctx.settings.data_dir)
 
 
 async def upload(request: Request) -> Response:

@@ -22,6 +22,7 @@ from porch_protocol import (
     ChangeTags,
     CloseCode,
     ConversationUpdated,
+    DeleteConversations,
     EndConversation,
     FormAnswer,
     Message,
@@ -43,6 +44,7 @@ from porch_protocol import (
 )
 from porch_protocol.wire import IdentitySource
 from porch_server.context import Context, context_of
+from porch_server.realtime import retention
 from porch_server.realtime.hub import Channel
 from porch_server.realtime.limits import Rule, address_of, retry_message
 from porch_server.realtime.status import current_status
@@ -74,7 +76,7 @@ from porch_server.rules.visitor_data import (
     usable_locale,
     usable_profile,
 )
-from porch_server.storage import records, store
+from porch_server.storage import erasure, records, store
 from porch_server.storage.models import App, Conversation, Visitor
 from porch_server.storage.writer import NewPost
 from porch_server.transport.ws import chat
@@ -147,7 +149,8 @@ async def visitor_socket(websocket: WebSocket) -> None:
                 return
         async with ctx.sessions() as session:
             visitor = await session.get(Visitor, who.visitor_id)
-            assert visitor is not None
+            if visitor is None:  # deleted (porch visitor delete) while connected
+                raise RequestFailed("SESSION_EXPIRED", "this visitor was deleted")
             if visitor.revoked_at is not None:
                 # The sockets are being closed (auth.closed); a frame that raced it gets this.
                 raise RequestFailed("SESSION_EXPIRED", "this visitor's session was closed")
@@ -395,6 +398,7 @@ async def _send_known(ctx: Context, conn: Connection, who: _Visitor, frame: Send
         client_id=frame.client_id,
         now_ms=ctx.now_ms(),
         guarded=True,
+        masked=frame.masked,
     )
     if await chat.post_fast(ctx, conn, frame, post):
         return True
@@ -420,6 +424,7 @@ async def _send(
         client_id=frame.client_id,
         now_ms=ctx.now_ms(),
         file=file,
+        masked=frame.masked,
     )
     await session.commit()
     posted = await chat.post_and_publish(ctx, conn, post)
@@ -465,6 +470,21 @@ async def _end(
     _frame: EndConversation,
 ) -> None:
     await chat.end(ctx, session, await _latest(session, visitor), "visitor", None)
+
+
+async def _delete(
+    ctx: Context,
+    session: AsyncSession,
+    conn: Connection,
+    visitor: Visitor,
+    frame: DeleteConversations,
+) -> None:
+    """The visitor's right to erasure: every conversation of theirs, messages and files."""
+    erased = await erasure.delete_visitor_conversations(session, visitor.id)
+    await session.commit()
+    erasure.remove_files(ctx.settings.data_dir, erased.file_ids)
+    conn.send(RequestDone(request_id=frame.request_id))
+    await retention.announce(ctx.hub, erased)
 
 
 async def _rate(
@@ -584,6 +604,7 @@ _HANDLERS: dict[type[Message], _Handler] = {
     ReadUpTo: _read_up_to,
     SetTyping: _typing,
     EndConversation: _end,
+    DeleteConversations: _delete,
     RateConversation: _rate,
     ChangeTags: _tags,
     UpdateVisitor: _update,
