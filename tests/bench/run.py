@@ -487,7 +487,8 @@ def previous_run(out: Path = HISTORY) -> tuple[str, dict[str, Any]] | None:
         ).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         return None  # not a git checkout, or no git: nothing to compare with
-    runs = sorted(name for name in listed if name.endswith(".json"))
+    # The scale profile's runs (tests/bench/scale.py, "-scale.json") are another table.
+    runs = sorted(n for n in listed if n.endswith(".json") and not n.endswith("-scale.json"))
     if not runs:
         return None
     committed = subprocess.run(
