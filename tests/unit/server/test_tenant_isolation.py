@@ -20,12 +20,15 @@ another agent (use their file, leave for them) or, without the admin role, chang
 
 from __future__ import annotations
 
-import sqlite3
+import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.testclient import WebSocketTestSession
 
@@ -36,6 +39,7 @@ from conftest import (
     Porch,
     receive_frame,
     receive_until,
+    run_db,
     seed_app,
     seeded_token,
     send_frame,
@@ -277,9 +281,14 @@ def test_the_matrix_covers_every_frame_and_route(settings: Any) -> None:
 # --- the run ------------------------------------------------------------------------------------
 
 
+def _named_parameters(sql: str) -> str:
+    """``?`` placeholders as ``:p0, :p1, ...``, which SQLAlchemy binds on any database."""
+    numbers = itertools.count()
+    return re.sub(r"\?", lambda _m: f":p{next(numbers)}", sql)
+
+
 def _victim_rows(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Everything of the victim's app, read straight from the file."""
-    path = database_url.split("///", 1)[1]
+    """Everything of the victim's app, read straight from the database (SQLite or PostgreSQL)."""
     queries = {
         "apps": "SELECT * FROM apps WHERE appid = ?",
         "agents": "SELECT * FROM agents WHERE app_id = (SELECT id FROM apps WHERE appid = ?)",
@@ -297,13 +306,17 @@ def _victim_rows(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
         " ORDER BY id",
     }
     params = {"victim": (VICTIM_NAME, VICTIM_EMAIL)}
-    with sqlite3.connect(path) as db:
-        return {
-            name: db.execute(
-                sql, params.get(name, (VICTIM_NAME if "visitor" in sql else APPID,))
-            ).fetchall()
-            for name, sql in queries.items()
-        }
+
+    async def read(session: AsyncSession) -> dict[str, list[tuple[Any, ...]]]:
+        rows = {}
+        for name, sql in queries.items():
+            values = params.get(name, (VICTIM_NAME if "visitor" in sql else APPID,))
+            statement = text(_named_parameters(sql))
+            result = await session.execute(statement, {f"p{n}": v for n, v in enumerate(values)})
+            rows[name] = [tuple(row) for row in result]
+        return rows
+
+    return run_db(database_url, read)
 
 
 def _leaks(frames: list[Message]) -> list[str]:
