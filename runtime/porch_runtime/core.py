@@ -29,7 +29,8 @@ Outputs (each call drains its queue)::
     uploads_to_start() :class:`UploadOrder` s: files the adapter must POST to the server
 
 Every transition of the connection state is in :data:`TRANSITIONS`; an input that is not valid
-in the current state raises :class:`InvalidTransition` and leaves the state unchanged.
+in the current state raises :class:`InvalidTransition` before it changes anything: a refused
+input leaves the runtime exactly as it was.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ from porch_protocol import (
     VisitorProfile,
     VisitorWelcome,
     WidgetSettings,
+    backoff,
     decode,
     encode,
     is_web_url,
@@ -129,6 +131,8 @@ TRANSITIONS: dict[tuple[State, Input], State] = {
     (State.IDLE, Input.START): State.CONNECTING,
     (State.CONNECTING, Input.SOCKET_OPENED): State.AUTHENTICATING,
     (State.CONNECTING, Input.SOCKET_CLOSED): State.RECONNECTING,
+    # A close code is judged whatever the state it finds: a refusal is final even before open.
+    (State.CONNECTING, Input.REFUSED): State.CLOSED,
     (State.AUTHENTICATING, Input.WELCOME): State.READY,
     (State.AUTHENTICATING, Input.SOCKET_CLOSED): State.RECONNECTING,
     (State.AUTHENTICATING, Input.REFUSED): State.CLOSED,
@@ -167,16 +171,6 @@ class InvalidTransition(RuntimeError):
         super().__init__(
             f"{event.value!r} is not valid in state {state.value!r}; expected one of {expected}"
         )
-
-
-def backoff(
-    rng: Callable[[], float], initial: float = 0.5, factor: float = 2.0, cap: float = 15.0
-) -> Iterator[float]:
-    """Reconnect delays: exponential with jitter, capped; a pure generator, as in websockets."""
-    delay = initial
-    while True:
-        yield delay * (0.5 + rng() / 2)
-        delay = min(cap, delay * factor)
 
 
 @dataclass
@@ -538,6 +532,9 @@ class VisitorRuntime:
         self.state = next_state
 
     def _start(self, message: dict[str, Any]) -> None:
+        # The state is checked before anything is kept: a refused second start must leave the
+        # running session's ticket, identity and locale as they were.
+        self._transition(Input.START)
         config = message["config"]
         self.config = RuntimeConfig(
             server_url=config["server_url"],
@@ -554,7 +551,6 @@ class VisitorRuntime:
         # is that business user's (a reload presenting a login already used), else the login wins.
         self.identity = self.config.identity
         self._welcomed = False
-        self._transition(Input.START)
         self._event("runtime_mounted", None)
         self._render("render.locale", locale=self.locale)
         self._announce_status()
