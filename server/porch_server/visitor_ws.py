@@ -124,8 +124,10 @@ class _LoginFailed(Exception):
 async def visitor_socket(websocket: WebSocket) -> None:
     ctx = context_of(websocket)
 
-    async def welcome(conn: Connection, hello: VisitorHello) -> _Visitor | None:
-        return await _welcome(ctx, conn, hello)
+    async def welcome(
+        conn: Connection, hello: VisitorHello, join: Callable[[_Visitor], None]
+    ) -> _Visitor | None:
+        return await _welcome(ctx, conn, hello, join)
 
     async def handle(conn: Connection, who: _Visitor, frame: Message) -> None:
         if isinstance(frame, SendMessage) and await _send_known(ctx, conn, who, frame):
@@ -156,8 +158,11 @@ async def visitor_socket(websocket: WebSocket) -> None:
     )
 
 
-async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visitor | None:
-    """Authenticate the hello and send ``visitor.welcome``; None (socket closing) on failure."""
+async def _welcome(
+    ctx: Context, conn: Connection, hello: VisitorHello, join: Callable[[_Visitor], None]
+) -> _Visitor | None:
+    """Authenticate the hello, join the visitor's channels, then read and send
+    ``visitor.welcome``; None (socket closing) on failure."""
     ticket = verify_ticket(ctx.ticket_secret, hello.ticket, ctx.now_ms())
     if ticket is None:
         conn.fail("unauthorized", "the ticket is invalid or expired", CloseCode.UNAUTHORIZED)
@@ -185,6 +190,8 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
         signed = _email_signed(app, profile, hello.profile_hash)
         store.apply_profile(visitor, profile, usable_locale(hello.locale), email_verified=signed)
         await session.commit()
+        who = _Visitor(app.id, visitor.id, None)
+        join(who)  # before the reads below: see sessions.serve_session
 
         conversation = await store.latest_conversation(session, visitor)
         rows = []
@@ -196,7 +203,7 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
             agents = await chat.agent_briefs(session, conversation)
         status = await current_status(session, ctx.hub, app, ctx.now_ms())
     ctx.status.told(app.id, status)
-    conn.send(
+    conn.release(
         VisitorWelcome(
             visitor_uid=visitor.uid,
             fkid=str(visitor.id),
@@ -219,8 +226,9 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
             agent_read_seq=conversation.agent_read_seq if conversation else 0,
         )
     )
-    open_id = conversation.id if conversation and conversation.ended_at is None else None
-    return _Visitor(app.id, visitor.id, open_id)
+    if conversation is not None and conversation.ended_at is None:
+        who.conversation_id = conversation.id
+    return who
 
 
 async def _visitor_presence(ctx: Context, who: _Visitor, joined: bool) -> None:
