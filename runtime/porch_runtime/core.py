@@ -237,6 +237,11 @@ class VisitorRuntime:
         self.messages: dict[str, ChatMessage] = {}
         self.outbox: dict[str, _Outgoing] = {}
         self.last_seq = 0
+        #: Seqs up to this one were never sent to this runtime (a backlog older than a welcome
+        #: carries), as opposed to sent and missed; see :meth:`_resume_seq`.
+        self._backlog_seq = 0
+        #: The ``last_seq`` the latest hello resumed after.
+        self._hello_seq = 0
         self.read_seq = 0
         #: Highest seq the panel has rendered (``ui.shown``); unread counts only up to it.
         self.shown_seq = 0
@@ -368,8 +373,9 @@ class VisitorRuntime:
             tawk_login=self.config.tawk_login if not self._welcomed else None,
             profile_hash=self.config.profile_hash,
             profile=self.config.profile,
-            last_seq=self.last_seq,
+            last_seq=self._resume_seq(),
         )
+        self._hello_seq = hello.last_seq
         self._server.append(encode(hello))
         self._announce_status()
         self._event("session_connected", {"status": "connected"})
@@ -578,6 +584,9 @@ class VisitorRuntime:
             # Seen while disconnected: the server must learn it too.
             self._server.append(encode(ReadUpTo(seq=self.read_seq)))
         self.read_seq = max(self.read_seq, frame.last_read_seq)
+        if frame.messages and frame.messages[0].seq > self._hello_seq + 1:
+            # The welcome carries only the latest messages: the older ones are a backlog.
+            self._backlog_seq = frame.messages[0].seq - 1
         for message in frame.messages:
             self._store(message, live=False)  # history: no public events
         self.last_seq = max(self.last_seq, frame.last_seq)
@@ -609,6 +618,18 @@ class VisitorRuntime:
         if not self.activated:
             self.activated = True
             self._event("runtime_activated", None)
+
+    def _resume_seq(self) -> int:
+        """The seq a hello resumes after: the highest one up to which no message is missing.
+        Not simply the highest held: fan-out may deliver a conversation's seqs out of order (a
+        system message and a group-committed one are published by different tasks; a network
+        may swap frames), so a socket can drop with a lower seq still in flight after a higher
+        one arrived, and resuming after the highest would skip it for good (issue 12)."""
+        held = {m.seq for m in self.messages.values()}
+        resume = self._backlog_seq
+        while resume + 1 in held:
+            resume += 1
+        return resume
 
     def _auth_closed(self, reason: str, text: str, close_type: str, clear_token: bool) -> None:
         self._transition(Input.REFUSED)
@@ -747,6 +768,7 @@ class VisitorRuntime:
         self.prechat_done = True
         self.messages.clear()
         self.last_seq = self.read_seq = self.shown_seq = self.agent_read_seq = 0
+        self._backlog_seq = 0
         self.ended, self.rating, self.rated_now = False, None, False
         self.agents_typing.clear()
         self.agents.clear()

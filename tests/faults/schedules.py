@@ -233,7 +233,7 @@ def check(
 
 
 def _diff(view: dict[str, tuple[int, str, str]], stored: dict[str, tuple[int, str, str]]) -> str:
-    missing = sorted(stored[i][0] for i in stored.keys() - view.keys())
+    missing = sorted(stored[i] for i in stored.keys() - view.keys())
     extra = sorted(view[i][0] for i in view.keys() - stored.keys())
     changed = sorted(i for i in view.keys() & stored.keys() if view[i] != stored[i])
     return f"missing seqs {missing}, extra seqs {extra}, changed {changed}"

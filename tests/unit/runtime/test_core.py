@@ -450,6 +450,32 @@ def test_a_refusal_before_the_socket_opened_closes_the_runtime(code: int) -> Non
     assert h.runtime.state is State.CLOSED and h.timers == []
 
 
+def test_a_hello_resumes_below_a_seq_that_never_arrived() -> None:
+    """Issue 12 (the fault suite): seq 3 arrived, seq 2 was still in flight when the socket
+    dropped. Resuming after 3 would lose 2 for good; the hello resumes after 1."""
+    h = Harness()
+    h.connect(messages=(agent_message(1),))
+    h.server(NewMessage(message=agent_message(3)))
+    h.reconnect()
+    hello = h.frames[-1]
+    assert isinstance(hello, VisitorHello) and hello.last_seq == 1
+    replay = (agent_message(2), agent_message(3))
+    h.server(welcome(conversation_id="c1", messages=replay, last_seq=3))
+    assert sorted(m.seq for m in h.runtime.messages.values()) == [1, 2, 3]
+    h.reconnect()
+    assert h.frames[-1].last_seq == 3
+
+
+def test_an_older_backlog_than_the_welcome_carries_is_not_asked_for_again() -> None:
+    """A welcome carries the latest messages only: the runtime resumes after them, not after
+    the backlog it was never sent."""
+    h = Harness()
+    h.connect(messages=tuple(agent_message(seq) for seq in range(301, 501)))
+    h.reconnect()
+    hello = h.frames[-1]
+    assert isinstance(hello, VisitorHello) and hello.last_seq == 500
+
+
 def test_garbage_from_the_server_is_logged_and_ignored() -> None:
     h = Harness()
     h.connect()
