@@ -1,13 +1,14 @@
 # Porch: one place to install, build, run and test. See README.md.
 #   make demo   install everything, build public/, start the server with the demo app and agent
-#   make test   install everything (Chromium included), build, run unit + e2e tests
+#   make test   install everything (Chromium, PostgreSQL, Redis included), build, run unit
+#               tests (the server's on SQLite, then on PostgreSQL + Redis) and e2e tests
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 export PORT
 
-.PHONY: demo serve build test test-unit test-e2e test-faults lint bench chromium clean
+.PHONY: demo serve build test test-unit test-postgres test-e2e test-faults lint bench chromium services clean
 
 demo: build
 	$(PY) -m porch_server demo --port $(PORT)
@@ -31,16 +32,24 @@ build: $(VENV)/.installed node_modules/.installed
 chromium:
 	@sh tools/ensure_chromium.sh $(PY)
 
+services:
+	@sh tools/ensure_services.sh
+
 # Two processes: Playwright's sync API keeps an event loop running in its process, which would
 # break the asyncio-based server unit tests if they ran after it.
-test: chromium build lint
+test: chromium services build lint
 	$(PY) -m pytest tests/unit
+	PORCH_TEST_DATABASE=postgresql PORCH_TEST_REDIS=1 $(PY) -m pytest tests/unit/server
 	$(PY) -m pytest tests/e2e
 
 test-unit: build
 	$(PY) -m pytest tests/unit
 
-test-e2e: chromium build
+# The server's unit suite on real PostgreSQL and Redis servers (started and stopped by the tests).
+test-postgres: services build
+	PORCH_TEST_DATABASE=postgresql PORCH_TEST_REDIS=1 $(PY) -m pytest tests/unit/server
+
+test-e2e: chromium services build
 	$(PY) -m pytest tests/e2e
 
 # The fault suite (docs/reliability.md): a fault proxy, kill -9 cycles and a reconnect storm

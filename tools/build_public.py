@@ -310,9 +310,9 @@ def _is_fresh(target: Path, source: Path) -> bool:
 
 def precompress(out: Path) -> None:
     """Write ``.br`` and ``.gz`` siblings of the built assets, which the Porch server sends with
-    ``Content-Encoding`` to browsers that accept them (``porch_server/static.py``); a plain static
-    host ignores them and serves the files as they are. The gzipped snapshot gets a ``.br``
-    sibling of its inflated bytes, ``snapshot.bin.br``, and is itself the ``.gz`` one."""
+    ``Content-Encoding`` to browsers that accept them (``porch_server/transport/http/static.py``);
+    a plain static host ignores them and serves the files as they are. The gzipped snapshot gets a
+    ``.br`` sibling of its inflated bytes, ``snapshot.bin.br``, and is itself the ``.gz`` one."""
     brotli_jobs: list[str] = []
     for folder in PRECOMPRESSED_DIRS:
         for path in sorted((out / folder).rglob("*")):

@@ -861,9 +861,10 @@ def parse_fields(text: str) -> tuple[FormField, ...]:
 
 
 # tawk.to widgets: ``propertyId/widgetId | language | position | colour | greeting``. The server
-# checks every widget again with the CLI's rules (porch_server/properties.py); these checks only
-# name the line to fix before anything is sent. A greeting may hold ``|`` (it is the last part);
-# its newlines are written ``\n`` and its backslashes ``\\``, so one widget stays one line.
+# checks every widget again with the CLI's rules (porch_server/rules/properties.py); these
+# checks only name the line to fix before anything is sent. A greeting may hold ``|`` (it is
+# the last part); its newlines are written ``\n`` and its backslashes ``\\``, so one widget
+# stays one line.
 WIDGETS_FORMAT = "propertyId/widgetId | language | position | colour | greeting"
 _WIDGET_IDS = re.compile(rf"({TAWK_PROPERTY_ID_PATTERN})/({TAWK_WIDGET_ID_PATTERN})")
 _COLOUR = re.compile(r"#?([0-9a-fA-F]{6})")

@@ -228,7 +228,7 @@ class BusinessHours:
     days: tuple[OpeningHours, ...]
 
 
-#: What a tawk.to widget's settings may hold (the server's ``porch_server.properties`` checks
+#: What a tawk.to widget's settings may hold (the server's ``porch_server.rules.properties`` checks
 #: them, the console reads them to explain a bad line; ``WIDGET_LANGUAGES`` are the visitor
 #: runtime's locales, a test keeps the two equal). Ids are URL path segments: case-sensitive.
 TAWK_PROPERTY_ID_PATTERN = "[0-9a-f]{24}"

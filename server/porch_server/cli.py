@@ -9,8 +9,8 @@ what to change. ``python -m porch_server`` is the same command.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
+import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,13 +23,15 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from porch_protocol import AppSettings, BusinessHours, FormField
-from porch_server import apps, demo, migrate, properties, store
-from porch_server.app import create_app
+from porch_server import demo
+from porch_server.app import create_app, prepare_process
 from porch_server.config import Settings
-from porch_server.db import create_engine, session_factory
-from porch_server.models import App, TawkProperty, TawkWidget
-from porch_server.records import app_settings
-from porch_server.security import hash_password, random_token
+from porch_server.rules import apps, properties
+from porch_server.rules.security import hash_password, random_token
+from porch_server.storage import migrate, store
+from porch_server.storage.db import create_engine, session_factory
+from porch_server.storage.models import App, TawkProperty, TawkWidget
+from porch_server.storage.records import app_settings
 
 log = logging.getLogger("porch_server")
 
@@ -83,6 +85,11 @@ def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
             _database_option,
             click.option(
+                "--redis-url",
+                help="Redis for several processes, e.g. redis://127.0.0.1:6379/0 "
+                "(env PORCH_REDIS_URL; default none: one process).",
+            ),
+            click.option(
                 "--ssl-certfile",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path),
                 help="Serve HTTPS and WSS with this PEM certificate (chain); needs --ssl-keyfile.",
@@ -113,26 +120,30 @@ def main() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-#: The cyclic garbage collector's thresholds for the server: young collections every 50,000
-#: allocations, not 700 (fewer short-lived frames and rows survive into the old generations), and
-#: a full collection considered after 100 middle ones, not 10. With 10,000 sockets held, each
-#: full collection scans millions of objects and stopped the process for 1.5-4.8 s at a time.
-SERVER_GC_THRESHOLDS = (50_000, 20, 100)
-
-
-def _serve(settings: Settings, tls: tuple[Path, Path] | None = None) -> None:
+def _serve(settings: Settings, tls: tuple[Path, Path] | None = None, workers: int = 1) -> None:
     """Serve until interrupted; ``tls`` (certificate, key) makes it HTTPS and WSS, for a site
-    owner who terminates TLS in Porch itself rather than in a proxy."""
+    owner who terminates TLS in Porch itself rather than in a proxy. ``workers`` processes share
+    the port (the kernel spreads connections over them); more than one needs Redis, through
+    which they share fan-out, presence and page status."""
     scheme = "https" if tls else "http"
-    log.info("Porch server on %s://%s:%d/", scheme, settings.host, settings.port)
-    gc.set_threshold(*SERVER_GC_THRESHOLDS)
-    app = create_app(settings)
-    # What is loaded by now (modules, the app) lives as long as the process: the collector need
-    # never scan it again.
-    gc.collect()
-    gc.freeze()
+    log.info(
+        "Porch server on %s://%s:%d/ (%d process(es))",
+        scheme,
+        settings.host,
+        settings.port,
+        workers,
+    )
+    app: Any
+    if workers == 1:
+        app = create_app(settings)
+        prepare_process()
+    else:
+        os.environ.update(settings.to_env())
+        app = "porch_server.app:app_from_env"
     uvicorn.run(
         app,
+        factory=workers > 1,
+        workers=workers,
         host=settings.host,
         port=settings.port,
         # Per-message compression keeps a zlib context per socket: memory that thousands of
@@ -148,12 +159,24 @@ def _serve(settings: Settings, tls: tuple[Path, Path] | None = None) -> None:
 
 @main.command()
 @_server_options
-def serve(**options: Any) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port; more than one needs --redis-url.",
+)
+def serve(workers: int, **options: Any) -> None:
     """Run migrations, then serve HTTP and WebSockets."""
     tls = _tls(options)
     settings = _settings(**options)
+    if workers > 1 and settings.redis_url is None:
+        raise click.UsageError(
+            "--workers above 1 needs Redis (--redis-url or PORCH_REDIS_URL): without it a "
+            "visitor and an agent in two processes would not hear each other"
+        )
     migrate.upgrade(settings.database_url)
-    _serve(settings, tls)
+    _serve(settings, tls, workers)
 
 
 @main.command(name="migrate")
@@ -170,7 +193,7 @@ def migrate_command(database_url: str | None) -> None:
 def demo_command(**options: Any) -> None:
     """Create the demo app (porch-demo) and its admin agent, then serve."""
     tls = _tls(options)
-    settings = _settings(**options)
+    settings = _settings(**options, demo=True)
 
     async def work(session: AsyncSession) -> None:
         await demo.ensure_demo(session, settings.now_ms())
@@ -648,8 +671,7 @@ def property_widget_edit(
         widget = await store.tawk_widget(session, property_id, widget_id)
         if widget is None:
             raise click.UsageError(
-                f"property {property_id!r} has no widget {widget_id!r}; "
-                "see 'porch property list'"
+                f"property {property_id!r} has no widget {widget_id!r}; see 'porch property list'"
             )
         current = store.widget_settings(widget)
         wanted = _checked_widget(

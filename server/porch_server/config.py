@@ -39,6 +39,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str = field(default_factory=default_database_url)
+    #: Redis, for a deployment of several processes (fan-out, presence, page status); None: one
+    #: process, everything in memory.
+    redis_url: str | None = None
     public_dir: Path = field(default_factory=default_public_dir)
     data_dir: Path = field(default_factory=default_data_dir)
     #: Largest upload, in bytes.
@@ -51,6 +54,8 @@ class Settings:
     ws_max_size: int = 1024 * 1024
     ws_ping_interval: float = 20.0
     backlog: int = 2048
+    #: Serve the demo (``porch demo``): the root URL then opens the demo page.
+    demo: bool = False
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -72,16 +77,36 @@ class Settings:
         """The current time in integer milliseconds, as every timestamp on the wire is."""
         return int(self.clock() * 1000)
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as the environment :meth:`from_env` reads: how ``porch serve
+        --workers N`` hands the command line's settings to its worker processes."""
+        env = {}
+        for variable, (name, _parse) in ENVIRONMENT.items():
+            value = getattr(self, name)
+            if value is not None:
+                env[variable] = ("1" if value else "") if isinstance(value, bool) else str(value)
+        return env
+
+
+def _flag(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected 1/true/yes/on or 0/false/no/off")
+
 
 #: Environment variable -> (Settings field, parser).
 ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "PORT": ("port", int),
     "PORCH_HOST": ("host", str),
     "PORCH_DATABASE_URL": ("database_url", str),
+    "PORCH_REDIS_URL": ("redis_url", str),
     "PORCH_PUBLIC_DIR": ("public_dir", Path),
     "PORCH_DATA_DIR": ("data_dir", Path),
     "PORCH_UPLOAD_MAX_BYTES": ("upload_max_bytes", int),
     "PORCH_WS_MAX_SIZE": ("ws_max_size", int),
     "PORCH_WS_PING_INTERVAL": ("ws_ping_interval", float),
     "PORCH_BACKLOG": ("backlog", int),
+    "PORCH_DEMO": ("demo", _flag),
 }

@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from porch_server.config import Settings
-from porch_server.group_commit import GroupCommit
-from porch_server.hub import Hub
-from porch_server.status import StatusBoard
-from porch_server.store import NewPost, Written
+from porch_server.realtime.hub import Hub
+from porch_server.realtime.status import StatusBoard
+from porch_server.storage.group_commit import GroupCommit
+from porch_server.storage.writer import NewPost, Written
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 constants.
 
 The secret is public on purpose: scripts and tests sign demo business logins with it
-(``porch_server.signing.sign_business_user(DEMO_SECRET, sbs, ranstr, name=...)``, with a fresh
+(``porch_server.rules.signing.sign_business_user(DEMO_SECRET, sbs, ranstr, name=...)``, with a fresh
 ``ranstr = f"{int(time.time())}.{secrets.token_urlsafe(16)}"`` each time: docs/protocol.md,
 "Signatures"). Never reuse it.
 """
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from porch_server import properties, store
-from porch_server.security import hash_password, verify_password
+from porch_server.rules import properties
+from porch_server.rules.security import hash_password, verify_password
+from porch_server.storage import store
 
 DEMO_APPID = "porch-demo"
 DEMO_APP_NAME = "Porch demo"

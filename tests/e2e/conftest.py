@@ -120,17 +120,27 @@ def free_port() -> int:
 
 class PorchServer:
     """A real ``porch demo`` process on a free port, with its own SQLite file; with ``tls`` (a
-    PEM certificate and key) it serves HTTPS and WSS (``--ssl-certfile``/``--ssl-keyfile``)."""
+    PEM certificate and key) it serves HTTPS and WSS (``--ssl-certfile``/``--ssl-keyfile``).
+    ``env`` overrides settings (another database, Redis); ``command`` is ``demo`` or ``serve``."""
 
-    def __init__(self, workdir: Path, tls: tuple[Path, Path] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        tls: tuple[Path, Path] | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        command: str = "demo",
+    ) -> None:
         self.port = free_port()
         self.tls = tls
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.workdir = workdir
+        self.command = command
         self.env = {
             **os.environ,
             "PORCH_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'porch.db'}",
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         self.log_path = workdir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -138,7 +148,7 @@ class PorchServer:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "porch_server", "demo", "--port", str(self.port),
+                [sys.executable, "-m", "porch_server", self.command, "--port", str(self.port),
                  *self.tls_options()],
                 cwd=ROOT,
                 env=self.env,
@@ -170,6 +180,13 @@ class PorchServer:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
+            self.process.wait(timeout=15)
+        self.process = None
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, no goodbye to Redis, sockets cut."""
+        if self.process is not None:
+            self.process.kill()
             self.process.wait(timeout=15)
         self.process = None
 

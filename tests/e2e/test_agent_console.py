@@ -50,9 +50,9 @@ document.addEventListener("securitypolicyviolation", (e) => {
 
 @pytest.fixture(autouse=True)
 def no_csp_violations(page: Page) -> Iterator[None]:
-    """The console is served with a strict policy (porch_server.static.AGENT_CSP): every test
-    here fails if the page (its event) or a worker (Chromium's console report, "Refused to ...
-    Content Security Policy") hit it."""
+    """The console is served with a strict policy (porch_server.transport.http.static.AGENT_CSP):
+    every test here fails if the page (its event) or a worker (Chromium's console report,
+    "Refused to ... Content Security Policy") hit it."""
     page.add_init_script(CSP_RECORDER)
     reports: list[str] = []
     page.on(

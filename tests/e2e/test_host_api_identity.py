@@ -4,7 +4,7 @@ Issue 3 (sbs/sbs_mm/ranstr, name, nickname, email, phone, referer, source_title 
 login(...) with seven positional arguments; call('login', ...); login_failed) and the shared
 browser complaint of LESSONS.md: user A chats, user B logs in on the same page and must see none
 of it; logging A back in shows A's conversation again. Signatures are made the way a site's
-backend makes them (porch_server.signing.sign_business_user with the demo app's secret) and
+backend makes them (porch_server.rules.signing.sign_business_user with the demo app's secret) and
 verified by the real server.
 """
 
@@ -31,7 +31,7 @@ from conftest import (
 from host_pages import Host, host_page
 from porch_protocol import ConversationUpdated, SendMessage
 from porch_server.demo import DEMO_SECRET
-from porch_server.signing import sign_business_user
+from porch_server.rules.signing import sign_business_user
 
 
 def signed(sbs: str, **profile: str) -> dict[str, str]:

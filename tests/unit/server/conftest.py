@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
+import os
 import shutil
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
@@ -35,13 +37,14 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient, WebSocketTestSession
 
-from porch_server import store
 from porch_server.app import create_app
 from porch_server.config import Settings
-from porch_server.db import create_engine, session_factory
-from porch_server.migrate import upgrade
-from porch_server.models import Agent, App
-from porch_server.security import AGENT_SESSION_TTL_MS, hash_password, token_hash
+from porch_server.rules.security import AGENT_SESSION_TTL_MS, hash_password, token_hash
+from porch_server.storage import store
+from porch_server.storage.db import create_engine, session_factory
+from porch_server.storage.migrate import upgrade
+from porch_server.storage.models import Agent, App
+from support import services
 
 APPID = "acme"
 SECRET = "acme-secret"
@@ -238,12 +241,12 @@ def expect_error(ws: WebSocketTestSession, code: str, *, fatal: bool = False) ->
     return frame
 
 
-@pytest.fixture(scope="session")
-def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated, seeded database made once; each test gets a copy (migrating and hashing a
-    password per test would triple the suite's time)."""
-    path = tmp_path_factory.mktemp("template") / "porch.db"
-    url = f"sqlite+aiosqlite:///{path}"
+#: ``PORCH_TEST_DATABASE=postgresql`` runs the suite on a real PostgreSQL server that the
+#: session starts (``make test`` runs it on both); anything else, on SQLite files.
+ON_POSTGRES = os.environ.get("PORCH_TEST_DATABASE") == "postgresql"
+
+
+def _seed_template(url: str) -> None:
     upgrade(url)
     seed_app(url)
 
@@ -254,11 +257,39 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         await session.commit()
 
     run_db(url, add_admin)
-    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[services.Postgres]:
+    with services.postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _template_db(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
+    """A migrated, seeded database made once; each test gets a copy (migrating and hashing a
+    password per test would triple the suite's time). A file path on SQLite, a database name
+    on PostgreSQL."""
+    if ON_POSTGRES:
+        server: services.Postgres = request.getfixturevalue("postgres_server")
+        server.psql("CREATE DATABASE porch_template")
+        _seed_template(server.url("porch_template"))
+        return "porch_template"
+    path = tmp_path_factory.mktemp("template") / "porch.db"
+    _seed_template(f"sqlite+aiosqlite:///{path}")
+    return str(path)
+
+
+_copies = itertools.count()
 
 
 @pytest.fixture
-def database_url(tmp_path: Path, _template_db: Path) -> str:
+def database_url(tmp_path: Path, _template_db: str, request: pytest.FixtureRequest) -> str:
+    if ON_POSTGRES:
+        server: services.Postgres = request.getfixturevalue("postgres_server")
+        name = f"porch_test_{next(_copies)}"
+        server.psql(f"CREATE DATABASE {name} TEMPLATE {_template_db}")
+        return server.url(name)
     path = tmp_path / "porch.db"
     shutil.copyfile(_template_db, path)  # the engine was disposed, so the WAL is checkpointed
     return f"sqlite+aiosqlite:///{path}"
@@ -287,11 +318,35 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+#: ``PORCH_TEST_REDIS=1`` runs every app of the suite with its fan-out, presence and page
+#: status in a real Redis server that the session starts (``make test`` does, on PostgreSQL).
+ON_REDIS = os.environ.get("PORCH_TEST_REDIS") == "1"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[services.Redis]:
+    with services.redis() as server:
+        yield server
+
+
 @pytest.fixture
-def settings(database_url: str, public_dir: Path, clock: FakeClock, tmp_path: Path) -> Settings:
+def redis_url(request: pytest.FixtureRequest) -> str | None:
+    """A flushed Redis for this test, or None when the suite runs in memory."""
+    if not ON_REDIS:
+        return None
+    server: services.Redis = request.getfixturevalue("redis_server")
+    server.flush()
+    return server.url
+
+
+@pytest.fixture
+def settings(
+    database_url: str, redis_url: str | None, public_dir: Path, clock: FakeClock, tmp_path: Path
+) -> Settings:
     return replace(
         Settings(),
         database_url=database_url,
+        redis_url=redis_url,
         public_dir=public_dir,
         data_dir=tmp_path / "data",
         clock=clock,

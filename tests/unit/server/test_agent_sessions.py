@@ -30,7 +30,7 @@ from porch_protocol import (
     RequestDone,
     UpdateApp,
 )
-from porch_server.agent_auth import SESSION_COOKIE
+from porch_server.transport.credentials import SESSION_COOKIE
 
 
 def _cookie_login(porch: Porch, email: str = AGENT_EMAIL) -> str:

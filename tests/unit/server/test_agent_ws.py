@@ -48,11 +48,11 @@ from porch_protocol import (
     UpdateApp,
     VisitorHello,
 )
-from porch_server import store
-from porch_server.models import AgentSession
-from porch_server.properties import WidgetSettings
-from porch_server.security import AGENT_SESSION_TTL_MS, token_hash
-from porch_server.signing import sign_business_user
+from porch_server.rules.properties import WidgetSettings
+from porch_server.rules.security import AGENT_SESSION_TTL_MS, token_hash
+from porch_server.rules.signing import sign_business_user
+from porch_server.storage import store
+from porch_server.storage.models import AgentSession
 
 
 def _visitor_message(porch: Porch, text: str = "hi") -> tuple[WebSocketTestSession, str]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from porch_protocol import BusinessHours, FormField, OpeningHours
-from porch_server.apps import (
+from porch_server.rules.apps import (
     InvalidSettings,
     fields_from_json,
     fields_to_json,

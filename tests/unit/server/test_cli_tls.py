@@ -19,7 +19,9 @@ from porch_server.config import Settings
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Settings, Any]]:
     calls: list[tuple[Settings, Any]] = []
-    monkeypatch.setattr(cli, "_serve", lambda settings, tls=None: calls.append((settings, tls)))
+    monkeypatch.setattr(
+        cli, "_serve", lambda settings, tls=None, workers=1: calls.append((settings, tls))
+    )
     return calls
 
 
@@ -80,3 +82,29 @@ def test_the_banner_names_the_scheme() -> None:
     assert demo.banner(1, "https").splitlines()[-1] == (
         f"  Tawk.to embed:  https://127.0.0.1:1/{demo.DEMO_PROPERTY_ID}/{demo.DEMO_WIDGET_ID}"
     )
+
+
+def test_several_workers_need_redis(tmp_path: Path, served: list[tuple[Settings, Any]]) -> None:
+    db = ("--database-url", f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    refused = _porch("serve", "--workers", "2", *db)
+    assert refused.exit_code == 2 and "needs Redis" in refused.output and served == []
+    accepted = _porch("serve", "--workers", "2", "--redis-url", "redis://127.0.0.1:1/0", *db)
+    assert accepted.exit_code == 0, accepted.output
+    assert served[0][0].redis_url == "redis://127.0.0.1:1/0"
+
+
+def test_settings_reach_worker_processes_through_the_environment(tmp_path: Path) -> None:
+    """``--workers N`` starts each worker by import: the command line's settings must survive
+    the trip through the environment."""
+    settings = Settings(
+        port=9001,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        redis_url="redis://127.0.0.1:6390/0",
+        public_dir=tmp_path / "public",
+        demo=True,
+        ws_ping_interval=7.5,
+    )
+    again = Settings.from_env(settings.to_env())
+    assert again.demo
+    fields = ("port", "database_url", "redis_url", "public_dir", "data_dir", "ws_ping_interval")
+    assert [getattr(again, f) for f in fields] == [getattr(settings, f) for f in fields]

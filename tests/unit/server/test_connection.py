@@ -9,7 +9,7 @@ from typing import Any, cast
 from starlette.websockets import WebSocket
 
 from porch_protocol import RequestDone, decode
-from porch_server.connection import OUTBOX_LIMIT, Connection
+from porch_server.transport.ws.connection import OUTBOX_LIMIT, Connection
 
 
 class FakeSocket:

@@ -47,9 +47,10 @@ from porch_protocol import (
     TypingChanged,
     VisitorProfile,
 )
-from porch_server import apps, store
 from porch_server.app import create_app
 from porch_server.config import Settings
+from porch_server.rules import apps
+from porch_server.storage import store
 
 
 def _say(ws: WebSocketTestSession, client_id: str, text: str = "hello") -> MessageAck:

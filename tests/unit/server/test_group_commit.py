@@ -1,25 +1,35 @@
 """The group commit writer: batching, order, failure isolation, shutdown (with a recording
-``write_batch`` in place of the database), and :class:`store.MessageWriter`, its database side,
-on a real SQLite file."""
+``write_batch`` in place of the database), and the message writer, its database side, on the
+suite's database (SQLite, or PostgreSQL with ``PORCH_TEST_DATABASE=postgresql``)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from porch_server import records, store
-from porch_server.db import SQLITE_BUSY_TIMEOUT, create_engine, session_factory
-from porch_server.group_commit import GroupCommit, WriterClosed
-from porch_server.models import App, ChatMessageRow, Conversation, StoredFile
+from conftest import run_db, seed_app
+from porch_server.storage import records, store
+from porch_server.storage.db import SQLITE_BUSY_TIMEOUT, create_engine, session_factory
+from porch_server.storage.group_commit import GroupCommit, WriterClosed
+from porch_server.storage.migrate import upgrade
+from porch_server.storage.models import App, ChatMessageRow, Conversation, StoredFile
+from porch_server.storage.writer import (
+    NewPost,
+    SQLiteWriter,
+    Written,
+    message_writer,
+    write_posts,
+)
 
 _T = TypeVar("_T")
 
@@ -176,13 +186,13 @@ def test_a_cancelled_caller_still_has_its_item_written_once() -> None:
     assert ledger.committed == ["x"]
 
 
-# --- store.MessageWriter on SQLite ----------------------------------------------------------------
+# --- the message writer ----------------------------------------------------------------
 
 
 def _post(
     conversation_id: str, client_id: str, text: str = "hi", *, guarded: bool = False
-) -> store.NewPost:
-    return store.NewPost(
+) -> NewPost:
+    return NewPost(
         conversation_id=conversation_id,
         author="visitor",
         author_name=None if guarded else "Visitor",
@@ -210,7 +220,7 @@ def _with_writer(database_url: str, work: Callable[..., Awaitable[_T]]) -> _T:
     async def go() -> _T:
         engine = create_engine(database_url)
         sessions = session_factory(engine)
-        database = store.MessageWriter(database_url)
+        database = message_writer(database_url)
         writer = GroupCommit(database.write)
         writer.start()
         try:
@@ -227,9 +237,9 @@ def test_post_messages_numbers_in_order_and_dedupes_within_and_across_batches(
     database_url: str,
 ) -> None:
     async def work(
-        writer: GroupCommit[store.NewPost, store.Written | None],
+        writer: GroupCommit[NewPost, Written | None],
         sessions: Callable[[], AsyncSession],
-    ) -> tuple[list[store.Written], list[store.Written], list[tuple[str, int, str | None]]]:
+    ) -> tuple[list[Written], list[Written], list[tuple[str, int, str | None]]]:
         async with sessions() as session:
             one, two = await _conversations(session, 2)
         first = await asyncio.gather(
@@ -267,7 +277,7 @@ def test_post_messages_numbers_in_order_and_dedupes_within_and_across_batches(
 
 def test_post_messages_failure_in_one_post_keeps_the_others(database_url: str) -> None:
     async def work(
-        writer: GroupCommit[store.NewPost, store.Written | None],
+        writer: GroupCommit[NewPost, Written | None],
         sessions: Callable[[], AsyncSession],
     ) -> tuple[list[object], list[tuple[int, str | None]]]:
         async with sessions() as session:
@@ -291,9 +301,9 @@ def test_guarded_posts_are_refused_unless_the_conversation_is_the_visitors_open_
     database_url: str,
 ) -> None:
     async def work(
-        writer: GroupCommit[store.NewPost, store.Written | None],
+        writer: GroupCommit[NewPost, Written | None],
         sessions: Callable[[], AsyncSession],
-    ) -> tuple[list[store.Written | None], store.Written | None, list[tuple[str, str, str]], str]:
+    ) -> tuple[list[Written | None], Written | None, list[tuple[str, str, str]], str]:
         async with sessions() as session:
             open_, ended, superseded, revoked = await _conversations(session, 4)
             conversation = await session.get(Conversation, ended)
@@ -339,9 +349,9 @@ def test_guarded_posts_are_refused_unless_the_conversation_is_the_visitors_open_
 
 def test_a_guarded_post_is_signed_with_the_visitors_name_as_written(database_url: str) -> None:
     async def work(
-        writer: GroupCommit[store.NewPost, store.Written | None],
+        writer: GroupCommit[NewPost, Written | None],
         sessions: Callable[[], AsyncSession],
-    ) -> store.Written | None:
+    ) -> Written | None:
         async with sessions() as session:
             (one,) = await _conversations(session, 1)
             conversation = await session.get(Conversation, one)
@@ -359,9 +369,9 @@ def test_the_writers_summary_is_the_committed_conversations(database_url: str) -
     ORM reads back after the commit, for a conversation with every summary field set."""
 
     async def work(
-        writer: GroupCommit[store.NewPost, store.Written | None],
+        writer: GroupCommit[NewPost, Written | None],
         sessions: Callable[[], AsyncSession],
-    ) -> tuple[store.Written | None, object]:
+    ) -> tuple[Written | None, object]:
         async with sessions() as session:
             (one,) = await _conversations(session, 1)
             conversation = await session.get(Conversation, one)
@@ -388,9 +398,9 @@ def test_the_writers_summary_is_the_committed_conversations(database_url: str) -
 
 def test_a_resend_gets_its_stored_file_back(database_url: str) -> None:
     async def work(
-        writer: GroupCommit[store.NewPost, store.Written | None],
+        writer: GroupCommit[NewPost, Written | None],
         sessions: Callable[[], AsyncSession],
-    ) -> tuple[store.Written | None, store.Written | None]:
+    ) -> tuple[Written | None, Written | None]:
         async with sessions() as session:
             (one,) = await _conversations(session, 1)
             conversation = await session.get(Conversation, one)
@@ -425,7 +435,7 @@ def test_the_writer_waits_for_another_connections_write_and_keeps_seqs_apart(
     waits for it (no ack meanwhile), then takes the next seq."""
 
     async def work(
-        writer: GroupCommit[store.NewPost, store.Written | None],
+        writer: GroupCommit[NewPost, Written | None],
         sessions: Callable[[], AsyncSession],
     ) -> list[int]:
         async with sessions() as session:
@@ -458,35 +468,49 @@ def test_the_writer_waits_for_another_connections_write_and_keeps_seqs_apart(
     assert _with_writer(database_url, work) == [1, 2]
 
 
-def test_the_writers_statements_search_indexes_rather_than_scan_tables(database_url: str) -> None:
-    """A batch's cost must not grow with the number of stored messages: every statement of the
-    writer finds its rows through an index (SQLite's query plan says SEARCH, never SCAN of a
-    table; the VALUES list of the lookup is the one table walked)."""
-    path = make_url(database_url).database
-    assert path is not None
-    db = sqlite3.connect(path)
+def _sqlite_database(tmp_path: Path) -> str:
+    """A migrated, seeded SQLite file, for tests of SQLite's own behaviour whatever database the
+    suite runs on."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sqlite.db'}"
+    upgrade(url)
+    seed_app(url)
+    return url
+
+
+def test_the_writers_statements_search_indexes_rather_than_scan_tables(tmp_path: Path) -> None:
+    """A batch's cost must not grow with the number of stored messages: every statement the
+    writer's procedure yields finds its rows through an index (SQLite's query plan says SEARCH,
+    never SCAN of a table; the VALUES list of the lookup is the one table walked). SQLite's
+    planner, whatever database the suite runs on: PostgreSQL's picks scans for tiny tables."""
+    url = _sqlite_database(tmp_path)
+    one, two = run_db(url, lambda session: _conversations(session, 2))
+    posts = [_post(one, "a", guarded=True), _post(two, "b"), _agent_post(two, "c", 1, 1)]
+    db = sqlite3.connect(tmp_path / "sqlite.db", isolation_level=None)
+    plans: list[tuple[str, list[str]]] = []
     try:
-        keys = 3
-        statements: list[tuple[str, list[object]]] = [
-            (store._KNOWN_SQL.format(rows=", ".join(["(?, ?, ?)"] * keys)), ["c", "a", "x"] * keys),
-            (store._WRITTEN_TO_SQL.format(ids="?, ?"), ["c1", "c2"]),
-            (store._AGENT_GUARD_SQL.format(ids="?, ?"), ["c1", "c2"]),
-            (
-                "UPDATE conversations SET last_seq = last_seq + 1 WHERE id IN (?, ?)"
-                f" AND (id NOT IN (?) OR {store._GUARD_SQL})",
-                ["c1", "c2", "c1"],
-            ),
-        ]
-        for sql, params in statements:
-            plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params)]
-            scans = [s for s in plan if s.startswith("SCAN") and "CONSTANT ROW" not in s]
-            assert scans in ([], ["SCAN k"]), (sql, plan)
+        db.execute("BEGIN IMMEDIATE")
+        procedure = write_posts(posts, [None] * len(posts))
+        rows: Any = None
+        with contextlib.suppress(StopIteration):
+            while True:
+                statement = procedure.send(rows)
+                rows = []
+                if statement.lock or statement.many:
+                    continue
+                explain = db.execute("EXPLAIN QUERY PLAN " + statement.sql, statement.params)
+                plans.append((statement.sql, [row[3] for row in explain]))
+                rows = db.execute(statement.sql, statement.params).fetchall()
+        db.execute("ROLLBACK")
     finally:
         db.close()
+    assert len(plans) == 4  # the lookup, the agent's guard, the UPDATE (guarded), the read
+    for sql, plan in plans:
+        scans = [s for s in plan if s.startswith("SCAN") and "CONSTANT ROW" not in s]
+        assert scans in ([], ["SCAN k"]), (sql, plan)
 
 
-def _agent_post(conversation_id: str, client_id: str, agent_id: int, app_id: int) -> store.NewPost:
-    return store.NewPost(
+def _agent_post(conversation_id: str, client_id: str, agent_id: int, app_id: int) -> NewPost:
+    return NewPost(
         conversation_id=conversation_id,
         author="agent",
         author_name="Ann",
@@ -503,9 +527,9 @@ def test_an_agents_guarded_post_needs_its_app_an_open_chat_and_the_agent_in_it(
     database_url: str,
 ) -> None:
     async def work(
-        writer: GroupCommit[store.NewPost, store.Written | None],
+        writer: GroupCommit[NewPost, Written | None],
         sessions: Callable[[], AsyncSession],
-    ) -> tuple[list[store.Written | None], list[store.Written | None], int]:
+    ) -> tuple[list[Written | None], list[Written | None], int]:
         async with sessions() as session:
             joined, not_in, ended = await _conversations(session, 3)
             app_id = 0
@@ -539,10 +563,12 @@ def test_an_agents_guarded_post_needs_its_app_an_open_chat_and_the_agent_in_it(
     assert other_later is None
 
 
-def test_the_engine_and_the_writer_wait_for_the_write_lock_as_long(database_url: str) -> None:
+def test_the_engine_and_the_writer_wait_for_the_write_lock_as_long(tmp_path: Path) -> None:
+    database_url = _sqlite_database(tmp_path)
+
     async def go() -> list[int]:
         engine = create_engine(database_url)
-        writer = store.MessageWriter(database_url)
+        writer = SQLiteWriter(database_url)
         try:
             async with engine.connect() as connection:
                 raw = await connection.get_raw_connection()

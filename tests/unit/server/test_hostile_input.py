@@ -34,8 +34,8 @@ from porch_protocol import (
     VisitorWelcome,
     encode,
 )
-from porch_server import store
-from porch_server.models import Visitor
+from porch_server.storage import store
+from porch_server.storage.models import Visitor
 
 #: What the probe sent: the parser recursed 15,000 times before it could see the text never
 #: closes (and it fits in a 16 KB HTTP body).

@@ -7,8 +7,8 @@ import pytest
 
 from conftest import APPID, ORIGIN, Porch, receive_frame, receive_until, send_frame
 from porch_protocol import MessageAck, SendMessage, VisitorIdentity
-from porch_server.security import TICKET_TTL_MS
-from porch_server.static import WIDGET_CSP
+from porch_server.rules.security import TICKET_TTL_MS
+from porch_server.transport.http.static import WIDGET_CSP
 
 
 def _post_bootstrap(porch: Porch, body: str, origin: str | None = ORIGIN) -> httpx.Response:
@@ -224,7 +224,7 @@ def test_widget_pages_of_an_unknown_app_cannot_be_framed_at_all(porch: Porch, qu
 
 
 def test_a_domain_entry_cannot_inject_csp_directives() -> None:
-    from porch_server.static import frame_ancestors
+    from porch_server.transport.http.static import frame_ancestors
 
     assert frame_ancestors(["ok.test", "x; script-src *", "", 5, "*.fine.test"]) == (
         "frame-ancestors http://ok.test:* https://ok.test:* "

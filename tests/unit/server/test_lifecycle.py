@@ -28,11 +28,12 @@ from conftest import (
     send_frame,
 )
 from porch_protocol import MessageAck, SendMessage
-from porch_server import cli, demo, store
+from porch_server import cli, demo
 from porch_server.app import create_app
 from porch_server.config import Settings
-from porch_server.migrate import alembic_config, upgrade
-from porch_server.models import Base
+from porch_server.storage import store
+from porch_server.storage.migrate import alembic_config, upgrade
+from porch_server.storage.models import Base
 
 
 def _sync_url(path: Path) -> str:
@@ -116,7 +117,10 @@ def test_restart_keeps_acked_messages_tickets_and_logins(
             assert agent.conversations[0].id == ack.message.conversation_id
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys(settings: Settings) -> None:
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}"
+    upgrade(url)
+
     async def pragmas(session: AsyncSession) -> tuple[object, object, object]:
         journal = await session.scalar(text("PRAGMA journal_mode"))
         foreign_keys = await session.scalar(text("PRAGMA foreign_keys"))
@@ -124,7 +128,7 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(settings: Settings) -> None:
         return journal, foreign_keys, synchronous
 
     # synchronous 1 is NORMAL: durable across a process crash in WAL mode, one fsync fewer.
-    assert run_db(settings.database_url, pragmas) == ("wal", 1, 1)
+    assert run_db(url, pragmas) == ("wal", 1, 1)
 
 
 def test_settings_from_env() -> None:

@@ -1,4 +1,4 @@
-"""Pure rules of tawk.to properties and widgets (``porch_server/properties.py``)."""
+"""Pure rules of tawk.to properties and widgets (``porch_server/rules/properties.py``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import re
 import pytest
 
 from porch_runtime.bridge import LOCALES
-from porch_server.apps import InvalidSettings
-from porch_server.properties import (
+from porch_server.rules.apps import InvalidSettings
+from porch_server.rules.properties import (
     LANGUAGES,
     MAX_GREETING_CHARS,
     PROPERTY_ID_PATTERN,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from porch_server.origins import hostname_allowed, origin_hostname
-from porch_server.security import (
+from porch_server.rules.origins import hostname_allowed, origin_hostname
+from porch_server.rules.security import (
     TICKET_TTL_MS,
     hash_password,
     issue_ticket,
@@ -14,7 +14,7 @@ from porch_server.security import (
     verify_ticket,
     verify_visitor,
 )
-from porch_server.signing import verify_business_user
+from porch_server.rules.signing import verify_business_user
 
 KEY = b"k" * 32
 NOW = 1_700_000_000_000

@@ -1,4 +1,5 @@
-"""Precompressed siblings and cache lifetimes of the static files (``porch_server/static.py``)."""
+"""Precompressed siblings and cache lifetimes of the static files
+(``porch_server/transport/http/static.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from porch_server.static import IMMUTABLE, VENDOR_MAX_AGE, accepted_encodings, static_app
+from porch_server.transport.http.static import (
+    IMMUTABLE,
+    VENDOR_MAX_AGE,
+    accepted_encodings,
+    static_app,
+)
 
 WASM = bytes(range(256)) * 64
 #: Not real Brotli: the server never decodes a sibling, so any marker bytes prove which file went.

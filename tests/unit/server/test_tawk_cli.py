@@ -12,8 +12,9 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conftest import run_db
-from porch_server import cli, demo, store
-from porch_server.migrate import alembic_config, upgrade
+from porch_server import cli, demo
+from porch_server.storage import store
+from porch_server.storage.migrate import alembic_config, upgrade
 
 PROPERTY = "64f0d3e3c0ffee00000000aa"
 
@@ -198,4 +199,3 @@ def test_the_tawk_demo_page_uses_the_dashboard_snippet_with_the_demo_ids() -> No
     assert "var Tawk_API=Tawk_API||{}, Tawk_LoadStart=new Date();" in page
     assert f"s1.src=location.origin+'/{demo.DEMO_PROPERTY_ID}/{demo.DEMO_WIDGET_ID}';" in page
     assert "s1.setAttribute('crossorigin','*');" in page
-

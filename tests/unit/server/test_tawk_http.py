@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conftest import APPID, ORIGIN, Porch, receive_frame, run_db, send_frame
 from porch_protocol import MessageAck, SendMessage
-from porch_server import store
-from porch_server.properties import WidgetSettings
-from porch_server.security import TICKET_TTL_MS
+from porch_server.rules.properties import WidgetSettings
+from porch_server.rules.security import TICKET_TTL_MS
+from porch_server.storage import store
 
 PROPERTY = "64f0d3e3c0ffee00000000aa"
 WIDGET = "1abcdefghi"

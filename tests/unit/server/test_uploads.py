@@ -22,8 +22,8 @@ from conftest import (
 from porch_protocol import ErrorFrame, FileRef, MessageAck, NewMessage, SendMessage
 from porch_server.app import create_app
 from porch_server.config import Settings
-from porch_server.security import UPLOAD_TOKEN_TTL_MS, issue_upload_token
-from porch_server.uploads import DOWNLOAD_CSP, sniff
+from porch_server.rules.security import UPLOAD_TOKEN_TTL_MS, issue_upload_token
+from porch_server.transport.http.uploads import DOWNLOAD_CSP, sniff
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 40

@@ -30,8 +30,9 @@ from porch_protocol import (
     VisitorProfile,
     VisitorWelcome,
 )
-from porch_server import apps, store
-from porch_server.visitor_data import MAX_ATTRIBUTES
+from porch_server.rules import apps
+from porch_server.rules.visitor_data import MAX_ATTRIBUTES
+from porch_server.storage import store
 
 
 def _done(ws: WebSocketTestSession, request_id: str) -> None:

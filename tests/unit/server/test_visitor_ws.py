@@ -49,15 +49,15 @@ from porch_protocol import (
     VisitorProfile,
     VisitorWelcome,
 )
-from porch_server import store
 from porch_server.app import create_app
 from porch_server.config import Settings
-from porch_server.signing import (
+from porch_server.rules.signing import (
     sign_business_user,
     tawk_hash,
     verify_business_user,
     verify_tawk_hash,
 )
+from porch_server.storage import store
 
 #: The fake clock's start (conftest.FakeClock) in seconds: when the tests' logins are issued.
 NOW_S = 1_700_000_000

@@ -19,7 +19,7 @@ from porch_protocol import (
     VisitorHello,
     VisitorWelcome,
 )
-from porch_server import chat
+from porch_server.transport.ws import chat
 
 
 def test_a_reply_committed_while_a_welcome_is_read_follows_that_welcome(

@@ -1,0 +1,1 @@
+"""Realtime fan-out: who is connected, and what every process must hear."""

@@ -1,0 +1,1 @@
+"""Pure rules: functions of their arguments, no I/O."""

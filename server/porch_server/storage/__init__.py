@@ -1,0 +1,1 @@
+"""Storage: the schema, its migrations, the queries and the message writer."""

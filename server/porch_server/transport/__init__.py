@@ -1,0 +1,1 @@
+"""Transport: HTTP endpoints and the two WebSockets, thin adapters over the layers below."""

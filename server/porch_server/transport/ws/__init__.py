@@ -1,0 +1,1 @@
+"""The visitor and agent WebSockets and what they share."""

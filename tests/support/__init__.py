@@ -1,0 +1,1 @@
+"""Helpers shared by the unit, e2e, fault and bench suites."""
