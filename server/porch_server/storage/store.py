@@ -428,6 +428,12 @@ async def conversation_in_app(
 
 
 async def create_conversation(session: AsyncSession, visitor: Visitor, now_ms: int) -> Conversation:
+    """A new conversation of ``visitor``, created after its latest one even within the same
+    millisecond: :func:`latest_conversation` orders by ``created_at``, and a tie (broken by the
+    random id) made an ended chat look latest again after a quick restart (issue 12)."""
+    latest = await latest_conversation(session, visitor)
+    if latest is not None:
+        now_ms = max(now_ms, latest.created_at + 1)
     conversation = Conversation(
         id="c_" + secrets.token_hex(12),
         app_id=visitor.app_id,
