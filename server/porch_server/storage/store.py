@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, case, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -561,14 +561,19 @@ async def post_message(
 async def mark_read(
     session: AsyncSession, conversation: Conversation, seq: int, *, by: Author
 ) -> None:
-    """Advance the reader's mark to ``seq`` (never backwards, never past ``last_seq``)."""
+    """Advance the reader's mark to ``seq`` (never backwards, never past ``last_seq``) in one
+    UPDATE that reads and writes the row together: computed from a row read earlier, a mark could
+    be written back over a higher one committed meanwhile (a tab's new socket and its old
+    connection's last frames marking at once; found by the fault suite, issue 12)."""
+    column = Conversation.visitor_read_seq if by == "visitor" else Conversation.agent_read_seq
+    target = case((Conversation.last_seq < seq, Conversation.last_seq), else_=max(0, seq))
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation.id)
+        .values({column: case((column < target, target), else_=column)})
+        .execution_options(synchronize_session=False)
+    )
     await session.refresh(conversation)
-    target = max(0, min(seq, conversation.last_seq))
-    if by == "visitor":
-        conversation.visitor_read_seq = max(conversation.visitor_read_seq, target)
-    else:
-        conversation.agent_read_seq = max(conversation.agent_read_seq, target)
-    await session.flush()
 
 
 async def summary(
