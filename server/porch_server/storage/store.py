@@ -407,6 +407,19 @@ async def file_by_id(session: AsyncSession, file_id: str) -> StoredFile | None:
 # --- conversations and messages -----------------------------------------------------------------
 
 
+async def lock_visitor(session: AsyncSession, visitor: Visitor) -> None:
+    """Hold the visitor's row until the session's transaction ends: what the transaction reads
+    next is what was committed before, and another transaction locking the visitor waits for
+    this one. An UPDATE that changes nothing: PostgreSQL locks the row, SQLite takes its write
+    lock (SQLite has no ``SELECT ... FOR UPDATE``)."""
+    await session.execute(
+        update(Visitor)
+        .where(Visitor.id == visitor.id)
+        .values(revoked_at=Visitor.revoked_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def latest_conversation(session: AsyncSession, visitor: Visitor) -> Conversation | None:
     return await session.scalar(
         select(Conversation)

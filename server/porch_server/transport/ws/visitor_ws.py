@@ -341,7 +341,11 @@ async def _fresh_login(session: AsyncSession, app: App, login: BusinessLogin, no
 
 
 async def _open_conversation(ctx: Context, session: AsyncSession, visitor: Visitor) -> Conversation:
-    """The visitor's current conversation; after an end (or before any) a new one."""
+    """The visitor's current conversation; after an end (or before any) a new one. Two sockets
+    of one visitor may get here at once (two tabs, or a tab's new socket while its old
+    connection's last frame is handled): the visitor is locked first, so the second sees the
+    conversation the first opened instead of opening another (issue 12)."""
+    await store.lock_visitor(session, visitor)
     conversation = await store.latest_conversation(session, visitor)
     if conversation is None or conversation.ended_at is not None:
         conversation = await store.create_conversation(session, visitor, ctx.now_ms())

@@ -1,7 +1,5 @@
-"""Read positions under concurrency (issue 12: the long fault profile found a visitor's stored
-read position behind what the visitor had read: a tab's new socket and its old connection's
-last frames marked reads at once, and the older mark, computed from a stale row, was written
-last)."""
+"""Two sockets of one visitor at once (a tab's new socket while its old connection's last frames
+are still handled, or two tabs), found by the long fault profile (issue 12)."""
 
 from __future__ import annotations
 
@@ -9,12 +7,16 @@ import asyncio
 
 from sqlalchemy import select, update
 
+from conftest import Porch, receive_until, send_frame
+from porch_protocol import MessageAck, SendMessage
 from porch_server.storage import store
 from porch_server.storage.db import create_engine, session_factory
 from porch_server.storage.models import App, Conversation
 
 
 def test_concurrent_marks_keep_the_highest_read_position(database_url: str) -> None:
+    """Seed 191: the stored read position fell behind what the visitor had read: the older mark,
+    computed from a row read before the newer one's commit, was written last."""
     async def go() -> tuple[int, int]:
         engine = create_engine(database_url)
         sessions = session_factory(engine)
@@ -48,3 +50,17 @@ def test_concurrent_marks_keep_the_highest_read_position(database_url: str) -> N
             await engine.dispose()
 
     assert asyncio.run(go()) == (40, 40)
+
+
+def test_two_tabs_writing_their_first_message_at_once_open_one_conversation(porch: Porch) -> None:
+    """Issue 12 (the long fault profile, seed 667): a tab's message and its resend on a new
+    socket, handled at once, each opened a conversation; the visitor's messages and the agent's
+    replies were split between the two, and the runtime flipped from one to the other."""
+    for attempt in range(6):
+        first_tab, welcome = porch.visitor()
+        second_tab, _ = porch.visitor(identity=welcome.identity)
+        send_frame(first_tab, SendMessage(client_id=f"a{attempt}", text="one"))
+        send_frame(second_tab, SendMessage(client_id=f"b{attempt}", text="two"))
+        one = receive_until(first_tab, MessageAck).message.conversation_id
+        two = receive_until(second_tab, MessageAck).message.conversation_id
+        assert one == two
