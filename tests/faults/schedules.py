@@ -104,7 +104,13 @@ async def run_schedule(
                 break
             if error != NOT_CONNECTED:
                 raise InvariantBroken(f"seed {seed}: sync failed: {visitor.results[sync]}")
-        history = await asyncio.wait_for(agent.history(), CONVERGE_TIMEOUT)
+        while True:
+            # The history may bring a message this console missed live (a system message
+            # published while it reconnected): it reads that too, and asks again.
+            read = agent.read_seq
+            history = await asyncio.wait_for(agent.history(), CONVERGE_TIMEOUT)
+            if agent.read_seq == read:
+                break
         stored = check(seed, db, visitor, agent, history, sent)
     finally:
         watching.cancel()
