@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 export PORT
 
-.PHONY: demo serve build test test-unit test-postgres test-e2e test-faults lint bench chromium services clean
+.PHONY: demo serve build test test-unit test-postgres test-e2e test-faults lint bench bench-scale chromium services clean
 
 demo: build
 	$(PY) -m porch_server demo --port $(PORT)
@@ -70,6 +70,18 @@ BENCH_PROFILE ?= full
 BENCH_OUT     ?= bench/results
 bench: chromium build
 	$(PY) tests/bench/run.py --profile $(BENCH_PROFILE) --out $(BENCH_OUT)
+
+# The scale profile (docs/performance.md, "Scale"): SQLite x1 against PostgreSQL + Redis with
+# 1, 2, 4 worker processes; SCALE_PROFILE=smoke runs a small one.
+SCALE_PROFILE ?= full
+bench-scale: services build
+	$(PY) tests/bench/scale.py --profile $(SCALE_PROFILE) --out $(BENCH_OUT)
+
+# docs/screenshots/: every state of the widget on a phone and a desktop, both themes (the
+# e2e fixtures drive the real widget; tests/e2e/screenshots.py is not part of the suite).
+.PHONY: screenshots
+screenshots: chromium build
+	$(PY) -m pytest tests/e2e/screenshots.py
 
 clean:
 	rm -rf public/install public/vendor public/widget/*.js public/widget/*.zip public/widget/build.json public/agent/porch_protocol

@@ -10,21 +10,26 @@ export const VERSION = 1;
 
 /* Host -> widget, per surface. */
 export const HOST_TO_LAUNCHER = ["launcher.state", "launcher.focus"];
-export const HOST_TO_PANEL = ["host.state", "host.boot", "host.command"];
+export const HOST_TO_PANEL = [
+  "host.state", "host.preboot", "host.boot", "host.release", "host.command",
+];
 /* Widget -> host, per surface. */
 export const LAUNCHER_TO_HOST = [
-  "launcher.ready", "launcher.intent", "launcher.toggle", "launcher.pointer",
+  "launcher.ready", "launcher.intent", "launcher.rest", "launcher.toggle", "launcher.pointer",
 ];
-export const PANEL_TO_HOST = ["panel.ready", "panel.minimize", "runtime.event", "runtime.result"];
+export const PANEL_TO_HOST = [
+  "panel.ready", "panel.minimize", "panel.interaction", "runtime.event", "runtime.result",
+];
 /* Panel <-> worker (mirrors porch_runtime/bridge.py). */
 export const PANEL_TO_RUNTIME = [
   "runtime.start", "ui.send", "ui.retry", "ui.shown", "ui.locale", "ui.typing", "ui.end", "ui.rate",
-  "ui.prechat", "ui.offline", "ui.attach", "host.command",
+  "ui.prechat", "ui.offline", "ui.attach", "ui.transcript", "ui.delete", "host.command",
 ];
 export const RUNTIME_TO_PANEL = [
   "render.message", "render.status", "render.locale", "render.page_status", "render.surface",
   "render.form", "render.conversation", "render.receipt", "render.typing", "render.upload_error",
-  "render.clear", "host.event", "host.result", "runtime.log",
+  "render.clear", "render.transcript", "render.deleted", "host.event", "host.result",
+  "runtime.log",
 ];
 
 /* The panel opened as a pop-out window (Tawk_API.popup) rather than framed by the host page. */
@@ -75,4 +80,15 @@ export function applyAccent(colour) {
   const light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179;
   root.setProperty("--accent", colour);
   root.setProperty("--accent-text", light ? "#0f172a" : "#fff");
+}
+
+/* The languages written right to left. A page in one is mirrored: its CSS uses logical properties
+ * (inline-start/end), so dir="rtl" on the root is all it takes (docs/i18n.md, "Right to left"). */
+const RTL_LOCALES = ["ar", "he"];
+
+/* The document's language and direction, from the widget's locale. */
+export function applyLanguage(locale) {
+  const root = document.documentElement;
+  root.lang = locale;
+  root.dir = RTL_LOCALES.includes(locale) ? "rtl" : "ltr";
 }

@@ -17,20 +17,25 @@
   var PREFIX = "[TWTChatWidget]";
   /* The runtime must report runtime_mounted within this many ms of booting (docs/host-api.md). */
   var DEFAULT_BOOT_TIMEOUT_MS = 60000;
-  var DEFAULT_Z_INDEX = 2147483000;
-  var LOCALES = ["en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru"];
+  /* A worker booted on a deliberate intent with no click this long after it is terminated
+   * (docs/host-api.md, `prebootTimeout`). */
+  var DEFAULT_PREBOOT_TIMEOUT_MS = 30000;
+  /* The highest z-index there is: with the frames last in <html>, nothing of the page covers
+   * them unless the page asks (zIndex). */
+  var DEFAULT_Z_INDEX = 2147483647;
+  var LOCALES = ["en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru", "ar", "he"];
   var VISIBILITIES = ["maximized", "minimized", "hidden"];
   /* Where a launcher may sit: a corner or the middle of a side (tawk.to's names). */
   var TAWK_POSITIONS = ["br", "bl", "cr", "cl", "tr", "tl"];
   var THEMES = ["light", "dark", "system"];
   var LAUNCHER_TITLES = {
     en: "Chat", "zh-cn": "聊天", "zh-tw": "聊天", ja: "チャット", ko: "채팅",
-    de: "Chat", fr: "Discussion", pt: "Conversa", ru: "Чат",
+    de: "Chat", fr: "Discussion", pt: "Conversa", ru: "Чат", ar: "الدردشة", he: "צ'אט",
   };
   var PANEL_TITLES = {
     en: "Chat window", "zh-cn": "聊天窗口", "zh-tw": "聊天視窗", ja: "チャットウィンドウ",
     ko: "채팅 창", de: "Chatfenster", fr: "Fenêtre de discussion", pt: "Janela de conversa",
-    ru: "Окно чата",
+    ru: "Окно чата", ar: "نافذة الدردشة", he: "חלון הצ'אט",
   };
   /* Public events the runtime may raise through the panel, with a payload check each. */
   var RUNTIME_EVENTS = {
@@ -104,8 +109,11 @@
     ranstr: "string", name: "string", nickname: "string", email: "string", phone: "string",
     referer: "string", source_title: "string",
     /* Porch extensions (docs/host-api.md): */
-    loading: ["intent", "eager"], bootTimeout: "number",
+    loading: ["intent", "eager", "click"], bootTimeout: "number", prebootTimeout: "number",
+    consent: ["required"], privacyFilter: "boolean", privacyPatterns: "strings",
   };
+  /* Fields that are durations: a positive number of milliseconds. */
+  var DURATIONS = ["bootTimeout", "prebootTimeout"];
 
   function isObject(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
   function isNullish(v) { return v === null || v === undefined; }
@@ -136,13 +144,15 @@
   /* --- locale ------------------------------------------------------------------------------- */
 
   /* Case, "_" vs "-", scripts and regions: "EN-us" -> en, "zh_Hans" -> zh-cn, "zh-HK" -> zh-tw,
-   * "zh-Hans-HK" -> zh-cn, "pt-BR" -> pt. Returns null for anything outside the supported set
+   * "zh-Hans-HK" -> zh-cn, "pt-BR" -> pt, "ar-EG" -> ar, and Hebrew's old code "iw" (Java and
+   * older Android still report it) -> he. Returns null for anything outside the supported set
    * (docs/i18n.md). */
   function normalizeLocale(value) {
     if (typeof value !== "string") return null;
     var tag = value.trim().toLowerCase().replace(/_/g, "-");
     if (LOCALES.indexOf(tag) >= 0) return tag;
     var parts = tag.split("-");
+    if (parts[0] === "iw") parts[0] = "he";
     if (parts[0] === "zh") {
       /* An explicit script decides (zh-Hans-HK is Simplified); otherwise the region does. */
       if (parts.indexOf("hans") > 0) return "zh-cn";
@@ -201,13 +211,16 @@
       if (raw[key] === undefined || raw[key] === null) return;
       var rule = CONFIG_FIELDS[key];
       var ok = Array.isArray(rule) ? rule.indexOf(raw[key]) >= 0
+        : rule === "strings" ? Array.isArray(raw[key]) &&
+          raw[key].every(function (s) { return typeof s === "string"; })
         : typeof raw[key] === rule && (rule !== "number" || isFinite(raw[key])) &&
-          (key !== "bootTimeout" || raw[key] > 0);
+          (DURATIONS.indexOf(key) < 0 || raw[key] > 0);
       if (ok) config[key] = raw[key];
       else {
         logError("window.__twt." + key + " must be " +
           (Array.isArray(rule) ? "one of " + rule.join(", ")
-            : key === "bootTimeout" ? "a positive number of milliseconds" : "a " + rule) +
+            : DURATIONS.indexOf(key) >= 0 ? "a positive number of milliseconds"
+            : rule === "strings" ? "an array of strings" : "a " + rule) +
           ", got " + JSON.stringify(raw[key]) + "; ignored");
       }
     });
@@ -312,6 +325,9 @@
      * identity is keyed by what the page named. */
     this.storageId = config.appid || "property:" + config.property_id;
     this.identity = loadIdentity(this.storageId, this.login);
+    /* consent: "required": nothing is written to any storage until the visitor first interacts
+     * with the widget or the page calls consent (docs/host-api.md, "Consent"). */
+    this.consentPending = config.consent === "required";
     this.ticket = null;
     this.resume = false;
     this.booted = false;
@@ -321,6 +337,7 @@
     this.launcherReady = false; /* its page said launcher.ready: it gets the state from then on */
     this.panel = null;
     this.bootTimer = null;
+    this.prebootTimer = null; /* set while a pre-booted worker waits for a click */
     this.cleanups = [];
     this.results = {};       /* runtime command id -> its done(error, message) */
     this.pageStatus = null;  /* online, away or offline, from the bootstrap, then the runtime */
@@ -339,6 +356,25 @@
     var media = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
     if (media) this.listen(media, "change", function () { self.applyTheme(); });
     this.media = media;
+    this.watchSurfaces();
+    this.watchNavigation();
+    /* A phone turned, a window narrowed: the launcher's spot and the panel's size follow. */
+    var phone = window.matchMedia && window.matchMedia(PHONE);
+    if (phone) {
+      this.listen(phone, "change", function () {
+        if (self.launcher) self.place(self.launcher, 0);
+        self.layoutPanel();
+        self.syncChrome();
+      });
+    }
+    /* The on-screen keyboard shrinks the visual viewport (and, on iOS, moves it): an open panel
+     * on a phone follows it, so the composer stays above the keyboard. */
+    var view = window.visualViewport;
+    var follow = function () { if (self.visibility === "maximized") self.layoutPanel(); };
+    if (view) {
+      this.listen(view, "resize", follow);
+      this.listen(view, "scroll", follow);
+    }
     if (this.config.embedIn) this.visibility = "maximized";
     else if (this.config.launcher !== "custom") this.createLauncher();
   };
@@ -375,10 +411,10 @@
   /* Where the launcher sits: a corner or a side's middle ('br', 'bl', 'tr', 'tl', 'cr', 'cl'),
    * offset from the edges; the panel opens beside it, towards the page's middle. */
   var PHONE = "(max-width: 640px)";
+  function isPhone() { return Boolean(window.matchMedia && window.matchMedia(PHONE).matches); }
   Widget.prototype.place = function (iframe, gap) {
     var placement = this.config.placement || {};
-    var mobile = window.matchMedia && window.matchMedia(PHONE).matches;
-    var spot = (mobile ? placement.mobile : placement.desktop) || {};
+    var spot = (isPhone() ? placement.mobile : placement.desktop) || {};
     var position = spot.position || "br";
     var middle = position.charAt(0) === "c";
     var style = iframe.style;
@@ -393,6 +429,73 @@
     }
   };
 
+  /* The floating surfaces are children of <html>, beside <body>, not in it: a page that swaps
+   * its <body> (Turbo, Turbolinks) keeps them, and their documents, running; a `transform` on
+   * <body> cannot turn their `position: fixed` into a position in the body. */
+  function attach(iframe) { document.documentElement.appendChild(iframe); }
+
+  /* A page that removes them anyway gets them back (restoreSurfaces). Loading a frame again
+   * restarts its document: the launcher is sent the state again when it says launcher.ready,
+   * and a panel that ran the runtime boots a new one, which the server welcomes with the same
+   * conversation. */
+  Widget.prototype.watchSurfaces = function () {
+    var self = this;
+    var observer = new MutationObserver(function () { if (self === widget) self.restoreSurfaces(); });
+    observer.observe(document.documentElement, { childList: true });
+    this.cleanups.push(function () { observer.disconnect(); });
+  };
+
+  Widget.prototype.restoreSurfaces = function () {
+    if (this.launcher && !this.launcher.isConnected) {
+      this.launcherReady = false;
+      attach(this.launcher);
+    }
+    var panel = this.panel;
+    if (panel && !panel.isConnected && !this.config.embedIn) {
+      var booted = this.booted;
+      this.stopRuntime("NOT_CONNECTED", "the page removed the chat");
+      this.panel = panel;
+      attach(panel);
+      if (booted) this.boot();
+    }
+  };
+
+  /* Single-page navigation (history.pushState / replaceState, back and forward): the widget and
+   * its conversation stay, and a running runtime tells the agents the new page (visitor.update
+   * of referer and title, as a page's own call would). Without a runtime, the next boot's
+   * profile carries it. No polling: the Navigation API's event, or history's methods wrapped
+   * where a browser lacks it. */
+  Widget.prototype.watchNavigation = function () {
+    var self = this;
+    var page = window.location.href;
+    function navigated() {
+      /* In a task of its own: routers set the new title right after pushState. */
+      setTimeout(function () {
+        if (self !== widget || window.location.href === page) return;
+        page = window.location.href;
+        self.config.referer = page;
+        self.config.source_title = document.title;
+        if (!self.booted) return;
+        var profile = profileFrom(self.config);
+        self.runtimeCommand("visitor.update", { attributes: {}, profile: {
+          referer: profile.referer, source_title: profile.source_title } });
+      }, 0);
+    }
+    if (window.navigation) this.listen(window.navigation, "currententrychange", navigated);
+    else {
+      this.listen(window, "popstate", navigated);
+      ["pushState", "replaceState"].forEach(function (name) {
+        var original = history[name];
+        history[name] = function () {
+          var result = original.apply(this, arguments);
+          navigated();
+          return result;
+        };
+        self.cleanups.push(function () { history[name] = original; });
+      });
+    }
+  };
+
   Widget.prototype.createLauncher = function () {
     var iframe = this.frame("launcher", this.frameUrl("launcher.html"), LAUNCHER_TITLES[this.locale]);
     this.place(iframe, 0);
@@ -403,7 +506,7 @@
     var self = this;
     iframe.addEventListener("mouseenter", function () { self.hovered = true; });
     iframe.addEventListener("mouseleave", function () { self.hovered = false; });
-    document.body.appendChild(iframe);
+    attach(iframe);
   };
 
   /* Pages bind mouseenter/mouseleave on the launcher's frame (the spec's hover example). Across
@@ -447,13 +550,32 @@
       host.appendChild(iframe);
       return;
     }
-    this.place(iframe, 80);
-    style.width = "min(400px, calc(100vw - 32px))";
-    style.height = "min(640px, calc(100dvh - 120px))";
-    style.borderRadius = "16px";
-    style.boxShadow = "0 12px 48px rgba(0,0,0,.18)";
+    this.layoutPanel();
     style.display = this.visibility === "maximized" ? "block" : "none";
-    document.body.appendChild(iframe);
+    attach(iframe);
+  };
+
+  /* The panel opens beside the launcher; on a phone it covers the visual viewport, which is what
+   * the on-screen keyboard leaves visible (100dvh where the browser has no visualViewport). Only
+   * the panel's own frame is styled: nothing is ever set on the page's <html> or <body>. */
+  Widget.prototype.layoutPanel = function () {
+    var panel = this.panel;
+    if (!panel || this.config.embedIn) return;
+    var style = panel.style;
+    var view = window.visualViewport;
+    var phone = isPhone();
+    if (phone) {
+      style.right = style.bottom = style.transform = "";
+      style.left = (view ? view.offsetLeft : 0) + "px";
+      style.top = (view ? view.offsetTop : 0) + "px";
+    } else {
+      this.place(panel, 80);
+    }
+    style.width = phone ? (view ? view.width + "px" : "100vw") : "min(400px, calc(100vw - 32px))";
+    style.height = phone ? (view ? view.height + "px" : "100dvh")
+      : "min(640px, calc(100dvh - 120px))";
+    style.borderRadius = phone ? "0" : "16px";
+    style.boxShadow = phone ? "none" : "0 12px 48px rgba(0,0,0,.18)";
   };
 
   Widget.prototype.bootstrap = function () {
@@ -553,6 +675,7 @@
     var self = this;
     if (!this.started) return;
     this.booted = true;
+    clearTimeout(this.prebootTimer);
     this.createPanel();
     if (!this.ticket) { this.bootstrap(); return; }
     if (this.bootSent) return;
@@ -564,6 +687,23 @@
     }, timeout);
   };
 
+  /* A deliberate intent (the pointer resting on the launcher, or keyboard focus on it): the
+   * hidden panel's worker boots Python and imports the runtime without connecting, so that a
+   * click only connects. With no click within `prebootTimeout`, the worker is terminated and its
+   * memory released; the next intent boots it again. A touch has no such intent: the tap is the
+   * click. `loading: "click"` boots only on the click (docs/host-api.md). */
+  Widget.prototype.preboot = function () {
+    var self = this;
+    if (!this.started || this.booted || this.config.loading === "click") return;
+    this.createPanel();
+    if (!this.prebootTimer) this.sendPanel({ type: "host.preboot" });
+    clearTimeout(this.prebootTimer);
+    this.prebootTimer = setTimeout(function () {
+      self.prebootTimer = null;
+      if (self === widget && !self.booted) self.sendPanel({ type: "host.release" });
+    }, this.config.prebootTimeout || DEFAULT_PREBOOT_TIMEOUT_MS);
+  };
+
   Widget.prototype.runtimeConfig = function () {
     return {
       server_url: serverUrl, ticket: this.ticket, identity: this.identity,
@@ -571,6 +711,8 @@
       tawk_login: this.login && this.login.tawk ? this.login.tawk : null,
       profile_hash: this.config.profile_hash || null,
       profile: profileFrom(this.config), locale: this.locale, visibility: this.visibility,
+      privacy_filter: this.config.privacyFilter !== false,
+      privacy_patterns: this.config.privacyPatterns || [],
     };
   };
 
@@ -581,9 +723,11 @@
 
   Widget.prototype.chrome = function () {
     var settings = this.settings || {};
+    /* modal: the panel covers a phone's screen, so it keeps the keyboard focus inside. */
     return { visibility: this.visibility, unread: this.unread, locale: this.locale,
+             modal: isPhone() && !this.config.embedIn,
              theme: this.resolvedTheme(), accent: settings.colour || null,
-             greeting: settings.greeting || null };
+             greeting: settings.greeting || null, storage: !this.consentPending };
   };
 
   /* A widget's own settings (a tawk.to widget's, from the bootstrap): its language unless the page
@@ -600,7 +744,7 @@
         if (!spot.position) spot.position = settings.position;
       });
       if (this.launcher) this.place(this.launcher, 0);
-      if (this.panel && !this.config.embedIn) this.place(this.panel, 80);
+      this.layoutPanel();
     }
     this.syncChrome();
   };
@@ -657,8 +801,13 @@
       w.post(w.launcher, { type: "launcher.state", state: w.chrome() });
     },
     "launcher.intent": function (w) { w.createPanel(); },
+    /* A pointer that left before the launcher said so (across sites it may never) is no rest. */
+    "launcher.rest": function (w, msg) { if (msg.via === "focus" || w.hovered) w.preboot(); },
     "launcher.pointer": function (w, msg) { w.relayHover(msg.inside === true); },
-    "launcher.toggle": function (w) { w.setVisibility(w.visibility === "maximized" ? "minimized" : "maximized"); },
+    "launcher.toggle": function (w) {
+      w.grantConsent();
+      w.setVisibility(w.visibility === "maximized" ? "minimized" : "maximized");
+    },
   };
 
   var PANEL_MESSAGES = {
@@ -676,6 +825,7 @@
       if (w.launcherReady) w.post(w.launcher, { type: "launcher.focus" });
       else if (w.focusBefore && w.focusBefore.isConnected) w.focusBefore.focus();
     },
+    "panel.interaction": function (w) { w.grantConsent(); },
     "runtime.result": function (w, msg) { w.result(msg); },
     "runtime.event": function (w, msg) {
       var check = RUNTIME_EVENTS[msg.name];
@@ -701,6 +851,7 @@
       if (w.ticket) send(); else w.bootstrap().then(send);
     },
     "panel.minimize": function (w) { if (w.popup) w.popup.close(); },
+    "panel.interaction": PANEL_MESSAGES["panel.interaction"],
     "runtime.event": function (w, msg) {
       if (msg.name === "visitor_auth_ready" && isObject(msg.payload) && !w.identity &&
           RUNTIME_EVENTS.visitor_auth_ready(msg.payload)) {
@@ -713,7 +864,7 @@
     if (name === "runtime_mounted") clearTimeout(this.bootTimer);
     if (name === "visitor_auth_ready" && typeof payload.bs === "string" && typeof payload.bs_mm === "string") {
       this.identity = { bs: payload.bs, bs_mm: payload.bs_mm };
-      saveIdentity(this.storageId, this.identity, this.login);
+      if (!this.consentPending) saveIdentity(this.storageId, this.identity, this.login);
     }
     if (name === "page_status_changed") this.pageStatus = payload.status;
     if (name === "unread_count_changed") {
@@ -742,7 +893,14 @@
     if (visibility === "maximized") {
       /* With launcher: "custom", the page's own button opened the panel; remember it. */
       this.focusBefore = document.activeElement;
+      /* On a phone the visitor cannot scroll the page behind the panel; what moves it while the
+       * panel is open (the keyboard, a focused field) is undone when it closes. */
+      this.scrollBefore = isPhone() ? [window.scrollX, window.scrollY] : null;
       this.boot();
+      this.layoutPanel();
+    } else if (this.scrollBefore) {
+      window.scrollTo(this.scrollBefore[0], this.scrollBefore[1]);
+      this.scrollBefore = null;
     }
     if (this.panel) this.panel.style.display = visibility === "maximized" ? "block" : "none";
     if (this.launcher) this.launcher.style.display = visibility === "hidden" ? "none" : "block";
@@ -751,6 +909,15 @@
   };
 
   Widget.prototype.applyTheme = function () { this.syncChrome(); };
+
+  /* The visitor interacted with the widget, or the page called consent: from now on Porch may
+   * store (the identity it holds so far first; the panel learns it with the state). */
+  Widget.prototype.grantConsent = function () {
+    if (!this.consentPending) return;
+    this.consentPending = false;
+    if (this.identity) saveIdentity(this.storageId, this.identity, this.login);
+    this.syncChrome();
+  };
 
   Widget.prototype.setLocale = function (locale) {
     this.locale = locale;
@@ -792,11 +959,14 @@
     this.bootSent = false;
     this.booted = false;
     clearTimeout(this.bootTimer);
+    clearTimeout(this.prebootTimer);
+    this.prebootTimer = null;
   };
 
   /* Remove every surface and host-side listener. */
   Widget.prototype.teardown = function () {
     clearTimeout(this.bootTimer);
+    clearTimeout(this.prebootTimer);
     if (this.popup && !this.popup.closed) this.popup.close();
     this.failResults("DESTROYED", "the widget was removed");
     this.cleanups.forEach(function (undo) { undo(); });
@@ -823,6 +993,7 @@
     maximize: function (w) { w.setVisibility("maximized"); },
     minimize: function (w) { w.setVisibility("minimized"); },
     hide: function (w) { w.setVisibility("hidden"); },
+    consent: function (w) { w.grantConsent(); },
     show: function (w) { if (w.visibility === "hidden") w.setVisibility("minimized"); },
     toggle: function (w) {
       w.setVisibility(w.visibility === "maximized" ? "minimized" : "maximized");

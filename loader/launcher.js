@@ -1,5 +1,5 @@
 /* The launcher surface: one button. core.js owns the state; this page only draws it. */
-import { HOST_TO_LAUNCHER, applyAccent, connectHost } from "./bridge.js";
+import { HOST_TO_LAUNCHER, applyAccent, applyLanguage, connectHost } from "./bridge.js";
 import { t } from "./strings.js";
 
 const button = document.getElementById("launcher");
@@ -13,7 +13,7 @@ const send = connectHost(HOST_TO_LAUNCHER, (msg) => {
   }
   const state = msg.state || {};
   const open = state.visibility === "maximized";
-  document.documentElement.lang = state.locale || "en";
+  applyLanguage(state.locale || "en");
   document.title = t(state.locale, "launcher");
   document.documentElement.dataset.theme = state.theme === "dark" ? "dark" : "light";
   applyAccent(state.accent);
@@ -33,7 +33,33 @@ function intent() {
   intentSent = true;
   send("launcher.intent");
 }
-button.addEventListener("pointerenter", intent);
+/* A deliberate intent: a mouse or pen resting here REST_MS, or keyboard focus. The host then boots
+ * Python in the hidden panel, so a click only connects (core.js, preboot). A pointer passing over
+ * is not one, nor is a touch: there the tap itself is the intent. */
+const REST_MS = 100;
+let restTimer = 0;
+let restSaid = -Infinity;
+/* From a move as well as an enter: this frame is not always told that the pointer left (below),
+ * and then a pointer coming back only moves here. While it stays, said again at most every
+ * second (the host keeps the pre-boot while the pointer is there). */
+function rest(event) {
+  if (event.pointerType === "touch" || restTimer || event.timeStamp - restSaid < 1000) return;
+  restTimer = setTimeout(() => {
+    restTimer = 0;
+    restSaid = performance.now();
+    send("launcher.rest", { via: "pointer" });
+  }, REST_MS);
+}
+button.addEventListener("pointerenter", (event) => {
+  intent();
+  rest(event);
+});
+button.addEventListener("pointermove", rest);
+button.addEventListener("pointerleave", () => {
+  clearTimeout(restTimer);
+  restTimer = 0;
+  restSaid = -Infinity;
+});
 /* Across sites the page gets no mouseenter/mouseleave for this frame: core.js fires them for it.
  * This frame is not always told that the pointer left (the page is, and ends the hover), so a
  * pointer moving here says so again, at most every 100 ms. */
@@ -47,7 +73,11 @@ function pointer(event, inside) {
 document.documentElement.addEventListener("pointerenter", (event) => pointer(event, true));
 document.documentElement.addEventListener("pointermove", (event) => pointer(event, true));
 document.documentElement.addEventListener("pointerleave", (event) => pointer(event, false));
-button.addEventListener("focus", intent);
+button.addEventListener("focus", () => {
+  intent();
+  /* Focus that a pointer or a tap gave comes with its click: only the keyboard's is an intent. */
+  if (button.matches(":focus-visible")) send("launcher.rest", { via: "focus" });
+});
 button.addEventListener("click", () => {
   intent();
   send("launcher.toggle");

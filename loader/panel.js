@@ -4,7 +4,7 @@
  * as text (textContent, DOM-built links); what to show when is the runtime's decision.
  */
 import {
-  HOST_TO_PANEL, POPUP, RUNTIME_TO_PANEL, VERSION, applyAccent, connectHost,
+  HOST_TO_PANEL, POPUP, RUNTIME_TO_PANEL, VERSION, applyAccent, applyLanguage, connectHost,
 } from "./bridge.js";
 import { t } from "./strings.js";
 
@@ -23,7 +23,8 @@ let locale = "en";
 let visibility = "minimized";
 let status = "idle";
 let pageStatus = "online";
-let worker = null;
+let worker = null; /* booting or booted: on a deliberate intent (host.preboot) or the click */
+let runtimeStarted = false; /* the worker has runtime.start: it connects */
 let runtimeMounted = false; /* the runtime booted and took runtime.start */
 const beforeBoot = []; /* what the visitor did before the runtime started: replayed in order */
 const nodes = new Map(); /* render key -> <li> */
@@ -32,10 +33,15 @@ let reported = ""; /* the last ui.shown sent, as "seq:seen" */
 /* The last of each render the runtime sent, re-applied when the language changes. */
 const last = { surface: null, typing: [], conversation: null, uploadError: null, forms: {} };
 let endRequested = false; /* the visitor ended the chat here: focus moves to the rating */
+/* The page asked for consent first (docs/host-api.md, "Consent"): until the host says storage is
+ * allowed, nothing here writes to any storage, and the visitor's first input here is consent. */
+let storageAllowed = true;
 
 const sendHost = connectHost(HOST_TO_PANEL, (msg) => {
   if (msg.type === "host.state") applyHostState(msg.state || {});
+  else if (msg.type === "host.preboot") startWorker();
   else if (msg.type === "host.boot") boot(msg.config);
+  else if (msg.type === "host.release") release();
   else if (msg.type === "host.command") {
     toRuntime({ type: "host.command", id: msg.id, name: msg.name, args: msg.args });
   }
@@ -44,16 +50,20 @@ const sendHost = connectHost(HOST_TO_PANEL, (msg) => {
 /* Messages go to the worker as JSON text; only ui.attach travels as an object, to carry a File. */
 function toRuntime(message) {
   message.v = VERSION;
-  if (worker) worker.postMessage(message.file ? message : JSON.stringify(message));
+  if (runtimeStarted) worker.postMessage(message.file ? message : JSON.stringify(message));
   else beforeBoot.push(message);
 }
 
 /* Named by its content (build_public.py), so a repeat visit takes it from the HTTP cache as is. */
 const WORKER = new URL("worker.js?h=__PORCH_WORKER_HASH__", import.meta.url);
 
-function boot(config) {
+/* The worker boots Python and imports the runtime, then waits for runtime.start to connect. */
+function startWorker() {
   if (worker) return;
-  worker = new Worker(WORKER, { type: "module", name: "porch-runtime" });
+  /* A fragment, so the HTTP cache entry stays the prefetched one: without storage, the worker
+   * does not keep the snapshot in Cache Storage (for this runtime's life). */
+  const url = storageAllowed ? WORKER : new URL("#no-storage", WORKER);
+  worker = new Worker(url, { type: "module", name: "porch-runtime" });
   worker.addEventListener("message", (event) => receiveRuntime(event.data));
   /* Only a failed boot takes the widget down. Once the runtime has mounted, an error that still
    * reaches here (the adapter reports Python's own and goes on: porch_runtime/browser.py) cost
@@ -66,8 +76,22 @@ function boot(config) {
       payload: { reason: "runtime_failed", source: "worker", mode: "embedded" },
     });
   });
+}
+
+function boot(config) {
+  if (runtimeStarted) return;
+  startWorker();
+  runtimeStarted = true;
   toRuntime({ type: "runtime.start", config: Object.assign({}, config, { locale }) });
   beforeBoot.splice(0).forEach(toRuntime);
+}
+
+/* No click came after the pre-boot: the worker goes, and Pyodide's memory with it. */
+function release() {
+  if (!worker || runtimeStarted) return;
+  worker.terminate();
+  worker = null;
+  console.info("[porch] released the pre-booted runtime: no click followed the intent");
 }
 
 /* What the runtime worker fetches first (the same URLs, so the same HTTP cache entries). Fetched
@@ -92,10 +116,12 @@ async function prefetchRuntime() {
   } else {
     const snapshot = new URL("snapshot.bin?h=" + SNAPSHOT_HASH, PYODIDE);
     /* Already in the worker's Cache Storage from an earlier visit: nothing to download. */
-    const kept = await caches.open("porch-snapshot")
-      .then((cache) => cache.match(snapshot.href)).catch(() => null);
+    const kept = await caches.match(snapshot.href, { cacheName: "porch-snapshot" })
+      .catch(() => null); /* match, not open: open would create the cache (a storage write) */
     if (!kept) urls.push(snapshot);
   }
+  /* A pre-boot came meanwhile (it follows the intent by 100 ms): the worker fetches them itself. */
+  if (worker) return;
   for (const url of urls) {
     /* The browser's own prefetch: straight into the HTTP cache, no byte through this page's
      * JavaScript (which shares the host page's main thread when both are on one site). */
@@ -114,7 +140,11 @@ const RENDERERS = {
   "host.result": (msg) => {
     sendHost("runtime.result", { id: msg.id, error: msg.error, message: msg.message });
   },
-  "render.message": (msg) => renderMessage(msg.key, msg.message),
+  "render.message": (msg) => {
+    const fresh = !nodes.has(msg.key);
+    renderMessage(msg.key, msg.message);
+    if (fresh && msg.announce === true) announce(nodes.get(msg.key));
+  },
   "render.status": (msg) => renderStatus(msg.status),
   "render.page_status": (msg) => { pageStatus = msg.status; renderStatus(status); },
   "render.locale": (msg) => applyLocale(msg.locale),
@@ -125,6 +155,15 @@ const RENDERERS = {
   "render.typing": (msg) => renderTyping(msg.names),
   "render.upload_error": (msg) => renderUploadError(msg),
   "render.clear": () => clearMessages(),
+  "render.transcript": (msg) => saveFile(msg.name, msg.text),
+  "render.deleted": (msg) => {
+    const done = $("delete-done");
+    done.hidden = false;
+    done.dataset.text = msg.error === null ? "deleted"
+      : msg.error === "NOT_CONNECTED" ? "not_connected" : "form_failed";
+    done.textContent = t(locale, done.dataset.text); /* data-text: a language change rewords it */
+    done.focus();
+  },
   "runtime.log": (msg) => console.info("[porch runtime]", msg.text),
 };
 
@@ -141,8 +180,12 @@ function receiveRuntime(text) {
 /* --- host state -------------------------------------------------------------------------- */
 
 let prefetched = false;
+let modal = false; /* the panel covers a phone's screen: Tab stays inside it */
 function applyHostState(state) {
+  storageAllowed = state.storage !== false;
   document.documentElement.dataset.theme = state.theme === "dark" ? "dark" : "light";
+  modal = state.modal === true && !POPUP;
+  $("panel").setAttribute("aria-modal", String(modal));
   applyAccent(state.accent);
   applyGreeting(state.greeting);
   if (!prefetched && !worker && state.visibility !== "maximized") {
@@ -177,7 +220,7 @@ function applyGreeting(greeting) {
 
 function applyLocale(next) {
   locale = next;
-  document.documentElement.lang = next;
+  applyLanguage(next);
   document.title = t(locale, "title");
   document.querySelectorAll("[data-text]").forEach((el) => { el.textContent = t(locale, el.dataset.text); });
   document.querySelectorAll("[data-placeholder]").forEach((el) => { el.placeholder = t(locale, el.dataset.placeholder); });
@@ -237,6 +280,15 @@ function renderMessage(key, message) {
   queueMicrotask(reportShown);
 }
 
+/* A message that just arrived, said once by screen readers: who, then what (the log itself is
+ * silent, so neither a history load nor a re-render of a delivery state is read out). */
+function announce(li) {
+  const who = li.dataset.author === "system" ? "" : li.querySelector(".message-meta").textContent + ": ";
+  const file = li.querySelector(".message-file");
+  $("announcer").textContent = who + (li.querySelector(".message-text").textContent ||
+    (file ? file.textContent : ""));
+}
+
 /* Scrolling lays the panel out: once per frame for the last message rendered, not once per
  * message (a page on the widget's own site shares its main thread with this one). */
 let scrollTarget = null;
@@ -254,6 +306,10 @@ function scrollIntoViewSoon(li) {
 function renderBody(li, message) {
   const text = li.querySelector(".message-text");
   text.replaceChildren();
+  /* What people wrote runs in its own direction, judged from its first strong character (Hebrew
+   * in an English panel, English in an Arabic one); notices worded here run the page's way. */
+  if (message.event) text.removeAttribute("dir");
+  else text.dir = "auto";
   if (message.event) {
     const wording = t(locale, "event_" + message.event, { name: message.agent_name || t(locale, "agent") });
     text.textContent = wording === undefined ? (message.text || "") : wording;
@@ -519,7 +575,10 @@ function renderConversation(msg) {
   const previous = last.conversation;
   last.conversation = msg;
   $("end-chat").hidden = !msg.can_end;
-  if (!msg.can_end) closeConfirm(false);
+  if (!msg.can_end) closeConfirm("end", false);
+  $("download-chat").hidden = $("delete-chat").hidden = !msg.has_history;
+  if (!msg.has_history) closeConfirm("delete", false);
+  if (msg.has_history) $("delete-done").hidden = true;
   $("attach").hidden = !msg.can_upload;
   $("rating").hidden = !msg.ended;
   $("rating-prompt").hidden = msg.rating !== "prompt";
@@ -533,25 +592,49 @@ function renderConversation(msg) {
   if (!msg.ended) endRequested = false;
 }
 
-function openConfirm() {
-  $("end-confirm").hidden = false;
-  $("end-confirm-no").focus();
+/* A question under the header ("end" or "delete"), asked by its header button. */
+function openConfirm(name) {
+  $(name + "-confirm").hidden = false;
+  $(name + "-confirm-no").focus();
 }
 
-function closeConfirm(refocus) {
-  if ($("end-confirm").hidden) return;
-  $("end-confirm").hidden = true;
-  if (refocus) $("end-chat").focus();
+function closeConfirm(name, refocus) {
+  if ($(name + "-confirm").hidden) return;
+  $(name + "-confirm").hidden = true;
+  if (refocus) $(name + "-chat").focus();
 }
 
-$("end-chat").addEventListener("click", openConfirm);
-$("end-confirm-no").addEventListener("click", () => closeConfirm(true));
+$("end-chat").addEventListener("click", () => openConfirm("end"));
+$("end-confirm-no").addEventListener("click", () => closeConfirm("end", true));
 $("end-confirm-yes").addEventListener("click", () => {
   endRequested = true;
   $("end-confirm").hidden = true;
   input.focus(); /* the end button disappears; the rating takes focus when it appears */
   toRuntime({ type: "ui.end" });
 });
+
+/* --- the visitor's copy of the conversation, and its deletion ------------------------------ */
+
+$("delete-chat").addEventListener("click", () => openConfirm("delete"));
+$("delete-confirm-no").addEventListener("click", () => closeConfirm("delete", true));
+$("delete-confirm-yes").addEventListener("click", () => {
+  $("delete-confirm").hidden = true;
+  input.focus(); /* the delete button disappears with the conversation */
+  toRuntime({ type: "ui.delete" });
+});
+/* The transcript is the runtime's text; the browser saves it as a file. */
+$("download-chat").addEventListener("click", () => toRuntime({ type: "ui.transcript" }));
+function saveFile(name, text) {
+  const url = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
 
 let chosenRating = null;
 function choose(value) {
@@ -621,12 +704,26 @@ input.addEventListener("keydown", (event) => {
 /* Every keystroke is reported; the runtime decides when the agent hears "typing" and "stopped". */
 input.addEventListener("input", () => toRuntime({ type: "ui.typing", typing: input.value.trim() !== "" }));
 input.addEventListener("blur", () => toRuntime({ type: "ui.typing", typing: false }));
+/* Over a phone's whole screen the panel is a modal dialog: Tab from its last control comes back to
+ * its first (and Shift+Tab the other way) instead of leaving for the page hidden behind it. */
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Tab" || !modal || visibility !== "maximized") return;
+  const controls = Array.from($("panel").querySelectorAll(
+    "button, textarea, input, select, a[href], [tabindex]:not([tabindex='-1'])",
+  )).filter((el) => !el.disabled && el.tabIndex >= 0 && el.getClientRects().length > 0);
+  const edge = event.shiftKey ? controls[0] : controls[controls.length - 1];
+  if (controls.length && (document.activeElement === edge || !$("panel").contains(document.activeElement))) {
+    event.preventDefault();
+    (event.shiftKey ? controls[controls.length - 1] : controls[0]).focus();
+  }
+});
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape" || event.isComposing) return;
   event.preventDefault();
-  /* Escape backs out of the end-chat question first; otherwise it minimizes (focus goes back to
-   * the launcher), unless it is closing an IME candidate list. */
-  if (!$("end-confirm").hidden) closeConfirm(true);
+  /* Escape backs out of an open question (end, delete) first; otherwise it minimizes (focus
+   * goes back to the launcher), unless it is closing an IME candidate list. */
+  if (!$("end-confirm").hidden) closeConfirm("end", true);
+  else if (!$("delete-confirm").hidden) closeConfirm("delete", true);
   else minimize();
 });
 /* In a pop-out window, minimizing closes the window (the page's widget stays as it was). */
@@ -635,6 +732,15 @@ function minimize() {
   else sendHost("panel.minimize");
 }
 $("minimize").addEventListener("click", minimize);
+
+/* The visitor's first own input in the panel is their consent to storage (when the page asked). */
+function interacted(event) {
+  if (!event.isTrusted || storageAllowed) return;
+  storageAllowed = true;
+  sendHost("panel.interaction");
+}
+document.addEventListener("pointerdown", interacted, true);
+document.addEventListener("keydown", interacted, true);
 
 renderStatus("idle");
 sendHost("panel.ready");

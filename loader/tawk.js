@@ -70,6 +70,13 @@
     var config = switchedTo ? { property_id: switchedTo.property_id,
       widget_id: switchedTo.widget_id } : { property_id: ids[1], widget_id: ids[2] };
     config.autoStart = Tawk_API.autoStart !== false;
+    /* Porch's consent mode, as on window.__twt (docs/migrating-from-tawk.md). */
+    if (Tawk_API.consent === "required") config.consent = "required";
+    /* Porch's privacy filters, as on window.__twt: on unless false; the site's own patterns. */
+    if (Tawk_API.privacyFilter === false) config.privacyFilter = false;
+    if (Array.isArray(Tawk_API.privacyPatterns)) {
+      config.privacyPatterns = Tawk_API.privacyPatterns.filter(function (p) { return typeof p === "string"; });
+    }
     var visitor = isObject(Tawk_API.visitor) ? Tawk_API.visitor : {};
     ["name", "email"].forEach(function (key) {
       if (typeof visitor[key] === "string" && visitor[key]) config[key] = visitor[key];
@@ -171,6 +178,7 @@
     endChat: function () { command("chat.end"); },
     start: function (options) { command("start", isObject(options) ? options : {}); },
     shutdown: function () { command("shutdown"); },
+    grantConsent: function () { command("consent"); },
     widgetPosition: function () {
       var placement = widget && widget.config.placement;
       var spot = placement && placement.desktop;

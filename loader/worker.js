@@ -3,172 +3,23 @@
  * each panel message to it. Messages that arrive while Python loads are kept and replayed in order.
  */
 import { loadPyodide } from "../vendor/pyodide/pyodide.mjs";
+import { SNAPSHOT_HASH, bootFromSnapshot, indexURL, lockFileContents } from "./pyodide_boot.js";
 
-const SNAPSHOT_HASH = "__PORCH_SNAPSHOT_HASH__";
-const SNAPSHOT_DELTA_BYTES = __PORCH_SNAPSHOT_DELTA_BYTES__;
-const indexURL = new URL("../vendor/pyodide/", import.meta.url).href;
-/* A snapshot boot starts with the trimmed standard library the snapshot was made with
- * (tools/build_snapshot.py); an import it lacks fetches the full one (mountFullStdlib). */
-const bootStdlibURL = new URL("__PORCH_BOOT_STDLIB__", indexURL).href;
-const fullStdlibURL = new URL("python_stdlib.zip", indexURL).href;
-/* The runtime loads no package: a lock with none (and the served lock's info, whose ABI version
- * Pyodide checks) saves fetching pyodide-lock.json. */
-const lockFileContents = { info: __PORCH_PYODIDE_LOCK_INFO__, packages: {} };
-/* The inflated snapshot (packed: 16 of its 31.5 MB), kept in the widget origin's Cache Storage: a
- * repeat visit skips the download and the inflate. One entry: a new build's hash replaces the old
- * one. */
-const SNAPSHOT_CACHE = "porch-snapshot";
-const snapshotKey = new URL("snapshot.bin?h=" + SNAPSHOT_HASH, indexURL).href;
 const early = [];
 self.onmessage = (event) => early.push(event.data);
+/* The page asked for the visitor's consent before any storage, and has not had it (panel.js). */
+const STORAGE_ALLOWED = self.location.hash !== "#no-storage";
 
 function log(text) {
   self.postMessage(JSON.stringify({ v: 1, type: "runtime.log", text }));
 }
 
-async function openSnapshotCache() {
-  try {
-    return await caches.open(SNAPSHOT_CACHE);
-  } catch (err) {
-    /* Storage blocked (a third-party frame where the browser blocks it): boot without a cache. */
-    log("no Cache Storage here (" + err + "); the snapshot is not kept");
-    return null;
-  }
-}
-
-/* The snapshot as served and where it came from. Porch's server sends `snapshot.bin` Brotli- or
- * gzip-encoded (the browser inflates it natively); a plain static host has only `snapshot.bin.gz`,
- * which is inflated here with DecompressionStream. */
-async function fetchSnapshot(cache) {
-  const cached = cache && (await cache.match(snapshotKey));
-  if (cached) return { served: new Uint8Array(await cached.arrayBuffer()), source: "cache" };
-  const encoded = await fetch(snapshotKey);
-  if (encoded.ok) return { served: new Uint8Array(await encoded.arrayBuffer()), source: "http" };
-  const gzipped = await fetch(new URL("snapshot.bin.gz?h=" + SNAPSHOT_HASH, indexURL));
-  if (!gzipped.ok) throw new Error("HTTP " + gzipped.status);
-  const inflated = gzipped.body.pipeThrough(new DecompressionStream("gzip"));
-  return { served: new Uint8Array(await new Response(inflated).arrayBuffer()), source: "http.gz" };
-}
-
-/* After a successful boot, so it never delays one; older builds' snapshots are dropped. Kept as
- * served (packed, the delta not undone). */
-async function keepSnapshot(cache, served) {
-  try {
-    for (const request of await cache.keys()) {
-      if (request.url !== snapshotKey) await cache.delete(request);
-    }
-    await cache.put(snapshotKey, new Response(served));
-    log("kept the snapshot for the next visit");
-  } catch (err) {
-    log("could not keep the snapshot for the next visit (" + err + ")");
-  }
-}
-
-/* The snapshot as Pyodide takes it, from the build's packed form
- * (build_snapshot.without_zero_pages): "PRCH", the length of Pyodide's header, the memory's
- * length, one byte per 64 KiB page of memory (1: kept), the header, the kept pages. The pages it
- * dropped are zeros, as a new array's are. */
-const PAGE = 65536;
-function unpackSnapshot(packed) {
-  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
-  const valid = packed.length >= 12 && view.getUint32(0, true) === 0x48435250; /* "PRCH" */
-  const header = valid ? view.getUint32(4, true) : 0;
-  const length = valid ? view.getUint32(8, true) : 0;
-  const pages = length / PAGE;
-  let at = 12 + pages + header;
-  /* Checked here, before the wasm is instantiated: a throw in Pyodide's instantiation callback
-   * (undoDelta) would leave loadPyodide pending forever instead of falling back. */
-  if (!valid || header < 8 || header % 4 || !Number.isInteger(pages) || at > packed.length ||
-      SNAPSHOT_DELTA_BYTES > length) {
-    throw new Error("not a snapshot of this build");
-  }
-  const snapshot = new Uint8Array(header + length);
-  snapshot.set(packed.subarray(12 + pages, at));
-  for (let page = 0; page < pages; page++) {
-    if (!packed[12 + page]) continue;
-    if (at + PAGE > packed.length) throw new Error("not a snapshot of this build");
-    snapshot.set(packed.subarray(at, at + PAGE), header + page * PAGE);
-    at += PAGE;
-  }
-  return { bytes: snapshot, heap: header };
-}
-
-/* The snapshot's memory starts with a delta: its first SNAPSHOT_DELTA_BYTES are XORed with the
- * wasm's data segments (build_snapshot.delta_against_data), which are in the memory right after
- * the wasm is instantiated. XORed again with that memory, in place, before Pyodide restores it. */
-function undoDelta({ bytes, heap }, memory) {
-  const words = SNAPSHOT_DELTA_BYTES >>> 2;
-  const target = new Uint32Array(bytes.buffer, heap, words);
-  const source = new Uint32Array(memory, 0, words);
-  for (let i = 0; i < words; i++) target[i] ^= source[i];
-  const tail = new Uint8Array(memory);
-  for (let i = words * 4; i < SNAPSHOT_DELTA_BYTES; i++) bytes[heap + i] ^= tail[i];
-}
-
-/* Pyodide's module factory (loadPyodide's createPyodideModule option), wrapped to reach the
- * memory between the wasm's instantiation and the snapshot's restore. */
-function restoringFactory(factory, fetching) {
-  return async (settings) => {
-    const snapshot = await fetching; /* already there: Pyodide awaited it before this call */
-    const instantiate = settings.instantiateWasm;
-    settings.instantiateWasm = (imports, done) => instantiate(imports, (instance, module) => {
-      const memory = instance.exports.memory || imports.env.memory;
-      const undoing = (snapshot.instantiated = performance.now());
-      undoDelta(snapshot.unpacked, memory.buffer);
-      snapshot.undoMs = performance.now() - undoing;
-      done(instance, module);
-    });
-    return (await factory)(settings);
-  };
-}
-
-/* Writes the full standard library at `path` (porch_runtime.stdlib calls it on the first import
- * the trimmed one lacks). Synchronous, because an import cannot wait; workers may do that. */
-function mountFullStdlib(pyodide, path) {
-  const request = new XMLHttpRequest();
-  request.open("GET", fullStdlibURL, false);
-  request.responseType = "arraybuffer";
-  request.send();
-  if (request.status !== 200) throw new Error("python_stdlib.zip: HTTP " + request.status);
-  pyodide.FS.writeFile(path, new Uint8Array(request.response));
-  log("fetched the full standard library for an import the trimmed one lacks");
-}
-
-/* Boot from the snapshot when it loads; it is a private Pyodide API, so any failure falls back to
- * a plain boot (with the full standard library) rather than leaving the visitor without a chat. */
+/* From the snapshot when the build has one and it loads; otherwise a plain boot. */
 let bootStarted = 0;
 async function boot() {
   const started = (bootStarted = performance.now());
-  /* Pyodide's own import of it, started now rather than after the snapshot arrives. */
-  const factory = import(indexURL + "pyodide.asm.mjs").then((m) => m.default);
-  const cache = await openSnapshotCache();
-  if (SNAPSHOT_HASH) {
-    try {
-      let fetched = 0;
-      const snapshot = fetchSnapshot(cache).then((s) => {
-        fetched = performance.now();
-        return { ...s, unpacked: unpackSnapshot(s.served) };
-      });
-      /* Pyodide fetches its own files first and awaits the snapshot only then. */
-      const pyodide = await loadPyodide({
-        indexURL, lockFileContents, stdLibURL: bootStdlibURL,
-        _loadSnapshot: snapshot.then((s) => s.unpacked.bytes),
-        createPyodideModule: restoringFactory(factory, snapshot),
-      });
-      const { served, source, instantiated, undoMs } = await snapshot;
-      log("Pyodide booted from the snapshot (" + source + ") in " +
-        Math.round(performance.now() - started) + " ms: the snapshot fetched at " +
-        Math.round(fetched - started) + " ms, the wasm instantiated at " +
-        Math.round(instantiated - started) + " ms, the delta undone in " + Math.round(undoMs) +
-        " ms");
-      pyodide.pyimport("porch_runtime.stdlib").install((path) => mountFullStdlib(pyodide, path));
-      if (cache && source !== "cache") keepSnapshot(cache, served);
-      return pyodide;
-    } catch (err) {
-      log("snapshot boot failed (" + err + "); booting without it");
-      if (cache) cache.delete(snapshotKey).catch(() => {});
-    }
-  }
+  const restored = SNAPSHOT_HASH && (await bootFromSnapshot(loadPyodide, {}, log, STORAGE_ALLOWED));
+  if (restored) return restored;
   /* Without a snapshot the runtime's packages come from their zip, fetched while Pyodide boots
    * (a snapshot has them imported already: build_snapshot.PRELOADED). */
   const runtimeArchive = fetch(new URL("porch_runtime.zip?h=__PORCH_RUNTIME_HASH__", import.meta.url));
@@ -185,13 +36,6 @@ async function boot() {
 const pyodide = await boot();
 /* For diagnostics (the devtools console of this worker, the e2e tests): the interpreter. */
 self.pyodide = pyodide;
-/* The snapshot froze `random`'s state: without a new seed every visitor's runtime would draw the
- * same numbers (its reconnect delays would all jitter alike). Seeded from crypto.getRandomValues.
- * Called, not run as source: nothing on a snapshot boot's path compiles Python (the first use of
- * the compiler costs the wasm functions' lazy compilation). */
-const random = pyodide.pyimport("random");
-random.seed();
-random.destroy();
 const handle = pyodide.pyimport("porch_runtime.browser").attach((text) => self.postMessage(text));
 /* The adapter reports Python's exceptions itself and never raises; this catches what is left
  * (an error of Pyodide's own), so it costs that one message, not the worker's `error` event. */

@@ -15,6 +15,8 @@ What it writes (all git-ignored):
   wheels from PyPI, with a ``pyodide-lock.json`` rewritten to the hashes of the served wheels;
 - ``public/vendor/pyscript/``: PyScript from the pinned npm package, for the agent console;
 - ``public/agent/porch_protocol/``: the protocol module the agent console imports;
+- ``public/agent/pyodide.mjs``: the console's Pyodide loader, booting from the snapshot
+  (``loader/console_pyodide.js``);
 - ``public/vendor/pyodide/snapshot.bin.gz``: a Pyodide memory snapshot the worker boots from,
   when a Chromium is available to make it, and ``python_stdlib_trimmed.zip``, the standard library
   it boots with (see ``build_snapshot.py``; ``--no-snapshot`` skips both);
@@ -53,6 +55,22 @@ PYODIDE_FILES = (
     "pyodide.asm.wasm",
     "python_stdlib.zip",
 )
+#: Binaryen's optimizer over Pyodide's wasm (npm ``binaryen``, issue 15): for size. The wasm
+#: declares no features (no target_features section), so they are named here, exactly those it
+#: uses: with ``--all-features`` Binaryen writes types browsers do not take (``stringref``). It
+#: has no name or producers section to strip. Exports stay: Pyodide's loader and a package's side
+#: modules look them up by name.
+WASM_OPT_FLAGS = (
+    "--enable-bulk-memory",
+    "--enable-bulk-memory-opt",
+    "--enable-reference-types",
+    "--enable-exception-handling",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    "--enable-multivalue",
+    "-Oz",
+)
 #: Wheels Pyodide's loader may ask for (PyScript installs micropip when a page lists packages).
 #: Versions are those of the pinned Pyodide's lock file; the build checks they agree.
 WHEELS = ("micropip==0.11.1", "packaging==26.1")
@@ -64,6 +82,7 @@ LOADER_FILES = {
     "launcher.js": "widget/launcher.js",
     "worker.js": "widget/worker.js",
     "panel.js": "widget/panel.js",
+    "console_pyodide.js": "agent/pyodide.mjs",
 }
 #: The widget's pages (loader/ -> public/widget/); each <link rel="stylesheet"> becomes a <style>.
 WIDGET_PAGES = ("launcher.html", "panel.html")
@@ -158,7 +177,10 @@ def build_pyodide(out: Path) -> dict[str, object]:
         raise SystemExit("node_modules/pyodide is missing: run `npm ci` (make build does)")
     dst = out / "vendor" / "pyodide"
     for name in PYODIDE_FILES:
-        _copy_if_changed(src / name, dst / name)
+        if name == "pyodide.asm.wasm":
+            _copy_if_changed(optimized_wasm(src / name), dst / name)
+        else:
+            _copy_if_changed(src / name, dst / name)
     lock = json.loads((src / "pyodide-lock.json").read_text())
     cache = ROOT / "var" / "wheels"
     for requirement in WHEELS:
@@ -191,6 +213,28 @@ def build_pyodide(out: Path) -> dict[str, object]:
         entry["sha256"] = _sha256(wheel)
     _write_if_changed(dst / "pyodide-lock.json", json.dumps(lock, indent=1).encode())
     return dict(lock["info"])
+
+
+def optimized_wasm(wasm: Path) -> Path:
+    """``wasm`` after ``wasm-opt`` (:data:`WASM_OPT_FLAGS`), kept in ``var/wasm-opt/`` under a
+    key of its input, the flags and Binaryen's version: the 80-second pass runs once per
+    Pyodide upgrade, not once per build. The snapshot is made from this very file."""
+    binaryen = ROOT / "node_modules" / "binaryen"
+    version = json.loads((binaryen / "package.json").read_text())["version"]
+    key = hashlib.sha256("\0".join([_sha256(wasm), version, *WASM_OPT_FLAGS]).encode()).hexdigest()[
+        :16
+    ]
+    target = ROOT / "var" / "wasm-opt" / f"{wasm.stem}-{key}.wasm"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".partial")
+        subprocess.run(
+            [str(binaryen / "bin" / "wasm-opt"), str(wasm), *WASM_OPT_FLAGS, "-o", str(partial)],
+            check=True,
+        )
+        partial.replace(target)
+        print(f"wasm-opt: {wasm.name} {wasm.stat().st_size:,} -> {target.stat().st_size:,} bytes")
+    return target
 
 
 def build_pyscript(out: Path) -> None:
@@ -274,7 +318,8 @@ def bundle(entry: str, sources: dict[str, str]) -> str:
     visit(entry)
     parts = [SIBLING_IMPORT.sub("", sources[name]) for name in order]
     inlined = [
-        re.sub(r"^export (?=const |let |function |class )", "", p, flags=re.M) for p in parts[:-1]
+        re.sub(r"^export (?=const |let |(async )?function |class )", "", p, flags=re.M)
+        for p in parts[:-1]
     ]
     return "\n".join([*inlined, parts[-1]])
 

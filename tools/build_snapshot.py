@@ -62,6 +62,7 @@ PRELOADED = (
     "porch_protocol",
     "porch_runtime.bridge",
     "porch_runtime.core",
+    "porch_runtime.privacy",
     "porch_runtime.stdlib",
     "porch_runtime.browser",
 )
@@ -341,6 +342,9 @@ def build_snapshot(out: Path, pyodide_version: str, runtime_hash: str) -> Snapsh
         stdlib_path.write_bytes(stdlib)
     key = {
         "pyodide": pyodide_version,
+        # The wasm as served (build_public.optimized_wasm): the snapshot's function table and
+        # data image are that file's.
+        "wasm": hashlib.sha256((folder / "pyodide.asm.wasm").read_bytes()).hexdigest()[:16],
         "preloaded": list(PRELOADED),
         "runtime": runtime_hash,
         "stdlib": stdlib_hash,

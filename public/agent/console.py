@@ -810,11 +810,18 @@ def _details_view(
     }
 
 
+#: How the console names what a visitor's privacy filter masked (``ChatMessage.masked``).
+MASKED_WORDS = {"card": "a card number", "iban": "an IBAN", "pattern": "text the site hides"}
+
+
 def _message_view(message: ChatMessage, rating: int | None) -> dict[str, Any]:
     if message.author == "system":
         meta, text = _time(message.created_at), system_text(message, rating)
     else:
         meta, text = f"{message.author_name} · {_time(message.created_at)}", message.text
+    if message.masked:
+        # The visitor's browser masked it before sending: the agent knows why the dots are there.
+        meta += " · masked: " + ", ".join(MASKED_WORDS[kind] for kind in message.masked)
     file = None
     if message.file is not None:
         ref = message.file
@@ -832,6 +839,7 @@ def _message_view(message: ChatMessage, rating: int | None) -> dict[str, Any]:
         "pieces": split_links(text),
         "file": file,
         "event": message.event,
+        "masked": list(message.masked),
     }
 
 

@@ -31,6 +31,7 @@ from porch_protocol import (
     ChangeTags,
     ChatMessage,
     CloseCode,
+    ConversationDeleted,
     ConversationEnded,
     ConversationHistory,
     ConversationSummary,
@@ -79,6 +80,7 @@ AGENT_RECEIVES: frozenset[type[Message]] = frozenset(
         TypingChanged,
         ReadUpdated,
         ConversationEnded,
+        ConversationDeleted,
         TagsUpdated,
         RequestDone,
         SearchResults,
@@ -700,6 +702,16 @@ class ConsoleState:
     def _receive_app(self, frame: AppUpdated) -> None:
         self.app = frame.app
 
+    def _receive_deleted(self, frame: ConversationDeleted) -> None:
+        """Gone for good (the visitor asked, ``porch visitor delete``, retention): its row and
+        unsent replies go, and it closes if it was open."""
+        gone = frame.conversation_id
+        self.conversations.pop(gone, None)
+        self.pending = {k: p for k, p in self.pending.items() if p.conversation_id != gone}
+        if self.open_id == gone:
+            self.open_id, self.messages, self.details = None, {}, None
+        self._list_reset = True
+
     _HANDLERS: ClassVar[dict[type[Message], Callable[..., None]]] = {
         AgentWelcome: _receive_welcome,
         ConversationUpdated: _receive_updated,
@@ -715,6 +727,7 @@ class ConsoleState:
         SearchResults: _receive_search,
         AgentPresenceChanged: _receive_presence,
         AppUpdated: _receive_app,
+        ConversationDeleted: _receive_deleted,
     }
 
     # --- helpers --------------------------------------------------------------------------------

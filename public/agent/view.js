@@ -155,9 +155,11 @@
     const li = el("li", `message message-${m.author}`);
     li.dataset.author = m.author;
     if (m.event) li.dataset.event = m.event;
+    if (m.masked && m.masked.length) li.dataset.masked = m.masked.join(" "); /* not on pending */
     const meta = el("span", "message-meta");
     meta.textContent = m.meta;
     const text = el("p", "message-text");
+    text.dir = "auto"; // a visitor's Arabic or Hebrew reads right to left in the English console
     pieces(text, m.pieces);
     li.append(meta, text);
     if (m.file) {

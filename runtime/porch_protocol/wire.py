@@ -75,6 +75,8 @@ SystemEvent = Literal[
     "agent_joined", "agent_left", "transferred", "chat_ended", "rated", "offline_form", "prechat"
 ]
 FieldKind = Literal["text", "email", "phone", "textarea", "select"]
+#: What the visitor's privacy filter masked in a message (porch_runtime.privacy).
+MaskKind = Literal["card", "iban", "pattern"]
 #: A value in custom attributes and event metadata.
 Scalar = str | int | float | bool
 
@@ -144,6 +146,9 @@ class ChatMessage:
     file: FileRef | None = None
     event: SystemEvent | None = None
     agent: AgentBrief | None = None
+    #: The visitor's browser masked these kinds of content before sending (card numbers, IBANs,
+    #: the site's patterns): the agents see that something was there.
+    masked: tuple[MaskKind, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -233,7 +238,7 @@ class BusinessHours:
 #: runtime's locales, a test keeps the two equal). Ids are URL path segments: case-sensitive.
 TAWK_PROPERTY_ID_PATTERN = "[0-9a-f]{24}"
 TAWK_WIDGET_ID_PATTERN = "[a-z0-9]{1,50}"
-WIDGET_LANGUAGES = ("en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru")
+WIDGET_LANGUAGES = ("en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru", "ar", "he")
 #: Launcher positions: bottom, centre or top, then right or left.
 WIDGET_POSITIONS = ("br", "bl", "cr", "cl", "tr", "tl")
 
@@ -411,6 +416,8 @@ class SendMessage(Message):
     conversation_id: str | None = None
     #: ``FileRef.id`` of a file the sender uploaded (``text`` may then be empty).
     file_id: str | None = None
+    #: What the visitor's privacy filter masked in ``text`` (agents' messages carry none).
+    masked: tuple[MaskKind, ...] = ()
 
 
 @_message("message.ack")
@@ -558,6 +565,24 @@ class EndConversation(Message):
 class ConversationEnded(Message):
     conversation_id: str
     by: Author
+
+
+@_message("conversation.delete")
+@dataclass(frozen=True)
+class DeleteConversations(Message):
+    """The visitor asks for every conversation of theirs to be deleted, with its messages and
+    files; ``request.done`` once it is gone, and ``conversation.deleted`` for each one."""
+
+    request_id: str
+
+
+@_message("conversation.deleted")
+@dataclass(frozen=True)
+class ConversationDeleted(Message):
+    """A conversation is gone for good (the visitor's request, ``porch visitor delete``, or the
+    retention period): to the agents of its app and to its visitor."""
+
+    conversation_id: str
 
 
 @_message("tags.change")
@@ -731,6 +756,7 @@ VISITOR_SENDS: frozenset[type[Message]] = frozenset(
         TrackEvent,
         SubmitPrechat,
         SubmitOffline,
+        DeleteConversations,
     }
 )
 AGENT_SENDS: frozenset[type[Message]] = frozenset(

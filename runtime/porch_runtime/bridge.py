@@ -37,6 +37,8 @@ PANEL_TO_RUNTIME = frozenset(
         "ui.prechat",
         "ui.offline",
         "ui.attach",
+        "ui.transcript",
+        "ui.delete",
         "host.command",
     }
 )
@@ -54,6 +56,8 @@ RUNTIME_TO_PANEL = frozenset(
         "render.typing",
         "render.upload_error",
         "render.clear",
+        "render.transcript",
+        "render.deleted",
         "host.event",
         "host.result",
         "runtime.log",
@@ -98,7 +102,7 @@ RUNTIME_EVENTS = frozenset(
         "tags_updated",
     }
 )
-LOCALES = ("en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru")
+LOCALES = ("en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru", "ar", "he")
 
 
 class BridgeError(ValueError):
@@ -138,7 +142,7 @@ def parse_panel_message(raw: object) -> dict[str, Any]:
         return {"type": kind, "client_id": _string(raw, "client_id", MAX_ID_CHARS)}
     if kind == "ui.typing":
         return {"type": kind, "typing": _bool(raw, "typing")}
-    if kind == "ui.end":
+    if kind in ("ui.end", "ui.transcript", "ui.delete"):
         return {"type": kind}
     if kind == "ui.rate":
         rating = raw.get("rating")
@@ -296,9 +300,17 @@ def _start_config(config: object) -> dict[str, Any]:
         profile = _optional(VisitorProfile, config.get("profile"), "config.profile")
     except ProtocolError as exc:
         raise BridgeError(f"runtime.start: {exc}") from exc
+    privacy_filter = config.get("privacy_filter", True)
+    patterns = config.get("privacy_patterns", [])
+    if not isinstance(privacy_filter, bool):
+        raise BridgeError("runtime.start: config.privacy_filter must be true or false")
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise BridgeError("runtime.start: config.privacy_patterns must be an array of strings")
     return {
         "server_url": config["server_url"],
         "ticket": config["ticket"],
+        "privacy_filter": privacy_filter,
+        "privacy_patterns": tuple(patterns),
         "locale": locale,
         "identity": identity,
         "login": login,

@@ -33,6 +33,7 @@ from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
 from porch_protocol.json_text import read_json
 from porch_runtime.bridge import BridgeError
 from porch_runtime.core import InvalidTransition, UploadOrder, VisitorRuntime
+from porch_runtime.privacy import strip_metadata
 
 
 class BrowserAdapter:
@@ -173,8 +174,14 @@ class BrowserAdapter:
         headers.append("Authorization", f"Bearer {order.token}")
         headers.append("X-Filename", self._js.encodeURIComponent(file.name))
         headers.append("Content-Type", file.type or "application/octet-stream")
+        body = file
+        if order.strip_metadata:
+            # A photo's Exif (its GPS position) never leaves the browser: the bytes are read,
+            # rewritten without it in Python, and sent as a copy.
+            data = (await file.arrayBuffer()).to_bytes()
+            body = to_js(strip_metadata(data, order.content_type))
         init = to_js(
-            {"method": "POST", "headers": headers, "body": file},
+            {"method": "POST", "headers": headers, "body": body},
             dict_converter=self._js.Object.fromEntries,
         )
         failure = "network"

@@ -39,6 +39,7 @@ import enum
 import itertools
 import random
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
@@ -51,7 +52,9 @@ from porch_protocol import (
     ChangeTags,
     ChatMessage,
     CloseCode,
+    ConversationDeleted,
     ConversationEnded,
+    DeleteConversations,
     EndConversation,
     ErrorFrame,
     FileRef,
@@ -86,8 +89,8 @@ from porch_protocol import (
     is_web_url,
     split_links,
 )
-from porch_protocol.wire import Rating, parse_value
-from porch_runtime import bridge
+from porch_protocol.wire import MaskKind, Rating, parse_value
+from porch_runtime import bridge, privacy
 
 RECONNECT_TIMER = "reconnect"
 TYPING_TIMER = "typing"
@@ -180,6 +183,7 @@ class _Outgoing:
     created_at: int
     failed: bool = False
     file: FileRef | None = None
+    masked: tuple[MaskKind, ...] = ()
 
 
 @dataclass
@@ -200,11 +204,14 @@ class _Upload:
 
 @dataclass(frozen=True)
 class UploadOrder:
-    """POST the panel's file ``upload_id`` to ``url`` with ``Authorization: Bearer <token>``."""
+    """POST the panel's file ``upload_id`` to ``url`` with ``Authorization: Bearer <token>``;
+    with ``strip_metadata``, its bytes through :func:`porch_runtime.privacy.strip_metadata`."""
 
     upload_id: str
     url: str
     token: str
+    content_type: str = ""
+    strip_metadata: bool = False
 
 
 @dataclass
@@ -217,6 +224,9 @@ class RuntimeConfig:
     tawk_login: TawkLogin | None = None
     profile_hash: str | None = None
     profile: VisitorProfile = field(default_factory=VisitorProfile)
+    #: The privacy filters (porch_runtime.privacy) apply unless the site turned them off.
+    privacy_filter: bool = True
+    privacy_patterns: tuple[str, ...] = ()
 
 
 class VisitorRuntime:
@@ -299,6 +309,8 @@ class VisitorRuntime:
         self.agents: dict[str, AgentBrief] = {}
         #: Request id -> the event its ``request.done`` raises (a form the server accepted).
         self._request_events: dict[str, tuple[str, dict[str, Any]]] = {}
+        #: The site's privacy patterns, compiled at runtime.start.
+        self._patterns: list[re.Pattern[str]] = []
 
     # --- outputs --------------------------------------------------------------------------------
 
@@ -356,6 +368,14 @@ class VisitorRuntime:
             self._submit_offline(message)
         elif kind == "ui.attach":
             self._attach(message)
+        elif kind == "ui.transcript":
+            self._render(
+                "render.transcript",
+                name=time.strftime("chat-%Y-%m-%d.txt", time.gmtime(self._now_ms() / 1000)),
+                text=transcript(self.widget.app_name, self.messages, self._server_url()),
+            )
+        elif kind == "ui.delete":
+            self._request(DeleteConversations(request_id=self._new_request_id()))
         elif kind == "host.command":
             self._host_command(message)
 
@@ -421,6 +441,9 @@ class VisitorRuntime:
                 self._render_receipt()
         elif isinstance(frame, ConversationEnded):
             self._ended(frame.conversation_id, frame.by)
+        elif isinstance(frame, ConversationDeleted):
+            if frame.conversation_id == self.conversation_id:
+                self._reset_conversation()
         elif isinstance(frame, TagsUpdated):
             changed = frame.tags != self.tags
             self.tags, self.tags_version = frame.tags, frame.version
@@ -551,7 +574,12 @@ class VisitorRuntime:
             tawk_login=config["tawk_login"],
             profile_hash=config["profile_hash"],
             profile=config["profile"],
+            privacy_filter=config["privacy_filter"],
+            privacy_patterns=config["privacy_patterns"],
         )
+        self._patterns, problems = privacy.compile_patterns(self.config.privacy_patterns)
+        for problem in problems:
+            self._log(problem)
         self.locale = config["locale"]
         # With a business login, the stored identity goes along: the server keeps it only if it
         # is that business user's (a reload presenting a login already used), else the login wins.
@@ -661,7 +689,11 @@ class VisitorRuntime:
             return
         self._stop_typing()
         self._continue_after_end()
-        pending = _Outgoing(client_id, text, self._now_ms())
+        masked: tuple[MaskKind, ...] = ()
+        if self.config is not None and self.config.privacy_filter:
+            filtered = privacy.mask_text(text, self._patterns)
+            text, masked = filtered.text, filtered.kinds
+        pending = _Outgoing(client_id, text, self._now_ms(), masked=masked)
         self.outbox[client_id] = pending
         self._render_pending(pending)
         if not self._prechat_pending():
@@ -670,7 +702,8 @@ class VisitorRuntime:
     def _send_outgoing(self, pending: _Outgoing) -> None:
         if self.state is State.READY:
             file_id = pending.file.id if pending.file is not None else None
-            self._server.append(encode(SendMessage(pending.client_id, pending.text, None, file_id)))
+            frame = SendMessage(pending.client_id, pending.text, None, file_id, pending.masked)
+            self._server.append(encode(frame))
 
     def _flush_outbox(self) -> None:
         """Send what waits (after a welcome, or once the pre-chat form is answered)."""
@@ -713,6 +746,9 @@ class VisitorRuntime:
             "render.message",
             key=_message_key(message.author, message.client_id, message.id),
             message=_message_view(message, self._server_url()),
+            # Screen readers hear a message once, when it arrives: not the history a welcome
+            # brings (a reload, a reconnect), and never the visitor's own words.
+            announce=live and message.author != "visitor",
         )
         self._render_conversation()
         self._render_receipt()
@@ -818,6 +854,7 @@ class VisitorRuntime:
             ended=self.ended,
             rating=rating,
             can_upload=self._can_upload(),
+            has_history=self.conversation_id is not None,
         )
         self._render_surface()
 
@@ -997,6 +1034,12 @@ class VisitorRuntime:
         if command_id is not None:
             self._command_result(command_id, error, text)
             return
+        if kind == "conversation.delete":
+            # The visitor asked for their history to be deleted: it is gone here too.
+            if error is None:
+                self._reset_conversation()
+            self._render("render.deleted", error=error)
+            return
         form = {"prechat.submit": "prechat", "offline.submit": "offline"}.get(kind)
         if form is None:
             return
@@ -1051,7 +1094,12 @@ class VisitorRuntime:
     def _start_upload(self, upload: _Upload) -> None:
         upload.started = True
         url = self._server_url().rstrip("/") + "/api/v1/files"
-        self._uploads.append(UploadOrder(upload.upload_id, url, self.upload_token))
+        strip = upload.content_type in privacy.METADATA_TYPES and (
+            self.config is None or self.config.privacy_filter
+        )
+        self._uploads.append(
+            UploadOrder(upload.upload_id, url, self.upload_token, upload.content_type, strip)
+        )
 
     def _render_upload(self, upload: _Upload) -> None:
         self._render(
@@ -1188,6 +1236,21 @@ class VisitorRuntime:
 
     def _log(self, text: str) -> None:
         self._host.append({"v": bridge.VERSION, "type": "runtime.log", "text": text})
+
+
+def transcript(app_name: str, messages: dict[str, ChatMessage], server_url: str) -> str:
+    """The conversation as plain text, for the visitor to keep: one line per message, oldest
+    first, times in UTC, files by name and address."""
+    lines = [f"Chat with {app_name or 'us'}", ""]
+    for message in sorted(messages.values(), key=lambda m: m.seq):
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(message.created_at / 1000))
+        who = "*" if message.author == "system" else f"{message.author_name or message.author}:"
+        text = message.text
+        if message.file is not None:
+            url = _file_url(message.file.url, server_url)
+            text = f"{text} [file: {message.file.name} {url}]".strip()
+        lines.append(f"{when} {who} {text}")
+    return "\n".join(lines) + "\n"
 
 
 def _message_key(author: str, client_id: str | None, message_id: str) -> str:

@@ -19,7 +19,9 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from porch_server.config import Settings
 from porch_server.context import Context, context_of
+from porch_server.realtime import retention
 from porch_server.realtime.hub import Hub, MemoryHub
+from porch_server.realtime.limits import Limiter, MemoryLimiter
 from porch_server.realtime.status import LocalStatusMemory, StatusBoard, StatusMemory
 from porch_server.storage import store
 from porch_server.storage.db import create_engine, session_factory
@@ -79,23 +81,31 @@ async def root(request: Request) -> Response:
     return HTMLResponse(_ROOT_PAGE, headers={"Content-Security-Policy": "default-src 'none'"})
 
 
-def realtime_for(settings: Settings) -> tuple[Hub, StatusMemory]:
-    """In memory for one process; over Redis when ``settings.redis_url`` is set."""
+def realtime_for(settings: Settings) -> tuple[Hub, StatusMemory, Limiter]:
+    """Fan-out, page-status memory and abuse limits: in memory for one process, in Redis when
+    ``settings.redis_url`` is set (every process then meets the same limits)."""
     if settings.redis_url is None:
-        return MemoryHub(), LocalStatusMemory()
-    from porch_server.realtime.redis_hub import RedisHub, RedisStatusMemory
+        return MemoryHub(), LocalStatusMemory(), MemoryLimiter(settings.limits, settings.clock)
+    from porch_server.realtime.redis_hub import RedisHub, RedisLimiter, RedisStatusMemory
 
-    return RedisHub(settings.redis_url), RedisStatusMemory(settings.redis_url)
+    hub = RedisHub(settings.redis_url)
+    limiter = RedisLimiter(hub, settings.limits, settings.clock)
+    return hub, RedisStatusMemory(settings.redis_url), limiter
 
 
-def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
-    """The Porch server for ``settings``; ``hub`` defaults to :func:`realtime_for`'s."""
+def create_app(
+    settings: Settings, hub: Hub | None = None, limiter: Limiter | None = None
+) -> Starlette:
+    """The Porch server for ``settings``; ``hub`` and ``limiter`` default to
+    :func:`realtime_for`'s (docs/security.md, "Abuse limits")."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Context]]:
-        the_hub, memory = realtime_for(settings)
+        the_hub, memory, the_limiter = realtime_for(settings)
         if hub is not None:
             the_hub = hub
+        if limiter is not None:
+            the_limiter = limiter
         engine = create_engine(settings.database_url)
         await the_hub.start()
         try:
@@ -117,7 +127,17 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
                         settings.now_ms,
                         settings.status_check_interval,
                     )
-                    yield {"porch": Context(*shared, messages)}
+                    if settings.retention_days > 0:
+                        await tasks.start(
+                            retention.keep,
+                            sessions,
+                            the_hub,
+                            settings.data_dir,
+                            settings.now_ms,
+                            settings.retention_days,
+                            settings.retention_check_interval,
+                        )
+                    yield {"porch": Context(*shared, messages, the_limiter)}
                     tasks.cancel_scope.cancel()
             finally:
                 await messages.aclose()  # what is queued is written before the engine goes

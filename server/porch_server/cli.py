@@ -20,18 +20,22 @@ from typing import Any, TypeVar
 
 import click
 import uvicorn
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from porch_protocol import AppSettings, BusinessHours, FormField
+from porch_protocol import AppSettings, BusinessHours, CloseCode, FormField
 from porch_server import demo
 from porch_server.app import create_app, prepare_process
 from porch_server.config import Settings
+from porch_server.realtime import retention
+from porch_server.realtime.hub import Channel
 from porch_server.rules import apps, properties
 from porch_server.rules.security import hash_password, random_token
-from porch_server.storage import migrate, store
+from porch_server.storage import erasure, migrate, store
 from porch_server.storage.db import create_engine, session_factory
-from porch_server.storage.models import App, TawkProperty, TawkWidget
+from porch_server.storage.models import App, TawkProperty, TawkWidget, Visitor
 from porch_server.storage.records import app_settings
+from porch_server.transport.ws.sessions import auth_closed
 
 log = logging.getLogger("porch_server")
 
@@ -473,6 +477,89 @@ def agent_list(appid: str | None, database_url: str | None) -> None:
 
     for line in _run_db(settings, work):
         click.echo(line)
+
+
+# --- visitors -----------------------------------------------------------------------------------
+
+
+@main.group()
+def visitor() -> None:
+    """Delete visitors (the right to erasure)."""
+
+
+@visitor.command(name="delete")
+@click.argument("visitor_ids", nargs=-1)
+@click.option("--app", "appid", help="With --email: the app whose visitors to look in.")
+@click.option("--email", help="Every visitor of --app with this email (any case).")
+@_database_option
+def visitor_delete(
+    visitor_ids: tuple[str, ...], appid: str | None, email: str | None, database_url: str | None
+) -> None:
+    """Delete visitors and everything of theirs: conversations, messages, uploaded files,
+    events. Name them by their uid (u_..., the console's "Visitor id") or public id (v_...), or
+    all of an app's visitors with one email (--app and --email). Open consoles drop their
+    conversations on their next load."""
+    if bool(appid) != bool(email):
+        raise click.UsageError("--app and --email go together")
+    if not visitor_ids and not email:
+        raise click.UsageError("name visitors (u_... or v_...), or --app and --email")
+    settings = _settings(database_url=database_url)
+
+    async def work(session: AsyncSession) -> tuple[list[tuple[int, str]], erasure.Erased]:
+        found: list[Visitor] = []
+        for name in visitor_ids:
+            column = Visitor.uid if name.startswith("u_") else Visitor.public_id
+            match = await session.scalar(select(Visitor).where(column == name))
+            if match is None:
+                raise click.UsageError(f"no visitor {name!r}")
+            found.append(match)
+        if email:
+            app_row = await store.app_by_appid(session, appid or "")
+            if app_row is None:
+                raise click.UsageError(f"no app with appid {appid!r}")
+            found += await session.scalars(
+                select(Visitor).where(
+                    Visitor.app_id == app_row.id, func.lower(Visitor.email) == email.lower()
+                )
+            )
+        visitors = list({v.id: v for v in found}.values())
+        names = [(v.id, v.uid) for v in visitors]  # read before the rows go
+        conversations: list[tuple[str, int, int]] = []
+        files: list[str] = []
+        for each in visitors:
+            erased = await erasure.delete_visitor(session, each)
+            conversations += erased.conversations
+            files += erased.file_ids
+        await session.commit()
+        return names, erasure.Erased(tuple(conversations), tuple(files))
+
+    names, erased = _run_db(settings, work)
+    erasure.remove_files(settings.data_dir, erased.file_ids)
+    if settings.redis_url is not None:
+        asyncio.run(_tell_processes(settings.redis_url, erased, [row for row, _ in names]))
+    uids = [uid for _, uid in names]
+    click.echo(
+        f"Deleted {len(uids)} visitor(s) ({', '.join(uids) or 'none'}): "
+        f"{len(erased.conversations)} conversation(s), {len(erased.file_ids)} file(s)"
+    )
+
+
+async def _tell_processes(redis_url: str, erased: erasure.Erased, visitor_ids: list[int]) -> None:
+    """Over Redis the running processes hear of a deletion at once: consoles drop the
+    conversations, and the deleted visitors' open widgets close (``auth.closed``, which also
+    makes the page forget the stored identity)."""
+    from porch_server.realtime.redis_hub import RedisHub
+
+    hub = RedisHub(redis_url)
+    await hub.start()
+    try:
+        await retention.announce(hub, erased)
+        for visitor_id in visitor_ids:
+            await hub.close_channel(
+                Channel.visitor(visitor_id), [auth_closed("deleted")], CloseCode.AUTH_CLOSED
+            )
+    finally:
+        await hub.aclose()
 
 
 # --- tawk.to properties -------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from porch_server.realtime.limits import Limits
+
 #: The checkout's root: ``server/porch_server/config.py`` sits two folders below it.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,12 +52,18 @@ class Settings:
     hello_timeout: float = 10.0
     #: Seconds between checks of business hours (the page status changes at opening time).
     status_check_interval: float = 30.0
+    #: Conversations whose last activity is older than this many days are deleted, with their
+    #: messages and files, by a job every ``retention_check_interval`` seconds; 0 keeps them.
+    retention_days: float = 0.0
+    retention_check_interval: float = 3600.0
     #: uvicorn: largest WebSocket message in bytes, ping interval in seconds, listen backlog.
     ws_max_size: int = 1024 * 1024
     ws_ping_interval: float = 20.0
     backlog: int = 2048
     #: Serve the demo (``porch demo``): the root URL then opens the demo page.
     demo: bool = False
+    #: Abuse limits (docs/security.md); ``PORCH_LIMITS`` overrides some of them.
+    limits: Limits = field(default_factory=Limits)
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -102,6 +110,8 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "PORCH_HOST": ("host", str),
     "PORCH_DATABASE_URL": ("database_url", str),
     "PORCH_REDIS_URL": ("redis_url", str),
+    "PORCH_RETENTION_DAYS": ("retention_days", float),
+    "PORCH_RETENTION_INTERVAL": ("retention_check_interval", float),
     "PORCH_PUBLIC_DIR": ("public_dir", Path),
     "PORCH_DATA_DIR": ("data_dir", Path),
     "PORCH_UPLOAD_MAX_BYTES": ("upload_max_bytes", int),
@@ -109,4 +119,5 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "PORCH_WS_PING_INTERVAL": ("ws_ping_interval", float),
     "PORCH_BACKLOG": ("backlog", int),
     "PORCH_DEMO": ("demo", _flag),
+    "PORCH_LIMITS": ("limits", Limits.parse),
 }

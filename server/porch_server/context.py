@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection
 
 from porch_server.config import Settings
 from porch_server.realtime.hub import Hub
+from porch_server.realtime.limits import Limiter
 from porch_server.realtime.status import StatusBoard
 from porch_server.storage.group_commit import GroupCommit
 from porch_server.storage.writer import NewPost, Written
@@ -29,6 +30,8 @@ class Context:
     status: StatusBoard
     #: Where visitors' and agents' messages are written, many to a transaction.
     messages: GroupCommit[NewPost, Written | None]
+    #: Who may do what how often (realtime/limits.py).
+    limiter: Limiter
 
     def now_ms(self) -> int:
         return self.settings.now_ms()

@@ -8,6 +8,7 @@ Times from different frames are put on one clock: every probe records
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import shutil
 import tempfile
@@ -66,6 +67,8 @@ PORCH_PATHS = ("/install/", "/widget/", "/vendor/", "/api/", "/ws/")
 TAWK_EMBED = re.compile(r"^https?://[^/]+/[0-9a-f]{24}/[a-z0-9]{1,50}/?(\?|$)")
 #: The demo's tawk.to property and widget (``porch demo``; docs/migrating-from-tawk.md).
 TAWK_PROPERTY, TAWK_WIDGET = "64f0d3e3c0ffee0000000001", "default"
+#: The pre-boot's release time on preboot_memory()'s page (the default is 30 s).
+PREBOOT_TIMEOUT_MS = 5000
 #: CDP network profiles: (name, bits per second, round-trip ms).
 NETWORKS = {"10mbit-40ms": (10e6, 40), "1.6mbit-150ms": (1.6e6, 150)}
 
@@ -109,6 +112,15 @@ def sites(server: PorchServer) -> Iterator[list[Site]]:
         if snippet not in tawk:
             raise RuntimeError(f"public/demo/tawk.html no longer loads {snippet}")
         (folder / "tawk.html").write_text(tawk.replace(snippet, f"'{widget}{embed}'"))
+        # The cross-site page with a short `prebootTimeout`, for preboot_memory().
+        short = 'appid: "porch-demo",'
+        if short not in page:
+            raise RuntimeError(f"public/demo/index.html no longer configures {short}")
+        (folder / "preboot.html").write_text(
+            (folder / "index.html")
+            .read_text()
+            .replace(short, f"{short} prebootTimeout: {PREBOOT_TIMEOUT_MS},")
+        )
         with serve_directory(folder) as port:
             yield [
                 Site("cross-site", f"http://127.0.0.1:{port}/index.html"),
@@ -216,11 +228,33 @@ class Visit:
         self.page.close()
 
 
+#: Fields laid over the page's own ``window.__twt`` as it sets it (the bench's pages are the
+#: demo's, which set it in their snippet).
+TWT_OVERRIDES = """
+((overrides) => {
+  let config;
+  Object.defineProperty(window, "__twt", {
+    configurable: true,
+    get: () => config,
+    set: (value) => { config = Object.assign({}, value, overrides); },
+  });
+})(%s);
+"""
+
+
 def visit(
-    context: BrowserContext, url: str, *, network: str | None = None, dwell_ms: float = 0
+    context: BrowserContext,
+    url: str,
+    *,
+    network: str | None = None,
+    dwell_ms: float = 0,
+    loading: str | None = None,
 ) -> dict[str, float]:
-    """Load the host page, measure it before intent, then open the chat and measure that."""
+    """Load the host page, measure it before intent, then open the chat and measure that.
+    ``loading`` overrides the page's ``window.__twt.loading``."""
     v = Visit(context)
+    if loading:
+        v.page.add_init_script(TWT_OVERRIDES % json.dumps({"loading": loading}))
     if network:
         bits, rtt = NETWORKS[network]
         v.cdp.send("Network.enable")
@@ -358,3 +392,74 @@ def plain_pyodide(browser: Browser, server: PorchServer) -> dict[str, float]:
     used = v.porch_bytes()
     context.close()
     return {"plain_boot_ms": elapsed, "plain_boot_bytes": used["bytes"]}
+
+
+def chromium_pss(browser: Browser) -> dict[str, float]:
+    """Proportional set size (bytes) of each of Chromium's processes (``/proc/<pid>/smaps_rollup``,
+    the processes as CDP's ``SystemInfo.getProcessInfo`` lists them), summed by process type:
+    what the browser as a whole holds, the wasm memory of a worker included."""
+    cdp = browser.new_browser_cdp_session()
+    processes = cdp.send("SystemInfo.getProcessInfo")["processInfo"]
+    cdp.detach()
+    pss: dict[str, float] = {}
+    for process in processes:
+        try:
+            rollup = Path(f"/proc/{process['id']}/smaps_rollup").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        kib = next(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
+        pss[process["type"]] = pss.get(process["type"], 0) + kib * 1024
+    pss["total"] = sum(pss.values())
+    return pss
+
+
+def preboot_memory(browser: Browser, url: str) -> dict[str, float]:
+    """What a pre-boot costs the browser's memory, and that it is given back: Chromium's PSS
+    (all processes) with the page loaded, once the pointer resting on the launcher has booted
+    the runtime (imported, not connected), and once the pre-boot is released (``url``'s page sets
+    a short ``prebootTimeout``) and its worker gone."""
+    context = browser.new_context()
+    v = Visit(context)
+    v.page.goto(url)
+    v.event_at("iframe_loaded")
+    v.settle()
+    loaded = chromium_pss(browser)["total"]
+    viewport = v.page.viewport_size
+    assert viewport is not None
+    with v.page.expect_worker(lambda w: "/widget/worker.js" in w.url) as booting:
+        v.page.mouse.move(viewport["width"] - 52, viewport["height"] - 52)
+    v.wait_for_log("runtime imported at")
+    v.settle()
+    booted = chromium_pss(browser)["total"]
+    with booting.value.expect_event("close", timeout=PREBOOT_TIMEOUT_MS + 30_000):
+        pass
+    v.page.wait_for_timeout(1000)  # the renderer returns the worker's pages after its teardown
+    released = chromium_pss(browser)["total"]
+    context.close()
+    return {
+        "preboot_memory_bytes": booted - loaded,
+        "preboot_released_bytes": booted - released,
+        "preboot_left_bytes": released - loaded,
+    }
+
+
+#: When the agent console's body gets ``data-ready="true"`` (console.py sets it once its Python
+#: has started and bound its controls), on the page's own clock: ms since navigation started.
+CONSOLE_READY = """
+new MutationObserver((_records, observer) => {
+  if (document.body && document.body.dataset.ready === "true") {
+    window.__consoleReadyAt = performance.now();
+    observer.disconnect();
+  }
+}).observe(document, { attributes: true, subtree: true, attributeFilter: ["data-ready"] });
+"""
+
+
+def console_ready(context: BrowserContext, server: PorchServer) -> dict[str, float]:
+    """The agent console (``/agent/``, PyScript in a worker) usable after navigation starts."""
+    page = context.new_page()
+    page.add_init_script(CONSOLE_READY)
+    page.goto(f"{server.url}/agent/")
+    ready = float(page.wait_for_function("window.__consoleReadyAt", timeout=120_000).json_value())
+    page.close()
+    return {"console_ready_ms": ready}

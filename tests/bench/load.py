@@ -51,10 +51,15 @@ AGENT = ("agent@porch.demo", "porch-demo")
 
 
 def rss_kib(pid: int) -> int:
+    """The resident memory of ``pid`` and of its children (the workers of ``--workers N``)."""
+    total = 0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+            total = int(line.split()[1])
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += rss_kib(int(child))
+    return total
 
 
 def percentile(values: list[float], share: float) -> float:

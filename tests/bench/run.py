@@ -61,6 +61,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "networks": ["10mbit-40ms", "1.6mbit-150ms"],
         "network_runs": 2,
         "dwell_runs": 3,
+        "memory_runs": 3,
         "plain_runs": 3,
         "load": [
             "--connections",
@@ -125,6 +126,15 @@ FIGURES: dict[str, tuple[str, str, str, str | None]] = {
         "plain_boot_bytes",
     ),
     "snapshot_from_cache": ("snapshot from Cache Storage (1 = yes)", "", "", None),
+    "console_ready_ms": ("agent console ready after navigation", "ms", "<= 1500 ms", None),
+    "preboot_memory_bytes": (
+        "memory of a pre-boot (Chromium's PSS, booted vs loaded)",
+        "B",
+        "report",
+        None,
+    ),
+    "preboot_released_bytes": ("memory given back by its release", "B", "all of it", None),
+    "preboot_left_bytes": ("memory left after the release (vs loaded)", "B", "", None),
 }
 
 
@@ -190,23 +200,42 @@ def browser_figures(server: PorchServer, profile: dict[str, Any]) -> dict[str, A
                 results[f"{site.name}/{label}"] = {k: stats([r[k] for r in runs]) for k in runs[0]}
         # A visitor's pointer rests on the launcher before the click: the hover has loaded the
         # panel and prefetched the runtime by then (Playwright's click has no such pause).
+        # Since issue 15 the rest also pre-boots the runtime: the click only connects.
         native = [site for site in sites if site.variant == "native"]
         for site in native:
-            runs = []
+            cold, warm = [], []
             for _ in range(profile.get("dwell_runs", 0)):
                 context = browser.new_context()
-                runs.append(bench.visit(context, site.host_url, dwell_ms=500))
+                cold.append(bench.visit(context, site.host_url, dwell_ms=500))
+                warm.append(bench.visit(context, site.host_url, dwell_ms=500))
                 context.close()
-            if runs:
-                results[f"{site.name}/cold hover 500 ms"] = {
-                    k: stats([r[k] for r in runs]) for k in runs[0]
-                }
+            for label, runs in (("cold", cold), ("warm", warm)):
+                if runs:
+                    results[f"{site.name}/{label} hover 500 ms"] = {
+                        k: stats([r[k] for r in runs]) for k in runs[0]
+                    }
+        # The agent console: a fresh profile, then a second visit in it.
+        console: dict[str, list[dict[str, float]]] = {"cold": [], "warm": []}
+        for _ in range(profile["runs"]):
+            context = browser.new_context()
+            for label in ("cold", "warm"):
+                console[label].append(bench.console_ready(context, server))
+            context.close()
+        for label, runs in console.items():
+            results[f"agent console/{label}"] = {k: stats([r[k] for r in runs]) for k in runs[0]}
+        # What a pre-boot holds in memory until the click, and that its release gives it back.
+        memory = [
+            bench.preboot_memory(browser, sites[0].host_url.replace("index.html", "preboot.html"))
+            for _ in range(profile.get("memory_runs", 1))
+        ]
+        results["cross-site/preboot memory"] = {k: stats([m[k] for m in memory]) for k in memory[0]}
         same_origin = next(site for site in native if site.name == "same-origin")
         # Only with the pointer resting first: CDP's network emulation does not reach a dedicated
         # worker started by a frame (this Chromium answers "Not supported" to
         # Network.emulateNetworkConditions on the worker's target and ignores the rule-based form
         # there), so a click at once would time an unthrottled worker. After a rest the worker
-        # joins the panel's prefetches, which are throttled. Throttling below the browser (a proxy)
+        # joins the panel's prefetches, which are throttled. With `loading: "click"`: a rest would
+        # otherwise start the (unthrottled) worker itself. Throttling below the browser (a proxy)
         # would measure both.
         for network in profile["networks"]:
             for dwell in (1000,):
@@ -214,7 +243,13 @@ def browser_figures(server: PorchServer, profile: dict[str, Any]) -> dict[str, A
                 for _ in range(profile["network_runs"]):
                     context = browser.new_context()
                     runs.append(
-                        bench.visit(context, same_origin.host_url, network=network, dwell_ms=dwell)
+                        bench.visit(
+                            context,
+                            same_origin.host_url,
+                            network=network,
+                            dwell_ms=dwell,
+                            loading="click",
+                        )
                     )
                     context.close()
                 results[f"same-origin/cold {network} hover {dwell} ms"] = {
@@ -436,6 +471,83 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Where the committed runs are, whichever ``--out`` this run writes to (CI writes elsewhere).
+HISTORY = ROOT / "bench" / "results"
+
+
+def previous_run(out: Path = HISTORY) -> tuple[str, dict[str, Any]] | None:
+    """The latest run committed under ``out`` (as committed: ``git show HEAD:``), or None."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--full-name", "--", str(out)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return None  # not a git checkout, or no git: nothing to compare with
+    # The scale profile's runs (tests/bench/scale.py, "-scale.json") are another table.
+    runs = sorted(n for n in listed if n.endswith(".json") and not n.endswith("-scale.json"))
+    if not runs:
+        return None
+    committed = subprocess.run(
+        ["git", "show", f"HEAD:{runs[-1]}"], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    return Path(runs[-1]).stem, dict(json.loads(committed))
+
+
+def moves(report: dict[str, Any], previous: dict[str, Any]) -> list[str]:
+    """Each browser figure whose median moved by more than the noise since ``previous``: more than
+    the wider of the two runs' min-max spreads (a single run has none: every change counts)."""
+    lines = []
+    before = previous.get("browser", {})
+    for case, figures in report["browser"].items():
+        if not isinstance(figures, dict) or case not in before:
+            continue
+        for key, now in figures.items():
+            was = before[case].get(key) if isinstance(before[case], dict) else None
+            if not now or not was:
+                continue
+            noise = max(now["max"] - now["min"], was["max"] - was["min"])
+            change = now["median"] - was["median"]
+            if abs(change) <= noise:
+                continue
+            # The plain Pyodide boot's figures are not in FIGURES.
+            label, unit = FIGURES[key][:2] if key in FIGURES else (key, key[key.rindex("_") + 1 :])
+            unit = {"bytes": "B", "ms": "ms"}.get(unit, unit)
+            percent = f" ({change / was['median']:+.0%})" if was["median"] else ""
+            lines.append(
+                f"| {label} | {case} | {fmt(was['median'], unit)} | {fmt(now['median'], unit)}"
+                f"{percent} | {fmt(noise, unit)} |"
+            )
+    return lines
+
+
+def history(report: dict[str, Any], previous: tuple[str, dict[str, Any]] | None) -> list[str]:
+    """The section that compares this run with the previous committed one."""
+    if previous is None:
+        return []
+    name, run = previous
+    moved = moves(report, run)
+    lines = [
+        "",
+        f"## Moved since the previous committed run ({name}, {run.get('profile', '?')} profile)",
+        "",
+        "Medians that changed by more than the noise (the wider min-max spread of the two runs). "
+        "Server figures are one run each: compare them by eye.",
+        "",
+    ]
+    if not moved:
+        return [*lines, "Nothing moved by more than the noise."]
+    return [
+        *lines,
+        "| figure | case | before | now | noise |",
+        "|---|---|---|---|---|",
+        *moved,
+    ]
+
+
 def _stop(server: PorchServer) -> None:
     """Stop the server; one that is still closing thousands of sockets after the grace period is
     killed (the figures are taken by then)."""
@@ -476,7 +588,7 @@ def main() -> None:
     report["seconds"] = time.monotonic() - began
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / started.strftime("%Y-%m-%dT%H%M%SZ")
-    text = markdown(report)
+    text = markdown(report) + "\n".join(history(report, previous_run())) + "\n"
     stem.with_suffix(".md").write_text(text)
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
     print(text)

@@ -27,6 +27,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from build_snapshot import CHROMIUM_ARGS, chromium  # noqa: E402  (one list of flags: the build's)
 
+from porch_server.realtime.limits import CONNECTIONS_PER_ADDRESS, Rule  # noqa: E402
+
 #: Every public event of the host API; the recorder subscribes to all of them.
 EVENTS = [
     "initialized",
@@ -118,6 +120,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: Abuse limits lifted: every test's browser and the bench's 10,000 sockets come from 127.0.0.1,
+#: and the bench and load tests send as fast as they can (test_abuse_limits.py and the other
+#: hostile-input tests start servers with their own limits).
+LOOPBACK_LIMITS = " ".join(
+    [f"{rule.value}=1000000/1" for rule in Rule] + [f"{CONNECTIONS_PER_ADDRESS}=1000000"]
+)
+
+
 class PorchServer:
     """A real ``porch demo`` process on a free port, with its own SQLite file; with ``tls`` (a
     PEM certificate and key) it serves HTTPS and WSS (``--ssl-certfile``/``--ssl-keyfile``).
@@ -136,10 +146,13 @@ class PorchServer:
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.workdir = workdir
         self.command = command
+        #: More command-line options (``--workers 2``).
+        self.extra_args: list[str] = []
         self.env = {
             **os.environ,
             "PORCH_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'porch.db'}",
             "PYTHONUNBUFFERED": "1",
+            "PORCH_LIMITS": LOOPBACK_LIMITS,
             **(env or {}),
         }
         self.log_path = workdir / "server.log"
@@ -149,7 +162,7 @@ class PorchServer:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "porch_server", self.command, "--port", str(self.port),
-                 *self.tls_options()],
+                 *self.tls_options(), *self.extra_args],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

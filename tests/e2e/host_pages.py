@@ -18,7 +18,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, Route
+from playwright.sync_api import Page, Playwright, Route
 
 from conftest import EVENT_RECORDER, PorchServer, serve_directory
 
@@ -106,6 +106,7 @@ def host_page(
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <script>
 window.TWTChatWidget = window.TWTChatWidget || {{
@@ -184,3 +185,11 @@ def block_runtime(page: Page) -> None:
         pass  # never fulfilled: the request stays pending until the page closes
 
     page.route("**/vendor/pyodide/**", hold)
+
+
+def phone_device(playwright: Playwright, name: str) -> dict[str, Any]:
+    """Playwright's descriptor of the phone ``name`` (viewport, pixel ratio, user agent, touch)
+    as ``browser.new_context()`` options; the browser is Chromium whatever the phone's own is."""
+    options = dict(playwright.devices[name])
+    options.pop("default_browser_type")
+    return options

@@ -77,6 +77,28 @@ def _open_console(page: Page, server_url: str) -> None:
     expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=BOOT_TIMEOUT_MS)
 
 
+def test_the_console_boots_python_from_the_snapshot_with_the_full_standard_library(
+    page: Page, porch_server: Any
+) -> None:
+    """The visitor runtime's boot levers (docs/performance.md): PyScript's interpreter is
+    loader/console_pyodide.js, which restores the build's snapshot; the full standard library
+    comes with it, since the console imports more of it than the trimmed one holds."""
+    logs: list[str] = []
+    page.on("console", lambda m: logs.append(m.text) if "[porch console]" in m.text else None)
+    stdlibs: list[str] = []
+    page.on("request", lambda r: stdlibs.append(r.url) if "/python_stdlib" in r.url else None)
+    _open_console(page, porch_server.url)
+    assert [line.split(" in ")[0] for line in logs if "booted" in line] == [
+        "[porch console] Pyodide booted from the snapshot (http)"
+    ]
+    assert [url.rsplit("/", 1)[1] for url in stdlibs] == ["python_stdlib.zip"]
+    # The console works on it: a login attempt gets the server's answer.
+    page.fill("#login-email", AGENT_EMAIL)
+    page.fill("#login-password", "not-the-password")
+    page.click("#login-submit")
+    expect(page.locator("#login-error")).not_to_be_empty(timeout=LIVE_TIMEOUT_MS)
+
+
 def _log_in(page: Page, server_url: str) -> None:
     _open_console(page, server_url)
     page.fill("#login-email", AGENT_EMAIL)

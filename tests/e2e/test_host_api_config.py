@@ -14,7 +14,7 @@ from playwright.sync_api import Page, Request, expect
 from conftest import LAUNCHER, PANEL, PorchServer, events, wait_for_event
 from host_pages import Host, block_runtime
 
-DEFAULT_Z_INDEX = "2147483000"
+DEFAULT_Z_INDEX = "2147483647"
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_fields_of_the_wrong_type_are_reported_by_name_and_ignored(host: Host) -
         "appid": "porch-demo", "asyncInit": "yes", "language": 5, "theme": "blue",
         "launcher": "none", "zIndex": "9999", "sbs": 1, "sbs_mm": 2, "ranstr": 3, "name": 4,
         "nickname": [], "email": {}, "phone": 6, "referer": 7, "source_title": False,
-        "loading": "lazy", "bootTimeout": -5,
+        "loading": "lazy", "bootTimeout": -5, "prebootTimeout": 0,
     }
     host.goto(wrong)
     # Nothing crashed: the widget started (asyncInit "yes" is not true) with every default.
@@ -164,12 +164,13 @@ def test_an_incomplete_business_login_at_startup_is_rejected_and_the_visitor_sta
     expect(page.locator(LAUNCHER)).to_have_count(1)
 
 
-def test_loading_intent_boots_nothing_before_a_click_and_eager_is_covered_elsewhere(
+def test_loading_click_boots_nothing_before_a_click_and_the_others_are_covered_elsewhere(
     host: Host,
 ) -> None:
-    """'intent' (the default): a pointer on the launcher loads the panel shell and prefetches the
-    runtime's files into the HTTP cache (docs/performance.md), only a click (or maximize) starts
-    the runtime worker. 'eager' is proven in test_host_api_events.py."""
+    """'click': a pointer on the launcher loads the panel shell and prefetches the runtime's files
+    into the HTTP cache (docs/performance.md), only a click (or maximize) starts the runtime
+    worker. 'intent' (a resting pointer boots it) is proven in test_preboot.py, 'eager' in
+    test_host_api_events.py."""
     page = host.page
     block_runtime(page)
     runtime_requests: list[str] = []
@@ -180,7 +181,7 @@ def test_loading_intent_boots_nothing_before_a_click_and_eager_is_covered_elsewh
             runtime_requests.append(request.url)
 
     page.on("request", note)
-    host.goto({"appid": "porch-demo", "loading": "intent"})
+    host.goto({"appid": "porch-demo", "loading": "click"})
     wait_for_event(page, "iframe_loaded")
     assert page.locator(PANEL).count() == 0
     with page.expect_request("**/vendor/pyodide/pyodide.asm.wasm"):  # the intent's prefetch

@@ -1,5 +1,6 @@
-"""The 9 languages of the spec in real Chromium: configuration, live switching, the browser-language
-fallback, normalization of what integrators pass, and refusal of unsupported values.
+"""The 9 languages of the spec, and Arabic and Hebrew (right to left), in real Chromium:
+configuration, live switching, the browser-language fallback, normalization of what integrators
+pass, and refusal of unsupported values.
 
 What the visitor sees and hears is read from the rendered DOM of both iframes: text, aria-labels,
 placeholders, titles and ``<html lang>``. Only one test boots the Python runtime (to prove the
@@ -224,8 +225,8 @@ def test_switching_language_reaches_what_the_runtime_renders(
     expect(visitor.locator(".message-meta")).to_have_text("Вы")
     expect(panel.locator("html")).to_have_attribute("lang", "ru")
     # Everything but the conversation itself (its text and the agent's name are data) is Russian.
-    # Agents' names are data too, in messages and in notices ("Demo Agent присоединяется к чату.").
-    assert_no_latin(page, skip=".message:not(.greeting), .notice")
+    # Agents' names are data too, in messages, notices and the announcer that repeats them.
+    assert_no_latin(page, skip=".message:not(.greeting), .notice, #announcer")
     expect(panel.locator('.message[data-author="agent"] .message-text')).to_have_text("Hi!")
 
 
@@ -274,6 +275,7 @@ NORMALIZED = [
     ("zh-HK", "zh-tw"), ("zh_MO", "zh-tw"), ("ZH-tw", "zh-tw"), ("pt-BR", "pt"), ("pt_PT", "pt"),
     ("EN-us", "en"), ("en-GB", "en"), ("de-AT", "de"), ("de_CH", "de"), ("fr-CA", "fr"),
     ("ja-JP", "ja"), ("JA", "ja"), ("ko-KR", "ko"), ("ru-RU", "ru"), (" ru ", "ru"),
+    ("ar-EG", "ar"), ("AR_sa", "ar"), ("he-IL", "he"), ("iw", "he"), ("iw_IL", "he"),
 ]
 
 
@@ -352,3 +354,55 @@ def test_a_phone_sized_panel_fits_long_languages_and_long_words(
         "() => [document.documentElement, document.getElementById('messages')]"
         ".map(el => el.scrollWidth - el.clientWidth)")
     assert overflow == [0, 0]
+
+
+# --- right to left -------------------------------------------------------------------------------
+
+
+def test_arabic_and_hebrew_mirror_the_launcher_and_the_panel(
+    page: Page, porch_server: PorchServer
+) -> None:
+    hold_runtime(page)
+    page.add_init_script(EVENT_RECORDER)
+    serve(page, porch_server, {"appid": "porch-demo", "language": "ar"})
+    wait_for_event(page, "initialized")
+    page.evaluate("TWTChatWidget.call('maximize')")
+    wait_for_event(page, "bridge_ready")
+    panel = page.frame_locator(PANEL)
+    for surface in (LAUNCHER, PANEL):
+        html = page.frame_locator(surface).locator("html")
+        expect(html).to_have_attribute("lang", "ar")
+        expect(html).to_have_attribute("dir", "rtl")
+    expect(panel.get_by_role("dialog", name="تحدّث معنا")).to_be_visible()
+
+    def x(selector: str) -> float:
+        box = panel.locator(selector).bounding_box()
+        assert box is not None
+        return box["x"]
+
+    # The heading at the start (right), the buttons at the end (left); the send button after
+    # the composer, so on its left.
+    assert x("#panel-title") > x("#minimize")
+    assert x("#composer-text") > x("#composer-send")
+    # What people write runs its own way: English in the Arabic panel reads left to right.
+    send = panel.locator("#composer-text")
+    send.fill("Order 42 please")
+    send.press("Enter")
+    english = panel.locator('.message[data-author="visitor"] .message-text').last
+    expect(english).to_have_text("Order 42 please")
+    assert english.evaluate("el => getComputedStyle(el).direction") == "ltr"
+
+    page.evaluate("TWTChatWidget.setLanguage('he')")
+    expect(panel.locator("html")).to_have_attribute("lang", "he")
+    expect(panel.locator("html")).to_have_attribute("dir", "rtl")
+    expect(panel.get_by_role("dialog", name="שוחחו איתנו")).to_be_visible()
+    page.evaluate("TWTChatWidget.setLanguage('en')")
+    expect(panel.locator("html")).to_have_attribute("dir", "ltr")
+    assert x("#panel-title") < x("#minimize")
+    assert x("#composer-text") < x("#composer-send")
+    # ... and Hebrew in the English panel reads right to left.
+    send.fill("שלום, הזמנה 42")
+    send.press("Enter")
+    hebrew = panel.locator('.message[data-author="visitor"] .message-text').last
+    expect(hebrew).to_have_text("שלום, הזמנה 42")
+    assert hebrew.evaluate("el => getComputedStyle(el).direction") == "rtl"

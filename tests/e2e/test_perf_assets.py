@@ -1,7 +1,7 @@
 """What the performance levers do, as behaviour (docs/performance.md has the numbers): Chromium
 gets the runtime's big files Brotli-encoded and they decode to the very bytes of the build, and a
 pointer on the launcher prefetches them from the (still hidden) panel once its page is there (and
-nothing loads them before that)."""
+nothing loads them before that). A pointer that rests also boots the runtime: test_preboot.py."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import hashlib
 from playwright.sync_api import Page, Request
 
 from conftest import LAUNCHER, ROOT, PorchServer, wait_for_event
+from host_pages import Host
 
 PYODIDE = ROOT / "public" / "vendor" / "pyodide"
 #: What the worker fetches for a snapshot boot: the trimmed standard library, not the full one.
@@ -44,12 +45,14 @@ def test_brotli_assets_decode_to_the_built_bytes(page: Page, porch_server: Porch
 
 
 def test_a_pointer_on_the_launcher_prefetches_the_runtime(
-    recorded_page: Page, porch_server: PorchServer
+    page: Page, porch_server: PorchServer
 ) -> None:
-    page = recorded_page
+    """With `loading: "click"`: with the default, a resting pointer boots the worker, which then
+    fetches the files itself (test_preboot.py)."""
+    host = Host(page, porch_server)
     requested: list[Request] = []
     page.on("request", lambda r: requested.append(r))
-    page.goto(f"{porch_server.url}/demo/")
+    host.goto({"appid": "porch-demo", "loading": "click"})
     launcher = page.frame_locator(LAUNCHER).locator("#launcher")
     launcher.wait_for()
     assert not [r for r in requested if "/vendor/pyodide/" in r.url]
@@ -62,9 +65,7 @@ def test_a_pointer_on_the_launcher_prefetches_the_runtime(
     # The browser's own prefetch (<link rel=prefetch>), not a fetch() through page script, from
     # the panel, after its own page and script (which the prefetch would otherwise hold up).
     assert all(_is_prefetch(r) for r in prefetched)
-    assert {r.frame.url.split("?")[0] for r in prefetched} == {
-        f"{porch_server.url}/widget/panel.html"
-    }
+    assert {r.frame.url.split("?")[0] for r in prefetched} == {f"{host.porch}/widget/panel.html"}
     first = requested.index(prefetched[0])
     assert any("/widget/panel.js" in r.url for r in requested[:first])
     # Prefetching is not booting: no runtime worker until the click.

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, Playwright, expect
 
 from conftest import LAUNCHER, PANEL, ROOT, AgentClient, PorchServer, send_from_panel
-from host_pages import CONSOLE_RECORDER, Host, block_runtime, porch_origin
+from host_pages import CONSOLE_RECORDER, Host, block_runtime, phone_device, porch_origin
 from porch_protocol import EndConversation, MessageAck, NewMessage, SendMessage
 
 #: The demo's tawk property and widget (porch demo; README).
@@ -125,7 +125,8 @@ class TawkPage:
 
     def open(self, before: str = "", after: str = "", body: str = "", name: str = "") -> None:
         html = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Shop</title></head>
 <body><main><h1>Shop</h1>{body}</main>
 {dashboard_snippet(self.embed_url, before, after)}
 </body></html>"""
@@ -344,6 +345,39 @@ def test_custom_style_positions_the_launcher(tawk: TawkPage) -> None:
     expect(launcher).to_be_visible()
     assert launcher.evaluate("(f) => [f.style.left, f.style.bottom]") == ["36px", "46px"]
     assert tawk.call("Tawk_API.widgetPosition()") == "bl"
+
+
+def test_custom_style_places_the_launcher_on_a_phone_and_on_a_desktop(
+    browser: Browser, playwright: Playwright, porch_server: PorchServer
+) -> None:
+    context = browser.new_context(**phone_device(playwright, "Pixel 7"))
+    try:
+        page = context.new_page()
+        tawk = TawkPage(page, porch_server)
+        tawk.open(
+            before="Tawk_API.customStyle = {visibility: {"
+            "desktop: {position: 'tr', xOffset: 20, yOffset: 30},"
+            "mobile: {position: 'bl', xOffset: '5px', yOffset: 7}}};"
+        )
+        launcher = page.locator(LAUNCHER)
+        expect(launcher).to_be_visible()
+        viewport = page.viewport_size
+        assert viewport is not None
+        box = launcher.bounding_box()
+        assert box is not None
+        assert box["x"] == 5 + 16
+        assert box["y"] + box["height"] == viewport["height"] - (7 + 16)
+        # The phone turned into a tablet in landscape (or a window widened): desktop placement.
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.wait_for_function(
+            "() => document.querySelector('iframe[data-twt-widget-surface=launcher]')"
+            ".style.top === '46px'"
+        )
+        box = launcher.bounding_box()
+        assert box is not None
+        assert (box["x"] + box["width"], box["y"]) == (1280 - (20 + 16), 30 + 16)
+    finally:
+        context.close()
 
 
 def test_auto_start_false_then_start_with_show_widget(tawk: TawkPage) -> None:

@@ -86,6 +86,47 @@ class Postgres:
         )
         return result.stdout
 
+    def backup(self, database: str, path: Path) -> None:
+        """``pg_dump --format=custom``, as docs/deploy.md tells site owners to back up."""
+        subprocess.run(
+            [
+                str(_pg_bin() / "pg_dump"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "--format=custom",
+                "--file",
+                str(path),
+                database,
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+    def restore(self, path: Path, database: str) -> None:
+        """A fresh ``database`` from a backup, as docs/deploy.md tells site owners to restore."""
+        self.psql(f"CREATE DATABASE {database}")
+        subprocess.run(
+            [
+                str(_pg_bin() / "pg_restore"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "--no-owner",
+                "--dbname",
+                database,
+                str(path),
+            ],
+            check=True,
+            capture_output=True,
+        )
+
 
 @contextlib.contextmanager
 def postgres() -> Iterator[Postgres]:

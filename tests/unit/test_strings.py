@@ -13,10 +13,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STRINGS_JS = ROOT / "loader" / "strings.js"
-#: The spec's language set ("Language Configuration"), in its order.
-LOCALES = ["en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru"]
+#: The spec's language set ("Language Configuration"), in its order, then the right-to-left ones.
+LOCALES = ["en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru", "ar", "he"]
 #: Languages written without Latin letters: any [A-Za-z] left in them is untranslated English.
-NON_LATIN = ["zh-cn", "zh-tw", "ja", "ko", "ru"]
+NON_LATIN = ["zh-cn", "zh-tw", "ja", "ko", "ru", "ar", "he"]
 #: (locale, key) pairs allowed to equal the English text because that is the correct word in the
 #: language. Empty on purpose: every language has its own word for every string today.
 SAME_AS_ENGLISH_OK: set[tuple[str, str]] = set()
@@ -130,7 +130,7 @@ def test_non_latin_languages_contain_no_latin_letters(locale: str) -> None:
 
 def test_english_counts_need_no_plural_rules() -> None:
     # "{n} unread messages" reads "1 unread messages"; the tables use "label: {n}" forms instead.
-    for locale in ("en", "de", "fr", "pt", "ru"):
+    for locale in ("en", "de", "fr", "pt", "ru", "ar", "he"):
         assert STRINGS[locale]["unread"].rstrip().endswith("{n}"), locale
 
 

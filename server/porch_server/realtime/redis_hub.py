@@ -1,5 +1,6 @@
-"""Fan-out across processes and machines over Redis: the :class:`~porch_server.realtime.hub.Hub`
-and the page-status memory of a deployment of several Porch processes (``PORCH_REDIS_URL``).
+"""Fan-out across processes and machines over Redis: the :class:`~porch_server.realtime.hub.Hub`,
+the page-status memory and the abuse limiter of a deployment of several Porch processes
+(``PORCH_REDIS_URL``).
 
 Each process keeps its own sockets in a :class:`MemoryHub` and delivers to them directly; what it
 publishes also goes out on one Redis pub/sub channel, and every other process delivers it to its
@@ -21,19 +22,24 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis.asyncio as redis
 
 from porch_protocol import Message, decode, encode
 from porch_server.realtime.hub import Channel, MemoryHub, Peer
+from porch_server.realtime.limits import Limits, Rule
 
 log = logging.getLogger(__name__)
 
 #: Seconds between a process's heartbeats, and after which a silent process no longer counts.
 HEARTBEAT = 5.0
 PROCESS_TTL = 30.0
+#: Seconds a listener count read from Redis is reused by :meth:`RedisHub.listener_count`.
+COUNT_CACHE = 1.0
 #: Seconds between attempts to get the fan-out back after losing Redis.
 RECONNECT = 1.0
 
@@ -75,22 +81,54 @@ return 1
 _FORGET_MS = 3_600_000
 
 
-def _key(channel: Channel) -> str:
-    return f"porch:listeners:{channel.role}:{channel.key}"
+@dataclass(frozen=True)
+class _ConnectionsOf:
+    """What :class:`RedisLimiter` counts like a channel's listeners: one address's sockets."""
+
+    address: str
+
+
+#: Redis connections a process opens at most; beyond, a call waits up to POOL_WAIT seconds for
+#: one to be free. redis-py's own pool raises at its limit instead, and under a burst (100
+#: visitors sending at once, each message asking the limiter) that failed messages outright.
+POOL_SIZE = 64
+POOL_WAIT = 10.0
+
+
+def connect(url: str) -> redis.Redis:
+    """A client whose calls queue for a connection rather than fail when all are busy."""
+    pool = redis.BlockingConnectionPool.from_url(url, max_connections=POOL_SIZE, timeout=POOL_WAIT)
+    return redis.Redis.from_pool(pool)  # closing the client closes its pool
+
+
+def _key(counted: Channel | _ConnectionsOf) -> str:
+    if isinstance(counted, _ConnectionsOf):
+        return f"porch:connections:{counted.address}"
+    return f"porch:listeners:{counted.role}:{counted.key}"
 
 
 class RedisHub:
     """The :class:`~porch_server.realtime.hub.Hub` of a deployment of several processes."""
 
-    def __init__(self, url: str, *, process_ttl: float = PROCESS_TTL) -> None:
-        self._client: redis.Redis = redis.from_url(url)
+    def __init__(
+        self, url: str, *, process_ttl: float = PROCESS_TTL, count_cache: float = COUNT_CACHE
+    ) -> None:
+        self._client: redis.Redis = connect(url)
         self._ttl_ms = int(process_ttl * 1000)
+        self._count_cache = count_cache
         self._local = MemoryHub()
         self.process = secrets.token_hex(8)
         self._count = self._client.register_script(_COUNT)
         self._beat = self._client.register_script(_BEAT)
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: Any = None
+        #: Channel -> (when read, total) of :meth:`listener_count`.
+        self._counts: dict[Channel, tuple[float, int]] = {}
+        #: Payloads waiting for the publisher task, and the future that wakes it.
+        self._outbox: list[str] = []
+        self._wake: asyncio.Future[None] | None = None
+        #: Set while the outbox is empty and its last batch went out.
+        self._sent = asyncio.Event()
 
     async def start(self) -> None:
         await self._beat(keys=[_LIVE], args=[self.process, _FORGET_MS])
@@ -100,9 +138,11 @@ class RedisHub:
         self._tasks = [
             loop.create_task(self._listen(), name="redis-hub-listen"),
             loop.create_task(self._heartbeat(), name="redis-hub-heartbeat"),
+            loop.create_task(self._publisher(), name="redis-hub-publisher"),
         ]
 
     async def aclose(self) -> None:
+        await self.flush()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -113,6 +153,11 @@ class RedisHub:
                 await self._pubsub.aclose()
             await self._client.zrem(_LIVE, self.process)  # our listeners stop counting now
         await self._client.aclose()
+
+    async def flush(self) -> None:
+        """Wait until everything published so far went out to Redis (at shutdown)."""
+        if self._tasks and not self._tasks[-1].done():
+            await self._sent.wait()
 
     async def ping(self) -> None:
         """Raise unless Redis answers (the readiness check)."""
@@ -127,13 +172,28 @@ class RedisHub:
         return await self._counted(channel, -1 if removed else 0)
 
     async def listener_count(self, channel: Channel) -> int:
+        """From Redis at most once a second per channel: summaries read it for every message
+        (is the visitor online, is any console open), and a round trip each would halve the
+        messages a process routes. First and last tabs are decided by :meth:`join` and
+        :meth:`leave`, which always ask Redis."""
+        cached = self._counts.get(channel)
+        if cached is not None and time.monotonic() - cached[0] < self._count_cache:
+            return cached[1]
         return await self._counted(channel, 0)
 
+    async def count(self, counted: Channel | _ConnectionsOf, delta: int) -> int:
+        """Change this process's count of ``counted`` by ``delta``; the total over live
+        processes, after the change (one Lua script: atomic)."""
+        args: list[str | int] = [self.process, delta, self._ttl_ms]
+        return int(cast(int, await self._count(keys=[_key(counted), _LIVE], args=args)))
+
     async def _counted(self, channel: Channel, delta: int) -> int:
-        total = await self._count(
-            keys=[_key(channel), _LIVE], args=[self.process, delta, self._ttl_ms]
-        )
-        return int(cast(int, total))
+        total = await self.count(channel, delta)
+        if total:
+            self._counts[channel] = (time.monotonic(), total)
+        else:
+            self._counts.pop(channel, None)  # the cache stays as small as the live channels
+        return total
 
     async def publish(
         self, channel: Channel, frames: Iterable[Message], *, exclude: Peer | None = None
@@ -155,7 +215,30 @@ class RedisHub:
             "frames": [encode(frame) for frame in frames],
             "close": close,
         }
-        await self._client.publish(_FANOUT, json.dumps(payload, separators=(",", ":")))
+        self._outbox.append(json.dumps(payload, separators=(",", ":")))
+        self._sent.clear()
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def _publisher(self) -> None:
+        """Send what was published, in order, many payloads per round trip (one pipeline):
+        a message's fan-out is three publishes, and awaiting each one's round trip held up
+        the socket that sent it."""
+        while True:
+            while not self._outbox:
+                self._sent.set()
+                self._wake = asyncio.get_running_loop().create_future()
+                await self._wake
+            batch, self._outbox = self._outbox, []
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for payload in batch:
+                        pipe.publish(_FANOUT, payload)
+                    await pipe.execute()
+            except redis.RedisError:
+                # Redis is gone: these frames are lost to other processes' sockets, which
+                # resume from the database when they reconnect; readiness says not ready.
+                log.warning("Redis refused %d fan-out frames", len(batch))
 
     async def _listen(self) -> None:
         while True:
@@ -196,7 +279,7 @@ class RedisStatusMemory:
     business-hours check (one at a time, taken over when it dies)."""
 
     def __init__(self, url: str) -> None:
-        self._client: redis.Redis = redis.from_url(url)
+        self._client: redis.Redis = connect(url)
         self._me = secrets.token_hex(8)
 
     async def told(self, app_id: int, status: str) -> None:
@@ -228,3 +311,65 @@ class RedisStatusMemory:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+#: A token bucket (realtime/limits.py's rules). KEYS: the bucket. ARGV: burst, seconds for the
+#: whole burst, now (seconds), whether to take a token (1) or only look (0). Returns the
+#: seconds to wait as text ("0": allowed, and taken if asked): Redis would truncate a number.
+_BUCKET = """
+local burst = tonumber(ARGV[1])
+local per = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local refill = burst / per
+local state = redis.call('HMGET', KEYS[1], 't', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * refill)
+if tokens < 1 then
+  return tostring((1 - tokens) / refill)
+end
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[1], 't', tostring(tokens - 1), 'at', tostring(now))
+  redis.call('PEXPIRE', KEYS[1], math.ceil(per * 1000))
+end
+return '0'
+"""
+
+
+class RedisLimiter:
+    """The :class:`~porch_server.realtime.limits.Limiter` of several processes: the same
+    buckets, kept in Redis so a client spreading its attempts over processes meets one limit.
+    Open sockets per address are counted like the hub's listeners (per process, live processes
+    only), so a process that dies does not leave its addresses over the limit. ``clock`` is
+    the settings' (all processes' clocks are assumed roughly in step: a skew of a second moves
+    a refill by a second)."""
+
+    def __init__(self, hub: RedisHub, limits: Limits, clock: Callable[[], float]) -> None:
+        self.limits = limits
+        self._hub = hub
+        self._clock = clock
+        self._bucket = hub._client.register_script(_BUCKET)
+
+    async def take(self, rule: Rule, key: str) -> float:
+        return await self._ask(rule, key, take=True)
+
+    async def wait(self, rule: Rule, key: str) -> float:
+        return await self._ask(rule, key, take=False)
+
+    async def _ask(self, rule: Rule, key: str, *, take: bool) -> float:
+        rate = self.limits.rates[rule]
+        answer = await self._bucket(
+            keys=[f"porch:limit:{rule.value}:{key}"],
+            args=[rate.burst, rate.per_seconds, repr(self._clock()), 1 if take else 0],
+        )
+        return float(answer)
+
+    async def open_connection(self, address: str) -> bool:
+        channel = _ConnectionsOf(address)
+        if await self._hub.count(channel, 1) <= self.limits.connections_per_address:
+            return True
+        await self._hub.count(channel, -1)
+        return False
+
+    async def close_connection(self, address: str) -> None:
+        await self._hub.count(_ConnectionsOf(address), -1)

@@ -160,6 +160,8 @@ class ChatMessageRow(Base):
     event: Mapped[str | None] = mapped_column(String(32))
     agent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     file_id: Mapped[str | None] = mapped_column(ForeignKey("files.id"))
+    #: What the visitor's privacy filter masked before sending (``SendMessage.masked``).
+    masked: Mapped[list[str] | None] = mapped_column(JSON)
     #: Loaded with the message: a message and its attachment always go on the wire together.
     file: Mapped[StoredFile | None] = relationship(lazy="joined")
 

@@ -18,7 +18,7 @@ from porch_protocol import (
     VisitorEventRecord,
     WidgetSettings,
 )
-from porch_protocol.wire import Author, Rating, Role, Scalar, Status, SystemEvent
+from porch_protocol.wire import Author, MaskKind, Rating, Role, Scalar, Status, SystemEvent
 from porch_server.rules.apps import fields_from_json, hours_from_json
 from porch_server.storage.models import (
     Agent,
@@ -83,6 +83,7 @@ def chat_message(row: ChatMessageRow) -> ChatMessage:
         file=file_ref(row.file) if row.file is not None else None,
         event=cast(SystemEvent | None, row.event),
         agent=AgentBrief(id=agent["id"], name=agent["name"]) if agent else None,
+        masked=cast(tuple[MaskKind, ...], tuple(row.masked or ())),
     )
 
 

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import make_url
 
 from porch_protocol import AgentBrief, ChatMessage, FileRef
-from porch_protocol.wire import Author
+from porch_protocol.wire import Author, MaskKind
 from porch_server.storage import records
 from porch_server.storage.db import SQLITE_BUSY_TIMEOUT, configure_sqlite
 from porch_server.storage.models import StoredFile
@@ -62,6 +62,8 @@ class NewPost:
     guarded: bool = False
     agent_id: int | None = None
     app_id: int | None = None
+    #: What the visitor's privacy filter masked (``SendMessage.masked``).
+    masked: tuple[MaskKind, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +158,7 @@ _AGENT_GUARD_SQL = (
 )
 _INSERT_MESSAGES_SQL = (
     "INSERT INTO messages (id, conversation_id, seq, author, author_name, text, client_id,"
-    " created_at, file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " created_at, file_id, masked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 #: A resend's stored message, with its file. The keys are joined from a VALUES table: SQLite
 #: answers ``(a, b, c) IN (VALUES ...)`` with a scan of every message (a batch's lookup then grew
@@ -164,7 +166,7 @@ _INSERT_MESSAGES_SQL = (
 _KNOWN_SQL = (
     "WITH k(conversation_id, author, client_id) AS (VALUES {rows})"
     " SELECT m.id, m.conversation_id, m.seq, m.author, m.author_name, m.text, m.client_id,"
-    " m.created_at, m.event, m.agent, f.id, f.name, f.size, f.content_type, c.app_id"
+    " m.created_at, m.event, m.agent, f.id, f.name, f.size, f.content_type, c.app_id, m.masked"
     " FROM k JOIN messages m ON m.conversation_id = k.conversation_id"
     " AND m.author = k.author AND m.client_id = k.client_id"
     " JOIN conversations c ON c.id = m.conversation_id"
@@ -204,6 +206,7 @@ def _known_message(row: Sequence[Any]) -> ChatMessage:
         event=row[8],
         file=file,
         agent=AgentBrief(id=agent["id"], name=agent["name"]) if agent else None,
+        masked=tuple(_json(row[15]) or ()),
     )
 
 
@@ -331,6 +334,7 @@ def write_posts(posts: Sequence[NewPost], files: Sequence[FileRef | None]) -> Pr
             created_at=post.now_ms,
             client_id=post.client_id,
             file=file,
+            masked=post.masked,
         )
         created[key] = message
         inserts.append(
@@ -344,6 +348,7 @@ def write_posts(posts: Sequence[NewPost], files: Sequence[FileRef | None]) -> Pr
                 message.client_id,
                 message.created_at,
                 file.id if file is not None else None,
+                json.dumps(post.masked) if post.masked else None,
             )
         )
     if inserts:

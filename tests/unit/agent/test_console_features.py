@@ -21,6 +21,7 @@ from porch_protocol import (
     BusinessHours,
     ChangeTags,
     ChatMessage,
+    ConversationDeleted,
     ConversationEnded,
     ConversationHistory,
     ConversationSummary,
@@ -623,3 +624,15 @@ def test_a_system_message_is_announced_in_the_consoles_words() -> None:
     joined = replace(system("agent_joined", "Ann"), author_name="")
     state.receive_frame(NewMessage(message=joined))
     assert state.announcements_to_make() == ["Ann joined the chat"]
+
+
+def test_a_deleted_conversation_leaves_the_list_and_closes_if_open() -> None:
+    state = opened("c1", conv("c1"), conv("c2"))
+    state.send_reply("still there?", "r1")
+    state.frames_to_send()
+    state.receive_frame(ConversationDeleted(conversation_id="c2"))
+    assert state.open_id == "c1" and ids(state) == ["c1"]
+    state.receive_frame(ConversationDeleted(conversation_id="c1"))
+    assert state.open_id is None and state.messages == {} and ids(state) == []
+    assert state.pending == {}  # nothing to resend into a conversation that is gone
+    assert state.take_dirty()[0]  # the list is redrawn

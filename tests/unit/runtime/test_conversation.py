@@ -15,7 +15,9 @@ from porch_protocol import (
     ChangeTags,
     ChatMessage,
     CloseCode,
+    ConversationDeleted,
     ConversationEnded,
+    DeleteConversations,
     EndConversation,
     ErrorFrame,
     FileRef,
@@ -389,6 +391,19 @@ def test_system_notices_do_not_count_as_unread() -> None:
     assert h.events("unread_count_changed") == [{"count": 1}]
 
 
+
+def test_only_messages_that_arrive_live_from_others_are_announced() -> None:
+    """Screen readers hear a message once (docs/widget.md, "Accessibility"): not the history a
+    welcome brings, on a reload or a reconnect, and not the visitor's own words."""
+    h = Harness()
+    h.connect(messages=(agent_message(1, "old news"),))
+    h.server(NewMessage(message=agent_message(2, "fresh")))
+    h.server(NewMessage(message=visitor_message(3, "k3")))
+    h.reconnect()
+    h.server(welcome(conversation_id="c1", messages=(agent_message(4, "missed"),), last_seq=4))
+    said = {m["message"]["text"]: m["announce"] for m in h.renders("render.message")}
+    assert said == {"old news": False, "fresh": True, "mine 3": False, "missed": False}
+
 def test_system_messages_carry_the_event_and_agent_for_the_panel_to_word() -> None:
     h = Harness()
     h.connect()
@@ -434,7 +449,7 @@ def test_an_upload_becomes_a_file_message_and_a_failure_can_be_retried() -> None
     attach(h)
     assert last(h, "render.message")["message"]["state"] == "uploading"
     assert h.runtime.uploads_to_start() == [
-        UploadOrder("u1", "http://chat.test/api/v1/files", "tok")
+        UploadOrder("u1", "http://chat.test/api/v1/files", "tok", "image/png", True)
     ]
     h.runtime.upload_failed("u1", "http_500")
     h.drain()
@@ -487,7 +502,7 @@ def test_an_upload_attached_while_disconnected_starts_at_the_next_welcome() -> N
     h.opened()
     h.server(welcome(conversation_id="c1", widget=UPLOADS, upload_token="tok2", last_seq=1))
     assert h.runtime.uploads_to_start() == [
-        UploadOrder("u1", "http://chat.test/api/v1/files", "tok2")
+        UploadOrder("u1", "http://chat.test/api/v1/files", "tok2", "image/png", True)
     ]
 
 
@@ -699,3 +714,64 @@ def test_invalid_feature_messages_are_rejected(message: dict[str, Any]) -> None:
     h.connect()
     with pytest.raises(BridgeError):
         h.runtime.receive_host(message)
+
+
+# --- the visitor's copy, and the visitor's deletion ---------------------------------------------
+
+
+def test_the_transcript_is_the_shown_conversation_as_text() -> None:
+    file_message = replace(agent_message(3, ""), file=FileRef(**REF), created_at=1_700_000_060_000)
+    h = Harness(now_ms=lambda: 1_700_000_000_000)
+    h.connect(
+        messages=(
+            replace(
+                visitor_message(1, "c1"), text="hi", author_name="Ada", created_at=1_700_000_000_000
+            ),
+            replace(agent_message(2, "hello Ada"), created_at=1_700_000_030_000),
+            file_message,
+        ),
+        widget=WidgetSettings(app_name="Shop"),
+    )
+    h.panel("ui.transcript")
+    assert last(h, "render.transcript") == {
+        "v": 1,
+        "type": "render.transcript",
+        "name": "chat-2023-11-14.txt",
+        "text": "Chat with Shop\n\n"
+        "2023-11-14 22:13 UTC Ada: hi\n"
+        "2023-11-14 22:13 UTC Ann: hello Ada\n"
+        "2023-11-14 22:14 UTC Ann: [file: a.png http://chat.test/files/f1/a.png]\n",
+    }
+
+
+def test_deleting_asks_the_server_and_clears_the_panel_once_it_is_done() -> None:
+    h = Harness()
+    h.connect(messages=(visitor_message(1, "c1"),))
+    assert last(h, "render.conversation")["has_history"] is True
+    h.panel("ui.delete")
+    (request,) = [f for f in h.frames if isinstance(f, DeleteConversations)]
+    assert h.renders("render.clear") == []  # nothing is gone before the server says so
+    h.server(RequestDone(request_id=request.request_id))
+    assert h.renders("render.clear") != []
+    assert last(h, "render.conversation")["has_history"] is False
+    assert last(h, "render.deleted")["error"] is None
+    assert h.runtime.messages == {} and h.runtime.conversation_id is None
+
+
+def test_deleting_while_disconnected_says_so_and_keeps_everything() -> None:
+    h = Harness()
+    h.connect(messages=(visitor_message(1, "c1"),))
+    h.closed(1006)
+    h.panel("ui.delete")
+    assert last(h, "render.deleted")["error"] == NOT_CONNECTED
+    assert h.runtime.conversation_id == "c1"
+
+
+def test_a_conversation_deleted_elsewhere_leaves_this_tab_too() -> None:
+    h = Harness()
+    h.connect(messages=(visitor_message(1, "c1"),))
+    h.server(ConversationDeleted(conversation_id="other"))
+    assert h.runtime.conversation_id == "c1"
+    h.server(ConversationDeleted(conversation_id="c1"))
+    assert h.runtime.conversation_id is None
+    assert h.renders("render.clear") != []

@@ -40,6 +40,7 @@ with warnings.catch_warnings():
 
 from porch_server.app import create_app
 from porch_server.config import Settings
+from porch_server.realtime.limits import Limits, Rate, Rule
 from porch_server.rules.security import AGENT_SESSION_TTL_MS, hash_password, token_hash
 from porch_server.storage import store
 from porch_server.storage.db import create_engine, session_factory
@@ -53,6 +54,10 @@ ORIGIN = "https://shop.acme.test"
 AGENT_EMAIL = "ann@acme.test"
 ADMIN_EMAIL = "boss@acme.test"
 AGENT_PASSWORD = "correct horse"
+
+#: The fake clock never moves by itself, so no bucket would ever refill: tests of other things
+#: run without abuse limits (test_abuse_limits.py sets its own).
+UNLIMITED = Limits({rule: Rate(10**9, 1) for rule in Rule}, 10**9)
 
 #: Longest a test waits for a frame before failing (instead of hanging).
 FRAME_TIMEOUT = 5.0
@@ -355,6 +360,7 @@ def settings(
         public_dir=public_dir,
         data_dir=tmp_path / "data",
         clock=clock,
+        limits=UNLIMITED,
     )
 
 

@@ -75,7 +75,11 @@ def test_generated_ids_have_tawks_shape_and_differ() -> None:
 
 
 @pytest.mark.parametrize(
-    ("given", "stored"), [("en", "en"), ("zh-CN", "zh-cn"), ("zh_tw", "zh-tw"), (" RU ", "ru")]
+    ("given", "stored"),
+    [
+        ("en", "en"), ("zh-CN", "zh-cn"), ("zh_tw", "zh-tw"), (" RU ", "ru"), ("AR", "ar"),
+        ("he", "he"),
+    ],
 )
 def test_languages_are_normalized(given: str, stored: str) -> None:
     assert check_language(given) == stored
@@ -83,7 +87,7 @@ def test_languages_are_normalized(given: str, stored: str) -> None:
 
 @pytest.mark.parametrize("value", ["es", "english", "zh", ""])
 def test_other_languages_are_refused_with_the_list(value: str) -> None:
-    with pytest.raises(InvalidSettings, match="en, zh-cn, zh-tw, ja, ko, de, fr, pt, ru"):
+    with pytest.raises(InvalidSettings, match="en, zh-cn, zh-tw, ja, ko, de, fr, pt, ru, ar, he"):
         check_language(value)
 
 

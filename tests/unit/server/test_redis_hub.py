@@ -13,10 +13,11 @@ from typing import TypeVar
 import pytest
 import redis
 
-from conftest import Porch
+from conftest import FakeClock, Porch
 from porch_protocol import Message, PageStatusChanged, TypingChanged
 from porch_server.realtime.hub import Channel
-from porch_server.realtime.redis_hub import RedisHub, RedisStatusMemory
+from porch_server.realtime.limits import Limits, Rate, Rule
+from porch_server.realtime.redis_hub import RedisHub, RedisLimiter, RedisStatusMemory
 from support import services
 
 _T = TypeVar("_T")
@@ -98,7 +99,7 @@ def test_close_channel_closes_sockets_in_every_process(redis_url: str) -> None:
 
 def test_counts_add_up_across_processes_and_tell_the_first_and_the_last(redis_url: str) -> None:
     async def work() -> list[int]:
-        async with _hubs(redis_url, 2) as (a, b):
+        async with _hubs(redis_url, 2, count_cache=0) as (a, b):
             tab1, tab2 = Socket(), Socket()
             channel = Channel.visitor(3)
             # Two tabs joining at once in two processes: exactly one of them is the first.
@@ -111,9 +112,27 @@ def test_counts_add_up_across_processes_and_tell_the_first_and_the_last(redis_ur
     assert run(work) == [1, 2, 2, 2, 1, 0, 0]
 
 
+def test_counts_read_for_summaries_are_reused_for_a_moment(redis_url: str) -> None:
+    """listener_count is read for every message's summary: within COUNT_CACHE it costs no
+    round trip, so it may lag another process's join by that much (joins and leaves, which
+    decide first and last tabs, always ask Redis)."""
+
+    async def work() -> list[int]:
+        async with _hubs(redis_url, 2, count_cache=60) as (a, b):
+            channel = Channel.agents(4)
+            await a.join(channel, Socket())
+            seen = [await a.listener_count(channel)]
+            await b.join(channel, Socket())
+            seen.append(await a.listener_count(channel))  # still the cached 1
+            seen.append(await b.listener_count(channel))  # b's own join refreshed it
+            return seen
+
+    assert run(work) == [1, 1, 2]
+
+
 def test_a_process_that_stops_beating_stops_counting(redis_url: str) -> None:
     async def work() -> tuple[int, int]:
-        async with _hubs(redis_url, 1, process_ttl=0.5) as (alive,):
+        async with _hubs(redis_url, 1, process_ttl=0.5, count_cache=0) as (alive,):
             dead = RedisHub(redis_url, process_ttl=0.5)
             await dead.start()
             await dead.join(Channel.agent(9), Socket())
@@ -175,3 +194,42 @@ def test_an_app_with_a_redis_url_counts_its_sockets_in_redis(porch: Porch, redis
         assert porch.settings.redis_url == redis_url and welcome.identity.bs
     finally:
         client.close()
+
+
+def test_two_processes_meet_one_limit(redis_url: str) -> None:
+    """A client spreading its attempts over processes meets the same bucket and the same count
+    of open sockets; the fake clock refills it without sleeping."""
+    clock = FakeClock()
+    limits = Limits({rule: Rate(3, 30) for rule in Rule}, connections_per_address=2)
+
+    async def work() -> tuple[list[float], float, list[bool], bool]:
+        async with _hubs(redis_url, 2) as (a, b):
+            one, two = RedisLimiter(a, limits, clock), RedisLimiter(b, limits, clock)
+            taken = [await one.take(Rule.LOGIN_PER_ADDRESS, "10.0.0.1") for _ in range(2)]
+            taken.append(await two.take(Rule.LOGIN_PER_ADDRESS, "10.0.0.1"))
+            taken.append(await two.take(Rule.LOGIN_PER_ADDRESS, "10.0.0.1"))  # the 4th: refused
+            clock.advance(10)  # one token back (3 per 30 s)
+            later = await one.take(Rule.LOGIN_PER_ADDRESS, "10.0.0.1")
+            opened = [await one.open_connection("10.0.0.2"), await two.open_connection("10.0.0.2")]
+            opened.append(await two.open_connection("10.0.0.2"))  # a third: refused
+            await one.close_connection("10.0.0.2")
+            return taken, later, opened, await two.open_connection("10.0.0.2")
+
+    taken, later, opened, after_close = run(work)
+    assert taken[:3] == [0.0, 0.0, 0.0] and taken[3] == pytest.approx(10.0)
+    assert later == 0.0
+    assert opened == [True, True, False] and after_close
+
+
+def test_a_burst_beyond_the_connection_pool_queues_instead_of_failing(redis_url: str) -> None:
+    """Found by the scale bench: 100 visitors sending at once made redis-py's pool (100 at most)
+    raise, and messages failed. Calls now wait for a free connection."""
+    limits = Limits({rule: Rate(1000, 1) for rule in Rule}, connections_per_address=1000)
+
+    async def work() -> list[float]:
+        async with _hubs(redis_url, 1) as (hub,):
+            limiter = RedisLimiter(hub, limits, FakeClock())
+            calls = (limiter.take(Rule.MESSAGES_PER_VISITOR, f"v{n}") for n in range(300))
+            return list(await asyncio.gather(*calls))
+
+    assert run(work) == [0.0] * 300

@@ -15,6 +15,7 @@ def test_the_root_names_the_console_and_the_health_endpoints(settings: Settings)
         page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'href="/agent/"' in page.text and "/readyz" in page.text
+    assert page.headers["content-security-policy"] == "default-src 'none'"
 
 
 def test_under_the_demo_the_root_opens_the_demo_page(settings: Settings) -> None:

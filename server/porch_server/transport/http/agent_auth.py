@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from porch_server.context import context_of
+from porch_server.realtime.limits import Rule, address_of, retry_after, retry_message
 from porch_server.rules.security import (
     AGENT_SESSION_TTL_MS,
     dummy_password_hash,
@@ -52,6 +53,17 @@ async def login(request: Request) -> Response:
             raise BadBody("'email' and 'password' are required strings")
     except BadBody as exc:
         return _error(request, 400, "invalid_request", str(exc))
+    # Failed attempts count, per account and per address: a wrong guess costs the guesser, an
+    # agent who knows the password is never slowed down.
+    buckets = (
+        (Rule.LOGIN_PER_ACCOUNT, email.strip().lower()),
+        (Rule.LOGIN_PER_ADDRESS, address_of(request.client)),
+    )
+    wait = max([await ctx.limiter.wait(rule, key) for rule, key in buckets])
+    if wait:
+        response = _error(request, 429, "rate_limited", retry_message("failed logins", wait))
+        response.headers["Retry-After"] = retry_after(wait)
+        return response
 
     async with ctx.sessions() as session:
         agent = await store.agent_by_email(session, email)
@@ -59,6 +71,8 @@ async def login(request: Request) -> Response:
         # argon2 is deliberately slow: run it off the event loop so other sockets keep flowing.
         ok = await anyio.to_thread.run_sync(verify_password, password, stored)
         if agent is None or not ok:
+            for rule, key in buckets:
+                await ctx.limiter.take(rule, key)
             return _error(request, 401, "invalid_credentials", "wrong email or password")
         app = await session.get(App, agent.app_id)
         assert app is not None  # foreign key

@@ -39,11 +39,14 @@ from porch_server.storage import store
 log = logging.getLogger(__name__)
 
 #: The panel page runs Pyodide in a worker: WebAssembly compilation ('wasm-unsafe-eval'), a
-#: blob: worker, and a socket to wherever the chat server is.
+#: blob: worker, and a socket to wherever the chat server is. ``base-uri`` and ``form-action``
+#: do not fall back to ``default-src``: without them an injected ``<base>`` or form could point
+#: the page's relative URLs or a submission elsewhere (the forms are sent by script).
 WIDGET_CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
     "connect-src 'self' ws: wss: http: https:; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; worker-src 'self' blob:"
+    "img-src 'self' data:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'none'"
 )
 
 _CROSS_ORIGIN_RESOURCE = {"Cross-Origin-Resource-Policy": "cross-origin"}

@@ -26,9 +26,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from porch_server.context import Context, context_of
+from porch_server.realtime.limits import Rule, retry_after, retry_message
 from porch_server.rules.files import UPLOAD_TYPES
 from porch_server.rules.security import verify_upload_token
-from porch_server.storage import records, store
+from porch_server.storage import erasure, records, store
 from porch_server.storage.models import StoredFile, Visitor
 from porch_server.transport.credentials import CookieRefused, agent_from_request
 
@@ -143,7 +144,7 @@ async def _uploader(ctx: Context, request: Request) -> tuple[str, int, int] | No
 
 
 def _files_dir(ctx: Context) -> Path:
-    return ctx.settings.data_dir / "files"
+    return erasure.files_dir(ctx.settings.data_dir)
 
 
 async def upload(request: Request) -> Response:
@@ -157,6 +158,12 @@ async def upload(request: Request) -> Response:
         return _error(403, "forbidden_origin", str(exc))
     if who is None:
         return _error(401, "unauthorized", "send Authorization: Bearer <upload or agent token>")
+    if who[0] == "visitor":
+        wait = await ctx.limiter.take(Rule.UPLOADS_PER_VISITOR, str(who[1]))
+        if wait:
+            response = _error(429, "rate_limited", retry_message("uploads", wait))
+            response.headers["Retry-After"] = retry_after(wait)
+            return response
     try:
         raw_name = request.headers.get("x-filename") or request.query_params.get("name", "")
         name = clean_name(unquote(raw_name, errors="strict"))

@@ -114,6 +114,7 @@ async def agent_socket(websocket: WebSocket) -> None:
     await serve_session(
         websocket,
         ctx.hub,
+        ctx.limiter,
         ctx.settings.hello_timeout,
         AgentHello,
         _AFTER_HELLO,

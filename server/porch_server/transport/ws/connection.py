@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 #: reconnects and catches up from its ``last_seq``, so dropping loses nothing.
 OUTBOX_LIMIT = 512
 
-#: Close code for a socket whose outbox overflowed (RFC 6455 "try again later").
-_TRY_AGAIN_LATER = 1013
+#: Close code for a socket whose outbox overflowed, or that may not open now (RFC 6455 "try
+#: again later"): the client reconnects after its backoff.
+TRY_AGAIN_LATER = 1013
 
 #: Error codes after which the stream cannot be trusted any more: close with PROTOCOL_ERROR.
 FATAL_PROTOCOL_CODES = frozenset({"bad_json", "bad_version", "too_large"})
@@ -97,7 +98,7 @@ class Connection:
             return
         if self._outbox is not None and len(self._outbox) >= OUTBOX_LIMIT:
             log.warning("outbox full, dropping slow socket")
-            self.close(_TRY_AGAIN_LATER)
+            self.close(TRY_AGAIN_LATER)
             return
         self._put(frame)
 

@@ -15,8 +15,15 @@ from starlette.websockets import WebSocket
 
 from porch_protocol import AuthClosed, ErrorFrame, Message
 from porch_server.realtime.hub import Channel, Hub
+from porch_server.realtime.limits import Limiter, address_of
 from porch_server.rules.visitor_data import RequestFailed
-from porch_server.transport.ws.connection import BadFrame, Connection, receive_hello, reject_frame
+from porch_server.transport.ws.connection import (
+    TRY_AGAIN_LATER,
+    BadFrame,
+    Connection,
+    receive_hello,
+    reject_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,7 @@ def request_id_of(frame: Message) -> str | None:
 async def serve_session(
     websocket: WebSocket,
     hub: Hub,
+    limiter: Limiter,
     hello_timeout: float,
     hello_type: type[_Hello],
     after_hello: Iterable[type[Message]],
@@ -78,10 +86,38 @@ async def serve_session(
     it waits for the next one. The hello and welcome run in a shielded scope.
     ``presence(conn, who, True)`` runs when this socket is the first listener on the session's
     ``presence_channel`` in any process, ``presence(conn, who, False)`` when it was the last
-    (the hub counts both atomically, so two tabs opening at once never both look first).
+    (the hub counts both atomically, so two tabs opening at once never both look first). A
+    socket from an address with too many open is closed 1013 at once.
     """
     await websocket.accept()
     conn = Connection(websocket)
+    address = address_of(websocket.client)
+    if not await limiter.open_connection(address):
+        conn.fail("rate_limited", "too many open sockets from this address", TRY_AGAIN_LATER)
+        await conn.serve(_nothing)
+        return
+    try:
+        await _serve(conn, hub, hello_timeout, hello_type, after_hello, welcome, handle, presence)
+    finally:
+        await limiter.close_connection(address)
+
+
+async def _nothing() -> None:
+    """A reader with nothing to read: the queued close goes out and the connection ends."""
+
+
+async def _serve(
+    conn: Connection,
+    hub: Hub,
+    hello_timeout: float,
+    hello_type: type[_Hello],
+    after_hello: Iterable[type[Message]],
+    welcome: Callable[
+        [Connection, _Hello, Callable[[_Who], Awaitable[None]]], Awaitable[_Who | None]
+    ],
+    handle: Callable[[Connection, _Who, Message], Awaitable[None]],
+    presence: Callable[[Connection, _Who, bool], Awaitable[None]] | None,
+) -> None:
     who: _Who | None = None
     expected = frozenset(after_hello)  # decode checks membership without a copy
 

@@ -22,6 +22,7 @@ from porch_protocol import (
     ChangeTags,
     CloseCode,
     ConversationUpdated,
+    DeleteConversations,
     EndConversation,
     FormAnswer,
     Message,
@@ -43,7 +44,9 @@ from porch_protocol import (
 )
 from porch_protocol.wire import IdentitySource
 from porch_server.context import Context, context_of
+from porch_server.realtime import retention
 from porch_server.realtime.hub import Channel
+from porch_server.realtime.limits import Rule, address_of, retry_message
 from porch_server.realtime.status import current_status
 from porch_server.rules.apps import fields_from_json
 from porch_server.rules.files import UPLOAD_TYPES
@@ -73,11 +76,11 @@ from porch_server.rules.visitor_data import (
     usable_locale,
     usable_profile,
 )
-from porch_server.storage import records, store
+from porch_server.storage import erasure, records, store
 from porch_server.storage.models import App, Conversation, Visitor
 from porch_server.storage.writer import NewPost
 from porch_server.transport.ws import chat
-from porch_server.transport.ws.connection import Connection
+from porch_server.transport.ws.connection import TRY_AGAIN_LATER, Connection
 from porch_server.transport.ws.sessions import serve_session
 
 log = logging.getLogger(__name__)
@@ -123,6 +126,10 @@ class _LoginFailed(Exception):
     pass
 
 
+class _TooManyVisitors(Exception):
+    """The hello's address made too many new visitors lately; ``args[0]`` is the wait (s)."""
+
+
 async def visitor_socket(websocket: WebSocket) -> None:
     ctx = context_of(websocket)
 
@@ -132,11 +139,20 @@ async def visitor_socket(websocket: WebSocket) -> None:
         return await _welcome(ctx, conn, hello, join)
 
     async def handle(conn: Connection, who: _Visitor, frame: Message) -> None:
-        if isinstance(frame, SendMessage) and await _send_known(ctx, conn, who, frame):
-            return
+        if isinstance(frame, SendMessage):
+            # Per socket, then per visitor (all tabs): one socket alone cannot use the
+            # visitor's whole allowance, and opening tabs does not multiply it.
+            # (A later socket may reuse this id; it then inherits at most a burst of debt.)
+            wait = await ctx.limiter.take(Rule.MESSAGES_PER_CONNECTION, str(id(conn)))
+            wait = wait or await ctx.limiter.take(Rule.MESSAGES_PER_VISITOR, str(who.visitor_id))
+            if wait:
+                raise RequestFailed("rate_limited", retry_message("messages", wait))
+            if await _send_known(ctx, conn, who, frame):
+                return
         async with ctx.sessions() as session:
             visitor = await session.get(Visitor, who.visitor_id)
-            assert visitor is not None
+            if visitor is None:  # deleted (porch visitor delete) while connected
+                raise RequestFailed("SESSION_EXPIRED", "this visitor was deleted")
             if visitor.revoked_at is not None:
                 # The sockets are being closed (auth.closed); a frame that raced it gets this.
                 raise RequestFailed("SESSION_EXPIRED", "this visitor's session was closed")
@@ -151,6 +167,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
     await serve_session(
         websocket,
         ctx.hub,
+        ctx.limiter,
         ctx.settings.hello_timeout,
         VisitorHello,
         _AFTER_HELLO,
@@ -183,10 +200,21 @@ async def _welcome(
                 CloseCode.DOMAIN_NOT_WHITELISTED,
             )
             return None
+
+        async def new_visitor_wait() -> float:
+            address = address_of(conn.websocket.client)
+            return await ctx.limiter.take(Rule.NEW_VISITORS_PER_ADDRESS, address)
+
         try:
-            visitor, source = await _resolve_visitor(session, app, hello, ctx.now_ms())
+            visitor, source = await _resolve_visitor(
+                session, app, hello, ctx.now_ms(), new_visitor_wait
+            )
         except _LoginFailed:
             conn.fail("login_failed", "the business login did not verify", CloseCode.LOGIN_FAILED)
+            return None
+        except _TooManyVisitors as exc:
+            message = retry_message("new visitors from this address", exc.args[0])
+            conn.fail("rate_limited", message, TRY_AGAIN_LATER)
             return None
         profile = usable_profile(hello.profile)
         signed = _email_signed(app, profile, hello.profile_hash)
@@ -246,9 +274,15 @@ async def _visitor_presence(ctx: Context, who: _Visitor) -> None:
 
 
 async def _resolve_visitor(
-    session: AsyncSession, app: App, hello: VisitorHello, now_ms: int
+    session: AsyncSession,
+    app: App,
+    hello: VisitorHello,
+    now_ms: int,
+    new_visitor_wait: Callable[[], Awaitable[float]],
 ) -> tuple[Visitor, IdentitySource]:
-    """The visitor this hello speaks for, and whether its presented identity was kept."""
+    """The visitor this hello speaks for, and whether its presented identity was kept. An
+    anonymous visitor is created only when ``new_visitor_wait`` says 0 (else
+    :class:`_TooManyVisitors`); a site's signed logins are not limited."""
     presented = None
     if hello.identity is not None and verify_visitor(
         app.secret, hello.identity.bs, hello.identity.bs_mm
@@ -289,6 +323,9 @@ async def _resolve_visitor(
 
     if presented is not None:
         return presented, "initial"
+    wait = await new_visitor_wait()
+    if wait:
+        raise _TooManyVisitors(wait)
     return await store.create_visitor(session, app, now_ms), "resolved"
 
 
@@ -373,6 +410,7 @@ async def _send_known(ctx: Context, conn: Connection, who: _Visitor, frame: Send
         client_id=frame.client_id,
         now_ms=ctx.now_ms(),
         guarded=True,
+        masked=frame.masked,
     )
     if await chat.post_fast(ctx, conn, frame, post):
         return True
@@ -398,6 +436,7 @@ async def _send(
         client_id=frame.client_id,
         now_ms=ctx.now_ms(),
         file=file,
+        masked=frame.masked,
     )
     await session.commit()
     posted = await chat.post_and_publish(ctx, conn, post)
@@ -443,6 +482,21 @@ async def _end(
     _frame: EndConversation,
 ) -> None:
     await chat.end(ctx, session, await _latest(session, visitor), "visitor", None)
+
+
+async def _delete(
+    ctx: Context,
+    session: AsyncSession,
+    conn: Connection,
+    visitor: Visitor,
+    frame: DeleteConversations,
+) -> None:
+    """The visitor's right to erasure: every conversation of theirs, messages and files."""
+    erased = await erasure.delete_visitor_conversations(session, visitor.id)
+    await session.commit()
+    erasure.remove_files(ctx.settings.data_dir, erased.file_ids)
+    conn.send(RequestDone(request_id=frame.request_id))
+    await retention.announce(ctx.hub, erased)
 
 
 async def _rate(
@@ -562,6 +616,7 @@ _HANDLERS: dict[type[Message], _Handler] = {
     ReadUpTo: _read_up_to,
     SetTyping: _typing,
     EndConversation: _end,
+    DeleteConversations: _delete,
     RateConversation: _rate,
     ChangeTags: _tags,
     UpdateVisitor: _update,
