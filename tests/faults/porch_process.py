@@ -18,6 +18,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 APPID = "porch-demo"
 AGENT = ("agent@porch.demo", "porch-demo")
+#: Per-address and per-socket limits far above what the suite does (``PORCH_LIMITS``).
+LIMITS = (
+    "connections_per_address=100000 new_visitors_per_address=1000000/60"
+    " messages_per_connection=1000000/1 messages_per_visitor=1000000/1"
+)
 
 
 def free_port() -> int:
@@ -37,6 +42,9 @@ class PorchProcess:
             "PORCH_DATABASE_URL": f"sqlite+aiosqlite:///{self.db_path}",
             "PORCH_DATA_DIR": str(workdir / "data"),
             "PYTHONUNBUFFERED": "1",
+            # Every client of this suite comes from 127.0.0.1, as if thousands of people shared
+            # one address; the abuse limits (docs/security.md) have tests of their own.
+            "PORCH_LIMITS": LIMITS,
             **env,
         }
         self.log_path = workdir / "server.log"
