@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 export PORT
 
-.PHONY: demo serve build test test-unit test-postgres test-e2e lint bench bench-scale chromium services clean
+.PHONY: demo serve build test test-unit test-postgres test-e2e test-faults lint bench bench-scale chromium services clean
 
 demo: build
 	$(PY) -m porch_server demo --port $(PORT)
@@ -51,6 +51,13 @@ test-postgres: services build
 
 test-e2e: chromium services build
 	$(PY) -m pytest tests/e2e
+
+# The fault suite (docs/reliability.md): a fault proxy, kill -9 cycles and a reconnect storm
+# against a real server process. FAULTS_PROFILE=ci (minutes; CI runs it) or long (by hand).
+# Figures go to var/faults/.
+FAULTS_PROFILE ?= ci
+test-faults: build
+	FAULTS_PROFILE=$(FAULTS_PROFILE) $(PY) -m pytest tests/faults -s
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check runtime server tests tools public/agent

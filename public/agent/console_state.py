@@ -13,9 +13,8 @@ touched (``take_dirty``), so one ``conversation.updated`` redraws one row.
 from __future__ import annotations
 
 import enum
-import random
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
@@ -122,22 +121,8 @@ class Connection(enum.Enum):
     CONNECTING = "connecting"
     #: The welcome arrived; frames flow both ways.
     CONNECTED = "connected"
-    #: A socket dropped; another one is scheduled (see :func:`backoff`).
+    #: A socket dropped; another one is scheduled (see :func:`porch_protocol.backoff`).
     RECONNECTING = "reconnecting"
-
-
-def backoff(
-    initial: float = 0.5,
-    factor: float = 2.0,
-    cap: float = 30.0,
-    rng: Callable[[], float] = random.random,
-) -> Iterator[float]:
-    """Seconds to wait before each reconnection attempt: exponential, capped, with full jitter
-    kept above half the nominal delay so a fleet of consoles does not reconnect in lockstep."""
-    delay = initial
-    while True:
-        yield delay * (0.5 + rng() / 2)
-        delay = min(delay * factor, cap)
 
 
 def visitor_label(summary: ConversationSummary) -> str:

@@ -4,6 +4,7 @@ See docs/protocol.md.
 """
 
 from porch_protocol.links import LinkPart, is_web_url, split_links
+from porch_protocol.reconnect import backoff
 from porch_protocol.wire import (
     AGENT_SENDS,
     MAX_FRAME_CHARS,
@@ -143,6 +144,7 @@ __all__ = [
     "VisitorProfile",
     "VisitorWelcome",
     "WidgetSettings",
+    "backoff",
     "decode",
     "encode",
     "frame_types",

@@ -32,7 +32,7 @@ from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
 
 from porch_protocol.json_text import read_json
 from porch_runtime.bridge import BridgeError
-from porch_runtime.core import UploadOrder, VisitorRuntime
+from porch_runtime.core import InvalidTransition, UploadOrder, VisitorRuntime
 from porch_runtime.privacy import strip_metadata
 
 
@@ -88,7 +88,9 @@ class BrowserAdapter:
                 self.runtime.receive_host(read_json(data))
             else:
                 self._receive_attach(data)
-        except (ValueError, BridgeError) as exc:
+        except (ValueError, BridgeError, InvalidTransition) as exc:
+            # Refused before it changed anything (a second runtime.start, say): the runtime
+            # stays in the state it was in.
             self._js.console.warn(f"[porch] dropped a panel message: {exc}")
         self._flush()
 

@@ -29,7 +29,8 @@ Outputs (each call drains its queue)::
     uploads_to_start() :class:`UploadOrder` s: files the adapter must POST to the server
 
 Every transition of the connection state is in :data:`TRANSITIONS`; an input that is not valid
-in the current state raises :class:`InvalidTransition` and leaves the state unchanged.
+in the current state raises :class:`InvalidTransition` before it changes anything: a refused
+input leaves the runtime exactly as it was.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ from porch_protocol import (
     VisitorProfile,
     VisitorWelcome,
     WidgetSettings,
+    backoff,
     decode,
     encode,
     is_web_url,
@@ -132,6 +134,8 @@ TRANSITIONS: dict[tuple[State, Input], State] = {
     (State.IDLE, Input.START): State.CONNECTING,
     (State.CONNECTING, Input.SOCKET_OPENED): State.AUTHENTICATING,
     (State.CONNECTING, Input.SOCKET_CLOSED): State.RECONNECTING,
+    # A close code is judged whatever the state it finds: a refusal is final even before open.
+    (State.CONNECTING, Input.REFUSED): State.CLOSED,
     (State.AUTHENTICATING, Input.WELCOME): State.READY,
     (State.AUTHENTICATING, Input.SOCKET_CLOSED): State.RECONNECTING,
     (State.AUTHENTICATING, Input.REFUSED): State.CLOSED,
@@ -170,16 +174,6 @@ class InvalidTransition(RuntimeError):
         super().__init__(
             f"{event.value!r} is not valid in state {state.value!r}; expected one of {expected}"
         )
-
-
-def backoff(
-    rng: Callable[[], float], initial: float = 0.5, factor: float = 2.0, cap: float = 15.0
-) -> Iterator[float]:
-    """Reconnect delays: exponential with jitter, capped; a pure generator, as in websockets."""
-    delay = initial
-    while True:
-        yield delay * (0.5 + rng() / 2)
-        delay = min(cap, delay * factor)
 
 
 @dataclass
@@ -253,6 +247,11 @@ class VisitorRuntime:
         self.messages: dict[str, ChatMessage] = {}
         self.outbox: dict[str, _Outgoing] = {}
         self.last_seq = 0
+        #: Seqs up to this one were never sent to this runtime (a backlog older than a welcome
+        #: carries), as opposed to sent and missed; see :meth:`_resume_seq`.
+        self._backlog_seq = 0
+        #: The ``last_seq`` the latest hello resumed after.
+        self._hello_seq = 0
         self.read_seq = 0
         #: Highest seq the panel has rendered (``ui.shown``); unread counts only up to it.
         self.shown_seq = 0
@@ -394,8 +393,9 @@ class VisitorRuntime:
             tawk_login=self.config.tawk_login if not self._welcomed else None,
             profile_hash=self.config.profile_hash,
             profile=self.config.profile,
-            last_seq=self.last_seq,
+            last_seq=self._resume_seq(),
         )
+        self._hello_seq = hello.last_seq
         self._server.append(encode(hello))
         self._announce_status()
         self._event("session_connected", {"status": "connected"})
@@ -561,6 +561,9 @@ class VisitorRuntime:
         self.state = next_state
 
     def _start(self, message: dict[str, Any]) -> None:
+        # The state is checked before anything is kept: a refused second start must leave the
+        # running session's ticket, identity and locale as they were.
+        self._transition(Input.START)
         config = message["config"]
         self.config = RuntimeConfig(
             server_url=config["server_url"],
@@ -582,7 +585,6 @@ class VisitorRuntime:
         # is that business user's (a reload presenting a login already used), else the login wins.
         self.identity = self.config.identity
         self._welcomed = False
-        self._transition(Input.START)
         self._event("runtime_mounted", None)
         self._render("render.locale", locale=self.locale)
         self._announce_status()
@@ -610,6 +612,9 @@ class VisitorRuntime:
             # Seen while disconnected: the server must learn it too.
             self._server.append(encode(ReadUpTo(seq=self.read_seq)))
         self.read_seq = max(self.read_seq, frame.last_read_seq)
+        if frame.messages and frame.messages[0].seq > self._hello_seq + 1:
+            # The welcome carries only the latest messages: the older ones are a backlog.
+            self._backlog_seq = frame.messages[0].seq - 1
         for message in frame.messages:
             self._store(message, live=False)  # history: no public events
         self.last_seq = max(self.last_seq, frame.last_seq)
@@ -641,6 +646,18 @@ class VisitorRuntime:
         if not self.activated:
             self.activated = True
             self._event("runtime_activated", None)
+
+    def _resume_seq(self) -> int:
+        """The seq a hello resumes after: the highest one up to which no message is missing.
+        Not simply the highest held: fan-out may deliver a conversation's seqs out of order (a
+        system message and a group-committed one are published by different tasks; a network
+        may swap frames), so a socket can drop with a lower seq still in flight after a higher
+        one arrived, and resuming after the highest would skip it for good (issue 12)."""
+        held = {m.seq for m in self.messages.values()}
+        resume = self._backlog_seq
+        while resume + 1 in held:
+            resume += 1
+        return resume
 
     def _auth_closed(self, reason: str, text: str, close_type: str, clear_token: bool) -> None:
         self._transition(Input.REFUSED)
@@ -787,6 +804,7 @@ class VisitorRuntime:
         self.prechat_done = True
         self.messages.clear()
         self.last_seq = self.read_seq = self.shown_seq = self.agent_read_seq = 0
+        self._backlog_seq = 0
         self.ended, self.rating, self.rated_now = False, None, False
         self.agents_typing.clear()
         self.agents.clear()

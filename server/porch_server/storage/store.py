@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, case, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -407,6 +407,19 @@ async def file_by_id(session: AsyncSession, file_id: str) -> StoredFile | None:
 # --- conversations and messages -----------------------------------------------------------------
 
 
+async def lock_visitor(session: AsyncSession, visitor: Visitor) -> None:
+    """Hold the visitor's row until the session's transaction ends: what the transaction reads
+    next is what was committed before, and another transaction locking the visitor waits for
+    this one. An UPDATE that changes nothing: PostgreSQL locks the row, SQLite takes its write
+    lock (SQLite has no ``SELECT ... FOR UPDATE``)."""
+    await session.execute(
+        update(Visitor)
+        .where(Visitor.id == visitor.id)
+        .values(revoked_at=Visitor.revoked_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def latest_conversation(session: AsyncSession, visitor: Visitor) -> Conversation | None:
     return await session.scalar(
         select(Conversation)
@@ -428,6 +441,12 @@ async def conversation_in_app(
 
 
 async def create_conversation(session: AsyncSession, visitor: Visitor, now_ms: int) -> Conversation:
+    """A new conversation of ``visitor``, created after its latest one even within the same
+    millisecond: :func:`latest_conversation` orders by ``created_at``, and a tie (broken by the
+    random id) made an ended chat look latest again after a quick restart (issue 12)."""
+    latest = await latest_conversation(session, visitor)
+    if latest is not None:
+        now_ms = max(now_ms, latest.created_at + 1)
     conversation = Conversation(
         id="c_" + secrets.token_hex(12),
         app_id=visitor.app_id,
@@ -555,14 +574,19 @@ async def post_message(
 async def mark_read(
     session: AsyncSession, conversation: Conversation, seq: int, *, by: Author
 ) -> None:
-    """Advance the reader's mark to ``seq`` (never backwards, never past ``last_seq``)."""
+    """Advance the reader's mark to ``seq`` (never backwards, never past ``last_seq``) in one
+    UPDATE that reads and writes the row together: computed from a row read earlier, a mark could
+    be written back over a higher one committed meanwhile (a tab's new socket and its old
+    connection's last frames marking at once; found by the fault suite, issue 12)."""
+    column = Conversation.visitor_read_seq if by == "visitor" else Conversation.agent_read_seq
+    target = case((Conversation.last_seq < seq, Conversation.last_seq), else_=max(0, seq))
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation.id)
+        .values({column: case((column < target, target), else_=column)})
+        .execution_options(synchronize_session=False)
+    )
     await session.refresh(conversation)
-    target = max(0, min(seq, conversation.last_seq))
-    if by == "visitor":
-        conversation.visitor_read_seq = max(conversation.visitor_read_seq, target)
-    else:
-        conversation.agent_read_seq = max(conversation.agent_read_seq, target)
-    await session.flush()
 
 
 async def summary(

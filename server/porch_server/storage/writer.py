@@ -395,15 +395,31 @@ class SQLiteWriter:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._write, posts, files)
 
-    def _write(
-        self, posts: Sequence[NewPost], files: Sequence[FileRef | None]
-    ) -> list[Written | None]:
+    async def pragma(self, name: str) -> object:
+        """``PRAGMA name`` on the writer's own connection (opened if need be): the settings its
+        transactions run with, which may differ from the engine's connections'."""
+        if not name.isidentifier():
+            raise ValueError(f"not a pragma name: {name!r}")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._pragma, name)
+
+    def _pragma(self, name: str) -> object:
+        row = self._connection().execute(f"PRAGMA {name}").fetchone()
+        return None if row is None else row[0]
+
+    def _connection(self) -> sqlite3.Connection:
+        """The writer's connection; only its thread may use it."""
         if self._db is None:
             # Autocommit mode: the transaction is our own BEGIN IMMEDIATE ... COMMIT.
             db = sqlite3.connect(self._path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None)
             configure_sqlite(db)
             self._db = db
-        db = self._db
+        return self._db
+
+    def _write(
+        self, posts: Sequence[NewPost], files: Sequence[FileRef | None]
+    ) -> list[Written | None]:
+        db = self._connection()
         procedure = write_posts(posts, files)
         db.execute("BEGIN IMMEDIATE")
         try:

@@ -6,7 +6,6 @@ The module ships as a static file for the browser, not as a package, so it is lo
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import sys
 from pathlib import Path
 
@@ -168,13 +167,6 @@ def test_a_welcome_without_the_open_conversation_closes_it() -> None:
     state.connection_lost(1006)
     state.receive_frame(AgentWelcome(agent_id="a1", agent_name="Agent", conversations=()))
     assert state.open_id is None and state.open_messages() == []
-
-
-def test_backoff_doubles_up_to_the_cap_with_bounded_jitter() -> None:
-    top = list(itertools.islice(cs.backoff(initial=0.5, cap=8, rng=lambda: 1.0), 7))
-    assert top == [0.5, 1, 2, 4, 8, 8, 8]
-    bottom = list(itertools.islice(cs.backoff(initial=0.5, cap=8, rng=lambda: 0.0), 3))
-    assert bottom == [0.25, 0.5, 1]
 
 
 # --- reading -------------------------------------------------------------------------------------

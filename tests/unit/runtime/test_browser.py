@@ -68,7 +68,8 @@ class FakeJs:
         self.errors: list[str] = []
         self.sockets: list[FakeSocket] = []
         self.timers: dict[int, Proxy] = {}
-        self.console = types.SimpleNamespace(error=self.errors.append, warn=lambda *_: None)
+        self.warnings: list[str] = []
+        self.console = types.SimpleNamespace(error=self.errors.append, warn=self.warnings.append)
         self.Date = types.SimpleNamespace(now=lambda: 1_000)
         self.WebSocket = types.SimpleNamespace(new=self._socket)
 
@@ -170,6 +171,24 @@ def test_a_failing_panel_message_is_reported_and_the_visitors_next_message_is_se
 
     assert len(fake_js.errors) == 1 and "a panel message" in fake_js.errors[0]
     assert SendMessage(client_id="c-1", text="hello after the failure") in worker.sent()
+
+
+def test_a_second_start_is_dropped_as_a_refused_panel_message_and_the_chat_goes_on(
+    fake_js: FakeJs,
+) -> None:
+    """Issue 12: ``InvalidTransition`` is the runtime refusing an input (it changed nothing), not
+    a failure: the adapter says it dropped the message, and the session keeps its socket."""
+    worker = Worker(fake_js)
+    worker.connect()
+    worker.panel("runtime.start", config={"server_url": "http://other.test", "ticket": "T2"})
+    worker.panel("ui.send", client_id="c-1", text="still the same session")
+
+    assert fake_js.errors == []
+    assert len(fake_js.warnings) == 1 and "'start' is not valid in state 'ready'" in (
+        fake_js.warnings[0]
+    )
+    assert len(fake_js.sockets) == 1
+    assert SendMessage(client_id="c-1", text="still the same session") in worker.sent()
 
 
 def test_what_the_runtime_queued_before_failing_is_still_carried_out(

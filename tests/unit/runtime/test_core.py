@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -31,7 +30,6 @@ from porch_runtime.core import (
     InvalidTransition,
     State,
     VisitorRuntime,
-    backoff,
 )
 
 IDENTITY = VisitorIdentity(bs="b_1", bs_mm="sig_1")
@@ -430,6 +428,54 @@ def test_invalid_transition_raises_and_keeps_the_state() -> None:
     assert h.runtime.state is State.IDLE
 
 
+def test_a_refused_second_start_keeps_the_running_sessions_ticket_and_locale() -> None:
+    """Issue 12: the state is checked before the new config is kept."""
+    h = Harness(locale="de")
+    h.connect()
+    with pytest.raises(InvalidTransition):
+        h.panel("runtime.start", config={"server_url": "http://x", "ticket": "T2", "locale": "fr"})
+    assert h.runtime.config is not None and h.runtime.config.ticket == "T"
+    assert h.runtime.locale == "de" and h.runtime.state is State.READY
+    h.reconnect()
+    hello = h.frames[-1]
+    assert isinstance(hello, VisitorHello) and (hello.ticket, hello.locale) == ("T", "de")
+
+
+@pytest.mark.parametrize("code", [CloseCode.UNAUTHORIZED, CloseCode.AUTH_CLOSED])
+def test_a_refusal_before_the_socket_opened_closes_the_runtime(code: int) -> None:
+    """Every live state judges a close code the same way, CONNECTING included."""
+    h = Harness()
+    h.start()
+    h.closed(code)
+    assert h.runtime.state is State.CLOSED and h.timers == []
+
+
+def test_a_hello_resumes_below_a_seq_that_never_arrived() -> None:
+    """Issue 12 (the fault suite): seq 3 arrived, seq 2 was still in flight when the socket
+    dropped. Resuming after 3 would lose 2 for good; the hello resumes after 1."""
+    h = Harness()
+    h.connect(messages=(agent_message(1),))
+    h.server(NewMessage(message=agent_message(3)))
+    h.reconnect()
+    hello = h.frames[-1]
+    assert isinstance(hello, VisitorHello) and hello.last_seq == 1
+    replay = (agent_message(2), agent_message(3))
+    h.server(welcome(conversation_id="c1", messages=replay, last_seq=3))
+    assert sorted(m.seq for m in h.runtime.messages.values()) == [1, 2, 3]
+    h.reconnect()
+    assert h.frames[-1].last_seq == 3
+
+
+def test_an_older_backlog_than_the_welcome_carries_is_not_asked_for_again() -> None:
+    """A welcome carries the latest messages only: the runtime resumes after them, not after
+    the backlog it was never sent."""
+    h = Harness()
+    h.connect(messages=tuple(agent_message(seq) for seq in range(301, 501)))
+    h.reconnect()
+    hello = h.frames[-1]
+    assert isinstance(hello, VisitorHello) and hello.last_seq == 500
+
+
 def test_garbage_from_the_server_is_logged_and_ignored() -> None:
     h = Harness()
     h.connect()
@@ -446,13 +492,6 @@ def test_locale_change_is_rendered() -> None:
     h.start()
     h.panel("ui.locale", locale="ja")
     assert h.renders("render.locale")[-1] == {"v": 1, "type": "render.locale", "locale": "ja"}
-
-
-def test_backoff_grows_exponentially_up_to_the_cap() -> None:
-    delays = list(itertools.islice(backoff(lambda: 1.0, initial=0.5, cap=4.0), 6))
-    assert delays == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
-    jittered = next(backoff(lambda: 0.0, initial=1.0))
-    assert jittered == 0.5
 
 
 def test_every_state_has_a_documented_transition_out_or_is_terminal() -> None:

@@ -4,6 +4,7 @@ behind Starlette's TestClient, and a :class:`Porch` harness that speaks the wire
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import itertools
@@ -11,11 +12,11 @@ import os
 import shutil
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import anyio
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -164,14 +165,18 @@ def receive_close(ws: WebSocketTestSession) -> int:
     return int(message["code"])
 
 
-def _receive(ws: WebSocketTestSession) -> dict[str, Any]:
-    async def _get() -> dict[str, Any]:
-        with anyio.fail_after(FRAME_TIMEOUT):
-            # The test session's own receive() has no timeout; read its stream directly.
-            message: dict[str, Any] = await ws._send_rx.receive()
-            return message
+#: Where :func:`_receive` waits: the test session's public ``receive()`` has no timeout.
+_RECEIVER = ThreadPoolExecutor(thread_name_prefix="ws-receive")
 
-    return ws.portal.call(_get)
+
+def _receive(ws: WebSocketTestSession) -> dict[str, Any]:
+    """The next message from the server, or a failure after FRAME_TIMEOUT instead of a hang (a
+    receive still waiting then ends when the test's sockets close)."""
+    try:
+        message: dict[str, Any] = _RECEIVER.submit(ws.receive).result(timeout=FRAME_TIMEOUT)
+    except concurrent.futures.TimeoutError:
+        raise AssertionError(f"nothing from the server within {FRAME_TIMEOUT} s") from None
+    return message
 
 
 def send_frame(ws: WebSocketTestSession, frame: Message) -> None:

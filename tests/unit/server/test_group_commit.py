@@ -214,14 +214,23 @@ async def _conversations(session: AsyncSession, count: int) -> list[str]:
     return ids
 
 
-def _with_writer(database_url: str, work: Callable[..., Awaitable[_T]]) -> _T:
-    """Run ``work(writer, sessions)`` with a group commit over a ``store.MessageWriter``."""
+def _with_writer(
+    database_url: str, work: Callable[..., Awaitable[_T]], handed: asyncio.Event | None = None
+) -> _T:
+    """Run ``work(writer, sessions)`` with a group commit over a ``store.MessageWriter``;
+    ``handed`` is set each time a batch is handed to the database writer."""
 
     async def go() -> _T:
         engine = create_engine(database_url)
         sessions = session_factory(engine)
         database = message_writer(database_url)
-        writer = GroupCommit(database.write)
+
+        async def write(posts: Sequence[NewPost]) -> list[Written | None]:
+            if handed is not None:
+                handed.set()
+            return await database.write(posts)
+
+        writer = GroupCommit(write)
         writer.start()
         try:
             return await work(writer, sessions)
@@ -431,8 +440,10 @@ def test_a_resend_gets_its_stored_file_back(database_url: str) -> None:
 def test_the_writer_waits_for_another_connections_write_and_keeps_seqs_apart(
     database_url: str,
 ) -> None:
-    """A system message written through the ORM holds SQLite's write lock: the writer's batch
-    waits for it (no ack meanwhile), then takes the next seq."""
+    """A system message written through the ORM holds the write lock: the writer's batch, handed
+    to the database writer meanwhile, waits for it (no ack before that commit), then takes the
+    next seq."""
+    handed = asyncio.Event()
 
     async def work(
         writer: GroupCommit[NewPost, Written | None],
@@ -448,7 +459,7 @@ def test_the_writer_waits_for_another_connections_write_and_keeps_seqs_apart(
                 update(Conversation).where(Conversation.id == one).values(updated_at=2_000)
             )  # the session's transaction now holds the write lock
             pending = asyncio.ensure_future(writer.submit(_post(one, "a")))
-            await asyncio.sleep(0.3)
+            await handed.wait()  # the batch is in the writer, which wants the lock
             assert not pending.done()
             await store.post_message(
                 session,
@@ -465,7 +476,7 @@ def test_the_writer_waits_for_another_connections_write_and_keeps_seqs_apart(
             rows = await session.scalars(select(ChatMessageRow).order_by(ChatMessageRow.seq))
             return [r.seq for r in rows if r.author == "system"] + [written.message.seq]
 
-    assert _with_writer(database_url, work) == [1, 2]
+    assert _with_writer(database_url, work, handed) == [1, 2]
 
 
 def _sqlite_database(tmp_path: Path) -> str:
@@ -573,14 +584,7 @@ def test_the_engine_and_the_writer_wait_for_the_write_lock_as_long(tmp_path: Pat
             async with engine.connect() as connection:
                 raw = await connection.get_raw_connection()
                 rows = await raw.driver_connection.execute_fetchall("PRAGMA busy_timeout")
-            await writer.write([])  # opens its connection
-
-            def writers() -> int:  # on the writer's thread, which owns the connection
-                assert writer._db is not None
-                return int(writer._db.execute("PRAGMA busy_timeout").fetchone()[0])
-
-            loop = asyncio.get_running_loop()
-            return [rows[0][0], await loop.run_in_executor(writer._thread, writers)]
+            return [rows[0][0], await writer.pragma("busy_timeout")]
         finally:
             await writer.aclose()
             await engine.dispose()

@@ -94,9 +94,11 @@ async def agent_socket(websocket: WebSocket) -> None:
     cookie_token = websocket.cookies.get(SESSION_COOKIE)
     same_origin = cookie_origin_ok(websocket)
 
-    async def welcome(conn: Connection, hello: AgentHello) -> _Agent | None:
+    async def welcome(
+        conn: Connection, hello: AgentHello, join: Callable[[_Agent], Awaitable[None]]
+    ) -> _Agent | None:
         token = hello.token or (cookie_token if same_origin else None)
-        return await _welcome(ctx, conn, token)
+        return await _welcome(ctx, conn, token, join)
 
     async def handle(conn: Connection, who: _Agent, frame: Message) -> None:
         if isinstance(frame, SendMessage) and await _send_known(ctx, conn, who, frame):
@@ -122,7 +124,9 @@ async def agent_socket(websocket: WebSocket) -> None:
     )
 
 
-async def _welcome(ctx: Context, conn: Connection, token: str | None) -> _Agent | None:
+async def _welcome(
+    ctx: Context, conn: Connection, token: str | None, join: Callable[[_Agent], Awaitable[None]]
+) -> _Agent | None:
     if not token:
         conn.fail(
             "unauthorized",
@@ -135,27 +139,29 @@ async def _welcome(ctx: Context, conn: Connection, token: str | None) -> _Agent 
         if agent is None:
             conn.fail("unauthorized", "the token is invalid or expired", CloseCode.UNAUTHORIZED)
             return None
+        who = _Agent(
+            agent_id=agent.id, app_id=agent.app_id, admin=agent.role == "admin", name=agent.name
+        )
+        await join(who)  # before the reads below: see sessions.serve_session
         rows = await store.summary_rows(session, agent.app_id, WELCOME_CONVERSATION_LIMIT)
         colleagues = await team(session, ctx.hub, agent.app_id)
         app = await session.get(App, agent.app_id)
         assert app is not None
         settings = await store.app_settings(session, app) if agent.role == "admin" else None
     me = records.agent_info(agent, connected=True)
-    conn.send(
+    conn.release(
         AgentWelcome(
             agent_id=str(agent.id),
             agent_name=agent.name,
             conversations=await chat.summaries(ctx, rows),
             role=me.role,
             presence=me.presence,
-            # This socket joins the hub after the welcome: show the agent as connected already.
+            # The presence hook runs after the welcome: show the agent as connected already.
             agents=tuple(me if c.id == me.id else c for c in colleagues),
             app=settings,
         )
     )
-    return _Agent(
-        agent_id=agent.id, app_id=agent.app_id, admin=agent.role == "admin", name=agent.name
-    )
+    return who
 
 
 async def _agent_presence(ctx: Context, conn: Connection, who: _Agent) -> None:

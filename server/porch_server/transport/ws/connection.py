@@ -72,7 +72,7 @@ class Disconnected(Exception):
 class Connection:
     """A :class:`porch_server.realtime.hub.Peer` backed by a Starlette WebSocket."""
 
-    __slots__ = ("_closing", "_handling", "_outbox", "_ready", "_stopped", "websocket")
+    __slots__ = ("_closing", "_handling", "_held", "_outbox", "_ready", "_stopped", "websocket")
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
@@ -86,16 +86,34 @@ class Connection:
         self._handling = False
         #: The writer has stopped (the client is gone, or a queued close went out).
         self._stopped = False
+        #: Frames sent between :meth:`hold` and :meth:`release`; None otherwise.
+        self._held: list[Message] | None = None
 
     def send(self, frame: Message) -> None:
         """Queue ``frame``; drops the socket (close 1013) if the client stopped reading."""
         if self._closing:
+            return
+        if self._held is not None:
+            self._held.append(frame)
             return
         if self._outbox is not None and len(self._outbox) >= OUTBOX_LIMIT:
             log.warning("outbox full, dropping slow socket")
             self.close(TRY_AGAIN_LATER)
             return
         self._put(frame)
+
+    def hold(self) -> None:
+        """Keep frames sent from now on back until :meth:`release`. A socket joins its hub
+        channels *before* its welcome reads what it carries, so a message committed meanwhile is
+        either in the welcome or fanned out to it; the welcome must still go first."""
+        self._held = []
+
+    def release(self, first: Message) -> None:
+        """Queue ``first`` (the welcome), then the frames held since :meth:`hold`, in order."""
+        held, self._held = self._held or [], None
+        self.send(first)
+        for frame in held:
+            self.send(frame)
 
     def close(self, code: int) -> None:
         """Queue a close after everything already queued; later sends are ignored."""

@@ -1,7 +1,7 @@
 """The life of one authenticated socket, shared by the visitor and agent endpoints.
 
-Accept, read the hello, let the endpoint authenticate it and send its welcome, join the hub for
-fan-out, hand every later frame to the endpoint, and leave the hub however the socket ends.
+Accept, read the hello, let the endpoint authenticate it, join the hub for fan-out and send its
+welcome, hand every later frame to the endpoint, and leave the hub however the socket ends.
 """
 
 from __future__ import annotations
@@ -59,17 +59,26 @@ async def serve_session(
     hello_timeout: float,
     hello_type: type[_Hello],
     after_hello: Iterable[type[Message]],
-    welcome: Callable[[Connection, _Hello], Awaitable[_Who | None]],
+    welcome: Callable[
+        [Connection, _Hello, Callable[[_Who], Awaitable[None]]], Awaitable[_Who | None]
+    ],
     handle: Callable[[Connection, _Who, Message], Awaitable[None]],
     presence: Callable[[Connection, _Who, bool], Awaitable[None]] | None = None,
 ) -> None:
     """Serve ``websocket`` until it closes.
 
-    ``welcome`` authenticates the hello and sends the welcome, returning the session, or None once
-    it has queued a fatal error (the socket then closes). ``handle`` gets each valid later frame;
-    invalid ones are answered by :func:`~porch_server.transport.ws.connection.reject_frame`. A
-    :class:`RequestFailed` from ``handle`` becomes an ``error`` with its code, any other
-    exception a logged ``SERVER_ERROR``; the socket stays up either way.
+    ``welcome(conn, hello, join)`` authenticates the hello, awaits ``join(who)`` as soon as it
+    knows who is on the socket and before it reads what the welcome carries, then sends the
+    welcome with ``conn.release(welcome)`` and returns ``who``; or it returns None once it has
+    queued a fatal error (the socket then closes). Joining first closes a gap: a message
+    committed between the welcome's read and a later join was in neither the welcome nor the
+    fan-out, and the client missed it until its next reconnect (found by the fault suite,
+    issue 12). What fan-out sends meanwhile is held and follows the welcome.
+
+    ``handle`` gets each valid later frame; invalid ones are answered by
+    :func:`~porch_server.transport.ws.connection.reject_frame`. A :class:`RequestFailed` from
+    ``handle`` becomes an ``error`` with its code, any other exception a logged
+    ``SERVER_ERROR``; the socket stays up either way.
 
     A frame once read is handled to the end (its transaction commits or rolls back) even when
     the client hangs up meanwhile, so no half-finished transaction is ever abandoned: the
@@ -103,7 +112,9 @@ async def _serve(
     hello_timeout: float,
     hello_type: type[_Hello],
     after_hello: Iterable[type[Message]],
-    welcome: Callable[[Connection, _Hello], Awaitable[_Who | None]],
+    welcome: Callable[
+        [Connection, _Hello, Callable[[_Who], Awaitable[None]]], Awaitable[_Who | None]
+    ],
     handle: Callable[[Connection, _Who, Message], Awaitable[None]],
     presence: Callable[[Connection, _Who, bool], Awaitable[None]] | None,
 ) -> None:
@@ -122,13 +133,30 @@ async def _serve(
         await _serve_frames(welcomed)
 
     async def _admit(hello: _Hello) -> _Who | None:
+        joined: list[_Who] = []
+        first = False
+
+        async def join(who: _Who) -> None:
+            nonlocal first
+            conn.hold()
+            joined.append(who)
+            for channel in who.channels:
+                listeners = await hub.join(channel, conn)
+                first = first or (channel == who.presence_channel and listeners == 1)
+
         with anyio.CancelScope(shield=True):
-            welcomed = await welcome(conn, hello)
+            welcomed: _Who | None = None
+            try:
+                welcomed = await welcome(conn, hello, join)
+            finally:
+                if welcomed is None:  # refused (or failed) after joining: nobody was announced
+                    for who in joined:
+                        for channel in who.channels:
+                            await hub.leave(channel, conn)
             if welcomed is not None:
-                for channel in welcomed.channels:
-                    listeners = await hub.join(channel, conn)
-                    if channel == welcomed.presence_channel and listeners == 1 and presence:
-                        await presence(conn, welcomed, True)
+                assert joined == [welcomed], "the welcome must join(who) once, before it reads"
+                if first and presence:
+                    await presence(conn, welcomed, True)
         return welcomed
 
     async def _serve_frames(who: _Who) -> None:

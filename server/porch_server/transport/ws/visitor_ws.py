@@ -133,8 +133,10 @@ class _TooManyVisitors(Exception):
 async def visitor_socket(websocket: WebSocket) -> None:
     ctx = context_of(websocket)
 
-    async def welcome(conn: Connection, hello: VisitorHello) -> _Visitor | None:
-        return await _welcome(ctx, conn, hello)
+    async def welcome(
+        conn: Connection, hello: VisitorHello, join: Callable[[_Visitor], Awaitable[None]]
+    ) -> _Visitor | None:
+        return await _welcome(ctx, conn, hello, join)
 
     async def handle(conn: Connection, who: _Visitor, frame: Message) -> None:
         if isinstance(frame, SendMessage):
@@ -175,8 +177,11 @@ async def visitor_socket(websocket: WebSocket) -> None:
     )
 
 
-async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visitor | None:
-    """Authenticate the hello and send ``visitor.welcome``; None (socket closing) on failure."""
+async def _welcome(
+    ctx: Context, conn: Connection, hello: VisitorHello, join: Callable[[_Visitor], Awaitable[None]]
+) -> _Visitor | None:
+    """Authenticate the hello, join the visitor's channels, then read and send
+    ``visitor.welcome``; None (socket closing) on failure."""
     ticket = verify_ticket(ctx.ticket_secret, hello.ticket, ctx.now_ms())
     if ticket is None:
         conn.fail("unauthorized", "the ticket is invalid or expired", CloseCode.UNAUTHORIZED)
@@ -215,6 +220,8 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
         signed = _email_signed(app, profile, hello.profile_hash)
         store.apply_profile(visitor, profile, usable_locale(hello.locale), email_verified=signed)
         await session.commit()
+        who = _Visitor(app.id, visitor.id, None)
+        await join(who)  # before the reads below: see sessions.serve_session
 
         conversation = await store.latest_conversation(session, visitor)
         rows = []
@@ -226,7 +233,7 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
             agents = await chat.agent_briefs(session, conversation)
         status = await current_status(session, ctx.hub, app, ctx.now_ms())
     await ctx.status.told(app.id, status)
-    conn.send(
+    conn.release(
         VisitorWelcome(
             visitor_uid=visitor.uid,
             fkid=str(visitor.id),
@@ -249,8 +256,9 @@ async def _welcome(ctx: Context, conn: Connection, hello: VisitorHello) -> _Visi
             agent_read_seq=conversation.agent_read_seq if conversation else 0,
         )
     )
-    open_id = conversation.id if conversation and conversation.ended_at is None else None
-    return _Visitor(app.id, visitor.id, open_id)
+    if conversation is not None and conversation.ended_at is None:
+        who.conversation_id = conversation.id
+    return who
 
 
 async def _visitor_presence(ctx: Context, who: _Visitor) -> None:
@@ -370,7 +378,11 @@ async def _fresh_login(session: AsyncSession, app: App, login: BusinessLogin, no
 
 
 async def _open_conversation(ctx: Context, session: AsyncSession, visitor: Visitor) -> Conversation:
-    """The visitor's current conversation; after an end (or before any) a new one."""
+    """The visitor's current conversation; after an end (or before any) a new one. Two sockets
+    of one visitor may get here at once (two tabs, or a tab's new socket while its old
+    connection's last frame is handled): the visitor is locked first, so the second sees the
+    conversation the first opened instead of opening another (issue 12)."""
+    await store.lock_visitor(session, visitor)
     conversation = await store.latest_conversation(session, visitor)
     if conversation is None or conversation.ended_at is not None:
         conversation = await store.create_conversation(session, visitor, ctx.now_ms())
