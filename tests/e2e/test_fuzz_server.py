@@ -101,6 +101,7 @@ VISITOR_TEMPLATES: dict[str, dict[str, Any]] = {
         "message": "m",
         "questions": [{"name": "q", "value": "a", "label": "Q"}],
     },
+    "conversation.delete": {"request_id": "r"},
 }
 AGENT_TEMPLATES: dict[str, dict[str, Any]] = {
     "conversation.open": {"conversation_id": "x"},
