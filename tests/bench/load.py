@@ -22,6 +22,8 @@ import gc
 import json
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,6 +280,26 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         result["routing"] = await route(args.url, visitors[1 : 1 + args.senders], args.seconds)
     await asyncio.gather(*(v.socket.close() for v in visitors), return_exceptions=True)
     return result
+
+
+def run_in_own_process(
+    url: str, server_pid: int, log: Path, arguments: list[str]
+) -> dict[str, Any]:
+    """Run this generator in a process of its own against the server at ``url`` (whose RSS it
+    reads by ``server_pid``) and return its figures; on failure, the generator's error and the
+    end of the server's ``log``. The one way the bench suites (run.py, scale.py) load a server."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--url", url, "--server-pid", str(server_pid), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if done.returncode != 0:
+        return {
+            "error": done.stderr[-2000:],
+            "server_log": log.read_text(errors="replace")[-3000:] if log.exists() else "",
+        }
+    return dict(json.loads(done.stdout))
 
 
 def main() -> None:

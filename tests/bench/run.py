@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import browser as bench  # noqa: E402
+import load  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from conftest import CHROMIUM_ARGS, PorchServer, chromium  # noqa: E402
@@ -275,24 +276,7 @@ def script_sizes() -> dict[str, dict[str, int]]:
 
 def server_figures(server: PorchServer, profile: dict[str, Any]) -> dict[str, Any]:
     assert server.process is not None
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(Path(__file__).with_name("load.py")),
-            "--url",
-            server.url,
-            "--server-pid",
-            str(server.process.pid),
-            *profile["load"],
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=ROOT,
-    )
-    if done.returncode != 0:
-        return {"error": done.stderr[-2000:]}
-    return dict(json.loads(done.stdout))
+    return load.run_in_own_process(server.url, server.process.pid, server.log_path, profile["load"])
 
 
 def fmt(value: float, unit: str) -> str:

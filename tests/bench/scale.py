@@ -33,6 +33,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load import run_in_own_process  # noqa: E402
 
 from conftest import PorchServer  # noqa: E402
 from support import services  # noqa: E402
@@ -75,25 +78,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 def load(server: PorchServer, arguments: list[str]) -> dict[str, Any]:
     assert server.process is not None
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(Path(__file__).with_name("load.py")),
-            "--url",
-            server.url,
-            "--server-pid",
-            str(server.process.pid),
-            *arguments,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=ROOT,
-    )
-    if done.returncode != 0:
-        server_log = server.log_path.read_text(errors="replace")[-3000:]
-        return {"error": done.stderr[-2000:], "server_log": server_log}
-    return dict(json.loads(done.stdout))
+    return run_in_own_process(server.url, server.process.pid, server.log_path, arguments)
 
 
 @contextmanager

@@ -42,6 +42,16 @@ def _as_postgres(argv: list[str]) -> list[str]:
     return argv
 
 
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Ask the server to stop; kill it if it has not within 15 s."""
+    process.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(15)
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
 def _wait_port(port: int, what: str, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -188,12 +198,7 @@ def postgres() -> Iterator[Postgres]:
         _wait_ready(server)
         yield server
     finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(15)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _stop(process)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -257,10 +262,5 @@ def redis() -> Iterator[Redis]:
         _wait_port(port, "redis-server", process, 30)
         yield Redis(port)
     finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(10)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _stop(process)
         shutil.rmtree(root, ignore_errors=True)
