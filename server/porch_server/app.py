@@ -81,16 +81,24 @@ async def root(request: Request) -> Response:
     return HTMLResponse(_ROOT_PAGE, headers={"Content-Security-Policy": "default-src 'none'"})
 
 
-def realtime_for(settings: Settings) -> tuple[Hub, StatusMemory, Limiter]:
+def realtime_for(
+    settings: Settings, hub: Hub | None = None
+) -> tuple[Hub, StatusMemory, Limiter]:
     """Fan-out, page-status memory and abuse limits: in memory for one process, in Redis when
-    ``settings.redis_url`` is set (every process then meets the same limits)."""
+    ``settings.redis_url`` is set (every process then meets the same limits). A given ``hub``
+    (tests watch a MemoryHub's peers) is used as it is; the limits live where it counts."""
+    local_limits = MemoryLimiter(settings.limits, settings.clock)
     if settings.redis_url is None:
-        return MemoryHub(), LocalStatusMemory(), MemoryLimiter(settings.limits, settings.clock)
+        return hub or MemoryHub(), LocalStatusMemory(), local_limits
     from porch_server.realtime.redis_hub import RedisHub, RedisLimiter, RedisStatusMemory
 
-    hub = RedisHub(settings.redis_url)
-    limiter = RedisLimiter(hub, settings.limits, settings.clock)
-    return hub, RedisStatusMemory(settings.redis_url), limiter
+    the_hub = RedisHub(settings.redis_url) if hub is None else hub
+    limiter = (
+        RedisLimiter(the_hub, settings.limits, settings.clock)
+        if isinstance(the_hub, RedisHub)
+        else local_limits
+    )
+    return the_hub, RedisStatusMemory(settings.redis_url), limiter
 
 
 def create_app(
@@ -101,9 +109,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Context]]:
-        the_hub, memory, the_limiter = realtime_for(settings)
-        if hub is not None:
-            the_hub = hub
+        the_hub, memory, the_limiter = realtime_for(settings, hub)
         if limiter is not None:
             the_limiter = limiter
         engine = create_engine(settings.database_url)
@@ -167,8 +173,9 @@ def create_app(
 def app_from_env() -> Starlette:
     """One worker process of ``porch serve --workers N``: its settings come from the
     environment (:meth:`Settings.to_env`), as uvicorn starts each worker by import."""
-    prepare_process()
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    prepare_process()  # after the app exists, so that it is frozen with the modules
+    return app
 
 
 #: The cyclic garbage collector's thresholds for the server: young collections every 50,000

@@ -532,15 +532,13 @@ def history(report: dict[str, Any], previous: tuple[str, dict[str, Any]] | None)
     ]
 
 
-def _stop(server: PorchServer) -> None:
+def stop_or_kill(server: PorchServer) -> None:
     """Stop the server; one that is still closing thousands of sockets after the grace period is
     killed (the figures are taken by then)."""
     try:
         server.stop()
     except subprocess.TimeoutExpired:
-        assert server.process is not None
-        server.process.kill()
-        server.process.wait()
+        server.kill()
 
 
 def main() -> None:
@@ -568,7 +566,7 @@ def main() -> None:
             report["browser"] = browser_figures(server, profile)
             report["server"] = server_figures(server, profile)
         finally:
-            _stop(server)
+            stop_or_kill(server)
     report["seconds"] = time.monotonic() - began
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / started.strftime("%Y-%m-%dT%H%M%SZ")

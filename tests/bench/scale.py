@@ -21,7 +21,6 @@ import datetime
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import run_in_own_process  # noqa: E402
+from run import stop_or_kill  # noqa: E402
 
 from conftest import PorchServer  # noqa: E402
 from support import services  # noqa: E402
@@ -87,10 +87,7 @@ def running(server: PorchServer) -> Iterator[PorchServer]:
     try:
         yield server
     finally:
-        try:
-            server.stop()
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_or_kill(server)
 
 
 def shapes(profile: dict[str, Any], workdir: Path, stack: ExitStack) -> Iterator[tuple[str, Any]]:
