@@ -15,6 +15,8 @@ What it writes (all git-ignored):
   wheels from PyPI, with a ``pyodide-lock.json`` rewritten to the hashes of the served wheels;
 - ``public/vendor/pyscript/``: PyScript from the pinned npm package, for the agent console;
 - ``public/agent/porch_protocol/``: the protocol module the agent console imports;
+- ``public/agent/console-bytecode.zip``: the console's Python compiled at build time, for a
+  snapshot boot (``console_bytecode.py``);
 - ``public/agent/pyodide.mjs``: the console's Pyodide loader, booting from the snapshot
   (``loader/console_pyodide.js``);
 - ``public/vendor/pyodide/snapshot.bin.gz``: a Pyodide memory snapshot the worker boots from,
@@ -47,6 +49,7 @@ import zipfile
 from pathlib import Path
 
 from build_snapshot import TRIMMED_STDLIB, build_snapshot
+from console_bytecode import build_console_bytecode
 
 ROOT = Path(__file__).resolve().parent.parent
 PYODIDE_FILES = (
@@ -116,6 +119,8 @@ BOOT_STDLIB_TOKEN = "__PORCH_BOOT_STDLIB__"
 LOCK_INFO_TOKEN = "__PORCH_PYODIDE_LOCK_INFO__"
 #: How many bytes of the snapshot's memory are a delta against the wasm's data (build_snapshot.py).
 SNAPSHOT_DELTA_TOKEN = "__PORCH_SNAPSHOT_DELTA_BYTES__"
+#: The agent console's build-time bytecode (console_bytecode.py), for a snapshot boot only.
+CONSOLE_BYTECODE_TOKEN = "__PORCH_CONSOLE_BYTECODE_HASH__"
 #: Built folders whose files get precompressed siblings, and which files are worth it.
 PRECOMPRESSED_DIRS = ("install", "widget", "vendor")
 COMPRESSIBLE = frozenset({".js", ".mjs", ".wasm", ".json", ".css", ".html", ".zip", ".whl"})
@@ -436,6 +441,7 @@ def main(argv: list[str] | None = None) -> None:
         (out / "vendor" / "pyodide" / TRIMMED_STDLIB).unlink(missing_ok=True)
     snapshot_hash = snapshot.snapshot if snapshot else ""
     boot_stdlib = f"{TRIMMED_STDLIB}?h={snapshot.stdlib}" if snapshot else "python_stdlib.zip"
+    bytecode_hash = build_console_bytecode(out, _pyodide_version()) if snapshot else ""
     build_loader(
         out,
         {
@@ -446,6 +452,7 @@ def main(argv: list[str] | None = None) -> None:
             BOOT_STDLIB_TOKEN: boot_stdlib,
             SNAPSHOT_DELTA_TOKEN: str(snapshot.delta_bytes if snapshot else 0),
             LOCK_INFO_TOKEN: json.dumps(lock_info),
+            CONSOLE_BYTECODE_TOKEN: bytecode_hash,
         },
     )
     build_widget_pages(out)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 from websockets.exceptions import ConnectionClosed
 
 from console_page import LIVE_TIMEOUT_MS, PyVisitor, click_and_confirm
@@ -97,6 +97,35 @@ def test_the_console_boots_python_from_the_snapshot_with_the_full_standard_libra
     page.fill("#login-password", "not-the-password")
     page.click("#login-submit")
     expect(page.locator("#login-error")).not_to_be_empty(timeout=LIVE_TIMEOUT_MS)
+
+
+#: Appended to the console's served source by the test below: it runs only if that source is
+#: compiled, not when the bytecode compiled at build time is imported.
+SOURCE_MARK = "\ndocument.body.dataset.compiledFrom = 'source'\n"
+
+
+def _serve_console_with_a_mark(route: Route) -> None:
+    response = route.fetch()
+    route.fulfill(response=response, body=response.text() + SOURCE_MARK)
+
+
+def test_a_snapshot_boot_imports_the_console_compiled_at_build_time(
+    page: Page, porch_server: Any
+) -> None:
+    """tools/console_bytecode.py: a snapshot boot imports console.py (and PyScript's package) from
+    unchecked .pyc files made at build time, so a changed source file is not even read; without
+    them (the zip refused), the very same page compiles that source."""
+    logs: list[str] = []
+    page.on("console", lambda m: logs.append(m.text) if "[porch console]" in m.text else None)
+    page.context.route(re.compile(r"/agent/console\.py$"), _serve_console_with_a_mark)
+    _open_console(page, porch_server.url)
+    assert "[porch console] the console's Python compiled at build time is in place" in logs
+    expect(page.locator("body")).not_to_have_attribute("data-compiled-from", "source")
+
+    page.context.route(re.compile(r"/agent/console-bytecode\.zip"), lambda route: route.abort())
+    _open_console(page, porch_server.url)
+    expect(page.locator("body")).to_have_attribute("data-compiled-from", "source")
+    assert any("no compiled Python" in line for line in logs)
 
 
 def _log_in(page: Page, server_url: str) -> None:
