@@ -14,18 +14,26 @@ export const fullStdlibURL = new URL("python_stdlib.zip", indexURL).href;
 /* The runtime loads no package: a lock with none (and the served lock's info, whose ABI version
  * Pyodide checks) saves fetching pyodide-lock.json. */
 export const lockFileContents = { info: __PORCH_PYODIDE_LOCK_INFO__, packages: {} };
-/* The inflated snapshot (packed: 16 of its 31.5 MB), kept in the widget origin's Cache Storage: a
- * repeat visit skips the download and the inflate. One entry: a new build's hash replaces the old
- * one. */
-const SNAPSHOT_CACHE = "porch-snapshot";
-const snapshotKey = new URL("snapshot.bin?h=" + SNAPSHOT_HASH, indexURL).href;
-async function openSnapshotCache(log, keep) {
+/* A snapshot file of the build: the visitor runtime's ("snapshot", RUNTIME_SNAPSHOT) or the agent
+ * console's ("console-snapshot", console_pyodide.js). The inflated snapshot (packed: 16 of its
+ * 31.5 MB) is kept in the origin's Cache Storage, in a cache of its own: a repeat visit skips the
+ * download and the inflate. One entry per cache: a new build's hash replaces the old one. */
+export function snapshotFile(name, hash) {
+  return {
+    url: new URL(name + ".bin?h=" + hash, indexURL).href,
+    gzipURL: new URL(name + ".bin.gz?h=" + hash, indexURL).href,
+    cache: "porch-" + name,
+  };
+}
+export const RUNTIME_SNAPSHOT = snapshotFile("snapshot", SNAPSHOT_HASH);
+
+async function openSnapshotCache(file, log, keep) {
   if (!keep) {
     log("storage waits for the visitor's consent: the snapshot is not kept");
     return null;
   }
   try {
-    return await caches.open(SNAPSHOT_CACHE);
+    return await caches.open(file.cache);
   } catch (err) {
     /* Storage blocked (a third-party frame where the browser blocks it): boot without a cache. */
     log("no Cache Storage here (" + err + "); the snapshot is not kept");
@@ -36,12 +44,12 @@ async function openSnapshotCache(log, keep) {
 /* The snapshot as served and where it came from. Porch's server sends `snapshot.bin` Brotli- or
  * gzip-encoded (the browser inflates it natively); a plain static host has only `snapshot.bin.gz`,
  * which is inflated here with DecompressionStream. */
-async function fetchSnapshot(cache) {
-  const cached = cache && (await cache.match(snapshotKey));
+async function fetchSnapshot(file, cache) {
+  const cached = cache && (await cache.match(file.url));
   if (cached) return { served: new Uint8Array(await cached.arrayBuffer()), source: "cache" };
-  const encoded = await fetch(snapshotKey);
+  const encoded = await fetch(file.url);
   if (encoded.ok) return { served: new Uint8Array(await encoded.arrayBuffer()), source: "http" };
-  const gzipped = await fetch(new URL("snapshot.bin.gz?h=" + SNAPSHOT_HASH, indexURL));
+  const gzipped = await fetch(file.gzipURL);
   if (!gzipped.ok) throw new Error("HTTP " + gzipped.status);
   const inflated = gzipped.body.pipeThrough(new DecompressionStream("gzip"));
   return { served: new Uint8Array(await new Response(inflated).arrayBuffer()), source: "http.gz" };
@@ -49,12 +57,12 @@ async function fetchSnapshot(cache) {
 
 /* After a successful boot, so it never delays one; older builds' snapshots are dropped. Kept as
  * served (packed, the delta not undone). */
-async function keepSnapshot(cache, served, log) {
+async function keepSnapshot(file, cache, served, log) {
   try {
     for (const request of await cache.keys()) {
-      if (request.url !== snapshotKey) await cache.delete(request);
+      if (request.url !== file.url) await cache.delete(request);
     }
-    await cache.put(snapshotKey, new Response(served));
+    await cache.put(file.url, new Response(served));
     log("kept the snapshot for the next visit");
   } catch (err) {
     log("could not keep the snapshot for the next visit (" + err + ")");
@@ -136,15 +144,17 @@ function mountFullStdlib(pyodide, path, log) {
  * when that failed: it is a private Pyodide API, so the caller then boots without it (with the
  * full standard library) rather than leaving its user without Python. `keep` false: nothing is
  * read from or written to Cache Storage (opening it would create it: the visitor has not
- * consented to storage yet, docs/host-api.md "Consent"). */
-export async function bootFromSnapshot(loadPyodide, settings, log, keep = true) {
+ * consented to storage yet, docs/host-api.md "Consent"). `file`: which snapshot (snapshotFile). */
+export async function bootFromSnapshot(
+  loadPyodide, settings, log, keep = true, file = RUNTIME_SNAPSHOT,
+) {
   const started = performance.now();
   /* Pyodide's own import of it, started now rather than after the snapshot arrives. */
   const factory = import(indexURL + "pyodide.asm.mjs").then((m) => m.default);
-  const cache = await openSnapshotCache(log, keep);
+  const cache = await openSnapshotCache(file, log, keep);
   try {
     let fetched = 0;
-    const snapshot = fetchSnapshot(cache).then((s) => {
+    const snapshot = fetchSnapshot(file, cache).then((s) => {
       fetched = performance.now();
       return { ...s, unpacked: unpackSnapshot(s.served) };
     });
@@ -171,11 +181,11 @@ export async function bootFromSnapshot(loadPyodide, settings, log, keep = true) 
     const random = pyodide.pyimport("random");
     random.seed();
     random.destroy();
-    if (cache && source !== "cache") keepSnapshot(cache, served, log);
+    if (cache && source !== "cache") keepSnapshot(file, cache, served, log);
     return pyodide;
   } catch (err) {
     log("snapshot boot failed (" + err + "); booting without it");
-    if (cache) cache.delete(snapshotKey).catch(() => {});
+    if (cache) cache.delete(file.url).catch(() => {});
     return null;
   }
 }

@@ -15,6 +15,8 @@ What it writes (all git-ignored):
   wheels from PyPI, with a ``pyodide-lock.json`` rewritten to the hashes of the served wheels;
 - ``public/vendor/pyscript/``: PyScript from the pinned npm package, for the agent console;
 - ``public/agent/porch_protocol/``: the protocol module the agent console imports;
+- ``public/vendor/pyodide/console-snapshot.bin.gz``: the agent console's own snapshot, with its
+  pure modules imported (``build_snapshot.CONSOLE_PRELOADED``), and its ``.br`` sibling;
 - ``public/agent/console-bytecode.zip``: the console's Python compiled at build time, for a
   snapshot boot (``console_bytecode.py``);
 - ``public/agent/pyodide.mjs``: the console's Pyodide loader, booting from the snapshot
@@ -48,7 +50,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from build_snapshot import TRIMMED_STDLIB, build_snapshot
+from build_snapshot import CONSOLE_FILES, CONSOLE_PRELOADED, TRIMMED_STDLIB, build_snapshot
 from console_bytecode import build_console_bytecode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +111,10 @@ SERVER_URL_TOKEN = "__PORCH_SERVER_URL__"
 VERSION_TOKEN = "__PORCH_VERSION__"
 RUNTIME_HASH_TOKEN = "__PORCH_RUNTIME_HASH__"
 SNAPSHOT_HASH_TOKEN = "__PORCH_SNAPSHOT_HASH__"
+#: The agent console's snapshot (build_snapshot.CONSOLE_PRELOADED), in console_pyodide.js only.
+CONSOLE_SNAPSHOT_HASH_TOKEN = "__PORCH_CONSOLE_SNAPSHOT_HASH__"
+#: The snapshots' names (``vendor/pyodide/<name>.bin.gz``): the visitor runtime's, the console's.
+SNAPSHOTS = ("snapshot", "console-snapshot")
 #: The built worker.js's hash, in the panel's URL of it: cached as immutable, a repeat visit does
 #: not revalidate it (a round trip on the way to a ready runtime).
 WORKER_HASH_TOKEN = "__PORCH_WORKER_HASH__"
@@ -374,16 +380,19 @@ def precompress(out: Path) -> None:
             br = path.with_name(path.name + ".br")
             if not _is_fresh(br, path) and not _reuse_sibling(out, path, br):
                 brotli_jobs += [str(path), str(br)]
-    snapshot = out / "vendor" / "pyodide" / "snapshot.bin.gz"
-    if snapshot.exists() and not _is_fresh(snapshot.with_name("snapshot.bin.br"), snapshot):
-        brotli_jobs += [str(snapshot), str(snapshot.with_name("snapshot.bin.br"))]
+    for name in SNAPSHOTS:
+        snapshot = out / "vendor" / "pyodide" / f"{name}.bin.gz"
+        br = snapshot.with_name(f"{name}.bin.br")
+        if snapshot.exists() and not _is_fresh(br, snapshot):
+            brotli_jobs += [str(snapshot), str(br)]
     if brotli_jobs:
         subprocess.run(["node", "-e", BROTLI_JS, *brotli_jobs], check=True)
     for folder in PRECOMPRESSED_DIRS:
         for sibling in sorted((out / folder).rglob("*")):
             # An old build's sibling whose source is gone (the snapshot's never had one).
             orphan = sibling.suffix in (".br", ".gz") and not sibling.with_suffix("").exists()
-            if orphan and sibling.name not in ("snapshot.bin.gz", "snapshot.bin.br"):
+            is_snapshot = any(sibling.name in (f"{n}.bin.gz", f"{n}.bin.br") for n in SNAPSHOTS)
+            if orphan and not is_snapshot:
                 sibling.unlink()
 
 
@@ -439,9 +448,17 @@ def main(argv: list[str] | None = None) -> None:
     snapshot = None if args.no_snapshot else build_snapshot(out, _pyodide_version(), runtime_hash)
     if snapshot is None:
         (out / "vendor" / "pyodide" / TRIMMED_STDLIB).unlink(missing_ok=True)
+    console_snapshot = snapshot and build_snapshot(
+        out,
+        _pyodide_version(),
+        runtime_hash,
+        name="console-snapshot",
+        preloaded=CONSOLE_PRELOADED,
+        files=CONSOLE_FILES,
+    )
     snapshot_hash = snapshot.snapshot if snapshot else ""
     boot_stdlib = f"{TRIMMED_STDLIB}?h={snapshot.stdlib}" if snapshot else "python_stdlib.zip"
-    bytecode_hash = build_console_bytecode(out, _pyodide_version()) if snapshot else ""
+    bytecode_hash = build_console_bytecode(out, _pyodide_version()) if console_snapshot else ""
     build_loader(
         out,
         {
@@ -449,6 +466,7 @@ def main(argv: list[str] | None = None) -> None:
             VERSION_TOKEN: version,
             RUNTIME_HASH_TOKEN: runtime_hash,
             SNAPSHOT_HASH_TOKEN: snapshot_hash,
+            CONSOLE_SNAPSHOT_HASH_TOKEN: console_snapshot.snapshot if console_snapshot else "",
             BOOT_STDLIB_TOKEN: boot_stdlib,
             SNAPSHOT_DELTA_TOKEN: str(snapshot.delta_bytes if snapshot else 0),
             LOCK_INFO_TOKEN: json.dumps(lock_info),

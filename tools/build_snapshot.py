@@ -66,6 +66,15 @@ PRELOADED = (
     "porch_runtime.stdlib",
     "porch_runtime.browser",
 )
+#: The agent console's own snapshot (``console-snapshot.bin``, a file of its own, so that visitors
+#: download none of it) imports these too: its pure state (written where PyScript writes its
+#: source, :data:`CONSOLE_FILES`) and the standard-library modules that the console and
+#: PyScript's package import beyond the runtime's. Nothing that holds JavaScript objects (``js``,
+#: ``pyscript``): those are imported after the restore, from bytecode compiled at build time
+#: (``console_bytecode.py``).
+CONSOLE_PRELOADED = (*PRELOADED, "console_state", "uuid", "html")
+#: Where the console's worker has its files (PyScript's working directory), by source in public/.
+CONSOLE_FILES = {"/home/pyodide/console_state.py": "agent/console_state.py"}
 #: What the trimmed standard library holds: modules a restored runtime may import that the snapshot
 #: has not imported already. Tracing the imports from the zip while the e2e widget and host-API
 #: tests ran found none (the runtime imports only what the snapshot holds), so this
@@ -134,7 +143,7 @@ SCRUB_FREED_MEMORY = """(M) => {
 #: Run after line_tables.py's source, in its scope: every live function but the runtime's.
 DROP_COLUMNS = "\nimport gc\nprint('line tables without columns:', drop_columns(gc.get_objects()))"
 MAKE_SNAPSHOT = (
-    """async ([indexURL, runtimeURL, stdlibURL]) => {
+    """async ([indexURL, runtimeURL, stdlibURL, preloaded, files]) => {
   const code = `
     import { loadPyodide } from "${indexURL}pyodide.mjs";
     /* -OO: no docstrings or asserts in what the snapshot imports (the restored interpreter keeps
@@ -150,7 +159,10 @@ MAKE_SNAPSHOT = (
     const runtime = await get("${runtimeURL}");
     py.unpackArchive(runtime, "zip", { extractDir: "__RUNTIME_DIR__" });
     py.runPython("import sys; sys.path.insert(0, '__RUNTIME_DIR__')");
-    py.runPython(${JSON.stringify("import " + __PRELOADED__)});
+    for (const [path, source] of Object.entries(${JSON.stringify(files)})) {
+      py.FS.writeFile(path, await (await fetch(source)).text());
+    }
+    py.runPython(${JSON.stringify("import " + preloaded.join(", "))});
     /* The protocol's codecs are compiled at their first use; the snapshot's are compiled now, so
      * that a restored runtime never needs Python's compiler. */
     py.pyimport("porch_protocol.wire").compile_codecs();
@@ -186,8 +198,7 @@ gc.collect()
     text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
   }
   return btoa(text);
-}""".replace("__PRELOADED__", json.dumps(", ".join(PRELOADED)))
-    .replace("__RUNTIME_DIR__", RUNTIME_DIR)
+}""".replace("__RUNTIME_DIR__", RUNTIME_DIR)
     .replace("__SCRUB__", SCRUB_FREED_MEMORY)
     .replace("__LINE_TABLES__", json.dumps((Path(__file__).parent / "line_tables.py").read_text()))
     .replace("__DROP_COLUMNS__", json.dumps(DROP_COLUMNS))
@@ -328,13 +339,23 @@ def trimmed_stdlib(full: bytes, modules: tuple[str, ...] = KEPT_STDLIB) -> bytes
     return buffer.getvalue()
 
 
-def build_snapshot(out: Path, pyodide_version: str, runtime_hash: str) -> Snapshot | None:
-    """Write ``vendor/pyodide/python_stdlib_trimmed.zip`` and ``snapshot.bin.gz`` under ``out``
-    if they are missing or stale (another Pyodide, other preloaded modules, another runtime zip,
-    another trimmed standard library, another way of making them); return their short hashes, or
-    ``None`` when no snapshot could be made (the worker then boots without one)."""
+def build_snapshot(
+    out: Path,
+    pyodide_version: str,
+    runtime_hash: str,
+    *,
+    name: str = "snapshot",
+    preloaded: tuple[str, ...] = PRELOADED,
+    files: dict[str, str] | None = None,
+) -> Snapshot | None:
+    """Write ``vendor/pyodide/python_stdlib_trimmed.zip`` and ``<name>.bin.gz`` under ``out``
+    if they are missing or stale (another Pyodide, other preloaded modules or files, another
+    runtime zip, another trimmed standard library, another way of making them); return their short
+    hashes, or ``None`` when no snapshot could be made (the worker then boots without one).
+    ``files``: worker path -> source under ``out``, written before the imports (the console's)."""
+    files = files or {}
     folder = out / "vendor" / "pyodide"
-    target, meta_path = folder / "snapshot.bin.gz", folder / "snapshot.json"
+    target, meta_path = folder / f"{name}.bin.gz", folder / f"{name}.json"
     stdlib = trimmed_stdlib((folder / "python_stdlib.zip").read_bytes())
     stdlib_hash = hashlib.sha256(stdlib).hexdigest()[:16]
     stdlib_path = folder / TRIMMED_STDLIB
@@ -345,7 +366,11 @@ def build_snapshot(out: Path, pyodide_version: str, runtime_hash: str) -> Snapsh
         # The wasm as served (build_public.optimized_wasm): the snapshot's function table and
         # data image are that file's.
         "wasm": hashlib.sha256((folder / "pyodide.asm.wasm").read_bytes()).hexdigest()[:16],
-        "preloaded": list(PRELOADED),
+        "preloaded": list(preloaded),
+        "files": {
+            path: hashlib.sha256((out / source).read_bytes()).hexdigest()[:16]
+            for path, source in files.items()
+        },
         "runtime": runtime_hash,
         "stdlib": stdlib_hash,
         "recipe": hashlib.sha256(MAKE_SNAPSHOT.encode()).hexdigest()[:16],
@@ -381,6 +406,8 @@ def build_snapshot(out: Path, pyodide_version: str, runtime_hash: str) -> Snapsh
                     f"{origin}/vendor/pyodide/",
                     f"{origin}/widget/porch_runtime.zip",
                     f"{origin}/vendor/pyodide/{TRIMMED_STDLIB}",
+                    list(preloaded),
+                    {path: f"{origin}/{source}" for path, source in files.items()},
                 ],
             )
             browser.close()
@@ -396,7 +423,7 @@ def build_snapshot(out: Path, pyodide_version: str, runtime_hash: str) -> Snapsh
     digest = hashlib.sha256(data).hexdigest()[:16]
     meta = {"key": key, "hash": digest, "bytes": len(data), "delta_bytes": len(image)}
     meta_path.write_text(json.dumps(meta, indent=1))
-    print(f"made the Pyodide snapshot: {len(data) / 1e6:.1f} MB gzipped")
+    print(f"made the Pyodide snapshot {name}.bin: {len(data) / 1e6:.1f} MB gzipped")
     return Snapshot(digest, stdlib_hash, len(image))
 
 

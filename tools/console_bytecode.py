@@ -29,10 +29,11 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The console's own modules (public/agent/, relative to the worker's working directory).
-#: ``console.py`` is imported by ``console_main.py``, PyScript's main script, so that its bytecode
-#: is used: PyScript compiles a main script's source itself.
-CONSOLE_MODULES = ("console.py", "console_state.py")
+#: The console's own modules (public/agent/, relative to the worker's working directory) that its
+#: snapshot cannot hold (they import ``js`` or ``pyscript``; build_snapshot.CONSOLE_PRELOADED
+#: has the others). ``console.py`` is imported by ``console_main.py``, PyScript's main script, so
+#: that its bytecode is used: PyScript compiles a main script's source itself.
+CONSOLE_MODULES = ("console.py",)
 BYTECODE_ZIP = "console-bytecode.zip"
 #: In Node: compile ``sources`` (relative path -> text, from the JSON file argv[1]) in the pinned
 #: Pyodide, unchecked hash-based, optimization 2; write {pyc path: base64} to argv[2]. PyScript's

@@ -77,29 +77,7 @@ def _open_console(page: Page, server_url: str) -> None:
     expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=BOOT_TIMEOUT_MS)
 
 
-def test_the_console_boots_python_from_the_snapshot_with_the_full_standard_library(
-    page: Page, porch_server: Any
-) -> None:
-    """The visitor runtime's boot levers (docs/performance.md): PyScript's interpreter is
-    loader/console_pyodide.js, which restores the build's snapshot; the full standard library
-    comes with it, since the console imports more of it than the trimmed one holds."""
-    logs: list[str] = []
-    page.on("console", lambda m: logs.append(m.text) if "[porch console]" in m.text else None)
-    stdlibs: list[str] = []
-    page.on("request", lambda r: stdlibs.append(r.url) if "/python_stdlib" in r.url else None)
-    _open_console(page, porch_server.url)
-    assert [line.split(" in ")[0] for line in logs if "booted" in line] == [
-        "[porch console] Pyodide booted from the snapshot (http)"
-    ]
-    assert [url.rsplit("/", 1)[1] for url in stdlibs] == ["python_stdlib.zip"]
-    # The console works on it: a login attempt gets the server's answer.
-    page.fill("#login-email", AGENT_EMAIL)
-    page.fill("#login-password", "not-the-password")
-    page.click("#login-submit")
-    expect(page.locator("#login-error")).not_to_be_empty(timeout=LIVE_TIMEOUT_MS)
-
-
-#: Appended to the console's served source by the test below: it runs only if that source is
+#: Appended to the console's served source by the tests below: it runs only if that source is
 #: compiled, not when the bytecode compiled at build time is imported.
 SOURCE_MARK = "\ndocument.body.dataset.compiledFrom = 'source'\n"
 
@@ -107,6 +85,62 @@ SOURCE_MARK = "\ndocument.body.dataset.compiledFrom = 'source'\n"
 def _serve_console_with_a_mark(route: Route) -> None:
     response = route.fetch()
     route.fulfill(response=response, body=response.text() + SOURCE_MARK)
+
+
+def test_the_console_boots_from_its_own_snapshot_with_its_pure_modules_imported(
+    page: Page, porch_server: Any
+) -> None:
+    """The visitor runtime's boot levers (docs/performance.md), with a snapshot of its own:
+    PyScript's interpreter is loader/console_pyodide.js, which restores
+    ``console-snapshot.bin`` (never the visitor's), where console_state and the standard-library
+    modules the console needs are already imported: it boots with the trimmed standard library,
+    and a broken console_state.py source changes nothing."""
+    logs: list[str] = []
+    page.on("console", lambda m: logs.append(m.text) if "[porch console]" in m.text else None)
+    fetched: list[str] = []
+    page.on(
+        "request",
+        lambda r: fetched.append(r.url.rsplit("/", 1)[1].split("?")[0])
+        if "/vendor/pyodide/" in r.url and ("snapshot" in r.url or "stdlib" in r.url)
+        else None,
+    )
+    page.context.route(
+        re.compile(r"/agent/console_state\.py$"),
+        lambda route: route.fulfill(body="raise SystemExit('compiled from source')\n"),
+    )
+    _open_console(page, porch_server.url)
+    assert [line.split(" in ")[0] for line in logs if "booted" in line] == [
+        "[porch console] Pyodide booted from the snapshot (http)"
+    ]
+    # The console works on it: a login attempt gets the server's answer.
+    page.fill("#login-email", AGENT_EMAIL)
+    page.fill("#login-password", "not-the-password")
+    page.click("#login-submit")
+    expect(page.locator("#login-error")).not_to_be_empty(timeout=LIVE_TIMEOUT_MS)
+    assert sorted(fetched) == ["console-snapshot.bin", "python_stdlib_trimmed.zip"]
+
+
+def test_a_broken_console_snapshot_falls_back_to_a_plain_boot(
+    page: Page, porch_server: Any
+) -> None:
+    """Like the runtime's (tests/e2e/test_boot.py): the console boots without its snapshot, on the
+    full standard library, and compiles its sources."""
+    logs: list[str] = []
+    page.on("console", lambda m: logs.append(m.text) if "[porch console]" in m.text else None)
+    stdlibs: list[str] = []
+    page.on("request", lambda r: stdlibs.append(r.url) if "/python_stdlib" in r.url else None)
+    page.context.route(
+        re.compile(r"/console-snapshot\.bin\?"),
+        lambda route: route.fulfill(status=200, body=b"not a memory snapshot"),
+    )
+    page.context.route(re.compile(r"/agent/console\.py$"), _serve_console_with_a_mark)
+    _open_console(page, porch_server.url)
+    assert any("snapshot boot failed" in line for line in logs), logs
+    # The plain boot asked for the full one (the failed attempt may have asked for the trimmed).
+    names = [url.rsplit("/", 1)[1].split("?")[0] for url in stdlibs]
+    assert names[-1] == "python_stdlib.zip"
+    assert set(names[:-1]) <= {"python_stdlib_trimmed.zip"}
+    expect(page.locator("body")).to_have_attribute("data-compiled-from", "source")
 
 
 def test_a_snapshot_boot_imports_the_console_compiled_at_build_time(

@@ -29,6 +29,8 @@ _TOKENS = (
     build_public.VERSION_TOKEN,
     build_public.RUNTIME_HASH_TOKEN,
     build_public.SNAPSHOT_HASH_TOKEN,
+    build_public.CONSOLE_SNAPSHOT_HASH_TOKEN,
+    build_public.CONSOLE_BYTECODE_TOKEN,
     build_public.BOOT_STDLIB_TOKEN,
     build_public.SNAPSHOT_DELTA_TOKEN,
     build_public.LOCK_INFO_TOKEN,
