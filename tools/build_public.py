@@ -46,6 +46,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import wasm_exports
 from build_snapshot import TRIMMED_STDLIB, build_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,8 +59,8 @@ PYODIDE_FILES = (
 #: Binaryen's optimizer over Pyodide's wasm (npm ``binaryen``, issue 15): for size. The wasm
 #: declares no features (no target_features section), so they are named here, exactly those it
 #: uses: with ``--all-features`` Binaryen writes types browsers do not take (``stringref``). It
-#: has no name or producers section to strip. Exports stay: Pyodide's loader and a package's side
-#: modules look them up by name.
+#: has no name or producers section to strip. Unused exports go in a second pass
+#: (:func:`without_unused_exports`).
 WASM_OPT_FLAGS = (
     "--enable-bulk-memory",
     "--enable-bulk-memory-opt",
@@ -178,7 +179,7 @@ def build_pyodide(out: Path) -> dict[str, object]:
     dst = out / "vendor" / "pyodide"
     for name in PYODIDE_FILES:
         if name == "pyodide.asm.wasm":
-            _copy_if_changed(optimized_wasm(src / name), dst / name)
+            _copy_if_changed(without_unused_exports(optimized_wasm(src / name), src), dst / name)
         else:
             _copy_if_changed(src / name, dst / name)
     lock = json.loads((src / "pyodide-lock.json").read_text())
@@ -234,6 +235,53 @@ def optimized_wasm(wasm: Path) -> Path:
         )
         partial.replace(target)
         print(f"wasm-opt: {wasm.name} {wasm.stat().st_size:,} -> {target.stat().st_size:,} bytes")
+    return target
+
+
+def without_unused_exports(wasm: Path, pyodide: Path) -> Path:
+    """``wasm`` without the exports nothing beside it names (``tools/wasm_exports.py``), through
+    Binaryen's ``wasm-metadce``, which removes the functions only those exports kept alive. Kept in
+    ``var/wasm-opt/`` under a key of its input, the exports kept and Binaryen's version."""
+    binaryen = ROOT / "node_modules" / "binaryen"
+    version = json.loads((binaryen / "package.json").read_text())["version"]
+    data = wasm.read_bytes()
+    named = wasm_exports.words(
+        wasm_exports.texts_beside(
+            pyodide,
+            [
+                *(ROOT / "loader").glob("*.js"),
+                *(ROOT / "node_modules/@pyscript/core/dist").glob("*.js"),
+            ],
+            [*(ROOT / "runtime").rglob("*.py"), *(ROOT / "public" / "agent").glob("*.py")],
+        )
+    )
+    keep = wasm_exports.kept(data, named)
+    key = hashlib.sha256("\0".join([_sha256(wasm), version, *keep]).encode()).hexdigest()[:16]
+    target = ROOT / "var" / "wasm-opt" / f"{wasm.stem.split('-')[0]}-dce-{key}.wasm"
+    if not target.exists():
+        graph = target.with_suffix(".graph.json")
+        graph.write_text(wasm_exports.metadce_graph(data, keep))
+        partial = target.with_suffix(".partial")
+        features = [flag for flag in WASM_OPT_FLAGS if flag.startswith("--enable-")]
+        subprocess.run(
+            [
+                str(binaryen / "bin" / "wasm-metadce"),
+                *features,
+                "--graph-file",
+                str(graph),
+                str(wasm),
+                "-o",
+                str(partial),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        graph.unlink()
+        partial.replace(target)
+        print(
+            f"wasm-metadce: {len(keep):,} of {len(wasm_exports.exports(data)):,} exports kept, "
+            f"{len(data):,} -> {target.stat().st_size:,} bytes"
+        )
     return target
 
 
