@@ -739,9 +739,10 @@ class ConsoleApp:
             patch["typing"] = t("typing", name=typing) if typing else ""
         add: list[dict[str, Any]] = []
         rating = summary.rating if summary else None
+        visitor = visitor_label(summary, t) if summary else ""
         for message in state.open_messages():
             if message.seq not in self.drawn_seqs:
-                add.append(_message_view(message, rating, t, self.locale))
+                add.append(_message_view(message, rating, visitor, t, self.locale))
                 self.drawn_seqs.add(message.seq)
         for pending in state.open_pending():
             if pending.client_id not in self.drawn_pending:
@@ -860,13 +861,16 @@ def _details_view(
 
 
 def _message_view(
-    message: ChatMessage, rating: int | None, t: Words, locale: str
+    message: ChatMessage, rating: int | None, visitor: str, t: Words, locale: str
 ) -> dict[str, Any]:
+    """A message as view.js draws it; ``visitor`` is the conversation's visitor label (a
+    nameless visitor's ``author_name`` is the server's English "Visitor")."""
     time = _time(message.created_at, locale)
     if message.author == "system":
         meta, text = time, system_text(message, t, rating)
     else:
-        meta, text = f"{message.author_name} · {time}", message.text
+        author = visitor if message.author == "visitor" else message.author_name
+        meta, text = f"{author} · {time}", message.text
     if message.masked:
         # The visitor's browser masked it before sending: the agent knows why the dots are there
         # (a kind of ``ChatMessage.masked`` is worded by the key ``masked_<kind>``).
