@@ -17,6 +17,8 @@ What it writes (all git-ignored):
 - ``public/agent/porch_protocol/``: the protocol module the agent console imports;
 - ``public/agent/pyodide.mjs``: the console's Pyodide loader, booting from the snapshot
   (``loader/console_pyodide.js``);
+- ``public/agent/i18n.js``: the console's language and strings (``loader/console_i18n.js`` with
+  ``loader/locale.js`` and the table ``loader/console_strings.json`` put in);
 - ``public/vendor/pyodide/snapshot.bin.gz``: a Pyodide memory snapshot the worker boots from,
   when a Chromium is available to make it, and ``python_stdlib_trimmed.zip``, the standard library
   it boots with (see ``build_snapshot.py``; ``--no-snapshot`` skips both);
@@ -84,6 +86,7 @@ LOADER_FILES = {
     "worker.js": "widget/worker.js",
     "panel.js": "widget/panel.js",
     "console_pyodide.js": "agent/pyodide.mjs",
+    "console_i18n.js": "agent/i18n.js",
 }
 #: The widget's pages (loader/ -> public/widget/); each <link rel="stylesheet"> becomes a <style>.
 WIDGET_PAGES = ("launcher.html", "panel.html")
@@ -99,10 +102,16 @@ const table = Object.fromEntries(Object.entries(m.STRINGS).map(([locale, strings
 process.stdout.write(
   "export const STRINGS = " + JSON.stringify(table) + ";\\nexport " + m.t + "\\n");
 """
-#: The host page's scripts: plain scripts, not modules. tawk.js is core.js with the Tawk_API
-#: façade (loader/tawk.js) put in at FACADE_MARK, so a TWTChatWidget site never loads it.
-HOST_SCRIPTS = ("core.js", "tawk.js")
+#: Plain scripts, not modules: the host page's, and the console's first script (it runs in <head>
+#: before the body is parsed). tawk.js is core.js with the Tawk_API façade (loader/tawk.js) put in
+#: at FACADE_MARK, so a TWTChatWidget site never loads it.
+HOST_SCRIPTS = ("core.js", "tawk.js", "console_i18n.js")
 FACADE_MARK = "/* __PORCH_FACADE__ */"
+#: Where loader/locale.js (the languages and their normalization) goes into the host SDK and the
+#: console's script: one copy of the rules for both.
+LOCALE_MARK = "/* __PORCH_LOCALE__ */"
+#: The agent console's string table (loader/console_strings.json), in its script.
+CONSOLE_STRINGS_TOKEN = "__PORCH_CONSOLE_STRINGS__"
 SERVER_URL_TOKEN = "__PORCH_SERVER_URL__"
 VERSION_TOKEN = "__PORCH_VERSION__"
 RUNTIME_HASH_TOKEN = "__PORCH_RUNTIME_HASH__"
@@ -339,6 +348,7 @@ def build_loader(out: Path, tokens: dict[str, str]) -> None:
             text = sources["core.js"].replace(FACADE_MARK, sources["tawk.js"])
         else:
             text = bundle(src_name, {**sources, **own}) if module else sources[src_name]
+        text = text.replace(LOCALE_MARK, sources["locale.js"])
         for token, value in tokens.items():
             text = text.replace(token, value)
         if WORKER_HASH_TOKEN in text:
@@ -494,6 +504,11 @@ def main(argv: list[str] | None = None) -> None:
             BOOT_STDLIB_TOKEN: boot_stdlib,
             SNAPSHOT_DELTA_TOKEN: str(snapshot.delta_bytes if snapshot else 0),
             LOCK_INFO_TOKEN: json.dumps(lock_info),
+            CONSOLE_STRINGS_TOKEN: json.dumps(
+                json.loads((ROOT / "loader" / "console_strings.json").read_text()),
+                ensure_ascii=False,
+                separators=(",", ":"),
+            ),
         },
     )
     build_widget_pages(out)
