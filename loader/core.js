@@ -23,7 +23,6 @@
   /* The highest z-index there is: with the frames last in <html>, nothing of the page covers
    * them unless the page asks (zIndex). */
   var DEFAULT_Z_INDEX = 2147483647;
-  var LOCALES = ["en", "zh-cn", "zh-tw", "ja", "ko", "de", "fr", "pt", "ru", "ar", "he"];
   var VISIBILITIES = ["maximized", "minimized", "hidden"];
   /* Where a launcher may sit: a corner or the middle of a side (tawk.to's names). */
   var TAWK_POSITIONS = ["br", "bl", "cr", "cl", "tr", "tl"];
@@ -143,34 +142,9 @@
 
   /* --- locale ------------------------------------------------------------------------------- */
 
-  /* Case, "_" vs "-", scripts and regions: "EN-us" -> en, "zh_Hans" -> zh-cn, "zh-HK" -> zh-tw,
-   * "zh-Hans-HK" -> zh-cn, "pt-BR" -> pt, "ar-EG" -> ar, and Hebrew's old code "iw" (Java and
-   * older Android still report it) -> he. Returns null for anything outside the supported set
-   * (docs/i18n.md). */
-  function normalizeLocale(value) {
-    if (typeof value !== "string") return null;
-    var tag = value.trim().toLowerCase().replace(/_/g, "-");
-    if (LOCALES.indexOf(tag) >= 0) return tag;
-    var parts = tag.split("-");
-    if (parts[0] === "iw") parts[0] = "he";
-    if (parts[0] === "zh") {
-      /* An explicit script decides (zh-Hans-HK is Simplified); otherwise the region does. */
-      if (parts.indexOf("hans") > 0) return "zh-cn";
-      if (parts.indexOf("hant") > 0) return "zh-tw";
-      return /-(tw|hk|mo)(-|$)/.test(tag) ? "zh-tw" : "zh-cn";
-    }
-    return LOCALES.indexOf(parts[0]) >= 0 ? parts[0] : null;
-  }
-
-  function browserLocale() {
-    var wanted = (navigator.languages && navigator.languages.length)
-      ? navigator.languages : [navigator.language];
-    for (var i = 0; i < wanted.length; i++) {
-      var locale = normalizeLocale(wanted[i]);
-      if (locale) return locale;
-    }
-    return "en";
-  }
+  /* LOCALES, normalizeLocale(value) and browserLocale(): loader/locale.js, put in here by the
+   * build (tools/build_public.py), as it is into the agent console's script. */
+  /* __PORCH_LOCALE__ */
 
   /* --- events ------------------------------------------------------------------------------- */
 

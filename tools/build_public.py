@@ -21,6 +21,8 @@ What it writes (all git-ignored):
   snapshot boot (``console_bytecode.py``);
 - ``public/agent/pyodide.mjs``: the console's Pyodide loader, booting from the snapshot
   (``loader/console_pyodide.js``);
+- ``public/agent/i18n.js``: the console's language and strings (``loader/console_i18n.js`` with
+  ``loader/locale.js`` and the table ``loader/console_strings.json`` put in);
 - ``public/vendor/pyodide/snapshot.bin.gz``: a Pyodide memory snapshot the worker boots from,
   when a Chromium is available to make it, and ``python_stdlib_trimmed.zip``, the standard library
   it boots with (see ``build_snapshot.py``; ``--no-snapshot`` skips both);
@@ -50,6 +52,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import wasm_exports
 from build_snapshot import CONSOLE_FILES, CONSOLE_PRELOADED, TRIMMED_STDLIB, build_snapshot
 from console_bytecode import build_console_bytecode
 
@@ -63,8 +66,8 @@ PYODIDE_FILES = (
 #: Binaryen's optimizer over Pyodide's wasm (npm ``binaryen``, issue 15): for size. The wasm
 #: declares no features (no target_features section), so they are named here, exactly those it
 #: uses: with ``--all-features`` Binaryen writes types browsers do not take (``stringref``). It
-#: has no name or producers section to strip. Exports stay: Pyodide's loader and a package's side
-#: modules look them up by name.
+#: has no name or producers section to strip. Unused exports go in a second pass
+#: (:func:`without_unused_exports`).
 WASM_OPT_FLAGS = (
     "--enable-bulk-memory",
     "--enable-bulk-memory-opt",
@@ -88,6 +91,7 @@ LOADER_FILES = {
     "worker.js": "widget/worker.js",
     "panel.js": "widget/panel.js",
     "console_pyodide.js": "agent/pyodide.mjs",
+    "console_i18n.js": "agent/i18n.js",
 }
 #: The widget's pages (loader/ -> public/widget/); each <link rel="stylesheet"> becomes a <style>.
 WIDGET_PAGES = ("launcher.html", "panel.html")
@@ -103,10 +107,16 @@ const table = Object.fromEntries(Object.entries(m.STRINGS).map(([locale, strings
 process.stdout.write(
   "export const STRINGS = " + JSON.stringify(table) + ";\\nexport " + m.t + "\\n");
 """
-#: The host page's scripts: plain scripts, not modules. tawk.js is core.js with the Tawk_API
-#: façade (loader/tawk.js) put in at FACADE_MARK, so a TWTChatWidget site never loads it.
-HOST_SCRIPTS = ("core.js", "tawk.js")
+#: Plain scripts, not modules: the host page's, and the console's first script (it runs in <head>
+#: before the body is parsed). tawk.js is core.js with the Tawk_API façade (loader/tawk.js) put in
+#: at FACADE_MARK, so a TWTChatWidget site never loads it.
+HOST_SCRIPTS = ("core.js", "tawk.js", "console_i18n.js")
 FACADE_MARK = "/* __PORCH_FACADE__ */"
+#: Where loader/locale.js (the languages and their normalization) goes into the host SDK and the
+#: console's script: one copy of the rules for both.
+LOCALE_MARK = "/* __PORCH_LOCALE__ */"
+#: The agent console's string table (loader/console_strings.json), in its script.
+CONSOLE_STRINGS_TOKEN = "__PORCH_CONSOLE_STRINGS__"
 SERVER_URL_TOKEN = "__PORCH_SERVER_URL__"
 VERSION_TOKEN = "__PORCH_VERSION__"
 RUNTIME_HASH_TOKEN = "__PORCH_RUNTIME_HASH__"
@@ -189,7 +199,7 @@ def build_pyodide(out: Path) -> dict[str, object]:
     dst = out / "vendor" / "pyodide"
     for name in PYODIDE_FILES:
         if name == "pyodide.asm.wasm":
-            _copy_if_changed(optimized_wasm(src / name), dst / name)
+            _copy_if_changed(without_unused_exports(optimized_wasm(src / name), src), dst / name)
         else:
             _copy_if_changed(src / name, dst / name)
     lock = json.loads((src / "pyodide-lock.json").read_text())
@@ -248,6 +258,53 @@ def optimized_wasm(wasm: Path) -> Path:
     return target
 
 
+def without_unused_exports(wasm: Path, pyodide: Path) -> Path:
+    """``wasm`` without the exports nothing beside it names (``tools/wasm_exports.py``), through
+    Binaryen's ``wasm-metadce``, which removes the functions only those exports kept alive. Kept in
+    ``var/wasm-opt/`` under a key of its input, the exports kept and Binaryen's version."""
+    binaryen = ROOT / "node_modules" / "binaryen"
+    version = json.loads((binaryen / "package.json").read_text())["version"]
+    data = wasm.read_bytes()
+    named = wasm_exports.words(
+        wasm_exports.texts_beside(
+            pyodide,
+            [
+                *(ROOT / "loader").glob("*.js"),
+                *(ROOT / "node_modules/@pyscript/core/dist").glob("*.js"),
+            ],
+            [*(ROOT / "runtime").rglob("*.py"), *(ROOT / "public" / "agent").glob("*.py")],
+        )
+    )
+    keep = wasm_exports.kept(data, named)
+    key = hashlib.sha256("\0".join([_sha256(wasm), version, *keep]).encode()).hexdigest()[:16]
+    target = ROOT / "var" / "wasm-opt" / f"{wasm.stem.split('-')[0]}-dce-{key}.wasm"
+    if not target.exists():
+        graph = target.with_suffix(".graph.json")
+        graph.write_text(wasm_exports.metadce_graph(data, keep))
+        partial = target.with_suffix(".partial")
+        features = [flag for flag in WASM_OPT_FLAGS if flag.startswith("--enable-")]
+        subprocess.run(
+            [
+                str(binaryen / "bin" / "wasm-metadce"),
+                *features,
+                "--graph-file",
+                str(graph),
+                str(wasm),
+                "-o",
+                str(partial),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        graph.unlink()
+        partial.replace(target)
+        print(
+            f"wasm-metadce: {len(keep):,} of {len(wasm_exports.exports(data)):,} exports kept, "
+            f"{len(data):,} -> {target.stat().st_size:,} bytes"
+        )
+    return target
+
+
 def build_pyscript(out: Path) -> None:
     src = ROOT / "node_modules" / "@pyscript" / "core" / "dist"
     for path in src.iterdir():
@@ -302,6 +359,7 @@ def build_loader(out: Path, tokens: dict[str, str]) -> None:
             text = sources["core.js"].replace(FACADE_MARK, sources["tawk.js"])
         else:
             text = bundle(src_name, {**sources, **own}) if module else sources[src_name]
+        text = text.replace(LOCALE_MARK, sources["locale.js"])
         for token, value in tokens.items():
             text = text.replace(token, value)
         if WORKER_HASH_TOKEN in text:
@@ -471,6 +529,11 @@ def main(argv: list[str] | None = None) -> None:
             SNAPSHOT_DELTA_TOKEN: str(snapshot.delta_bytes if snapshot else 0),
             LOCK_INFO_TOKEN: json.dumps(lock_info),
             CONSOLE_BYTECODE_TOKEN: bytecode_hash,
+            CONSOLE_STRINGS_TOKEN: json.dumps(
+                json.loads((ROOT / "loader" / "console_strings.json").read_text()),
+                ensure_ascii=False,
+                separators=(",", ":"),
+            ),
         },
     )
     build_widget_pages(out)

@@ -44,6 +44,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from wasm_binary import leb128, sections
+
 #: Modules imported once, before the snapshot is taken: the standard-library ones the runtime
 #: imports, and the runtime's own pure-Python modules (the protocol's ~70 dataclasses take seconds
 #: to create in Pyodide on a slow machine; in the snapshot they are already made), the browser
@@ -209,47 +211,30 @@ def wasm_data_image(wasm: bytes) -> bytes:
     """The wasm memory's first bytes right after instantiation: the module's active data segments
     at their offsets (Pyodide's are all at constant offsets), zeros between them."""
     segments: list[tuple[int, int, int]] = []
-    at = 8
-    while at < len(wasm):
-        section = wasm[at]
-        size, at = _leb128(wasm, at + 1)
-        end = at + size
-        if section == 11:  # the data section
-            count, at = _leb128(wasm, at)
-            for _ in range(count):
-                flags, at = _leb128(wasm, at)
-                if flags == 1:  # passive: not in memory until memory.init
-                    length, at = _leb128(wasm, at)
-                    at += length
-                    continue
-                if flags == 2:
-                    _, at = _leb128(wasm, at)
-                if wasm[at] != 0x41:  # i32.const
-                    raise ValueError(f"a data segment at a non-constant offset (opcode {wasm[at]})")
-                offset, at = _leb128(wasm, at + 1, signed=True)
-                if wasm[at] != 0x0B:
-                    raise ValueError("a data segment offset that is not one i32.const")
-                length, at = _leb128(wasm, at + 1)
-                segments.append((offset, at, length))
+    for section, at, _end in sections(wasm):
+        if section != 11:  # the data section
+            continue
+        count, at = leb128(wasm, at)
+        for _ in range(count):
+            flags, at = leb128(wasm, at)
+            if flags == 1:  # passive: not in memory until memory.init
+                length, at = leb128(wasm, at)
                 at += length
-        at = end
+                continue
+            if flags == 2:
+                _, at = leb128(wasm, at)
+            if wasm[at] != 0x41:  # i32.const
+                raise ValueError(f"a data segment at a non-constant offset (opcode {wasm[at]})")
+            offset, at = leb128(wasm, at + 1, signed=True)
+            if wasm[at] != 0x0B:
+                raise ValueError("a data segment offset that is not one i32.const")
+            length, at = leb128(wasm, at + 1)
+            segments.append((offset, at, length))
+            at += length
     image = bytearray(max((offset + length for offset, _, length in segments), default=0))
     for offset, start, length in segments:
         image[offset : offset + length] = wasm[start : start + length]
     return bytes(image)
-
-
-def _leb128(data: bytes, at: int, *, signed: bool = False) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            if signed and byte & 0x40:
-                value -= 1 << shift
-            return value, at
 
 
 def delta_against_data(snapshot: bytes, image: bytes) -> bytes:

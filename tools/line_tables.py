@@ -59,8 +59,7 @@ def without_columns(code: types.CodeType, done: dict[int, types.CodeType]) -> ty
     rewritten = done.get(id(code))
     if rewritten is None:
         consts = tuple(
-            without_columns(c, done) if isinstance(c, types.CodeType) else c
-            for c in code.co_consts
+            without_columns(c, done) if isinstance(c, types.CodeType) else c for c in code.co_consts
         )
         rewritten = code.replace(co_linetable=lines_only(code), co_consts=consts)
         done[id(code)] = rewritten

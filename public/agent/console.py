@@ -11,6 +11,10 @@ Every DOM access from the worker is a synchronous round trip to the page, so dra
 renders are batched per animation frame, list rows are keyed by conversation id and only the rows
 the state marked dirty are rewritten (and moved, when their activity reorders them).
 
+Everything it words comes from the page's string table in the agent's language
+(``porchI18n.strings()``, loaded by i18n.js in the page's head: see docs/i18n.md); choosing another
+language in the top bar redraws every word of it.
+
 A worker's event handler runs after the browser has already acted on the event, so handlers whose
 default action must not happen are registered with ``{"invoke": "preventDefault"}``, which
 PyScript applies on the main thread while the event is still live.
@@ -26,11 +30,12 @@ from typing import Any
 import js  # the worker's own globals: WebSocket, fetch, Date
 from console_state import (
     AGENT_RECEIVES,
-    RATING_WORDS,
+    RATINGS,
     VIEWS,
     Connection,
     ConsoleState,
     Notification,
+    Words,
     format_fields,
     format_hours,
     format_widgets,
@@ -49,6 +54,7 @@ from pyscript import document, window
 from pyscript.ffi import create_proxy, to_js
 
 from porch_protocol import (
+    AgentInfo,
     AgentWelcome,
     AppSettings,
     ChatMessage,
@@ -61,11 +67,12 @@ from porch_protocol import (
     split_links,
 )
 
-STATUS_TEXT = {
-    Connection.DISCONNECTED: "Disconnected",
-    Connection.CONNECTING: "Connecting…",
-    Connection.CONNECTED: "Connected",
-    Connection.RECONNECTING: "Connection lost, reconnecting…",
+#: The status line's words (the table's keys) for each state of the socket.
+STATUS_KEYS = {
+    Connection.DISCONNECTED: "status_disconnected",
+    Connection.CONNECTING: "status_connecting",
+    Connection.CONNECTED: "status_connected",
+    Connection.RECONNECTING: "status_reconnecting",
 }
 WS_OPEN = 1
 #: How often idleness (typing, presence) is checked, in seconds.
@@ -97,6 +104,12 @@ def _server_base() -> str:
     return configured or str(window.location.origin)
 
 
+def _words() -> tuple[str, Words]:
+    """The agent's language and its strings, from the page (i18n.js)."""
+    chosen = json.loads(str(window.porchI18n.strings()))
+    return str(chosen["locale"]), Words(chosen["strings"])
+
+
 def _is_text_field(node: Any) -> bool:
     tag = str(node.tagName or "").lower() if node else ""
     return tag in ("input", "textarea", "select") or bool(node and node.isContentEditable)
@@ -124,7 +137,8 @@ class Listeners:
 class ConsoleApp:
     def __init__(self) -> None:
         self.base = _server_base()
-        self.state = ConsoleState()
+        self.locale, self.t = _words()
+        self.state = ConsoleState(self.t)
         #: True while a stored session (cookie) is being tried: a refusal is not an error then.
         self.probing = False
         self.socket: Any = None
@@ -143,6 +157,8 @@ class ConsoleApp:
         self.drawn_seqs: set[int] = set()
         self.drawn_pending: set[str] = set()
         self.seen_up_to = 0
+        #: The language changed: the open conversation's messages are drawn again.
+        self.relabel = False
         self.audio: Any = None
         self.last_activity_note = 0
         self.tick_task: asyncio.Task[None] | None = None
@@ -173,6 +189,7 @@ class ConsoleApp:
         on(_by_id("revoke-visitor"), "click", self.on_revoke_click)
         on(_by_id("tags-form"), "submit", self.on_tags_submit, prevent_default=True)
         on(_by_id("presence"), "change", self.on_presence_change)
+        on(_by_id("language"), "change", self.on_language_change)
         on(_by_id("notify-enable"), "click", self.on_notify_enable)
         on(_by_id("help-open"), "click", lambda _e: _by_id("help-dialog").showModal())
         on(_by_id("settings-open"), "click", self.on_settings_open)
@@ -215,7 +232,7 @@ class ConsoleApp:
                 "/api/v1/agent/login", {"email": email, "password": password}
             )
         except Exception:  # fetch rejects only on network failure
-            self.show_login_error("Cannot reach the chat server. Check your connection and retry.")
+            self.show_login_error(self.t("login_unreachable"))
             return
         finally:
             submit.disabled = False
@@ -227,9 +244,9 @@ class ConsoleApp:
             name = agent.get("name") if isinstance(agent, dict) else None
             self.start_session(name if isinstance(name, str) else None)
         elif status == 401:
-            self.show_login_error(body.get("message") or "Wrong email or password.")
+            self.show_login_error(self.t("login_wrong"))
         else:
-            self.show_login_error(f"Sign-in failed (HTTP {status}). Try again later.")
+            self.show_login_error(self.t("login_failed", status=status))
 
     async def post_json(self, path: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         init = to_js(
@@ -265,7 +282,7 @@ class ConsoleApp:
             self.reconnect_task.cancel()
             self.reconnect_task = None
         self.drop_socket(1000)
-        self.state = ConsoleState()
+        self.state = ConsoleState(self.t)
         self.delays = backoff()
         document.body.removeAttribute("data-session")
         window.porchView.clearList()
@@ -338,7 +355,7 @@ class ConsoleApp:
         elif self.probing:
             self.end_session()
         else:
-            self.end_session("Your session has expired. Please sign in again.")
+            self.end_session(self.t("session_expired"))
 
     async def reconnect_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -448,7 +465,13 @@ class ConsoleApp:
             return
         if status >= 300 or not isinstance(body, dict) or not isinstance(body.get("id"), str):
             reason = body.get("message") or body.get("error") if isinstance(body, dict) else None
-            self.show_console_error(f"{answer['name']} was not sent: {reason or f'HTTP {status}'}")
+            if not reason:
+                reason = (
+                    self.t("upload_refused", status=status)
+                    if status
+                    else self.t("upload_unreachable")
+                )
+            self.show_console_error(self.t("upload_not_sent", name=answer["name"], reason=reason))
             return
         if self.state.open_id == conversation_id:
             self.act(self.state.send_reply, "", uuid.uuid4().hex, body["id"], answer["name"])
@@ -460,18 +483,14 @@ class ConsoleApp:
 
     def on_end_click(self, _event: Any) -> None:
         summary = self.state.open_summary
-        if summary and window.confirm(f"End the chat with {visitor_label(summary)}?"):
+        if summary and window.confirm(self.t("confirm_end", name=visitor_label(summary, self.t))):
             self.act(self.state.end_conversation)
 
     def on_revoke_click(self, _event: Any) -> None:
         summary = self.state.open_summary
         if summary is None:
             return
-        question = (
-            f"Close {visitor_label(summary)}'s session? They will be signed out of the chat "
-            "and start over as a new visitor."
-        )
-        if window.confirm(question):
+        if window.confirm(self.t("confirm_revoke", name=visitor_label(summary, self.t))):
             self.act(self.state.revoke_visitor)
 
     def on_tags_submit(self, _event: Any) -> None:
@@ -480,6 +499,14 @@ class ConsoleApp:
 
     def on_presence_change(self, _event: Any) -> None:
         self.act(self.state.set_presence, str(_by_id("presence").value))
+
+    def on_language_change(self, _event: Any) -> None:
+        """view.js has switched the page (it listens first); redraw every word drawn from here."""
+        self.locale, self.t = _words()
+        self.state.set_words(self.t)
+        self.shown = {}
+        self.relabel = True
+        self.render()
 
     async def on_notify_enable(self, _event: Any) -> None:
         """A user gesture: the only moment a browser lets a page ask for notifications and
@@ -562,11 +589,15 @@ class ConsoleApp:
                 allowed_domains=parse_lines(str(_by_id("settings-domains").value)),
                 offline_message=str(_by_id("settings-offline").value).strip(),
                 business_hours=parse_hours(
-                    str(_by_id("settings-timezone").value), str(_by_id("settings-hours").value)
+                    str(_by_id("settings-timezone").value),
+                    str(_by_id("settings-hours").value),
+                    self.t,
                 ),
-                prechat_fields=parse_fields(str(_by_id("settings-fields").value)),
+                prechat_fields=parse_fields(str(_by_id("settings-fields").value), self.t),
                 tawk_widgets=(
-                    parse_widgets(str(_by_id("settings-widgets").value), app.tawk_properties)
+                    parse_widgets(
+                        str(_by_id("settings-widgets").value), app.tawk_properties, self.t
+                    )
                     if app.tawk_properties
                     else app.tawk_widgets
                 ),
@@ -599,7 +630,7 @@ class ConsoleApp:
         patch: dict[str, Any] = {}
         connection = state.connection
         if self.changed("status", connection):
-            patch["status"] = [connection.value, STATUS_TEXT[connection]]
+            patch["status"] = [connection.value, self.t(STATUS_KEYS[connection])]
         if state.agent_id is not None:
             self.render_topbar(patch)
             self.render_list(patch)
@@ -639,7 +670,8 @@ class ConsoleApp:
         badges = {v: state.view_badge(v) for v in VIEWS}
         view = state.view if state.search_results is None else None
         if self.changed("badges", (badges, view)):
-            patch["views"] = {"badges": badges, "pressed": view}
+            labels = {v: self.t("badge_unread", n=count) for v, count in badges.items()}
+            patch["views"] = {"badges": badges, "pressed": view, "labels": labels}
 
     def render_list(self, patch: dict[str, Any]) -> None:
         """The rows that changed (all of them only for new rows or a reset) and the order when
@@ -658,58 +690,65 @@ class ConsoleApp:
             self.item_order = wanted
             self.drawn_rows = set(wanted)
         if self.changed("empty", (bool(wanted), bool(self.state.search_query))):
-            found = "No conversations found." if self.state.search_query else "None here."
+            found = self.t("list_none_found" if self.state.search_query else "list_none_here")
             patch["empty"] = "" if wanted else found
 
     def _row_view(self, summary: ConversationSummary) -> dict[str, Any]:
+        t = self.t
         assignee = self.state.assignee(summary)
         flags = [
-            flag
-            for flag, on in (
-                ("Offline form", summary.offline),
-                ("Ended", summary.ended),
-                ("Closed", summary.closed),
+            t(key)
+            for key, on in (
+                ("flag_offline", summary.offline),
+                ("flag_ended", summary.ended),
+                ("flag_closed", summary.closed),
             )
             if on
         ]
         if summary.rating is not None:
-            flags.append(f"Rated {RATING_WORDS[summary.rating]}")
+            flags.append(t(f"flag_rated_{RATINGS[summary.rating]}"))
+        unread = unread_count(summary)
         return {
-            "name": visitor_label(summary),
-            "last": message_words(summary.last_message) if summary.last_message else "",
-            "unread": unread_count(summary),
+            "name": visitor_label(summary, t),
+            "last": message_words(summary.last_message, t) if summary.last_message else "",
+            "unread": unread,
+            "unreadLabel": t("row_unread", n=unread) if unread else "",
             "flags": " · ".join(flags),
             "current": summary.id == self.state.open_id,
-            "assignee": f"{assignee.name} ({assignee.presence})" if assignee else "Unassigned",
+            "assignee": self._agent_label(assignee) if assignee else t("view_unassigned"),
             "online": summary.visitor_online,
             "ended": summary.ended,
             "offline": summary.offline,
         }
 
+    def _agent_label(self, agent: AgentInfo) -> str:
+        return f"{agent.name} ({self.t('presence_' + agent.presence)})"
+
     def render_conversation(self, patch: dict[str, Any]) -> None:
-        state = self.state
+        state, t = self.state, self.t
         summary = state.open_summary
-        reset = state.open_id != self.shown_id
+        reset = state.open_id != self.shown_id or self.relabel
         if reset:
-            self.shown_id = state.open_id
+            self.shown_id, self.relabel = state.open_id, False
             self.drawn_seqs, self.drawn_pending, self.seen_up_to = set(), set(), 0
             patch["open"] = state.open_id or ""
-        title = visitor_label(summary) if summary else "No conversation open"
+        title = visitor_label(summary, t) if summary else t("no_conversation")
         if summary and summary.source_title:
             title += f" — {summary.source_title}"
         if summary and summary.ended:
-            title += " (ended)"
+            title = t("title_ended", title=title)
         if self.changed("title", title):
             patch["title"] = title
         self.render_actions(patch)
         typing = state.typing.get(state.open_id or "")
         if self.changed("typing", typing):
-            patch["typing"] = f"{typing} is typing…" if typing else ""
+            patch["typing"] = t("typing", name=typing) if typing else ""
         add: list[dict[str, Any]] = []
         rating = summary.rating if summary else None
+        visitor = visitor_label(summary, t) if summary else ""
         for message in state.open_messages():
             if message.seq not in self.drawn_seqs:
-                add.append(_message_view(message, rating))
+                add.append(_message_view(message, rating, visitor, t, self.locale))
                 self.drawn_seqs.add(message.seq)
         for pending in state.open_pending():
             if pending.client_id not in self.drawn_pending:
@@ -718,7 +757,7 @@ class ConsoleApp:
                         "seq": None,
                         "client_id": pending.client_id,
                         "author": "agent",
-                        "meta": "Sending…",
+                        "meta": t("sending"),
                         "pieces": split_links(pending.text or pending.file_name or ""),
                         "file": None,
                         "event": None,
@@ -733,7 +772,12 @@ class ConsoleApp:
         ]
         self.seen_up_to = max(self.seen_up_to, seen_seq)
         if reset or add or seen:
-            patch["messages"] = {"reset": reset, "add": add, "seen": sorted(seen)}
+            patch["messages"] = {
+                "reset": reset,
+                "add": add,
+                "seen": sorted(seen),
+                "seen_label": t("seen"),
+            }
 
     def render_actions(self, patch: dict[str, Any]) -> None:
         state = self.state
@@ -755,7 +799,7 @@ class ConsoleApp:
         }
         if self.changed("actions", enabled):
             patch["enabled"] = enabled
-        colleagues = [[a.id, f"{a.name} ({a.presence})"] for a in state.colleagues()]
+        colleagues = [[a.id, self._agent_label(a)] for a in state.colleagues()]
         if self.changed("colleagues", colleagues):
             patch["colleagues"] = colleagues
 
@@ -763,7 +807,7 @@ class ConsoleApp:
         state = self.state
         details, summary = state.details, state.open_summary
         if self.changed("details", (id(details), summary.id if summary else None)):
-            patch["details"] = _details_view(summary, details)
+            patch["details"] = _details_view(summary, details, self.t, self.locale)
         tags = summary.tags if summary else ()
         if self.changed("tags", tags):
             patch["tags"] = list(tags)
@@ -773,7 +817,7 @@ _NOTHING = object()
 
 
 def _details_view(
-    summary: ConversationSummary | None, details: VisitorDetails | None
+    summary: ConversationSummary | None, details: VisitorDetails | None, t: Words, locale: str
 ) -> dict[str, Any]:
     if summary is None:
         return {"shown": False, "fields": [], "attributes": [], "events": [], "past": []}
@@ -785,22 +829,24 @@ def _details_view(
         source_title=summary.source_title,
     )
     fields = [
-        ("Name", d.name),
-        ("Email (verified)" if d.email_verified else "Email", d.email),
-        ("Phone", d.phone),
-        ("Page", d.referer),
-        ("Page title", d.source_title),
-        ("Locale", d.locale),
+        ("detail_name", d.name),
+        ("detail_email_verified" if d.email_verified else "detail_email", d.email),
+        ("detail_phone", d.phone),
+        ("detail_page", d.referer),
+        ("detail_page_title", d.source_title),
+        ("detail_locale", d.locale),
     ]
     events = []
     for record in d.events:
         meta = ", ".join(f"{k}: {v}" for k, v in sorted(record.metadata.items()))
-        events.append(f"{_time(record.created_at)} {record.name}" + (f" ({meta})" if meta else ""))
+        events.append(
+            f"{_time(record.created_at, locale)} {record.name}" + (f" ({meta})" if meta else "")
+        )
     return {
         "shown": True,
         "fields": [
-            [label, split_links(value) if label == "Page" else value, label == "Page"]
-            for label, value in fields
+            [t(key), split_links(value) if key == "detail_page" else value, key == "detail_page"]
+            for key, value in fields
             if value
         ],
         "attributes": [[k, str(v), False] for k, v in sorted(d.attributes.items())],
@@ -808,26 +854,34 @@ def _details_view(
         "past": [
             [
                 old.id,
-                f"{_date(old.updated_at)} · "
-                + (message_words(old.last_message) if old.last_message else "(no messages)"),
+                f"{_date(old.updated_at, locale)} · "
+                + (
+                    message_words(old.last_message, t)
+                    if old.last_message
+                    else t("past_no_messages")
+                ),
             ]
             for old in d.past_conversations
         ],
     }
 
 
-#: How the console names what a visitor's privacy filter masked (``ChatMessage.masked``).
-MASKED_WORDS = {"card": "a card number", "iban": "an IBAN", "pattern": "text the site hides"}
-
-
-def _message_view(message: ChatMessage, rating: int | None) -> dict[str, Any]:
+def _message_view(
+    message: ChatMessage, rating: int | None, visitor: str, t: Words, locale: str
+) -> dict[str, Any]:
+    """A message as view.js draws it; ``visitor`` is the conversation's visitor label (a
+    nameless visitor's ``author_name`` is the server's English "Visitor")."""
+    time = _time(message.created_at, locale)
     if message.author == "system":
-        meta, text = _time(message.created_at), system_text(message, rating)
+        meta, text = time, system_text(message, t, rating)
     else:
-        meta, text = f"{message.author_name} · {_time(message.created_at)}", message.text
+        author = visitor if message.author == "visitor" else message.author_name
+        meta, text = f"{author} · {time}", message.text
     if message.masked:
-        # The visitor's browser masked it before sending: the agent knows why the dots are there.
-        meta += " · masked: " + ", ".join(MASKED_WORDS[kind] for kind in message.masked)
+        # The visitor's browser masked it before sending: the agent knows why the dots are there
+        # (a kind of ``ChatMessage.masked`` is worded by the key ``masked_<kind>``).
+        what = ", ".join(t(f"masked_{kind}") for kind in message.masked)
+        meta += " · " + t("masked", what=what)
     file = None
     if message.file is not None:
         ref = message.file
@@ -857,16 +911,15 @@ async def _json_body(response: Any) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _time(ms: int) -> str:
+def _time(ms: int, locale: str) -> str:
+    """A time of day as people of the console's language write it."""
     return str(
-        js.Date.new(ms).toLocaleTimeString(
-            js.undefined, to_js({"hour": "2-digit", "minute": "2-digit"})
-        )
+        js.Date.new(ms).toLocaleTimeString(locale, to_js({"hour": "2-digit", "minute": "2-digit"}))
     )
 
 
-def _date(ms: int) -> str:
-    return str(js.Date.new(ms).toLocaleDateString())
+def _date(ms: int, locale: str) -> str:
+    return str(js.Date.new(ms).toLocaleDateString(locale))
 
 
 def _size(size: int) -> str:

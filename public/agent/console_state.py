@@ -8,13 +8,17 @@ pass ``now`` in milliseconds), so CPython tests drive it directly (tests/unit/ag
 ``console.py`` is the only module that touches ``pyscript``/``js``: it feeds this state and draws
 what it says. The list is drawn incrementally: every change records the ids of the rows it
 touched (``take_dirty``), so one ``conversation.updated`` redraws one row.
+
+Every text it makes (errors, system messages, notifications, a nameless visitor's label) is
+worded by a :class:`Words`: one language of the console's string table,
+``loader/console_strings.json``, which console.py gets from the page (docs/i18n.md).
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
@@ -101,15 +105,29 @@ TYPING_IDLE_MS = 5_000
 #: An online agent with no activity in the console for this long is switched to away.
 AWAY_AFTER_MS = 10 * 60_000
 
-#: How ``error`` codes answering the console's requests are worded for the agent.
+#: The strings (keys of the table) that word ``error`` codes answering the console's requests;
+#: other codes show the server's message.
 REQUEST_ERRORS = {
-    "VERSION_CONFLICT": "Someone else changed these tags meanwhile. The latest tags are shown; "
-    "apply your change again.",
-    "TAG_LIMIT_EXCEEDED": f"A visitor has at most {MAX_TAGS} tags.",
-    "INVALID_TAGS": "Tags are short words without commas.",
-    "SESSION_EXPIRED": "Your session expired. Sign in again.",
-    "SERVER_ERROR": "The server failed to do that. Try again.",
+    "VERSION_CONFLICT": "error_version_conflict",
+    "TAG_LIMIT_EXCEEDED": "error_tag_limit",
+    "INVALID_TAGS": "error_invalid_tags",
+    "SESSION_EXPIRED": "session_expired",
+    "SERVER_ERROR": "error_server",
 }
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+class Words:
+    """The console's strings in one language: ``t("typing", name="Ada")`` is that language's
+    ``"{name} is typing…"`` with the placeholder filled (values it does not name are ignored)."""
+
+    def __init__(self, table: Mapping[str, str]) -> None:
+        self.table = dict(table)
+
+    def __call__(self, key: str, **values: object) -> str:
+        return _PLACEHOLDER.sub(
+            lambda m: str(values[m[1]]) if m[1] in values else m[0], self.table[key]
+        )
 
 
 class Connection(enum.Enum):
@@ -125,10 +143,10 @@ class Connection(enum.Enum):
     RECONNECTING = "reconnecting"
 
 
-def visitor_label(summary: ConversationSummary) -> str:
+def visitor_label(summary: ConversationSummary, t: Words) -> str:
     """The visitor's name, or ``Visitor <first 6 chars of the uid>`` when they gave none."""
     name = (summary.visitor_name or "").strip()
-    return name or f"Visitor {summary.visitor_uid[:6]}"
+    return name or t("visitor_unnamed", id=summary.visitor_uid[:6])
 
 
 def unread_count(summary: ConversationSummary) -> int:
@@ -159,34 +177,40 @@ def remove_typed_newline(value: str, caret_utf16: int) -> str:
     return value
 
 
-RATING_WORDS = {1: "good", 0: "neutral", -1: "bad"}
+#: A rating's name in the keys that word it (``flag_rated_good``, ``event_rated_bad``, ...).
+RATINGS = {1: "good", 0: "neutral", -1: "bad"}
+#: System events worded with the agent's name (the table's keys).
+_AGENT_EVENTS = {
+    "agent_joined": "event_joined",
+    "agent_left": "event_left",
+    "transferred": "event_transferred",
+}
 
 
-def system_text(message: ChatMessage, rating: int | None = None) -> str:
+def system_text(message: ChatMessage, t: Words, rating: int | None = None) -> str:
     """A ``system`` message in the console's words, from its ``event`` and ``agent``; the
     server's English ``text`` is the fallback for events this console does not know."""
     who = message.agent.name if message.agent else None
-    if message.event == "agent_joined" and who:
-        return f"{who} joined the chat"
-    if message.event == "agent_left" and who:
-        return f"{who} left the chat"
-    if message.event == "transferred" and who:
-        return f"The chat was transferred to {who}"
+    if message.event in _AGENT_EVENTS and who:
+        return t(_AGENT_EVENTS[message.event], name=who)
     if message.event == "chat_ended":
-        return f"{who} ended the chat" if who else "The chat ended"
+        return t("event_ended_by", name=who) if who else t("event_ended")
     if message.event == "rated" and rating is not None:
-        return f"The visitor rated the chat {RATING_WORDS[rating]}"
+        return t(f"event_rated_{RATINGS[rating]}")
+    # What the visitor wrote in the form follows the console's own words for it.
     if message.event == "offline_form":
-        return "Message left with the offline form" + (f": {message.text}" if message.text else "")
+        if message.text:
+            return t("event_offline_form_text", text=message.text)
+        return t("event_offline_form")
     if message.event == "prechat":
-        return "Pre-chat form" + (f": {message.text}" if message.text else "")
+        return t("event_prechat_text", text=message.text) if message.text else t("event_prechat")
     return message.text
 
 
-def message_words(message: ChatMessage) -> str:
+def message_words(message: ChatMessage, t: Words) -> str:
     """What a message says, in one line: its text, its system wording or its file's name."""
     if message.author == "system":
-        return system_text(message)
+        return system_text(message, t)
     if message.text:
         return message.text
     return message.file.name if message.file else ""
@@ -225,9 +249,10 @@ class Notification:
 
 
 class ConsoleState:
-    """Everything the console knows about one agent login."""
+    """Everything the console knows about one agent login, worded by ``t``."""
 
-    def __init__(self) -> None:
+    def __init__(self, t: Words) -> None:
+        self.t = t
         self.connection = Connection.DISCONNECTED
         self.agent_id: str | None = None
         self.agent_name: str | None = None
@@ -378,6 +403,12 @@ class ConsoleState:
 
     # --- agent actions --------------------------------------------------------------------------
 
+    def set_words(self, t: Words) -> None:
+        """The agent chose another language: word what comes next with ``t``, and redraw every
+        row (their labels change)."""
+        self.t = t
+        self._list_reset = True
+
     def set_view(self, view: View) -> None:
         """Show one of :data:`VIEWS`; leaves any search."""
         if view not in VIEWS:
@@ -432,7 +463,7 @@ class ConsoleState:
         if (not text and file_id is None) or self.open_id is None:
             return None
         if len(text) > MAX_TEXT_CHARS:
-            raise ValueError(f"a message is at most {MAX_TEXT_CHARS} characters")
+            raise ValueError(self.t("reply_too_long", n=MAX_TEXT_CHARS))
         self.typing_stopped()
         pending = PendingMessage(
             client_id=client_id,
@@ -502,7 +533,7 @@ class ConsoleState:
         if summary is None:
             return
         if len(wanted) > MAX_TAGS:
-            self.last_error = REQUEST_ERRORS["TAG_LIMIT_EXCEEDED"]
+            self.last_error = self.t(REQUEST_ERRORS["TAG_LIMIT_EXCEEDED"], n=MAX_TAGS)
             return
         add = tuple(t for t in wanted if t not in summary.tags)
         remove = tuple(t for t in summary.tags if t not in wanted)
@@ -620,7 +651,7 @@ class ConsoleState:
         self.messages[message.seq] = message
         own = self._settle_pending(message)
         if message.author != "agent" or not own:
-            words = message_words(message)
+            words = message_words(message, self.t)
             self._to_announce.append(
                 words if message.author == "system" else f"{message.author_name}: {words}"
             )
@@ -648,7 +679,8 @@ class ConsoleState:
         if kind == "search" and frame.request_id == self._search_request:
             self.search_results = []
             self._list_reset = True
-        self.last_error = REQUEST_ERRORS.get(frame.code, frame.message)
+        key = REQUEST_ERRORS.get(frame.code)
+        self.last_error = self.t(key, n=MAX_TAGS) if key else frame.message
 
     def _receive_done(self, frame: RequestDone) -> None:
         if self.requests.pop(frame.request_id, None) is not None:
@@ -759,12 +791,11 @@ class ConsoleState:
         if summary.agent_ids and self.agent_id not in summary.agent_ids:
             return  # a colleague's chat
         last = summary.last_message
-        body = "Offline form" if summary.offline else "New chat"
+        body = self.t("flag_offline" if summary.offline else "notify_new_chat")
         if last is not None and last.text:
             body = f"{body}: {last.text[:120]}"
-        self._to_notify.append(
-            Notification(conversation_id=summary.id, title=visitor_label(summary), body=body)
-        )
+        title = visitor_label(summary, self.t)
+        self._to_notify.append(Notification(conversation_id=summary.id, title=title, body=body))
 
     def _put(self, summary: ConversationSummary) -> None:
         """Store a changed summary and mark its row for redrawing."""
@@ -822,21 +853,22 @@ def format_hours(hours: BusinessHours | None) -> str:
     return "\n".join(f"{WEEKDAYS[d.weekday]} {d.opens}-{d.closes}" for d in hours.days)
 
 
-def parse_hours(timezone: str, text: str) -> BusinessHours | None:
+def parse_hours(timezone: str, text: str, t: Words) -> BusinessHours | None:
     """Business hours from lines ``Mon 09:00-17:00``; no lines means always open."""
     days = []
     for number, line in enumerate(parse_lines(text), 1):
+        where = t("hours_line", line=number)
         match = _HOURS_LINE.match(line)
         if match is None or match.group(1).title() not in WEEKDAYS:
-            raise ValueError(f"business hours, line {number}: write it like 'Mon 09:00-17:00'")
+            raise ValueError(t("hours_format", where=where, example="'Mon 09:00-17:00'"))
         opens, closes = match.group(2), match.group(3)
         if not (_is_time(opens) and _is_time(closes) and opens < closes):
-            raise ValueError(f"business hours, line {number}: opening must be before closing")
+            raise ValueError(t("hours_order", where=where))
         days.append(OpeningHours(WEEKDAYS.index(match.group(1).title()), opens, closes))
     if not days:
         return None
     if not timezone.strip():
-        raise ValueError("business hours need a timezone, e.g. Europe/Berlin")
+        raise ValueError(t("hours_timezone", example="Europe/Berlin"))
     return BusinessHours(timezone=timezone.strip(), days=tuple(days))
 
 
@@ -853,22 +885,21 @@ def format_fields(fields: tuple[FormField, ...]) -> str:
     return "\n".join(lines)
 
 
-def parse_fields(text: str) -> tuple[FormField, ...]:
+def parse_fields(text: str, t: Words) -> tuple[FormField, ...]:
     """Pre-chat fields from lines ``name | label | kind | required|optional | options…``."""
     fields = []
     for number, line in enumerate(parse_lines(text), 1):
+        where = t("fields_line", line=number)
         parts = [p.strip() for p in line.split("|")]
         if len(parts) < 2 or not parts[0] or not parts[1]:
-            raise ValueError(f"pre-chat fields, line {number}: write 'name | label | kind'")
+            raise ValueError(t("fields_format", where=where, example="'name | label | kind'"))
         kind = parts[2] if len(parts) > 2 and parts[2] else "text"
         if kind not in _FIELD_KINDS:
-            raise ValueError(
-                f"pre-chat fields, line {number}: kind is one of {', '.join(_FIELD_KINDS)}"
-            )
+            raise ValueError(t("fields_kind", where=where, kinds=", ".join(_FIELD_KINDS)))
         required = len(parts) > 3 and parts[3] == "required"
         options = tuple(p for p in parts[4:] if p)
         if kind == "select" and not options:
-            raise ValueError(f"pre-chat fields, line {number}: a select field needs options")
+            raise ValueError(t("fields_options", where=where))
         fields.append(FormField(parts[0], parts[1], kind, required, options))  # type: ignore[arg-type]
     return tuple(fields)
 
@@ -892,46 +923,68 @@ def format_widgets(widgets: tuple[TawkWidgetSettings, ...]) -> str:
     )
 
 
-def parse_widgets(text: str, properties: tuple[str, ...]) -> tuple[TawkWidgetSettings, ...]:
+def parse_widgets(
+    text: str, properties: tuple[str, ...], t: Words
+) -> tuple[TawkWidgetSettings, ...]:
     """The widgets of lines like ``64f0d3e3c0ffee0000000001/default | de | bl | #0f766e | Hallo``,
     each of one of ``properties`` (the app's), each once; the greeting may be left out."""
     widgets: list[TawkWidgetSettings] = []
     seen: set[str] = set()
     for number, line in enumerate(parse_lines(text), 1):
-        where = f"tawk.to widgets, line {number}"
+        where = t("widgets_line", line=number)
         parts = [p.strip() for p in line.split("|", 4)]
         if len(parts) < 4:
-            raise ValueError(f"{where}: write '{WIDGETS_FORMAT}'")
+            raise ValueError(t("widgets_format", where=where, example=f"'{WIDGETS_FORMAT}'"))
         ids, language, position, colour = parts[:4]
         match = _WIDGET_IDS.fullmatch(ids)
         if match is None:
             raise ValueError(
-                f"{where}: {ids!r} is not propertyId/widgetId (24 lowercase hex digits, '/', "
-                "then 1-50 lowercase letters and digits, like 64f0d3e3c0ffee0000000001/default)"
+                t(
+                    "widgets_ids",
+                    where=where,
+                    ids=repr(ids),
+                    format="propertyId/widgetId",
+                    example="64f0d3e3c0ffee0000000001/default",
+                )
             )
         property_id, widget_id = match.groups()
         if property_id not in properties:
             raise ValueError(
-                f"{where}: property {property_id} is not one of this app's "
-                f"({', '.join(properties) or 'none'})"
+                t(
+                    "widgets_property",
+                    where=where,
+                    property=property_id,
+                    properties=", ".join(properties) or "—",
+                )
             )
         if ids in seen:
-            raise ValueError(f"{where}: {ids} is listed twice")
+            raise ValueError(t("widgets_twice", where=where, ids=ids))
         seen.add(ids)
         language = language.lower().replace("_", "-")
         if language not in WIDGET_LANGUAGES:
             raise ValueError(
-                f"{where}: language {parts[1]!r} is not one of {', '.join(WIDGET_LANGUAGES)}"
+                t(
+                    "widgets_language",
+                    where=where,
+                    value=repr(parts[1]),
+                    allowed=", ".join(WIDGET_LANGUAGES),
+                )
             )
         position = position.lower()
         if position not in WIDGET_POSITIONS:
             raise ValueError(
-                f"{where}: position {parts[2]!r} is not one of {', '.join(WIDGET_POSITIONS)} "
-                "(b/c/t = bottom/centre/top, then r/l = right/left)"
+                t(
+                    "widgets_position",
+                    where=where,
+                    value=repr(parts[2]),
+                    allowed=", ".join(WIDGET_POSITIONS),
+                )
             )
         colour_match = _COLOUR.fullmatch(colour)
         if colour_match is None:
-            raise ValueError(f"{where}: colour {colour!r} is not a colour like #2563eb")
+            raise ValueError(
+                t("widgets_colour", where=where, value=repr(colour), example="#2563eb")
+            )
         greeting = _GREETING_ESCAPE.sub(
             lambda m: "\n" if m.group() == "\\n" else "\\", parts[4] if len(parts) > 4 else ""
         )

@@ -4,7 +4,9 @@
 // drawing 200 list rows from there node by node takes seconds. So the worker decides what to draw
 // and hands over one JSON patch per animation frame; these functions apply it with plain DOM
 // APIs. Visitor and agent text only ever goes through textContent; links are made here from the
-// (text, href) pieces the worker computed, and only for http(s) hrefs.
+// (text, href) pieces the worker computed, and only for http(s) hrefs. Every word of the console's
+// own comes from porchI18n (i18n.js): the page's marked elements are translated here, the rest
+// arrives worded by the worker. What people wrote (names, messages, details) is dir="auto".
 "use strict";
 
 (() => {
@@ -59,6 +61,8 @@
       parts[key] = el("span", className);
       button.append(parts[key]);
     }
+    parts.name.dir = "auto"; // the visitor's name and words run their own way
+    parts.last.dir = "auto";
     parts.unread.setAttribute("aria-hidden", "true");
     parts.unread.hidden = true;
     li.append(button);
@@ -82,8 +86,8 @@
     set("unread", (v) => {
       parts.unread.textContent = v ? String(v) : "";
       parts.unread.hidden = !v;
-      parts.unreadLabel.textContent = v ? `, ${v} unread` : "";
     });
+    set("unreadLabel", (v) => (parts.unreadLabel.textContent = v ? `, ${v}` : ""));
     set("flags", (v) => (parts.flags.textContent = v));
     set("assignee", (v) => (parts.assignee.textContent = v));
     set("current", (v) => button.setAttribute("aria-current", v ? "true" : "false"));
@@ -234,7 +238,7 @@
       const node = bySeq.get(seq);
       if (node && node.dataset.seen !== "true") {
         node.dataset.seen = "true";
-        node.querySelector(".message-meta").textContent += " · Seen";
+        node.querySelector(".message-meta").textContent += ` · ${patch.seen_label}`;
       }
     }
     if (added) container.scrollTop = container.scrollHeight;
@@ -247,6 +251,7 @@
       const dt = el("dt");
       dt.textContent = term;
       const dd = el("dd");
+      dd.dir = "auto"; // the visitor's own words
       if (isLink) pieces(dd, value);
       else dd.textContent = value;
       into.append(dt, dd);
@@ -298,7 +303,7 @@
         const badge = document.querySelector(`[data-badge="${view}"]`);
         badge.textContent = count ? String(count) : "";
         badge.hidden = !count;
-        badge.setAttribute("aria-label", `${count} with unread messages`);
+        badge.setAttribute("aria-label", p.views.labels[view]);
         const button = document.querySelector(`button[data-view="${view}"]`);
         button.setAttribute("aria-pressed", view === p.views.pressed ? "true" : "false");
       }
@@ -350,12 +355,19 @@
       const body = await response.json().catch(() => ({}));
       return JSON.stringify({ status: response.status, body, name: file.name });
     } catch (error) {
-      return JSON.stringify({ status: 0, body: { error: "the server could not be reached" }, name: file.name });
+      return JSON.stringify({ status: 0, body: {}, name: file.name }); // the worker words it
     } finally {
       picker.value = "";
       picker.disabled = false;
     }
   }
+
+  // --- the agent's language: the page is translated as soon as it is parsed; the worker redraws
+  // its own words when the choice changes (console.py listens to the same select) ---------------
+  const language = $("language");
+  porchI18n.translate();
+  language.value = porchI18n.locale();
+  language.addEventListener("change", () => porchI18n.setLocale(language.value));
 
   window.porchView = { render, clearList, focusRow, upload };
 })();

@@ -30,6 +30,10 @@ from porch_protocol import (
     encode,
 )
 
+#: The console's one string table (docs/i18n.md, "The agent console"), by language.
+CONSOLE_STRINGS: dict[str, dict[str, str]] = json.loads(
+    (Path(__file__).resolve().parents[2] / "loader" / "console_strings.json").read_text()
+)
 AGENT_EMAIL = "agent@porch.demo"
 AGENT_PASSWORD = "porch-demo"
 APPID = "porch-demo"
@@ -204,6 +208,19 @@ class ConsolePage:
         return self.page.locator("#settings-error")
 
     # --- the agent ------------------------------------------------------------------------------
+
+    def choose_language(self, locale: str) -> None:
+        """Pick ``locale`` in the top bar's language select; waits until the page and, once
+        Python runs, everything it draws (the status line is redrawn last) speak it."""
+        self.page.select_option("#language", locale)
+        html = self.page.locator("html")
+        expect(html).to_have_attribute("lang", locale)
+        expect(html).to_have_attribute("dir", "rtl" if locale in ("ar", "he") else "ltr")
+        if self.page.locator("body").get_attribute("data-ready") == "true":
+            state = self.page.locator("#status").get_attribute("data-state")
+            expect(self.page.locator("#status")).to_have_text(
+                CONSOLE_STRINGS[locale][f"status_{state}"]
+            )
 
     def set_presence(self, status: str) -> None:
         self.page.select_option("#presence", status)

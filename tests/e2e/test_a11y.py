@@ -355,11 +355,36 @@ def test_axe_finds_nothing_in_the_offline_form_and_its_confirmation(
     assert_no_violations_in_any_language_or_theme(page, PANEL, "offline message sent")
 
 
-def test_axe_finds_nothing_in_the_agent_console(page: Page, porch_server: PorchServer) -> None:
-    # The console has one language (English) and one theme; a visitor writing Arabic is shown
-    # in its own direction there (dir="auto").
+def test_axe_finds_nothing_in_the_agent_console_in_any_language_or_theme(
+    page: Page, porch_server: PorchServer
+) -> None:
+    """One console boot; languages switched with its own select (Python rewords what it drew).
+    The console has one theme (light, ``color-scheme: light``): it is checked under both
+    ``prefers-color-scheme`` values, so a dark theme added later is held to the same bar."""
     console = ConsolePage(page, porch_server.url).open()
-    failures = [f"login: {v}" for v in axe_violations(page.main_frame)]
+    failures: list[str] = []
+
+    def each_language_and_theme(state: str, *, dialogs: bool = False) -> None:
+        for theme in THEMES:
+            page.emulate_media(color_scheme=theme)
+            for language in LANGUAGES:
+                console.choose_language(language)
+                where = f"{state}, {language}, {theme}"
+                failures.extend(f"{where}: {v}" for v in axe_violations(page.main_frame))
+                if not dialogs:
+                    continue
+                page.click("#help-open")
+                expect(page.locator("#help-dialog")).to_have_attribute("open", "")
+                failures.extend(f"{where}, shortcuts: {v}" for v in axe_violations(page.main_frame))
+                page.click("#help-close")
+                expect(page.locator("#help-dialog")).not_to_have_attribute("open", "")
+                console.open_settings()
+                failures.extend(f"{where}, settings: {v}" for v in axe_violations(page.main_frame))
+                page.click("#settings-cancel")
+                expect(page.locator("#settings-dialog")).not_to_have_attribute("open", "")
+
+    each_language_and_theme("login")
+    console.choose_language("en")
     console.log_in()
     visitor = PyVisitor(porch_server.url, name="Rana")
     try:
@@ -367,16 +392,10 @@ def test_axe_finds_nothing_in_the_agent_console(page: Page, porch_server: PorchS
         console.open_conversation(conversation)
         message = console.message_with_text("مرحبا")
         expect(message).to_be_visible()
+        # A visitor writing Arabic is shown in its own direction in the English console.
         assert message.locator(".message-text").evaluate(
             "el => getComputedStyle(el).direction") == "rtl"
-        failures += [f"conversation: {v}" for v in axe_violations(page.main_frame)]
-        page.click("#help-open")
-        expect(page.locator("#help-dialog")).to_have_attribute("open", "")
-        failures += [f"shortcuts: {v}" for v in axe_violations(page.main_frame)]
-        page.click("#help-close")
-        expect(page.locator("#help-dialog")).not_to_have_attribute("open", "")
-        console.open_settings()
-        failures += [f"settings: {v}" for v in axe_violations(page.main_frame)]
+        each_language_and_theme("conversation", dialogs=True)
     finally:
         visitor.close()
     assert not failures, "\n".join(failures)

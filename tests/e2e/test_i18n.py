@@ -1,6 +1,7 @@
 """The 9 languages of the spec, and Arabic and Hebrew (right to left), in real Chromium:
 configuration, live switching, the browser-language fallback, normalization of what integrators
-pass, and refusal of unsupported values.
+pass, and refusal of unsupported values; and the agent console in the agent's language (one
+console boot: the browser's language, the console's own choice, remembered, right to left).
 
 What the visitor sees and hears is read from the rendered DOM of both iframes: text, aria-labels,
 placeholders, titles and ``<html lang>``. Only one test boots the Python runtime (to prove the
@@ -15,7 +16,7 @@ import re
 from typing import Any
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Frame, Page, Route, expect
+from playwright.sync_api import ConsoleMessage, Frame, Locator, Page, Route, expect
 
 from conftest import (
     EVENT_RECORDER,
@@ -27,6 +28,7 @@ from conftest import (
     send_from_panel,
     wait_for_event,
 )
+from console_page import BOOT_TIMEOUT_MS, CONSOLE_STRINGS, ConsolePage, PyVisitor
 from porch_protocol import MessageAck, NewMessage, SendMessage
 
 SNIPPET = """<!doctype html>
@@ -406,3 +408,69 @@ def test_arabic_and_hebrew_mirror_the_launcher_and_the_panel(
     hebrew = panel.locator('.message[data-author="visitor"] .message-text').last
     expect(hebrew).to_have_text("שלום, הזמנה 42")
     assert hebrew.evaluate("el => getComputedStyle(el).direction") == "rtl"
+
+
+@pytest.mark.browser_context_args(locale="he-IL")
+def test_the_agent_console_speaks_the_browsers_language_or_the_chosen_one_and_mirrors_for_rtl(
+    page: Page, porch_server: PorchServer
+) -> None:
+    he, ar = CONSOLE_STRINGS["he"], CONSOLE_STRINGS["ar"]
+    html = page.locator("html")
+    page.goto(f"{porch_server.url}/agent/")
+    # The page is Hebrew, right to left, before Python has booted (i18n.js runs in <head>).
+    expect(html).to_have_attribute("lang", "he")
+    expect(html).to_have_attribute("dir", "rtl")
+    expect(page.locator("#login-submit")).to_have_text(he["login_submit"])
+    expect(page.locator("#search")).to_have_attribute("placeholder", he["search_placeholder"])
+    expect(page).to_have_title(he["page_title"])
+    expect(page.locator("#language")).to_have_value("he")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=BOOT_TIMEOUT_MS)
+    console = ConsolePage(page, porch_server.url).log_in()
+    expect(page.locator("#status")).to_have_text(he["status_connected"])
+
+    visitor = PyVisitor(porch_server.url, name="Rana")
+    try:
+        conversation = visitor.say("Order 42 please")
+        console.open_conversation(conversation)
+        row = console.row(conversation)
+        # Python's words are Hebrew too: the row's assignee, the list's view badge label.
+        expect(row.locator(".conversation-assignee")).to_have_text(he["view_unassigned"])
+
+        def x(selector: str) -> float:
+            box = page.locator(selector).bounding_box()
+            assert box is not None
+            return box["x"]
+
+        def direction(locator: Locator) -> str:
+            return str(locator.evaluate("el => getComputedStyle(el).direction"))
+
+        # Mirrored: the list at the right, the visitor's details at the left; the conversation's
+        # title at the right of its actions.
+        assert x(".conversation-list") > x("section.conversation") > x("#details")
+        assert x("#conversation-title") > x("#join")
+        # The visitor is online: the row's green edge is at its start, the right.
+        edge = "el => getComputedStyle(el).boxShadow"
+        assert "-4px 0px 0px" in row.evaluate(edge)
+        # What people write runs its own way: English in the Hebrew console, left to right.
+        expect(console.message_with_text("Order 42 please")).to_be_visible()
+        text = console.message_with_text("Order 42 please").locator(".message-text")
+        assert direction(text) == "ltr"
+        assert direction(row.locator(".conversation-last")) == "ltr"
+
+        console.choose_language("en")
+        assert x(".conversation-list") < x("section.conversation") < x("#details")
+        assert "-4px" not in row.evaluate(edge)
+        expect(row.locator(".conversation-assignee")).to_have_text("Unassigned")
+
+        console.choose_language("ar")
+        assert x(".conversation-list") > x("section.conversation") > x("#details")
+        expect(row.locator(".conversation-assignee")).to_have_text(ar["view_unassigned"])
+        reply = page.locator("#reply-text")
+        expect(reply).to_have_attribute("placeholder", ar["reply_placeholder"])
+    finally:
+        visitor.close()
+    # The choice is remembered (localStorage) over the browser's Hebrew, before Python boots.
+    page.reload()
+    expect(html).to_have_attribute("lang", "ar")
+    expect(html).to_have_attribute("dir", "rtl")
+    expect(page.locator("#conversations-heading")).to_have_text(ar["conversations_heading"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from test_console_state import cs, message, summary
+from test_console_state import EN, cs, message, summary
 
 from porch_protocol import (
     AGENT_SENDS,
@@ -69,7 +69,7 @@ def welcome(*summaries: ConversationSummary, **kw: object) -> AgentWelcome:
 
 
 def console(*summaries: ConversationSummary, **kw: object) -> cs.ConsoleState:
-    state = cs.ConsoleState()
+    state = cs.ConsoleState(EN)
     state.connection_started()
     state.connection_opened()
     state.receive_frame(welcome(*summaries, **kw))
@@ -95,7 +95,7 @@ def ids(state: cs.ConsoleState) -> list[str]:
 
 
 def test_a_cookie_session_says_hello_without_a_token() -> None:
-    state = cs.ConsoleState()
+    state = cs.ConsoleState(EN)
     state.connection_opened()
     (hello,) = state.frames_to_send()
     assert encode(hello) == '{"v":1,"type":"agent.hello","token":""}'
@@ -230,7 +230,7 @@ def test_a_failed_search_shows_no_results_and_the_error() -> None:
     state = console(conv("c1"))
     state.search("x", "r1")
     state.receive_frame(ErrorFrame(code="SERVER_ERROR", message="boom", request_id="r1"))
-    assert ids(state) == [] and state.last_error == cs.REQUEST_ERRORS["SERVER_ERROR"]
+    assert ids(state) == [] and state.last_error == EN(cs.REQUEST_ERRORS["SERVER_ERROR"])
 
 
 # --- typing -------------------------------------------------------------------------------------
@@ -381,7 +381,7 @@ def test_more_than_ten_tags_are_refused_before_sending() -> None:
     state = opened("c1", conv("c1"))
     state.change_tags(tuple(f"t{i}" for i in range(11)), "r1")
     assert state.frames_to_send() == []
-    assert state.last_error == cs.REQUEST_ERRORS["TAG_LIMIT_EXCEEDED"]
+    assert state.last_error == EN(cs.REQUEST_ERRORS["TAG_LIMIT_EXCEEDED"], n=cs.MAX_TAGS)
 
 
 def test_a_version_conflict_is_explained_and_the_new_tags_apply_to_every_visitor_chat() -> None:
@@ -527,7 +527,7 @@ def system(event: str, agent: str | None = None, text: str = "") -> ChatMessage:
 def test_system_messages_are_worded_from_their_event(
     msg: ChatMessage, rating: int | None, expected: str
 ) -> None:
-    assert cs.system_text(msg, rating) == expected
+    assert cs.system_text(msg, EN, rating) == expected
 
 
 def test_tags_typed_with_commas_are_trimmed_and_deduplicated() -> None:
@@ -561,13 +561,13 @@ def test_read_up_to_follows_a_new_message_in_the_open_conversation() -> None:
 
 
 def test_business_hours_round_trip_through_their_text_form() -> None:
-    hours = cs.parse_hours("Europe/Berlin", "Mon 09:00-17:00\n\n sun 10:00 - 12:30 ")
+    hours = cs.parse_hours("Europe/Berlin", "Mon 09:00-17:00\n\n sun 10:00 - 12:30 ", EN)
     assert hours == BusinessHours(
         timezone="Europe/Berlin",
         days=(OpeningHours(0, "09:00", "17:00"), OpeningHours(6, "10:00", "12:30")),
     )
     assert cs.format_hours(hours) == "Mon 09:00-17:00\nSun 10:00-12:30"
-    assert cs.parse_hours("", "  ") is None and cs.format_hours(None) == ""
+    assert cs.parse_hours("", "  ", EN) is None and cs.format_hours(None) == ""
 
 
 @pytest.mark.parametrize(
@@ -584,18 +584,18 @@ def test_bad_business_hours_name_the_line_and_the_rule(
     timezone: str, text: str, error: str
 ) -> None:
     with pytest.raises(ValueError, match=error):
-        cs.parse_hours(timezone, text)
+        cs.parse_hours(timezone, text, EN)
 
 
 def test_prechat_fields_round_trip_through_their_text_form() -> None:
     text = "name | Your name | text | required\ntopic | Topic | select | optional | Sales | Help"
-    fields = cs.parse_fields(text)
+    fields = cs.parse_fields(text, EN)
     assert fields == (
         FormField("name", "Your name", "text", True),
         FormField("topic", "Topic", "select", False, ("Sales", "Help")),
     )
-    assert cs.parse_fields(cs.format_fields(fields)) == fields
-    assert cs.parse_fields("email | Email") == (FormField("email", "Email"),)
+    assert cs.parse_fields(cs.format_fields(fields), EN) == fields
+    assert cs.parse_fields("email | Email", EN) == (FormField("email", "Email"),)
 
 
 @pytest.mark.parametrize(
@@ -604,7 +604,7 @@ def test_prechat_fields_round_trip_through_their_text_form() -> None:
 )
 def test_bad_prechat_fields_name_the_line_and_the_rule(text: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
-        cs.parse_fields(text)
+        cs.parse_fields(text, EN)
 
 
 def test_domains_are_one_per_line() -> None:

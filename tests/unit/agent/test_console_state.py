@@ -6,6 +6,7 @@ The module ships as a static file for the browser, not as a package, so it is lo
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -43,6 +44,10 @@ sys.modules["console_state"] = cs
 _spec.loader.exec_module(cs)
 
 Connection = cs.Connection
+#: The console's English strings, from its one table (the page hands console.py the agent's
+#: language of the same table).
+STRINGS = json.loads((_PATH.parents[2] / "loader" / "console_strings.json").read_text())
+EN = cs.Words(STRINGS["en"])
 
 
 def summary(
@@ -89,7 +94,7 @@ def message(
 
 
 def connected(*summaries: ConversationSummary) -> cs.ConsoleState:
-    state = cs.ConsoleState()
+    state = cs.ConsoleState(EN)
     state.connection_started()
     state.connection_opened("token")
     state.receive_frame(AgentWelcome(agent_id="a1", agent_name="Agent", conversations=summaries))
@@ -109,7 +114,7 @@ def opened(cid: str = "c1", *history: ChatMessage, **kw: object) -> cs.ConsoleSt
 
 
 def test_a_login_connects_then_the_welcome_lists_conversations_newest_first() -> None:
-    state = cs.ConsoleState()
+    state = cs.ConsoleState(EN)
     assert state.connection is Connection.DISCONNECTED
     state.connection_started()
     assert state.connection is Connection.CONNECTING
@@ -324,9 +329,9 @@ def test_everything_the_console_sends_is_a_valid_agent_frame() -> None:
 
 
 def test_a_visitor_without_a_name_is_labelled_by_their_short_uid() -> None:
-    assert cs.visitor_label(summary(name="Ada")) == "Ada"
-    assert cs.visitor_label(summary("c9", name=None)) == "Visitor uid-c9"
-    assert cs.visitor_label(summary("c9", name="   ")) == "Visitor uid-c9"
+    assert cs.visitor_label(summary(name="Ada"), EN) == "Ada"
+    assert cs.visitor_label(summary("c9", name=None), EN) == "Visitor uid-c9"
+    assert cs.visitor_label(summary("c9", name="   "), EN) == "Visitor uid-c9"
 
 
 def test_unread_is_last_seq_minus_agent_read_seq_and_never_negative() -> None:

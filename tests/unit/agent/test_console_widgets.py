@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from test_console_features import console
-from test_console_state import cs
+from test_console_state import EN, cs
 
 from porch_protocol import AppSettings, TawkWidgetSettings, UpdateApp
 
@@ -28,8 +28,8 @@ def test_widgets_round_trip_through_their_text_form() -> None:
         f"{PROPERTY}/default | de | bl | #0f766e | Hallo! Fragen?\n"
         f"{OTHER}/1abcdefghi | en | br | #2563eb | "
     )
-    assert cs.parse_widgets(text, PROPERTIES) == widgets
-    assert cs.format_widgets(()) == "" and cs.parse_widgets(" \n", PROPERTIES) == ()
+    assert cs.parse_widgets(text, PROPERTIES, EN) == widgets
+    assert cs.format_widgets(()) == "" and cs.parse_widgets(" \n", PROPERTIES, EN) == ()
 
 
 def test_a_line_is_read_leniently_where_the_meaning_is_clear() -> None:
@@ -37,7 +37,7 @@ def test_a_line_is_read_leniently_where_the_meaning_is_clear() -> None:
         f"\n  {PROPERTY}/shop|ZH_cn | TL |ABCDEF| Hi | there  \n"
         f"\n{PROPERTY}/plain | en | br | #ffffff"
     )
-    assert cs.parse_widgets(text, PROPERTIES) == (
+    assert cs.parse_widgets(text, PROPERTIES, EN) == (
         # The greeting is the last part: it may hold "|".
         TawkWidgetSettings(PROPERTY, "shop", "zh-cn", "tl", "#abcdef", "Hi | there"),
         TawkWidgetSettings(PROPERTY, "plain", "en", "br", "#ffffff", ""),
@@ -49,7 +49,7 @@ def test_a_greetings_newlines_and_backslashes_keep_it_on_one_line() -> None:
     text = cs.format_widgets((widget,))
     assert "\n" not in text
     assert text.endswith("| Hi!\\nC:\\\\new\\\\ \\\\n is literal")
-    assert cs.parse_widgets(text, PROPERTIES) == (widget,)
+    assert cs.parse_widgets(text, PROPERTIES, EN) == (widget,)
 
 
 @given(
@@ -61,7 +61,7 @@ def test_a_greetings_newlines_and_backslashes_keep_it_on_one_line() -> None:
 )
 def test_any_stripped_greeting_round_trips(greeting: str) -> None:
     widget = TawkWidgetSettings(PROPERTY, "default", greeting=greeting)
-    assert cs.parse_widgets(cs.format_widgets((widget,)), PROPERTIES) == (widget,)
+    assert cs.parse_widgets(cs.format_widgets((widget,)), PROPERTIES, EN) == (widget,)
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_any_stripped_greeting_round_trips(greeting: str) -> None:
 )
 def test_a_bad_line_is_named_with_what_to_fix(text: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
-        cs.parse_widgets(text, PROPERTIES)
+        cs.parse_widgets(text, PROPERTIES, EN)
 
 
 def test_the_dialogs_widgets_travel_in_app_update() -> None:
@@ -94,7 +94,7 @@ def test_the_dialogs_widgets_travel_in_app_update() -> None:
         appid="demo",
         name="Demo",
         allowed_domains=("demo.example",),
-        tawk_widgets=cs.parse_widgets(cs.format_widgets((DEFAULT,)), PROPERTIES),
+        tawk_widgets=cs.parse_widgets(cs.format_widgets((DEFAULT,)), PROPERTIES, EN),
         tawk_properties=PROPERTIES,
     )
     state = console(role="admin", app=replace(app, tawk_widgets=()))

@@ -68,7 +68,9 @@ def test_the_host_sdk_handles_exactly_what_the_widget_pages_send() -> None:
 
 
 def test_the_host_sdk_and_the_runtime_support_the_same_locales() -> None:
-    source = (ROOT / "loader" / "core.js").read_text()
+    # The host SDK and the agent console get LOCALES from locale.js (the build puts it in).
+    assert "/* __PORCH_LOCALE__ */" in (ROOT / "loader" / "core.js").read_text()
+    source = (ROOT / "loader" / "locale.js").read_text()
     match = re.search(r"var LOCALES = \[(.*?)\];", source)
     assert match
     assert tuple(re.findall(r'"([^"]+)"', match.group(1))) == bridge.LOCALES
