@@ -139,6 +139,9 @@ SNAPSHOT_DELTA_TOKEN = "__PORCH_SNAPSHOT_DELTA_BYTES__"
 CONSOLE_BYTECODE_TOKEN = "__PORCH_CONSOLE_BYTECODE_HASH__"
 #: Built folders whose files get precompressed siblings, and which files are worth it.
 PRECOMPRESSED_DIRS = ("install", "widget", "vendor")
+#: Built files of public/agent/, whose other files are tracked sources that may be edited between
+#: builds (a sibling older than its source would be served).
+PRECOMPRESSED_AGENT_FILES = ("i18n.js", "pyodide.mjs")
 COMPRESSIBLE = frozenset({".js", ".mjs", ".wasm", ".json", ".css", ".html", ".zip", ".whl"})
 #: Brotli at its best setting, done once per changed file by Node's zlib (no Python dependency);
 #: argv: pairs of source and target; a source ending in .gz is inflated first.
@@ -428,16 +431,17 @@ def precompress(out: Path) -> None:
     a plain static host ignores them and serves the files as they are. The gzipped snapshot gets a
     ``.br`` sibling of its inflated bytes, ``snapshot.bin.br``, and is itself the ``.gz`` one."""
     brotli_jobs: list[str] = []
-    for folder in PRECOMPRESSED_DIRS:
-        for path in sorted((out / folder).rglob("*")):
-            if not path.is_file() or path.suffix not in COMPRESSIBLE:
-                continue
-            gz = path.with_name(path.name + ".gz")
-            if not _is_fresh(gz, path):
-                gz.write_bytes(gzip.compress(path.read_bytes(), 9, mtime=0))
-            br = path.with_name(path.name + ".br")
-            if not _is_fresh(br, path) and not _reuse_sibling(out, path, br):
-                brotli_jobs += [str(path), str(br)]
+    built = [path for folder in PRECOMPRESSED_DIRS for path in sorted((out / folder).rglob("*"))]
+    built += [out / "agent" / name for name in PRECOMPRESSED_AGENT_FILES]
+    for path in built:
+        if not path.is_file() or path.suffix not in COMPRESSIBLE:
+            continue
+        gz = path.with_name(path.name + ".gz")
+        if not _is_fresh(gz, path):
+            gz.write_bytes(gzip.compress(path.read_bytes(), 9, mtime=0))
+        br = path.with_name(path.name + ".br")
+        if not _is_fresh(br, path) and not _reuse_sibling(out, path, br):
+            brotli_jobs += [str(path), str(br)]
     for name in SNAPSHOTS:
         snapshot = out / "vendor" / "pyodide" / f"{name}.bin.gz"
         br = snapshot.with_name(f"{name}.bin.br")

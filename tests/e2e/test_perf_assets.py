@@ -12,7 +12,6 @@ from playwright.sync_api import Page, Request
 from conftest import LAUNCHER, ROOT, PorchServer, wait_for_event
 from host_pages import Host
 
-PYODIDE = ROOT / "public" / "vendor" / "pyodide"
 #: What the worker fetches for a snapshot boot: the trimmed standard library, not the full one.
 PREFETCHED = (
     "pyodide.asm.wasm",
@@ -27,9 +26,14 @@ def _is_prefetch(request: Request) -> bool:
 
 
 def test_brotli_assets_decode_to_the_built_bytes(page: Page, porch_server: PorchServer) -> None:
+    """The runtime's big files, and the console's string table (73 KB, render-blocking)."""
     page.goto(f"{porch_server.url}/demo/")
-    for name in ("pyodide.asm.wasm", "pyodide.asm.mjs"):
-        url = f"{porch_server.url}/vendor/pyodide/{name}"
+    for path in (
+        "vendor/pyodide/pyodide.asm.wasm",
+        "vendor/pyodide/pyodide.asm.mjs",
+        "agent/i18n.js",
+    ):
+        url = f"{porch_server.url}/{path}"
         with page.expect_response(url) as response_info:
             digest = page.evaluate(
                 """async (url) => {
@@ -41,7 +45,7 @@ def test_brotli_assets_decode_to_the_built_bytes(page: Page, porch_server: Porch
                 url,
             )
         assert response_info.value.headers["content-encoding"] == "br"
-        assert digest == hashlib.sha256((PYODIDE / name).read_bytes()).hexdigest()
+        assert digest == hashlib.sha256((ROOT / "public" / path).read_bytes()).hexdigest()
 
 
 def test_a_pointer_on_the_launcher_prefetches_the_runtime(
