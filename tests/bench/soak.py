@@ -388,13 +388,14 @@ async def sample(
 ) -> None:
     """Append a sample every ``every`` seconds until cancelled."""
     began = time.monotonic()
-    previous: tuple[float, dict[str, float], float] | None = None
+    previous: tuple[float, dict[str, float], float, float] | None = None
     loads_seen = 0
     async with httpx.AsyncClient(timeout=30) as client:
         while True:
             metrics = parse_metrics((await client.get(soak.url + "/metrics")).text)
             now = time.monotonic()
             waited = waited_for_cpu(server_pid)
+            mine = time.process_time()  # this process's CPU: it shares the machine's cores
             c = soak.counters
             row: dict[str, Any] = {
                 "t": now - began,
@@ -417,7 +418,7 @@ async def sample(
                 "steady": soak.steady_from <= now <= soak.stop_at,
             }
             if previous is not None:
-                then, before, waited_before = previous
+                then, before, waited_before, mine_before = previous
                 seconds = now - then
                 written = row["messages_written"] - before["porch_messages_written_total"]
                 row["msg_per_s"] = written / seconds
@@ -425,12 +426,13 @@ async def sample(
                     metrics["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]
                 ) / seconds
                 row["cpu_wait_percent"] = 100 * (waited - waited_before) / seconds
+                row["driver_cpu_percent"] = 100 * (mine - mine_before) / seconds
                 p99 = quantile(0.99, lag_buckets(before), lag_buckets(metrics))
                 p50 = quantile(0.5, lag_buckets(before), lag_buckets(metrics))
                 row["lag_p99_ms"] = None if p99 is None else p99 * 1000
                 row["lag_p50_ms"] = None if p50 is None else p50 * 1000
             samples.append(row)
-            previous = (now, metrics, waited)
+            previous = (now, metrics, waited, mine)
             loads_seen = len(c.console_ms)
             await asyncio.sleep(every)
 
@@ -583,8 +585,9 @@ def markdown(report: dict[str, Any], plot_name: str, level: int = 1) -> str:
         f"![RSS, loop lag, SQLite and traffic over the soak]({plot_name})",
         "",
         "| t (s) | visitor sockets | msg/s written | server CPU % | its loop waiting for a CPU % "
-        "| RSS MB | lag p50 / p99 ms | SQLite MB | WAL MB | open fds | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| load generator CPU % | RSS MB | lag p50 / p99 ms | SQLite MB | WAL MB | open fds "
+        "| errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     step = max(1, len(samples) // 24)
     for row in samples[::step]:
@@ -592,6 +595,7 @@ def markdown(report: dict[str, Any], plot_name: str, level: int = 1) -> str:
             f"| {row['t']:.0f}{'' if row['steady'] else ' (ramp/end)'} "
             f"| {row['visitor_sockets']:,.0f} | {num(row.get('msg_per_s'), 0)} "
             f"| {num(row.get('cpu_percent'), 0)} | {num(row.get('cpu_wait_percent'), 0)} "
+            f"| {num(row.get('driver_cpu_percent'), 0)} "
             f"| {row['rss_mb']:.1f} "
             f"| {num(row.get('lag_p50_ms'))} / {num(row.get('lag_p99_ms'))} "
             f"| {row['db_mb']:.1f} | {row['wal_mb']:.1f} | {num(row['open_fds'], 0)} "
