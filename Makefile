@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 export PORT
 
-.PHONY: demo serve build test test-unit test-postgres test-e2e test-faults lint bench bench-scale chromium services clean
+.PHONY: demo serve build test test-unit test-postgres test-e2e test-faults lint bench bench-soak bench-scale chromium services clean
 
 demo: build
 	$(PY) -m porch_server demo --port $(PORT)
@@ -70,6 +70,12 @@ BENCH_PROFILE ?= full
 BENCH_OUT     ?= bench/results
 bench: chromium build
 	$(PY) tests/bench/run.py --profile $(BENCH_PROFILE) --out $(BENCH_OUT)
+
+# The soak alone (docs/performance.md, "Soak"): 1,000 visitors for 10 minutes against a server
+# of its own; SOAK_PROFILE=short runs the smoke bench's 200 visitors for 30 s.
+SOAK_PROFILE ?= full
+bench-soak: build
+	$(PY) tests/bench/soak.py --profile $(SOAK_PROFILE) --out $(BENCH_OUT)
 
 # The scale profile (docs/performance.md, "Scale"): SQLite x1 against PostgreSQL + Redis with
 # 1, 2, 4 worker processes; SCALE_PROFILE=smoke runs a small one.

@@ -29,6 +29,7 @@ from porch_server.storage.group_commit import GroupCommit
 from porch_server.storage.writer import message_writer
 from porch_server.transport.http.agent_auth import login, logout
 from porch_server.transport.http.bootstrap import bootstrap
+from porch_server.transport.http.metrics import LoopLag, metrics
 from porch_server.transport.http.static import EMBED_PATH, embed_script, static_app
 from porch_server.transport.http.uploads import download, upload
 from porch_server.transport.ws.agent_ws import agent_socket
@@ -121,6 +122,7 @@ def create_app(
             board = StatusBoard(memory)
 
             shared = (settings, engine, sessions, the_hub, secret, board)
+            lag = LoopLag() if settings.metrics else None
             writer = message_writer(settings.database_url)
             messages = GroupCommit(writer.write)
             messages.start()
@@ -143,7 +145,9 @@ def create_app(
                             settings.retention_days,
                             settings.retention_check_interval,
                         )
-                    yield {"porch": Context(*shared, messages, the_limiter)}
+                    if lag is not None:
+                        tasks.start_soon(lag.watch)
+                    yield {"porch": Context(*shared, messages, the_limiter, lag)}
                     tasks.cancel_scope.cancel()
             finally:
                 await messages.aclose()  # what is queued is written before the engine goes
@@ -157,6 +161,7 @@ def create_app(
         Route("/", root, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *([Route("/metrics", metrics, methods=["GET"])] if settings.metrics else []),
         Route("/api/v1/bootstrap", bootstrap, methods=["POST", "OPTIONS"]),
         Route("/api/v1/agent/login", login, methods=["POST", "OPTIONS"]),
         Route("/api/v1/agent/logout", logout, methods=["POST", "OPTIONS"]),

@@ -94,6 +94,13 @@ def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "(env PORCH_REDIS_URL; default none: one process).",
             ),
             click.option(
+                "--metrics",
+                is_flag=True,
+                default=None,
+                help="Serve GET /metrics (Prometheus text; env PORCH_METRICS; default off). "
+                "Keep it from the public: see docs/server.md.",
+            ),
+            click.option(
                 "--ssl-certfile",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path),
                 help="Serve HTTPS and WSS with this PEM certificate (chain); needs --ssl-keyfile.",

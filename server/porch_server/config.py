@@ -62,6 +62,10 @@ class Settings:
     backlog: int = 2048
     #: Serve the demo (``porch demo``): the root URL then opens the demo page.
     demo: bool = False
+    #: Serve ``GET /metrics`` (Prometheus text: memory, event-loop lag, sockets, messages) and
+    #: measure the event loop's lag for it. Off by default: it tells anyone who can reach the
+    #: port how busy the server is (docs/server.md, "Metrics").
+    metrics: bool = False
     #: Abuse limits (docs/security.md); ``PORCH_LIMITS`` overrides some of them.
     limits: Limits = field(default_factory=Limits)
     clock: Callable[[], float] = time.time
@@ -119,5 +123,6 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "PORCH_WS_PING_INTERVAL": ("ws_ping_interval", float),
     "PORCH_BACKLOG": ("backlog", int),
     "PORCH_DEMO": ("demo", _flag),
+    "PORCH_METRICS": ("metrics", _flag),
     "PORCH_LIMITS": ("limits", Limits.parse),
 }

@@ -6,7 +6,7 @@ Endpoints get it with :func:`context_of`; it is valid between startup and shutdo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
@@ -17,6 +17,9 @@ from porch_server.realtime.limits import Limiter
 from porch_server.realtime.status import StatusBoard
 from porch_server.storage.group_commit import GroupCommit
 from porch_server.storage.writer import NewPost, Written
+
+if TYPE_CHECKING:  # the endpoint's module reads the context, so only its type is needed here
+    from porch_server.transport.http.metrics import LoopLag
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class Context:
     messages: GroupCommit[NewPost, Written | None]
     #: Who may do what how often (realtime/limits.py).
     limiter: Limiter
+    #: The event loop's lag, measured while ``GET /metrics`` is on (``settings.metrics``).
+    lag: LoopLag | None = None
 
     def now_ms(self) -> int:
         return self.settings.now_ms()

@@ -40,6 +40,7 @@ from porch_protocol import (
     NewMessage,
     SendMessage,
     VisitorHello,
+    VisitorIdentity,
     VisitorWelcome,
     decode,
     encode,
@@ -86,7 +87,9 @@ async def receive(socket: ClientConnection, kind: type[Message], timeout: float 
     """The next frame of type ``kind``; others (status, typing, ...) are skipped."""
     async with asyncio.timeout(timeout):
         while True:
-            frame = decode(await socket.recv())
+            # No size limit, as in the runtime and the console: it guards the server against
+            # its clients, and a console's welcome lists every open conversation.
+            frame = decode(await socket.recv(), max_chars=None)
             if isinstance(frame, kind):
                 return frame
 
@@ -113,13 +116,18 @@ class Visitor:
     latencies: list[float] = field(default_factory=list)
 
 
-async def open_visitor(ws_url: str, ticket: str) -> Visitor:
+async def open_visitor(
+    ws_url: str, ticket: str, identity: VisitorIdentity | None = None, last_seq: int = 0
+) -> Visitor:
+    """A visitor's socket past its welcome: a new visitor, or with ``identity`` and
+    ``last_seq`` the one the runtime resumes after a dropped socket (the welcome then carries
+    what it missed)."""
     # No pings from this side: a browser's WebSocket never sends any (the server's own pings
     # still run), and 10,000 sockets pinging every 20 s cost both processes 500 frames a second.
     socket = await connect(
         ws_url + "/ws/visitor", compression=None, open_timeout=60, ping_interval=None
     )
-    await socket.send(encode(VisitorHello(ticket=ticket)))
+    await socket.send(encode(VisitorHello(ticket=ticket, identity=identity, last_seq=last_seq)))
     return Visitor(socket, await receive(socket, VisitorWelcome, timeout=60))
 
 
@@ -283,16 +291,22 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_in_own_process(
-    url: str, server_pid: int, log: Path, arguments: list[str]
+    url: str,
+    server_pid: int,
+    log: Path,
+    arguments: list[str],
+    script: Path = Path(__file__),
+    timeout: float = 900,
 ) -> dict[str, Any]:
-    """Run this generator in a process of its own against the server at ``url`` (whose RSS it
-    reads by ``server_pid``) and return its figures; on failure, the generator's error and the
-    end of the server's ``log``. The one way the bench suites (run.py, scale.py) load a server."""
+    """Run this generator (or another ``script`` taking the same two options, soak.py's) in a
+    process of its own against the server at ``url`` (whose RSS it reads by ``server_pid``) and
+    return its figures, the JSON object it prints; on failure, the generator's error and the end
+    of the server's ``log``. The one way the bench suites (run.py, scale.py) load a server."""
     done = subprocess.run(
-        [sys.executable, __file__, "--url", url, "--server-pid", str(server_pid), *arguments],
+        [sys.executable, str(script), "--url", url, "--server-pid", str(server_pid), *arguments],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=timeout,
     )
     if done.returncode != 0:
         return {

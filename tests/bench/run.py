@@ -5,8 +5,10 @@ in headless Chromium (``browser.py``), for the widget on another site than the h
 the same origin, cold (fresh browser profile) and warm (a second visit); the server figures with
 a load generator in its own process (``load.py``). Each figure is taken several times and
 reported as median, p90 and min-max, next to its baseline where it has one (the same page
-without Porch, a plain Pyodide boot) and the issue's target. Results go to
-``bench/results/<UTC time>.md`` and ``.json``, a summary to stdout.
+without Porch, a plain Pyodide boot) and the issue's target. Then the soak (``soak.py``: a
+server of its own under chat, reconnects and churn for minutes, watching what grows). Results go
+to ``bench/results/<UTC time>.md`` and ``.json`` with the soak's plot beside them
+(``<UTC time>-soak.png``), a summary to stdout.
 
 It asserts nothing about time: numbers depend on the machine. CI runs the smoke profile only to
 prove the suite still works.
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import browser as bench  # noqa: E402
 import load  # noqa: E402
+import soak  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from conftest import CHROMIUM_ARGS, PorchServer, chromium  # noqa: E402
@@ -44,6 +47,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "runs": 1,
         "networks": [],
         "plain_runs": 1,
+        "soak": "short",
         "load": [
             "--connections",
             "200",
@@ -64,6 +68,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "dwell_runs": 3,
         "memory_runs": 3,
         "plain_runs": 3,
+        "soak": "full",
         "load": [
             "--connections",
             "10000",
@@ -471,8 +476,10 @@ def previous_run(out: Path = HISTORY) -> tuple[str, dict[str, Any]] | None:
         ).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         return None  # not a git checkout, or no git: nothing to compare with
-    # The scale profile's runs (tests/bench/scale.py, "-scale.json") are another table.
-    runs = sorted(n for n in listed if n.endswith(".json") and not n.endswith("-scale.json"))
+    # The scale profile's and the soak's own runs (scale.py, soak.py) are other tables.
+    runs = sorted(
+        n for n in listed if n.endswith(".json") and not n.endswith(("-scale.json", "-soak.json"))
+    )
     if not runs:
         return None
     committed = subprocess.run(
@@ -532,15 +539,6 @@ def history(report: dict[str, Any], previous: tuple[str, dict[str, Any]] | None)
     ]
 
 
-def stop_or_kill(server: PorchServer) -> None:
-    """Stop the server; one that is still closing thousands of sockets after the grace period is
-    killed (the figures are taken by then)."""
-    try:
-        server.stop()
-    except subprocess.TimeoutExpired:
-        server.kill()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
@@ -566,15 +564,24 @@ def main() -> None:
             report["browser"] = browser_figures(server, profile)
             report["server"] = server_figures(server, profile)
         finally:
-            stop_or_kill(server)
-    report["seconds"] = time.monotonic() - began
+            server.stop_or_kill()
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / started.strftime("%Y-%m-%dT%H%M%SZ")
-    text = markdown(report) + "\n".join(history(report, previous_run())) + "\n"
+    # A server of its own, with a fresh SQLite file: the soak watches what grows from nothing.
+    plot = stem.with_name(stem.name + "-soak.png")
+    report["soak"] = soak.run(profile["soak"], plot.with_suffix(""))
+    report["seconds"] = time.monotonic() - began
+    text = (
+        markdown(report)
+        + "\n"
+        + soak.markdown(report["soak"], plot.name, level=2)
+        + "\n".join(history(report, previous_run()))
+        + "\n"
+    )
     stem.with_suffix(".md").write_text(text)
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
     print(text)
-    print(f"wrote {stem}.md and .json in {report['seconds']:.0f} s")
+    print(f"wrote {stem}.md, .json and {plot.name} in {report['seconds']:.0f} s")
 
 
 if __name__ == "__main__":

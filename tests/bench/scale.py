@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import run_in_own_process  # noqa: E402
-from run import stop_or_kill  # noqa: E402
 
 from conftest import PorchServer  # noqa: E402
 from support import services  # noqa: E402
@@ -87,7 +86,7 @@ def running(server: PorchServer) -> Iterator[PorchServer]:
     try:
         yield server
     finally:
-        stop_or_kill(server)
+        server.stop_or_kill()
 
 
 def shapes(profile: dict[str, Any], workdir: Path, stack: ExitStack) -> Iterator[tuple[str, Any]]:

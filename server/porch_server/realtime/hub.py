@@ -83,6 +83,11 @@ class Hub(Protocol):
         """How many peers listen on ``channel`` (in every process: who is online)."""
         ...
 
+    def local_listeners(self, role: Role) -> int:
+        """How many peers of this process listen on channels of ``role`` (``visitors``: its
+        visitor sockets, ``agents``: its consoles), for ``GET /metrics``."""
+        ...
+
     async def publish(
         self, channel: Channel, frames: Iterable[Message], *, exclude: Peer | None = None
     ) -> None:
@@ -133,6 +138,9 @@ class MemoryHub:
 
     async def listener_count(self, channel: Channel) -> int:
         return len(self._peers.get(channel, ()))
+
+    def local_listeners(self, role: Role) -> int:
+        return sum(len(peers) for channel, peers in self._peers.items() if channel.role == role)
 
     def peers(self, channel: Channel) -> tuple[Peer, ...]:
         """The peers listening on ``channel`` in this process now."""

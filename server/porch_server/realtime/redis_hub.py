@@ -30,7 +30,7 @@ from typing import Any, cast
 import redis.asyncio as redis
 
 from porch_protocol import Message, decode, encode
-from porch_server.realtime.hub import Channel, MemoryHub, Peer
+from porch_server.realtime.hub import Channel, MemoryHub, Peer, Role
 from porch_server.realtime.limits import Limits, Rule
 
 log = logging.getLogger(__name__)
@@ -180,6 +180,9 @@ class RedisHub:
         if cached is not None and time.monotonic() - cached[0] < self._count_cache:
             return cached[1]
         return await self._counted(channel, 0)
+
+    def local_listeners(self, role: Role) -> int:
+        return self._local.local_listeners(role)
 
     async def count(self, counted: Channel | _ConnectionsOf, delta: int) -> int:
         """Change this process's count of ``counted`` by ``delta``; the total over live

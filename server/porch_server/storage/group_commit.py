@@ -40,6 +40,10 @@ class GroupCommit(Generic[_Item, _Result]):
         self._queue: asyncio.Queue[tuple[_Item, asyncio.Future[_Result]] | None] = asyncio.Queue()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        #: Items whose write committed with a result (not ``None``), and the transactions
+        #: written (``GET /metrics``).
+        self.committed = 0
+        self.batches = 0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
@@ -89,6 +93,8 @@ class GroupCommit(Generic[_Item, _Result]):
             for one in batch:
                 await self._write([one])
             return
+        self.batches += 1
+        self.committed += sum(result is not None for result in results)
         for (_, done), result in zip(batch, results, strict=True):
             if not done.done():
                 done.set_result(result)
