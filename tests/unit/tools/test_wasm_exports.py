@@ -11,37 +11,22 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools"))
 
+from test_build_snapshot import _leb
 from wasm_binary import leb128
 from wasm_exports import exports, kept, metadce_graph, words
 
 FUNCTION, TABLE, MEMORY, GLOBAL = 0, 1, 2, 3
 
 
-def _uleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 def _module(names: list[tuple[str, int]]) -> bytes:
     """A wasm module with a custom section first (skipped) and an export section."""
     custom = b"\x04note" + b"x" * 200
-    body = _uleb(len(names)) + b"".join(
-        _uleb(len(name)) + name.encode() + bytes([kind]) + _uleb(index)
+    body = _leb(len(names)) + b"".join(
+        _leb(len(name)) + name.encode() + bytes([kind]) + _leb(index)
         for index, (name, kind) in enumerate(names)
     )
     return (
-        b"\0asm\x01\0\0\0"
-        + b"\x00"
-        + _uleb(len(custom))
-        + custom
-        + b"\x07"
-        + _uleb(len(body))
-        + body
+        b"\0asm\x01\0\0\0" + b"\x00" + _leb(len(custom)) + custom + b"\x07" + _leb(len(body)) + body
     )
 
 
