@@ -42,6 +42,10 @@ PROCESS_TTL = 30.0
 COUNT_CACHE = 1.0
 #: Seconds between attempts to get the fan-out back after losing Redis.
 RECONNECT = 1.0
+#: Seconds a closing hub waits for its published frames to go out and for its tasks to end. A
+#: shutdown must end: redis-py can turn a cancellation inside a pub/sub read into a
+#: ConnectionError (redis/redis-py#2717), which the listener would take for a lost connection.
+CLOSE_WAIT = 5.0
 
 _FANOUT = "porch:fanout"
 _LIVE = "porch:processes"
@@ -121,6 +125,8 @@ class RedisHub:
         self._count = self._client.register_script(_COUNT)
         self._beat = self._client.register_script(_BEAT)
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self.close_wait = CLOSE_WAIT
         self._pubsub: Any = None
         #: Channel -> (when read, total) of :meth:`listener_count`.
         self._counts: dict[Channel, tuple[float, int]] = {}
@@ -142,12 +148,17 @@ class RedisHub:
         ]
 
     async def aclose(self) -> None:
-        await self.flush()
+        self._closing = True
+        try:
+            await asyncio.wait_for(self.flush(), self.close_wait)
+        except TimeoutError:
+            log.warning("closing with %d fan-out frames not sent to Redis", len(self._outbox))
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=self.close_wait)
+            for task in pending:
+                log.warning("closing without task %s, which did not end when cancelled", task)
         with contextlib.suppress(redis.RedisError):
             if self._pubsub is not None:
                 await self._pubsub.aclose()
@@ -252,6 +263,8 @@ class RedisHub:
                     except Exception:  # one bad message must not stop the fan-out
                         log.exception("a fan-out message from Redis could not be delivered")
             except redis.RedisError:
+                if self._closing:
+                    return  # a cancellation redis-py reported as a lost connection
                 # Redis restarted or the network dropped: the next listen reconnects and
                 # subscribes again (readiness says not ready meanwhile).
                 log.warning("lost the Redis fan-out; reconnecting in %.0f s", RECONNECT)

@@ -233,3 +233,35 @@ def test_a_burst_beyond_the_connection_pool_queues_instead_of_failing(redis_url:
             return list(await asyncio.gather(*calls))
 
     assert run(work) == [0.0] * 300
+
+
+def test_closing_ends_even_when_a_task_does_not_end_when_cancelled(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found when the PostgreSQL + Redis suite hung once at an app's shutdown: redis-py can turn
+    a cancellation inside a pub/sub read into a ConnectionError, and the listener took it for a
+    lost connection and listened again. Closing now waits a bounded time for its tasks."""
+    released = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not released.is_set():
+            try:
+                await released.wait()
+            except asyncio.CancelledError:
+                continue  # swallowed, as the listener did
+
+    async def work() -> float:
+        hub = RedisHub(redis_url)
+        await hub.start()
+        hub.close_wait = 0.2
+        task = asyncio.get_running_loop().create_task(stubborn())
+        hub._tasks.append(task)
+        started = time.monotonic()
+        await asyncio.wait_for(hub.aclose(), 5)
+        took = time.monotonic() - started
+        released.set()
+        await task
+        return took
+
+    assert run(work) < 2
+    assert "did not end when cancelled" in caplog.text
