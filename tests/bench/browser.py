@@ -301,16 +301,20 @@ def visit(
     v.page.mouse.down()
     v.page.mouse.up()
     # Polled every animation frame of the panel from the click on: the first frame with the
-    # composer focused (focus events do not reach a probe in a frame that is not focused).
+    # composer focused (focus events do not reach a probe in a frame that is not focused), or
+    # the offline form's first field: the bench's app has no agent online, so a visitor with no
+    # conversation gets that form, at once when a pre-booted runtime knows it before the panel
+    # is drawn (a warm visit after a rest), else when the welcome says so.
     frame = v.panel_frame()
     focused_at = float(
         frame.wait_for_function(
-            """() => document.activeElement && document.activeElement.id === "composer-text"
+            """() => document.activeElement
+                     && ["composer-text", "offline-name"].includes(document.activeElement.id)
                      && performance.timeOrigin + performance.now()"""
         ).json_value()
     )
     v.page.keyboard.type("x")
-    typed = frame.locator("#composer-text").input_value() == "x"
+    typed = frame.evaluate("document.activeElement.value") == "x"
     activated = v.event_at("runtime_activated")
     script_at_activation = v.script_ms()
     mounted = v.event_at("runtime_mounted")
