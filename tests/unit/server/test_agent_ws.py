@@ -125,6 +125,10 @@ def test_reply_reaches_every_visitor_tab_and_other_agents(porch: Porch) -> None:
     joined = receive_until(tab1, NewMessage).message
     assert (joined.seq, joined.author, joined.event) == (2, "system", "agent_joined")
     assert joined.agent is not None and joined.agent.name == "Ann"
+    # The sender's ack comes after the reply's summary: an acknowledged message was published.
+    reply_update = receive_until(agent, ConversationUpdated)
+    assert reply_update.conversation.agent_ids == (welcome_agent_id(porch),)  # joined's summary
+    reply_update = receive_until(agent, ConversationUpdated)
     ack = receive_until(agent, MessageAck)
     assert (ack.message.author, ack.message.author_name, ack.message.seq) == ("agent", "Ann", 3)
     assert receive_frame(tab1) == NewMessage(ack.message)
@@ -133,8 +137,7 @@ def test_reply_reaches_every_visitor_tab_and_other_agents(porch: Porch) -> None:
     joined_update = receive_until(colleague, ConversationUpdated)
     assert joined_update.conversation.agent_ids == (welcome_agent_id(porch),)
     assert receive_frame(colleague) == NewMessage(joined)
-    reply_update = receive_frame(colleague)
-    assert reply_update == receive_until(agent, ConversationUpdated)  # same summary
+    assert receive_frame(colleague) == reply_update  # the summary the sender had
     assert receive_frame(colleague) == NewMessage(ack.message)
     # Idempotent for agents too.
     send_frame(

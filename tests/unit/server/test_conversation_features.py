@@ -321,6 +321,7 @@ def test_summaries_say_whether_the_visitor_is_online(porch: Porch) -> None:
     tab2, _ = porch.visitor(identity=welcome.identity)
     tab1.close()  # one tab left: still online, so no update
     tab2.close()
+    # The first update ann sees: "v1" was published before its ack, so none comes for it.
     update = receive_until(ann, ConversationUpdated).conversation
     assert not update.visitor_online
     _, later = porch.agent()

@@ -98,17 +98,19 @@ async def attachment(
 
 
 async def post_and_publish(ctx: Context, conn: Connection, post: NewPost) -> bool:
-    """Write a visitor's or agent's message through the group commit, acknowledge it to ``conn``
-    once committed, and publish it (with the conversation's summary as the writer's transaction
-    left it) unless it is a resend. False when a ``guarded`` post was refused: nothing was
-    written or sent. The caller commits its own session first: whatever it holds (a new
-    conversation, an assignment) must be visible to the writer."""
+    """Write a visitor's or agent's message through the group commit, publish it (with the
+    conversation's summary as the writer's transaction left it) unless it is a resend, then
+    acknowledge it to ``conn``. False when a ``guarded`` post was refused: nothing was written
+    or sent. The caller commits its own session first: whatever it holds (a new conversation,
+    an assignment) must be visible to the writer.
+
+    The ack comes last so that an acknowledged message has been published: a console that
+    subscribes after the ack lists the message and gets no late update for it."""
     written = await ctx.messages.submit(post)
     if written is None:
         return False
     message = written.message
-    conn.send(MessageAck(client_id=post.client_id, message=message))
-    if written.created:  # a resend: everyone else saw it the first time
+    if written.created:  # a resend was published the first time
         to = written.conversation
         assert to is not None
         if not await ctx.hub.listener_count(Channel.agents(to.app_id)):
@@ -116,10 +118,11 @@ async def post_and_publish(ctx: Context, conn: Connection, post: NewPost) -> boo
             # summary is built for nobody.
             channel = Channel.visitor(to.visitor_id)
             await ctx.hub.publish(channel, [NewMessage(message)], exclude=conn)
-            return True
-        online = await visitor_online(ctx, to.visitor_id)
-        updated = records.written_summary(to, message, online)
-        await _publish(ctx, to.app_id, to.visitor_id, message, updated, conn)
+        else:
+            online = await visitor_online(ctx, to.visitor_id)
+            updated = records.written_summary(to, message, online)
+            await _publish(ctx, to.app_id, to.visitor_id, message, updated, conn)
+    conn.send(MessageAck(client_id=post.client_id, message=message))
     return True
 
 
