@@ -126,8 +126,8 @@ def test_reply_reaches_every_visitor_tab_and_other_agents(porch: Porch) -> None:
     assert (joined.seq, joined.author, joined.event) == (2, "system", "agent_joined")
     assert joined.agent is not None and joined.agent.name == "Ann"
     # The sender's ack comes after the reply's summary: an acknowledged message was published.
-    reply_update = receive_until(agent, ConversationUpdated)
-    assert reply_update.conversation.agent_ids == (welcome_agent_id(porch),)  # joined's summary
+    joined_summary = receive_until(agent, ConversationUpdated).conversation
+    assert joined_summary.agent_ids == (welcome_agent_id(porch),)
     reply_update = receive_until(agent, ConversationUpdated)
     ack = receive_until(agent, MessageAck)
     assert (ack.message.author, ack.message.author_name, ack.message.seq) == ("agent", "Ann", 3)
